@@ -1,0 +1,173 @@
+//! Folding samples into hourly rows. Each hourly row holds its link's twelve 5-minute slots; the
+//! first sample for a slot wins and any later one is a duplicate, counted and not applied. Loading
+//! the same samples twice therefore changes nothing, and merging rows is order-independent only
+//! in which rows meet, not in who wins: callers apply samples in file order.
+
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
+
+use crate::format::Sample;
+
+pub const SLOTS: usize = 12;
+
+/// One link's hour: twelve optional speeds and travel times. A travel time is kept only with the
+/// speed of the same sample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HourlyRow {
+    pub link_id: i64,
+    pub speed: [f32; SLOTS],
+    pub travel_time: [i32; SLOTS],
+    /// Bit i set: slot i has a speed.
+    pub speed_mask: u16,
+    /// Bit i set: slot i has a travel time.
+    pub travel_time_mask: u16,
+}
+
+impl HourlyRow {
+    pub fn new(link_id: i64) -> HourlyRow {
+        HourlyRow { link_id, speed: [0.0; SLOTS], travel_time: [0; SLOTS], speed_mask: 0, travel_time_mask: 0 }
+    }
+
+    /// Applies a sample; false when its slot already had one (a duplicate).
+    pub fn apply(&mut self, slot: u8, speed: f32, travel_time: Option<i32>) -> bool {
+        let bit = 1u16 << slot;
+        if self.speed_mask & bit != 0 {
+            return false;
+        }
+        self.speed_mask |= bit;
+        self.speed[slot as usize] = speed;
+        if let Some(t) = travel_time {
+            self.travel_time_mask |= bit;
+            self.travel_time[slot as usize] = t;
+        }
+        true
+    }
+
+    pub fn speed_at(&self, slot: usize) -> Option<f32> {
+        (self.speed_mask & (1 << slot) != 0).then_some(self.speed[slot])
+    }
+
+    pub fn travel_time_at(&self, slot: usize) -> Option<i32> {
+        (self.travel_time_mask & (1 << slot) != 0).then_some(self.travel_time[slot])
+    }
+
+    pub fn samples(&self) -> u16 {
+        self.speed_mask.count_ones() as u16
+    }
+
+    /// (average, minimum, maximum) of the present speeds. The average sums in f64 in slot order,
+    /// as Postgres' `avg(real)` does, then rounds once to f32.
+    pub fn speed_stats(&self) -> Option<(f32, f32, f32)> {
+        let present = (0..SLOTS).filter_map(|i| self.speed_at(i));
+        let (mut n, mut sum, mut min, mut max) = (0u32, 0f64, f32::INFINITY, f32::NEG_INFINITY);
+        for s in present {
+            n += 1;
+            sum += f64::from(s);
+            min = min.min(s);
+            max = max.max(s);
+        }
+        (n > 0).then(|| ((sum / f64::from(n)) as f32, min, max))
+    }
+}
+
+/// The rows of one local hour, sorted by link id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HourBatch {
+    /// Hours since 1970-01-01 00:00 in the source's local time.
+    pub local_hour: i64,
+    pub rows: Vec<HourlyRow>,
+}
+
+impl HourBatch {
+    pub fn samples(&self) -> u64 {
+        self.rows.iter().map(|r| u64::from(r.samples())).sum()
+    }
+}
+
+/// Open hours of a stream being loaded.
+#[derive(Default)]
+pub struct Accumulator {
+    hours: BTreeMap<i64, FxHashMap<i64, HourlyRow>>,
+}
+
+impl Accumulator {
+    /// Applies a sample; false for a duplicate.
+    pub fn apply(&mut self, s: &Sample) -> bool {
+        self.hours.entry(s.local_hour).or_default().entry(s.link_id).or_insert_with(|| HourlyRow::new(s.link_id)).apply(
+            s.slot,
+            s.speed,
+            s.travel_time,
+        )
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hours.is_empty()
+    }
+
+    /// Removes and returns the hours before `local_hour`.
+    pub fn take_before(&mut self, local_hour: i64) -> Vec<HourBatch> {
+        let kept = self.hours.split_off(&local_hour);
+        let done = std::mem::replace(&mut self.hours, kept);
+        done.into_iter().map(|(h, rows)| batch(h, rows)).collect()
+    }
+
+    pub fn take_all(&mut self) -> Vec<HourBatch> {
+        std::mem::take(&mut self.hours).into_iter().map(|(h, rows)| batch(h, rows)).collect()
+    }
+}
+
+fn batch(local_hour: i64, rows: FxHashMap<i64, HourlyRow>) -> HourBatch {
+    let mut rows: Vec<HourlyRow> = rows.into_values().collect();
+    rows.sort_unstable_by_key(|r| r.link_id);
+    HourBatch { local_hour, rows }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(link_id: i64, local_hour: i64, slot: u8, speed: f32, tt: Option<i32>) -> Sample {
+        Sample { link_id, local_hour, slot, speed, travel_time: tt }
+    }
+
+    #[test]
+    fn first_sample_wins_and_keeps_its_travel_time() {
+        let mut row = HourlyRow::new(7);
+        assert!(row.apply(3, 40.5, None));
+        assert!(!row.apply(3, 99.0, Some(12)));
+        assert_eq!(row.speed_at(3), Some(40.5));
+        assert_eq!(row.travel_time_at(3), None);
+        assert!(row.apply(4, 30.0, Some(55)));
+        assert_eq!(row.travel_time_at(4), Some(55));
+        assert_eq!(row.samples(), 2);
+    }
+
+    #[test]
+    fn stats_over_present_slots_only() {
+        let mut row = HourlyRow::new(1);
+        assert_eq!(row.speed_stats(), None);
+        row.apply(0, 10.0, None);
+        row.apply(11, 25.5, None);
+        row.apply(5, 0.0, None);
+        assert_eq!(row.speed_stats(), Some((35.5f64 as f32 / 3.0, 0.0, 25.5)));
+    }
+
+    #[test]
+    fn accumulator_splits_hours_and_sorts_links() {
+        let mut acc = Accumulator::default();
+        for s in [sample(30, 10, 0, 1.0, None), sample(20, 10, 1, 2.0, None), sample(20, 11, 0, 3.0, None)] {
+            assert!(acc.apply(&s));
+        }
+        assert!(!acc.apply(&sample(20, 10, 1, 9.0, None)));
+        let early = acc.take_before(11);
+        assert_eq!(early.len(), 1);
+        assert_eq!(early[0].local_hour, 10);
+        assert_eq!(early[0].rows.iter().map(|r| r.link_id).collect::<Vec<_>>(), vec![20, 30]);
+        assert_eq!(early[0].samples(), 2);
+        let rest = acc.take_all();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].local_hour, 11);
+        assert!(acc.is_empty());
+    }
+}

@@ -1,0 +1,149 @@
+//! Hourly rows in PostgreSQL's binary COPY format, ready for `COPY ... FROM ... (FORMAT binary)`.
+//!
+//! Encoding is plain byte work, so it runs off the database's main thread and is tested here
+//! without a server. The column order is the hourly table's: hour, link_id, speed, travel_time,
+//! samples, speed_avg, speed_min, speed_max.
+
+use crate::aggregate::{HourlyRow, SLOTS};
+
+const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
+const COLUMNS: i16 = 8;
+/// pg_type OIDs of the array element types (`real`, `integer`).
+const FLOAT4_OID: u32 = 700;
+const INT4_OID: u32 = 23;
+
+/// Microseconds between 1970-01-01 and 2000-01-01, the epoch of Postgres timestamps.
+pub const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
+
+/// A COPY payload under construction.
+pub struct CopyBuffer {
+    buf: Vec<u8>,
+    rows: u64,
+}
+
+impl Default for CopyBuffer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CopyBuffer {
+    pub fn new() -> CopyBuffer {
+        let mut buf = Vec::with_capacity(1 << 16);
+        buf.extend_from_slice(SIGNATURE);
+        buf.extend_from_slice(&0i32.to_be_bytes()); // flags
+        buf.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+        CopyBuffer { buf, rows: 0 }
+    }
+
+    /// Appends one row; `hour` is a Postgres timestamptz (microseconds since 2000-01-01 UTC).
+    pub fn push(&mut self, hour: i64, row: &HourlyRow) {
+        let b = &mut self.buf;
+        b.extend_from_slice(&COLUMNS.to_be_bytes());
+        field(b, &hour.to_be_bytes());
+        field(b, &row.link_id.to_be_bytes());
+        array(b, FLOAT4_OID, row.speed_mask, |i| row.speed[i].to_bits().to_be_bytes());
+        array(b, INT4_OID, row.travel_time_mask, |i| row.travel_time[i].to_be_bytes());
+        field(b, &(row.samples() as i16).to_be_bytes());
+        match row.speed_stats() {
+            Some((avg, min, max)) => {
+                for v in [avg, min, max] {
+                    field(b, &v.to_bits().to_be_bytes());
+                }
+            }
+            None => {
+                for _ in 0..3 {
+                    b.extend_from_slice(&(-1i32).to_be_bytes());
+                }
+            }
+        }
+        self.rows += 1;
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// The finished payload, trailer included.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.buf.extend_from_slice(&(-1i16).to_be_bytes());
+        self.buf
+    }
+}
+
+fn field(b: &mut Vec<u8>, bytes: &[u8]) {
+    b.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+    b.extend_from_slice(bytes);
+}
+
+/// A one-dimensional array of 12 four-byte elements, NULL where `mask` has no bit.
+fn array(b: &mut Vec<u8>, element_oid: u32, mask: u16, element: impl Fn(usize) -> [u8; 4]) {
+    let present = mask.count_ones() as usize;
+    let len = 20 + present * 8 + (SLOTS - present) * 4;
+    b.extend_from_slice(&(len as i32).to_be_bytes());
+    b.extend_from_slice(&1i32.to_be_bytes()); // dimensions
+    b.extend_from_slice(&i32::from(present < SLOTS).to_be_bytes()); // has nulls
+    b.extend_from_slice(&element_oid.to_be_bytes());
+    b.extend_from_slice(&(SLOTS as i32).to_be_bytes());
+    b.extend_from_slice(&1i32.to_be_bytes()); // lower bound
+    for i in 0..SLOTS {
+        if mask & (1 << i) != 0 {
+            b.extend_from_slice(&4i32.to_be_bytes());
+            b.extend_from_slice(&element(i));
+        } else {
+            b.extend_from_slice(&(-1i32).to_be_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_header_rows_and_trailer() {
+        let mut row = HourlyRow::new(1_000_000_100);
+        row.apply(0, 35.0, None);
+        row.apply(11, 25.5, Some(40));
+        let mut copy = CopyBuffer::new();
+        copy.push(0x0102, &row);
+        assert_eq!(copy.rows(), 1);
+        let bytes = copy.finish();
+        assert_eq!(&bytes[..11], SIGNATURE);
+        assert_eq!(&bytes[11..19], &[0; 8]);
+        let mut p = 19;
+        let mut take = |n: usize| {
+            p += n;
+            &bytes[p - n..p]
+        };
+        assert_eq!(take(2), &8i16.to_be_bytes());
+        assert_eq!(take(4), &8i32.to_be_bytes());
+        assert_eq!(take(8), &0x0102i64.to_be_bytes());
+        assert_eq!(take(4), &8i32.to_be_bytes());
+        assert_eq!(take(8), &1_000_000_100i64.to_be_bytes());
+        // speed: 20-byte header, 2 present elements of 4+4 bytes, 10 NULLs of 4 bytes
+        assert_eq!(take(4), &(20 + 16 + 40i32).to_be_bytes());
+        assert_eq!(take(4), &1i32.to_be_bytes());
+        assert_eq!(take(4), &1i32.to_be_bytes());
+        assert_eq!(take(4), &FLOAT4_OID.to_be_bytes());
+        assert_eq!(take(8), &[0, 0, 0, 12, 0, 0, 0, 1]);
+        assert_eq!(take(4), &4i32.to_be_bytes());
+        assert_eq!(take(4), &35.0f32.to_bits().to_be_bytes());
+        for _ in 1..11 {
+            assert_eq!(take(4), &(-1i32).to_be_bytes());
+        }
+        assert_eq!(take(4), &4i32.to_be_bytes());
+        assert_eq!(take(4), &25.5f32.to_bits().to_be_bytes());
+        // travel_time: one present element
+        assert_eq!(take(4), &(20 + 8 + 44i32).to_be_bytes());
+        take(20 + 44 + 8);
+        assert_eq!(take(4), &2i32.to_be_bytes());
+        assert_eq!(take(2), &2i16.to_be_bytes());
+        for v in [30.25f32, 25.5, 35.0] {
+            assert_eq!(take(4), &4i32.to_be_bytes());
+            assert_eq!(take(4), &v.to_bits().to_be_bytes());
+        }
+        assert_eq!(take(2), &(-1i16).to_be_bytes());
+        assert_eq!(p, bytes.len());
+    }
+}

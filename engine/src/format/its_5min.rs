@@ -1,0 +1,173 @@
+//! `its_5min`: the national ITS "5분 소통정보" daily file.
+//!
+//! `date,time,link_id,agency,speed,travel_time`, comma separated, no quoting. Accepted quirks: a
+//! header line (the first line, when its first field is not a number) behind an optional UTF-8
+//! BOM; LF or CRLF; HHMM of 1-4 digits (left-padded); an empty speed (a missing sample); travel
+//! time 0 (missing). Checks run in a fixed order and the first failing one names the reject.
+
+use super::{ChunkContext, Format, ParsedChunk, Reject, RejectReason, Sample, REJECT_RAW_MAX};
+use crate::calendar::Date;
+
+pub struct Its5Min;
+
+const FIELDS: usize = 6;
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+const MAX_SPEED: f32 = 300.0;
+
+impl Format for Its5Min {
+    fn name(&self) -> &'static str {
+        "its_5min"
+    }
+
+    fn file_date(&self, name: &str) -> Option<Date> {
+        let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+        Date::parse_yyyymmdd(base.as_bytes().get(..8)?)
+            .filter(|_| base.as_bytes().get(8).is_none_or(|b| !b.is_ascii_digit()))
+    }
+
+    fn parse_chunk(&self, data: &[u8], ctx: &ChunkContext) -> ParsedChunk {
+        let mut out = ParsedChunk { samples: Vec::with_capacity(data.len() / 28), ..Default::default() };
+        let mut dates = DateCache::default();
+        let file_day = ctx.file_date.map(|d| d.days_since_epoch());
+        let mut line_no = 0u64;
+        let mut start = 0usize;
+        while start < data.len() {
+            let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+            let mut line = &data[start..end];
+            start = end + 1;
+            line_no += 1;
+            if let [rest @ .., b'\r'] = line {
+                line = rest;
+            }
+            if line_no == 1 && ctx.first_in_entry {
+                line = line.strip_prefix(UTF8_BOM).unwrap_or(line);
+                if is_header(line) {
+                    out.counts.header += 1;
+                    continue;
+                }
+            }
+            if line.is_empty() {
+                continue;
+            }
+            out.counts.rows += 1;
+            match parse_row(line, &mut dates, file_day) {
+                Ok(Some(sample)) => out.samples.push(sample),
+                Ok(None) => out.counts.missing += 1,
+                Err(reason) => {
+                    out.counts.rejected += 1;
+                    out.rejects.push(Reject { line: line_no, reason, raw: raw_text(line) });
+                }
+            }
+        }
+        out.counts.lines = line_no;
+        out
+    }
+}
+
+/// A first line whose first field is not a number is a header.
+fn is_header(line: &[u8]) -> bool {
+    let first = line.split(|&b| b == b',').next().unwrap_or_default();
+    !first.is_empty() && !first.iter().all(u8::is_ascii_digit)
+}
+
+/// Rows of a chunk nearly always share one date: remember the last one parsed.
+#[derive(Default)]
+struct DateCache {
+    text: [u8; 8],
+    days: Option<i64>,
+}
+
+impl DateCache {
+    fn days(&mut self, text: &[u8]) -> Option<i64> {
+        if self.days.is_some() && text == self.text {
+            return self.days;
+        }
+        let days = Date::parse_yyyymmdd(text)?.days_since_epoch();
+        self.text.copy_from_slice(text);
+        self.days = Some(days);
+        self.days
+    }
+}
+
+/// `Ok(None)` is a valid row without a speed.
+fn parse_row(line: &[u8], dates: &mut DateCache, file_day: Option<i64>) -> Result<Option<Sample>, RejectReason> {
+    let mut fields: [&[u8]; FIELDS] = [&[]; FIELDS];
+    let mut n = 0;
+    for field in line.split(|&b| b == b',') {
+        if n == FIELDS {
+            return Err(RejectReason::FieldCount);
+        }
+        fields[n] = field;
+        n += 1;
+    }
+    if n != FIELDS {
+        return Err(RejectReason::FieldCount);
+    }
+    let [date, time, link, _agency, speed, travel_time] = fields;
+
+    let day = dates.days(date).ok_or(RejectReason::BadDate)?;
+    let hhmm = parse_digits(time, 4).ok_or(RejectReason::BadTime)?;
+    let (hour, minute) = (hhmm / 100, hhmm % 100);
+    if hour >= 24 || minute >= 60 || minute % 5 != 0 {
+        return Err(RejectReason::BadTime);
+    }
+    let link_id = parse_digits(link, 18).ok_or(RejectReason::BadLinkId)? as i64;
+    let speed = if speed.is_empty() { None } else { Some(parse_speed(speed).ok_or(RejectReason::BadSpeed)?) };
+    let travel_time = if travel_time.is_empty() {
+        None
+    } else {
+        Some(parse_digits(travel_time, 9).ok_or(RejectReason::BadTravelTime)? as i32)
+    };
+    if file_day.is_some_and(|d| d != day) {
+        return Err(RejectReason::StrayDate);
+    }
+    Ok(speed.map(|speed| Sample {
+        link_id,
+        local_hour: day * 24 + hour as i64,
+        slot: (minute / 5) as u8,
+        speed,
+        travel_time: travel_time.filter(|&t| t != 0),
+    }))
+}
+
+/// 1..=`max_len` ASCII digits.
+fn parse_digits(text: &[u8], max_len: usize) -> Option<u64> {
+    if text.is_empty() || text.len() > max_len {
+        return None;
+    }
+    text.iter().try_fold(0u64, |acc, &b| b.is_ascii_digit().then(|| acc * 10 + u64::from(b - b'0')))
+}
+
+/// `digits[.digits]` within 0..=300, rounded to the nearest `f32` as Postgres' `real` input does.
+fn parse_speed(text: &[u8]) -> Option<f32> {
+    let (int, frac) = match memchr::memchr(b'.', text) {
+        Some(dot) => (&text[..dot], Some(&text[dot + 1..])),
+        None => (text, None),
+    };
+    let int_value = parse_digits(int, 18)?;
+    let value = match frac {
+        None => int_value as f32,
+        // One decimal is the common case. n and 10 are exact in f32 and IEEE division rounds
+        // correctly, so n / 10 is the correctly rounded value of the decimal.
+        Some(&[d]) if d.is_ascii_digit() && int_value < 100_000 => (int_value * 10 + u64::from(d - b'0')) as f32 / 10.0,
+        Some(f) => {
+            if f.is_empty() || !f.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            std::str::from_utf8(text).ok()?.parse::<f32>().ok()?
+        }
+    };
+    (value <= MAX_SPEED).then_some(value)
+}
+
+fn raw_text(line: &[u8]) -> String {
+    let mut end = line.len().min(REJECT_RAW_MAX);
+    // Cut on a character boundary where the line is valid UTF-8.
+    while end < line.len() && end > 0 && (line[end] & 0xC0) == 0x80 {
+        end -= 1;
+    }
+    String::from_utf8_lossy(&line[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,180 @@
+use super::*;
+use crate::format::LineCounts;
+
+fn parse(data: &str, first: bool, file_date: Option<Date>) -> ParsedChunk {
+    Its5Min.parse_chunk(data.as_bytes(), &ChunkContext { first_in_entry: first, file_date })
+}
+
+fn only_reject(line: &str) -> RejectReason {
+    let out = parse(line, false, None);
+    assert_eq!(out.rejects.len(), 1, "{line:?} should be rejected: {out:?}");
+    assert!(out.samples.is_empty());
+    assert_eq!(out.rejects[0].line, 1);
+    assert_eq!(out.rejects[0].raw, line.trim_end());
+    out.rejects[0].reason
+}
+
+const JAN1: i64 = 19_358; // 2023-01-01
+
+#[test]
+fn parses_the_literal_rows_of_the_spec() {
+    let out = parse(
+        "20230101,0000,1000000100,,35,0\n20230101,2345,2510159608,,26,0\n20230101,2345,2510159700,,25.5,0\n20230101,2355,4180384201,,115,0\n",
+        true,
+        None,
+    );
+    assert!(out.rejects.is_empty());
+    let got: Vec<_> = out.samples.iter().map(|s| (s.link_id, s.local_hour - JAN1 * 24, s.slot, s.speed)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (1000000100, 0, 0, 35.0),
+            (2510159608, 23, 9, 26.0),
+            (2510159700, 23, 9, 25.5),
+            (4180384201, 23, 11, 115.0)
+        ]
+    );
+    assert!(out.samples.iter().all(|s| s.travel_time.is_none()));
+    assert_eq!(out.counts, LineCounts { lines: 4, rows: 4, missing: 0, rejected: 0, header: 0 });
+}
+
+#[test]
+fn header_behind_bom_with_crlf_is_skipped() {
+    let out = parse(
+        "\u{FEFF}CREATDE,CREATHM,LINKID,ROADINSTTCD,PASNGSPED,PASNGTIME\r\n20250301,0005,1000000100,1010000,40.5,37\r\n",
+        true,
+        None,
+    );
+    assert_eq!(out.counts, LineCounts { lines: 2, rows: 1, missing: 0, rejected: 0, header: 1 });
+    assert_eq!(out.samples[0].slot, 1);
+    assert_eq!(out.samples[0].travel_time, Some(37));
+    assert_eq!(out.samples[0].speed, 40.5);
+}
+
+#[test]
+fn header_is_only_looked_for_at_the_start_of_an_entry() {
+    let line = "CREATDE,CREATHM,LINKID,ROADINSTTCD,PASNGSPED,PASNGTIME\n";
+    assert_eq!(parse(line, false, None).rejects[0].reason, RejectReason::BadDate);
+    let twice = format!("{line}{line}");
+    let out = parse(&twice, true, None);
+    assert_eq!(out.counts.header, 1);
+    assert_eq!(out.rejects.len(), 1);
+    assert_eq!(out.rejects[0].line, 2);
+}
+
+#[test]
+fn a_headerless_first_line_is_data() {
+    let out = parse("20230101,0000,1000000100,,35,0", true, None);
+    assert_eq!(out.counts.header, 0);
+    assert_eq!(out.samples.len(), 1);
+}
+
+#[test]
+fn hhmm_of_one_to_four_digits_is_left_padded() {
+    for (time, hour, slot) in [("0", 0, 0), ("5", 0, 1), ("55", 0, 11), ("130", 1, 6), ("0130", 1, 6), ("2355", 23, 11)]
+    {
+        let out = parse(&format!("20230101,{time},1000000100,,35,0\n"), false, None);
+        assert_eq!(out.samples.len(), 1, "{time}");
+        assert_eq!((out.samples[0].local_hour - JAN1 * 24, out.samples[0].slot), (hour, slot), "{time}");
+    }
+}
+
+#[test]
+fn empty_speed_is_a_missing_sample_not_a_reject() {
+    let out = parse("20230101,0000,1000000100,,,0\n20230101,0000,1000000101,,,\n", false, None);
+    assert!(out.samples.is_empty() && out.rejects.is_empty());
+    assert_eq!(out.counts.missing, 2);
+    assert_eq!(out.counts.rows, 2);
+}
+
+#[test]
+fn travel_time_zero_or_empty_is_missing() {
+    let out = parse("20230101,0000,1,,35,0\n20230101,0000,2,,35,\n20230101,0000,3,,35,120\n", false, None);
+    let tt: Vec<_> = out.samples.iter().map(|s| s.travel_time).collect();
+    assert_eq!(tt, vec![None, None, Some(120)]);
+}
+
+#[test]
+fn every_reject_reason() {
+    use RejectReason::*;
+    let cases = [
+        ("20230101,0000,1000000100,,35", FieldCount),
+        ("20230101,0000,1000000100,,35,0,", FieldCount),
+        ("20230101,0000,1000000100,,35,0,9", FieldCount),
+        ("", FieldCount), // never reached: blank lines are skipped (checked below)
+        ("20230230,0000,1000000100,,35,0", BadDate),
+        ("20231301,0000,1000000100,,35,0", BadDate),
+        ("2023011,0000,1000000100,,35,0", BadDate),
+        (",0000,1000000100,,35,0", BadDate),
+        ("20230101,2400,1000000100,,35,0", BadTime),
+        ("20230101,0060,1000000100,,35,0", BadTime),
+        ("20230101,0007,1000000100,,35,0", BadTime),
+        ("20230101,00000,1000000100,,35,0", BadTime),
+        ("20230101,,1000000100,,35,0", BadTime),
+        ("20230101,12:00,1000000100,,35,0", BadTime),
+        ("20230101,0000,10000A0100,,35,0", BadLinkId),
+        ("20230101,0000,LINK,,35,0", BadLinkId),
+        ("20230101,0000,,,35,0", BadLinkId),
+        ("20230101,0000,-1000000100,,35,0", BadLinkId),
+        ("20230101,0000,1234567890123456789,,35,0", BadLinkId),
+        ("20230101,0000,1000000100,,abc,0", BadSpeed),
+        ("20230101,0000,1000000100,,-5,0", BadSpeed),
+        ("20230101,0000,1000000100,,301,0", BadSpeed),
+        ("20230101,0000,1000000100,,300.5,0", BadSpeed),
+        ("20230101,0000,1000000100,,1e3,0", BadSpeed),
+        ("20230101,0000,1000000100,,NaN,0", BadSpeed),
+        ("20230101,0000,1000000100,,.5,0", BadSpeed),
+        ("20230101,0000,1000000100,,5.,0", BadSpeed),
+        ("20230101,0000,1000000100,, 35,0", BadSpeed),
+        ("20230101,0000,1000000100,,35,x", BadTravelTime),
+        ("20230101,0000,1000000100,,35,-3", BadTravelTime),
+        ("20230101,0000,1000000100,,35,1.5", BadTravelTime),
+    ];
+    for (line, reason) in cases.into_iter().filter(|(l, _)| !l.is_empty()) {
+        assert_eq!(only_reject(line), reason, "{line}");
+    }
+    assert_eq!(parse("\n\r\n", false, None).counts, LineCounts { lines: 2, ..Default::default() });
+}
+
+#[test]
+fn stray_dates_are_rejected_only_when_the_file_has_a_date() {
+    let line = "20221231,2355,1000000100,,35,0\n";
+    assert_eq!(parse(line, false, None).samples.len(), 1);
+    let out = parse(line, false, Date::new(2023, 1, 1));
+    assert_eq!(out.rejects[0].reason, RejectReason::StrayDate);
+}
+
+#[test]
+fn speeds_round_like_postgres_real_input() {
+    for text in ["0", "300", "300.0", "25.5", "0.1", "99.9", "123.456", "7.0000001", "299.99999999"] {
+        let out = parse(&format!("20230101,0000,1,,{text},0"), false, None);
+        assert_eq!(out.samples[0].speed, text.parse::<f32>().unwrap(), "{text}");
+    }
+}
+
+#[test]
+fn reject_line_numbers_count_every_physical_line() {
+    let out = parse("20230101,0000,1,,35,0\n\nbroken\n20230101,0000,2,,35,0\nworse", false, None);
+    let lines: Vec<_> = out.rejects.iter().map(|r| r.line).collect();
+    assert_eq!(lines, vec![3, 5]);
+    assert_eq!(out.counts.lines, 5);
+    assert_eq!(out.counts.rows, 4);
+}
+
+#[test]
+fn raw_lines_are_truncated_on_a_character_boundary() {
+    let long = format!("20230101,0000,x,{},35,0", "가".repeat(600));
+    let out = parse(&long, false, None);
+    assert!(out.rejects[0].raw.len() <= REJECT_RAW_MAX);
+    assert!(long.starts_with(&out.rejects[0].raw));
+}
+
+#[test]
+fn file_dates_come_from_the_name() {
+    assert_eq!(Its5Min.file_date("20230701_5Min.csv"), Date::new(2023, 7, 1));
+    assert_eq!(Its5Min.file_date("dir/20230701_5Min.zip"), Date::new(2023, 7, 1));
+    assert_eq!(Its5Min.file_date("20230701.csv"), Date::new(2023, 7, 1));
+    assert_eq!(Its5Min.file_date("202307011_5Min.csv"), None);
+    assert_eq!(Its5Min.file_date("speeds.csv"), None);
+    assert_eq!(Its5Min.file_date("20231301_5Min.csv"), None);
+}

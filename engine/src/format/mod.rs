@@ -1,0 +1,126 @@
+//! Named line formats. A format turns the lines of one chunk into samples and rejects; it is pure
+//! and runs on any thread. Column positions live in a format, not in the pipeline, so feeds with
+//! other layouts (expressway VDS, Seoul TOPIS) can be added beside `its_5min`.
+
+pub mod its_5min;
+
+use crate::calendar::Date;
+
+/// One 5-minute measurement of one link.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    pub link_id: i64,
+    /// Hours since 1970-01-01 00:00 in the file's local time.
+    pub local_hour: i64,
+    /// 5-minute slot within the hour, 0..12.
+    pub slot: u8,
+    pub speed: f32,
+    /// `None` where the file says 0 or nothing.
+    pub travel_time: Option<i32>,
+}
+
+/// Why a line was not loaded. The names are stored in `vs_ingest.reject.reason`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RejectReason {
+    FieldCount,
+    BadDate,
+    BadTime,
+    BadLinkId,
+    BadSpeed,
+    BadTravelTime,
+    /// A valid row dated another day than the file's name says.
+    StrayDate,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 7] = [
+        RejectReason::FieldCount,
+        RejectReason::BadDate,
+        RejectReason::BadTime,
+        RejectReason::BadLinkId,
+        RejectReason::BadSpeed,
+        RejectReason::BadTravelTime,
+        RejectReason::StrayDate,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RejectReason::FieldCount => "field_count",
+            RejectReason::BadDate => "bad_date",
+            RejectReason::BadTime => "bad_time",
+            RejectReason::BadLinkId => "bad_link_id",
+            RejectReason::BadSpeed => "bad_speed",
+            RejectReason::BadTravelTime => "bad_travel_time",
+            RejectReason::StrayDate => "stray_date",
+        }
+    }
+}
+
+/// Longest raw line kept with a reject, in bytes.
+pub const REJECT_RAW_MAX: usize = 1000;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reject {
+    /// 1-based line number within the entry (the header, if any, is line 1).
+    pub line: u64,
+    pub reason: RejectReason,
+    /// The line as read (lossy UTF-8, without its line end, truncated to [`REJECT_RAW_MAX`]).
+    pub raw: String,
+}
+
+/// Line counters of one chunk (or summed over many).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LineCounts {
+    /// Physical lines, header and blank lines included.
+    pub lines: u64,
+    /// Data rows: lines that are neither the header nor blank.
+    pub rows: u64,
+    /// Valid rows with an empty speed: a missing measurement, counted but not loaded.
+    pub missing: u64,
+    pub rejected: u64,
+    pub header: u64,
+}
+
+impl std::ops::AddAssign for LineCounts {
+    fn add_assign(&mut self, o: LineCounts) {
+        self.lines += o.lines;
+        self.rows += o.rows;
+        self.missing += o.missing;
+        self.rejected += o.rejected;
+        self.header += o.header;
+    }
+}
+
+/// What a format makes of one chunk. Reject line numbers are relative to the chunk (1-based);
+/// the pipeline adds the chunk's first line number.
+#[derive(Debug, Default)]
+pub struct ParsedChunk {
+    pub samples: Vec<Sample>,
+    pub rejects: Vec<Reject>,
+    pub counts: LineCounts,
+}
+
+/// Facts about the entry a chunk comes from.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ChunkContext {
+    /// The chunk starts its entry, so its first line may be a header (behind a UTF-8 BOM).
+    pub first_in_entry: bool,
+    /// The date the file's name carries; rows of other dates are rejected as stray.
+    pub file_date: Option<Date>,
+}
+
+pub trait Format: Sync + Send {
+    fn name(&self) -> &'static str;
+    fn parse_chunk(&self, data: &[u8], ctx: &ChunkContext) -> ParsedChunk;
+    /// The date a file of this format is about, from its (entry) name.
+    fn file_date(&self, name: &str) -> Option<Date>;
+}
+
+pub fn lookup(name: &str) -> Option<&'static dyn Format> {
+    match name {
+        "its_5min" => Some(&its_5min::Its5Min),
+        _ => None,
+    }
+}
+
+pub const NAMES: &[&str] = &["its_5min"];

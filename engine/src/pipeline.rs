@@ -1,0 +1,407 @@
+//! The streaming pipeline: one reader thread decompresses and cuts chunks, rayon threads parse
+//! them, one merger thread folds samples into hours in file order and hands finished hours to the
+//! caller. Memory is bounded by a fixed number of chunks in flight and a bounded event channel,
+//! whatever the file size.
+//!
+//! Every thread here blocks all signals, so the caller (a Postgres backend) keeps receiving its
+//! own on its main thread; a panic on any thread becomes an [`Error::Panic`] event.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
+
+use crate::aggregate::{Accumulator, HourBatch};
+use crate::chunk::Chunker;
+use crate::error::{Error, Result};
+use crate::format::{ChunkContext, Format, LineCounts, ParsedChunk, Reject};
+use crate::source::Source;
+
+/// Where a load starts: an entry and a decompressed byte offset and line count within it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Position {
+    pub entry: u32,
+    pub offset: u64,
+    pub line: u64,
+}
+
+#[derive(Clone)]
+pub struct Options {
+    pub format: &'static dyn Format,
+    /// Target chunk size in decompressed bytes.
+    pub chunk_size: usize,
+    /// Longest line accepted, in bytes.
+    pub max_line: usize,
+    /// Cap on the decompressed size of one entry.
+    pub max_entry_bytes: u64,
+    /// After this many decompressed bytes, flush every open hour and report a checkpoint.
+    pub checkpoint_bytes: Option<u64>,
+    /// Resume from a checkpoint of an earlier load of the same file.
+    pub start: Position,
+}
+
+impl Options {
+    pub fn new(format: &'static dyn Format) -> Options {
+        Options {
+            format,
+            chunk_size: 4 << 20,
+            max_line: 1 << 20,
+            max_entry_bytes: 64 << 30,
+            checkpoint_bytes: None,
+            start: Position::default(),
+        }
+    }
+}
+
+/// A reject with the entry it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EntryReject {
+    pub entry: String,
+    pub reject: Reject,
+}
+
+/// Counters of a load; in a [`Batch`] they are the increase since the previous batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub lines: LineCounts,
+    /// Samples applied to an hourly row of this load.
+    pub loaded: u64,
+    /// Samples for a slot that already had one among the hours still open. A sample for an hour
+    /// already handed over counts as loaded here; the writer's merge then finds it a duplicate.
+    pub duplicate: u64,
+    /// Decompressed bytes consumed.
+    pub bytes: u64,
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, o: Counts) {
+        self.lines += o.lines;
+        self.loaded += o.loaded;
+        self.duplicate += o.duplicate;
+        self.bytes += o.bytes;
+    }
+}
+
+/// What the pipeline hands over after a chunk.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Finished hours (all open hours at a checkpoint).
+    pub hours: Vec<HourBatch>,
+    pub rejects: Vec<EntryReject>,
+    pub counts: Counts,
+    /// Set when everything read so far is in this or an earlier batch: a load started at this
+    /// position after writing these batches neither loses nor repeats a line.
+    pub checkpoint: Option<Position>,
+}
+
+#[derive(Debug)]
+pub enum Event {
+    Batch(Batch),
+    /// The whole file was read; every batch has been handed over.
+    Done,
+}
+
+/// Owns the rayon pool shared by the loads it starts.
+pub struct Engine {
+    pool: Arc<rayon::ThreadPool>,
+}
+
+impl Engine {
+    /// `threads` = 0 means one per core.
+    pub fn new(threads: usize) -> Result<Engine> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("vs_ingest-parse-{i}"))
+            .start_handler(|_| block_signals())
+            .build()
+            .map_err(|e| Error::Panic(format!("could not start the parse threads: {e}")))?;
+        Ok(Engine { pool: Arc::new(pool) })
+    }
+
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    /// Starts loading `path`; events arrive through [`Load::recv_timeout`].
+    pub fn load(&self, path: PathBuf, options: Options) -> Load {
+        let in_flight = self.pool.current_num_threads() * 2 + 2;
+        let (tokens_tx, tokens_rx) = bounded::<()>(in_flight);
+        for _ in 0..in_flight {
+            tokens_tx.send(()).expect("token channel has room");
+        }
+        let (parsed_tx, parsed_rx) = unbounded::<Message>();
+        let (events_tx, events_rx) = bounded::<Result<Event>>(4);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let input_read = Arc::new(AtomicU64::new(0));
+
+        let reader = {
+            let (pool, options, cancel, input_read) =
+                (self.pool.clone(), options.clone(), cancel.clone(), input_read.clone());
+            spawn("vs_ingest-read", move || {
+                let mut seq = 0u64;
+                let outcome = catch_unwind(AssertUnwindSafe(|| {
+                    let source = Source::open(&path, options.max_entry_bytes)?.with_input_counter(input_read);
+                    read_file(&source, &options, &pool, &tokens_rx, &parsed_tx, &cancel, &mut seq)
+                }))
+                .unwrap_or_else(|p| Err(Error::from_panic(p)));
+                // Numbered after every message the reader sent, so it is handled last.
+                let _ = parsed_tx.send(Message { seq, body: Body::End(outcome) });
+            })
+        };
+        let merger = {
+            let cancel = cancel.clone();
+            spawn("vs_ingest-merge", move || {
+                let mut merger = Merger::new(options, tokens_tx, events_tx.clone());
+                let outcome = catch_unwind(AssertUnwindSafe(|| merger.run(&parsed_rx, &cancel)))
+                    .unwrap_or_else(|p| Err(Error::from_panic(p)));
+                match outcome {
+                    Ok(()) => {
+                        let _ = events_tx.send(Ok(Event::Done));
+                    }
+                    Err(e) => {
+                        let _ = events_tx.send(Err(e));
+                    }
+                }
+            })
+        };
+        Load { events: Some(events_rx), cancel, input_read, threads: vec![reader, merger] }
+    }
+}
+
+/// A running load. Dropping it cancels the load and waits for its threads.
+pub struct Load {
+    events: Option<Receiver<Result<Event>>>,
+    cancel: Arc<AtomicBool>,
+    input_read: Arc<AtomicU64>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Load {
+    /// Bytes of the input file read so far (compressed bytes for a compressed file).
+    pub fn input_bytes_read(&self) -> u64 {
+        self.input_read.load(Ordering::Relaxed)
+    }
+
+    /// The next event, or `None` if none came within `timeout` (the caller checks for interrupts
+    /// and waits again).
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<Result<Event>> {
+        let events = self.events.as_ref().expect("events are taken only on drop");
+        match events.recv_timeout(timeout) {
+            Ok(event) => Some(event),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => {
+                Some(Err(Error::Panic("the load's threads stopped without a result".into())))
+            }
+        }
+    }
+
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.cancel();
+        // Dropping the receiver unblocks a merger waiting to send; the merger's exit releases
+        // the reader waiting for a token.
+        drop(self.events.take());
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Blocks every signal on the calling thread, so signals go to the thread that handles them.
+pub fn block_signals() {
+    // SAFETY: sigfillset initialises the set; pthread_sigmask only changes this thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            block_signals();
+            body()
+        })
+        .expect("could not start an engine thread")
+}
+
+struct Message {
+    seq: u64,
+    body: Body,
+}
+
+enum Body {
+    EntryStart { index: u32, name: String, line: u64 },
+    Chunk { end_offset: u64, len: u64, parsed: Result<ParsedChunk> },
+    EntryEnd { index: u32 },
+    End(Result<()>),
+}
+
+fn read_file(
+    source: &Source,
+    options: &Options,
+    pool: &rayon::ThreadPool,
+    tokens: &Receiver<()>,
+    parsed: &Sender<Message>,
+    cancel: &AtomicBool,
+    seq: &mut u64,
+) -> Result<()> {
+    let format = options.format;
+    let file_name = source.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let next_seq = |seq: &mut u64| {
+        *seq += 1;
+        *seq - 1
+    };
+    source.for_each_entry(|entry| {
+        let start = options.start;
+        if entry.index < start.entry {
+            return Ok(());
+        }
+        let resuming = entry.index == start.entry && start.offset > 0;
+        let file_date = format.file_date(&entry.name).or_else(|| format.file_date(&file_name));
+        let mut chunker = Chunker::new(entry.reader, &entry.name, options.chunk_size, options.max_line);
+        if resuming {
+            chunker.skip(start.offset)?;
+        }
+        let line = if resuming { start.line } else { 0 };
+        let body = Body::EntryStart { index: entry.index, name: entry.name.clone(), line };
+        let _ = parsed.send(Message { seq: next_seq(seq), body });
+        while let Some(chunk) = chunker.next_chunk()? {
+            if cancel.load(Ordering::Relaxed) || tokens.recv().is_err() {
+                return Err(Error::Cancelled);
+            }
+            let ctx = ChunkContext { first_in_entry: chunk.first, file_date };
+            let end_offset = chunk.offset + chunk.data.len() as u64;
+            let len = chunk.data.len() as u64;
+            let tx = parsed.clone();
+            let my_seq = next_seq(seq);
+            pool.spawn(move || {
+                let parsed =
+                    catch_unwind(AssertUnwindSafe(|| format.parse_chunk(&chunk.data, &ctx))).map_err(Error::from_panic);
+                let _ = tx.send(Message { seq: my_seq, body: Body::Chunk { end_offset, len, parsed } });
+            });
+        }
+        let _ = parsed.send(Message { seq: next_seq(seq), body: Body::EntryEnd { index: entry.index } });
+        Ok(())
+    })
+}
+
+struct Merger {
+    options: Options,
+    tokens: Sender<()>,
+    events: Sender<Result<Event>>,
+    acc: Accumulator,
+    entry: String,
+    entry_index: u32,
+    line: u64,
+    max_hour: Option<i64>,
+    since_checkpoint: u64,
+}
+
+impl Merger {
+    fn new(options: Options, tokens: Sender<()>, events: Sender<Result<Event>>) -> Merger {
+        Merger {
+            options,
+            tokens,
+            events,
+            acc: Accumulator::default(),
+            entry: String::new(),
+            entry_index: 0,
+            line: 0,
+            max_hour: None,
+            since_checkpoint: 0,
+        }
+    }
+
+    fn run(&mut self, parsed: &Receiver<Message>, cancel: &AtomicBool) -> Result<()> {
+        // Parse threads finish out of order; handle messages in the reader's order.
+        let mut pending = BTreeMap::new();
+        let mut next = 0u64;
+        loop {
+            let message = parsed.recv().map_err(|_| Error::Panic("the reader thread vanished".into()))?;
+            pending.insert(message.seq, message.body);
+            while let Some(body) = pending.remove(&next) {
+                next += 1;
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(Error::Cancelled);
+                }
+                if let Body::End(outcome) = body {
+                    return outcome;
+                }
+                self.handle(body)?;
+            }
+        }
+    }
+
+    fn handle(&mut self, body: Body) -> Result<()> {
+        match body {
+            Body::EntryStart { index, name, line } => {
+                self.entry = name;
+                self.entry_index = index;
+                self.line = line;
+                self.max_hour = None;
+                Ok(())
+            }
+            Body::Chunk { end_offset, len, parsed } => {
+                let _ = self.tokens.send(());
+                let parsed = parsed?;
+                let mut batch = Batch::default();
+                batch.counts.lines = parsed.counts;
+                batch.counts.bytes = len;
+                for mut reject in parsed.rejects {
+                    reject.line += self.line;
+                    batch.rejects.push(EntryReject { entry: self.entry.clone(), reject });
+                }
+                self.line += parsed.counts.lines;
+                for sample in &parsed.samples {
+                    if self.acc.apply(sample) {
+                        batch.counts.loaded += 1;
+                    } else {
+                        batch.counts.duplicate += 1;
+                    }
+                    self.max_hour = self.max_hour.max(Some(sample.local_hour));
+                }
+                self.since_checkpoint += len;
+                if self.options.checkpoint_bytes.is_some_and(|every| self.since_checkpoint >= every) {
+                    self.since_checkpoint = 0;
+                    batch.hours = self.acc.take_all();
+                    batch.checkpoint = Some(Position { entry: self.entry_index, offset: end_offset, line: self.line });
+                } else if let Some(max_hour) = self.max_hour {
+                    // Rows come in time order; keep one finished hour open for rows that come
+                    // a little late.
+                    batch.hours = self.acc.take_before(max_hour - 1);
+                }
+                self.emit(batch)
+            }
+            Body::EntryEnd { index } => {
+                self.since_checkpoint = 0;
+                let batch = Batch {
+                    hours: self.acc.take_all(),
+                    checkpoint: Some(Position { entry: index + 1, offset: 0, line: 0 }),
+                    ..Default::default()
+                };
+                self.emit(batch)
+            }
+            Body::End(_) => unreachable!("End is handled by run"),
+        }
+    }
+
+    fn emit(&self, batch: Batch) -> Result<()> {
+        self.events.send(Ok(Event::Batch(batch))).map_err(|_| Error::Cancelled)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,263 @@
+//! Opening a file as decompressed byte streams ("entries").
+//!
+//! The container is recognised by its magic bytes, never by the file name: zip (every `.csv` entry,
+//! in archive order), gzip (all members), zstd (all frames) or plain text. Entries are streamed;
+//! nothing holds a whole file or entry in memory. Each entry's decompressed size is capped, which
+//! is what stops a zip bomb.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Container {
+    Zip,
+    Gzip,
+    Zstd,
+    Plain,
+}
+
+impl Container {
+    pub fn name(self) -> &'static str {
+        match self {
+            Container::Zip => "zip",
+            Container::Gzip => "gzip",
+            Container::Zstd => "zstd",
+            Container::Plain => "plain",
+        }
+    }
+
+    /// Recognises a container from the first bytes of a file.
+    pub fn from_magic(head: &[u8]) -> Container {
+        match head {
+            [b'P', b'K', 3, 4, ..] | [b'P', b'K', 5, 6, ..] => Container::Zip,
+            [0x1f, 0x8b, ..] => Container::Gzip,
+            [0x28, 0xb5, 0x2f, 0xfd, ..] => Container::Zstd,
+            _ => Container::Plain,
+        }
+    }
+}
+
+/// Size and content fingerprint of a file, to recognise one already loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub size: u64,
+    /// xxh3-128 of the whole (compressed) file, hex.
+    pub hash: String,
+}
+
+pub fn fingerprint(path: &Path) -> Result<Fingerprint> {
+    let io_err = |source| Error::Io { path: path.to_owned(), source };
+    let mut file = File::open(path).map_err(io_err)?;
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_err(e)),
+        };
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok(Fingerprint { size, hash: format!("{:032x}", hasher.digest128()) })
+}
+
+/// One decompressed stream of a file: the file itself, or one entry of a zip archive.
+pub struct Entry<'a> {
+    /// Position among the file's entries, from 0.
+    pub index: u32,
+    /// The zip entry name, or the file name without its compression suffix.
+    pub name: String,
+    pub reader: &'a mut dyn Read,
+}
+
+/// An opened input file.
+pub struct Source {
+    path: PathBuf,
+    container: Container,
+    max_entry_bytes: u64,
+    /// Bytes of the (compressed) file read so far: progress against the file size.
+    input_read: Arc<AtomicU64>,
+}
+
+impl Source {
+    pub fn open(path: &Path, max_entry_bytes: u64) -> Result<Source> {
+        let mut head = [0u8; 4];
+        let mut file = File::open(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+        let n = read_up_to(&mut file, &mut head).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+        Ok(Source {
+            path: path.to_owned(),
+            container: Container::from_magic(&head[..n]),
+            max_entry_bytes,
+            input_read: Arc::default(),
+        })
+    }
+
+    /// Shares the counter of file bytes read with an observer.
+    pub fn with_input_counter(mut self, counter: Arc<AtomicU64>) -> Source {
+        self.input_read = counter;
+        self
+    }
+
+    pub fn container(&self) -> Container {
+        self.container
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Calls `visit` with each entry in order. Read errors inside a compressed stream are reported
+    /// as [`Error::Corrupt`]; errors returned by `visit` pass through unchanged.
+    pub fn for_each_entry(&self, mut visit: impl FnMut(Entry<'_>) -> Result<()>) -> Result<()> {
+        let file = File::open(&self.path).map_err(|source| self.io(source))?;
+        let file = CountingFile { file, read: self.input_read.clone() };
+        let stem = file_stem(&self.path);
+        match self.container {
+            Container::Plain => self.visit_stream(0, stem, BufReader::with_capacity(1 << 20, file), &mut visit),
+            Container::Gzip => {
+                let decoder = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file));
+                self.visit_stream(0, stem, decoder, &mut visit)
+            }
+            Container::Zstd => {
+                let decoder = zstd::stream::read::Decoder::new(file).map_err(|e| self.corrupt(e.to_string()))?;
+                self.visit_stream(0, stem, decoder, &mut visit)
+            }
+            Container::Zip => self.visit_zip(file, &mut visit),
+        }
+    }
+
+    fn visit_zip(&self, file: CountingFile, visit: &mut dyn FnMut(Entry<'_>) -> Result<()>) -> Result<()> {
+        let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| self.corrupt(e.to_string()))?;
+        let mut visited = 0u32;
+        for i in 0..archive.len() {
+            let entry = archive.by_index(i).map_err(|e| self.corrupt(e.to_string()))?;
+            let name = entry.name().map_err(|e| self.corrupt(e.to_string()))?.into_owned();
+            if entry.is_dir() || !name.to_ascii_lowercase().ends_with(".csv") {
+                continue;
+            }
+            self.visit_stream(visited, name, entry, visit)?;
+            visited += 1;
+        }
+        if visited == 0 {
+            return Err(Error::NoCsvEntry { path: self.path.clone() });
+        }
+        Ok(())
+    }
+
+    fn visit_stream(
+        &self,
+        index: u32,
+        name: String,
+        reader: impl Read,
+        visit: &mut dyn FnMut(Entry<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut guarded = GuardedReader { inner: reader, read: 0, limit: self.max_entry_bytes, failure: None };
+        let result = visit(Entry { index, name: name.clone(), reader: &mut guarded });
+        // A read failure inside the stream is the file's fault (corrupt, truncated, too large),
+        // whatever error the visitor turned it into.
+        match guarded.failure.take() {
+            Some(Failure::TooLarge) => {
+                Err(Error::EntryTooLarge { path: self.path.clone(), entry: name, limit: self.max_entry_bytes })
+            }
+            Some(Failure::Read(e)) => Err(self.corrupt(format!("entry \"{name}\": {e}"))),
+            None => result,
+        }
+    }
+
+    fn io(&self, source: io::Error) -> Error {
+        Error::Io { path: self.path.clone(), source }
+    }
+
+    fn corrupt(&self, detail: String) -> Error {
+        Error::Corrupt { path: self.path.clone(), container: self.container.name(), detail }
+    }
+}
+
+/// A file that counts the bytes read from it.
+struct CountingFile {
+    file: File,
+    read: Arc<AtomicU64>,
+}
+
+impl Read for CountingFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl Seek for CountingFile {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.file.seek(pos)
+    }
+}
+
+enum Failure {
+    TooLarge,
+    Read(io::Error),
+}
+
+/// Counts decompressed bytes against the cap and remembers why a read failed.
+struct GuardedReader<R> {
+    inner: R,
+    read: u64,
+    limit: u64,
+    failure: Option<Failure>,
+}
+
+impl<R: Read> Read for GuardedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.read += n as u64;
+                if self.read > self.limit {
+                    self.failure = Some(Failure::TooLarge);
+                    return Err(io::Error::other("entry exceeds the decompressed size limit"));
+                }
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => {
+                let copy = io::Error::new(e.kind(), e.to_string());
+                self.failure = Some(Failure::Read(e));
+                Err(copy)
+            }
+        }
+    }
+}
+
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// The file name without compression suffixes: `20230101_5Min.csv.gz` → `20230101_5Min.csv`.
+fn file_stem(path: &Path) -> String {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    for suffix in [".gz", ".gzip", ".zst", ".zstd"] {
+        if let Some(stem) = name.strip_suffix(suffix) {
+            return stem.to_string();
+        }
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,134 @@
+use std::io::Write;
+
+use super::*;
+
+const CSV: &[u8] = b"20230101,0000,1000000100,,35,0\n20230101,0005,1000000100,,36,0\n";
+
+fn read_all(path: &Path, limit: u64) -> Result<Vec<(String, Vec<u8>)>> {
+    let source = Source::open(path, limit)?;
+    let mut out = Vec::new();
+    source.for_each_entry(|entry| {
+        let mut data = Vec::new();
+        entry.reader.read_to_end(&mut data).map_err(|e| Error::Io { path: path.into(), source: e })?;
+        out.push((entry.name, data));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, data) in entries {
+        if name.ends_with('/') {
+            w.add_directory(*name, opts).unwrap();
+        } else {
+            w.start_file(*name, opts).unwrap();
+            w.write_all(data).unwrap();
+        }
+    }
+    w.finish().unwrap().into_inner()
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn containers_are_recognised_by_magic_not_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let zstd_bytes = zstd::encode_all(CSV, 3).unwrap();
+    let cases = [
+        ("a.csv", CSV.to_vec(), Container::Plain),
+        ("b.csv", gzip(CSV), Container::Gzip),
+        ("c.dat", zstd_bytes, Container::Zstd),
+        ("d.csv.gz", zip(&[("d.csv", CSV)]), Container::Zip),
+    ];
+    for (name, bytes, container) in cases {
+        let path = write(&dir, name, &bytes);
+        assert_eq!(Source::open(&path, u64::MAX).unwrap().container(), container, "{name}");
+        let entries = read_all(&path, u64::MAX).unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].1, CSV, "{name}");
+    }
+}
+
+#[test]
+fn multi_member_gzip_and_multi_frame_zstd_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let gz = [gzip(&CSV[..31]), gzip(&CSV[31..])].concat();
+    let zs = [zstd::encode_all(&CSV[..10], 1).unwrap(), zstd::encode_all(&CSV[10..], 1).unwrap()].concat();
+    for (name, bytes) in [("m.csv.gz", gz), ("m.csv.zst", zs)] {
+        let path = write(&dir, name, &bytes);
+        let entries = read_all(&path, u64::MAX).unwrap();
+        assert_eq!(entries, vec![("m.csv".to_string(), CSV.to_vec())]);
+    }
+}
+
+#[test]
+fn zip_yields_every_csv_entry_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = zip(&[("sub/", b""), ("b.csv", b"2\n"), ("readme.txt", b"x"), ("A.CSV", b"1\n")]);
+    let path = write(&dir, "x.zip", &bytes);
+    let entries = read_all(&path, u64::MAX).unwrap();
+    assert_eq!(entries, vec![("b.csv".into(), b"2\n".to_vec()), ("A.CSV".into(), b"1\n".to_vec())]);
+}
+
+#[test]
+fn zip_without_csv_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "x.zip", &zip(&[("readme.txt", b"x")]));
+    assert!(matches!(read_all(&path, u64::MAX), Err(Error::NoCsvEntry { .. })));
+}
+
+#[test]
+fn truncated_archives_are_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let big: Vec<u8> = CSV.iter().copied().cycle().take(200_000).collect();
+    let zstd_bytes = zstd::encode_all(&big[..], 3).unwrap();
+    let zip_bytes = zip(&[("a.csv", &big)]);
+    for (name, bytes) in [("t.zip", zip_bytes), ("t.gz", gzip(&big)), ("t.zst", zstd_bytes)] {
+        let cut = &bytes[..bytes.len() / 2];
+        let path = write(&dir, name, cut);
+        let err = read_all(&path, u64::MAX).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{name}: {err}");
+    }
+}
+
+#[test]
+fn corrupted_zip_data_fails_its_checksum() {
+    let dir = tempfile::tempdir().unwrap();
+    let big: Vec<u8> = CSV.iter().copied().cycle().take(100_000).collect();
+    let mut bytes = zip(&[("a.csv", &big)]);
+    let mid = 30 + 5 + 200; // inside the deflate stream of the only entry
+    bytes[mid] ^= 0x55;
+    let path = write(&dir, "bad.zip", &bytes);
+    assert!(matches!(read_all(&path, u64::MAX), Err(Error::Corrupt { .. })));
+}
+
+#[test]
+fn decompressed_size_is_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = vec![b'0'; 1 << 20];
+    let path = write(&dir, "bomb.gz", &gzip(&big));
+    assert!(matches!(read_all(&path, 1000), Err(Error::EntryTooLarge { limit: 1000, .. })));
+    assert_eq!(read_all(&path, 1 << 20).unwrap()[0].1.len(), 1 << 20);
+}
+
+#[test]
+fn fingerprint_changes_with_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = fingerprint(&write(&dir, "a", b"hello")).unwrap();
+    let b = fingerprint(&write(&dir, "b", b"hellp")).unwrap();
+    assert_eq!(a.size, 5);
+    assert_ne!(a.hash, b.hash);
+    assert_eq!(a, fingerprint(&dir.path().join("a")).unwrap());
+}

@@ -1,0 +1,184 @@
+// Helpers for the in-database tests: generated input files, loads, and an independent SQL
+// computation of the hourly rows those files should produce.
+
+use std::path::{Path, PathBuf};
+
+use pgrx::prelude::*;
+use vs_ingest_engine::gen::{self, Container, GenConfig, Manifest, Quirks, Variant};
+
+/// Must match `vs_ingest.allowed_dirs` in `pg_test::postgresql_conf_options`.
+const TEST_ROOT: &str = "/tmp/vs_ingest_pgtest";
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = Path::new(TEST_ROOT).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("test directory");
+    dir
+}
+
+struct Day {
+    links: u32,
+    start: &'static str,
+    days: u32,
+    variant: Variant,
+    container: Container,
+    quirks: Quirks,
+    seed: u64,
+}
+
+impl Default for Day {
+    fn default() -> Self {
+        Day {
+            links: 500,
+            start: "2023-07-01",
+            days: 1,
+            variant: Variant::Y2023,
+            container: Container::Zip,
+            quirks: Quirks::default(),
+            seed: 42,
+        }
+    }
+}
+
+fn generate(dir: &Path, day: Day) -> Vec<Manifest> {
+    let cfg = GenConfig {
+        links: day.links,
+        start: gen::parse_date(day.start).expect("test date"),
+        days: day.days,
+        variant: day.variant,
+        container: day.container,
+        seed: day.seed,
+        plain_copy: true,
+        compression_level: 1,
+        quirks: day.quirks,
+    };
+    gen::generate(&cfg, dir).expect("generate test files")
+}
+
+/// The summary row of a load.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Loaded {
+    run_id: i64,
+    files_seen: i32,
+    files_loaded: i32,
+    files_skipped: i32,
+    files_failed: i32,
+    rows_read: i64,
+    rows_loaded: i64,
+    rows_duplicate: i64,
+    rows_rejected: i64,
+}
+
+fn summary(query: &str) -> Loaded {
+    Spi::connect(|client| {
+        let row = client.select(query, None, &[]).expect("load").first();
+        let int = |i| row.get::<i32>(i).unwrap().unwrap();
+        let big = |i| row.get::<i64>(i).unwrap().unwrap();
+        Loaded {
+            run_id: big(1),
+            files_seen: int(2),
+            files_loaded: int(3),
+            files_skipped: int(4),
+            files_failed: int(5),
+            rows_read: big(6),
+            rows_loaded: big(7),
+            rows_duplicate: big(8),
+            rows_rejected: big(9),
+        }
+    })
+}
+
+fn load_dir(dir: &Path, pattern: &str, target: &str) -> Loaded {
+    summary(&format!("SELECT * FROM vs_ingest_dir('{}', '{pattern}', target => '{target}')", dir.display()))
+}
+
+fn one<T: IntoDatum + FromDatum>(query: &str) -> T {
+    Spi::get_one::<T>(query).expect("query").expect("a value")
+}
+
+/// Reads the plain copies of `manifests`, in load order, into `raw_lines(lineno, file_no, line,
+/// file_date)`, and computes from them in SQL alone — no vs_ingest code — the hourly rows the files
+/// must produce, into the temporary table `expected`. The SQL follows ITS_DATA.md: header and BOM
+/// skipped, HHMM left-padded, exactly six fields, numeric link ids, speeds 0-300 or empty, travel
+/// time 0 = missing, rows of other days than the file's dropped, and the first sample of a slot
+/// wins.
+fn compute_expected(manifests: &[&Manifest], time_zone: &str) {
+    Spi::run(
+        "DROP TABLE IF EXISTS raw_lines, expected;
+         CREATE TEMP TABLE raw_lines (lineno bigint GENERATED ALWAYS AS IDENTITY, line text,
+                                      file_no int, file_date text)",
+    )
+    .unwrap();
+    for (i, m) in manifests.iter().enumerate() {
+        let plain = m.plain_copy.as_ref().expect("plain copy");
+        Spi::run(&format!(
+            "COPY raw_lines (line) FROM '{}' WITH (FORMAT text, DELIMITER E'\\x01');
+             UPDATE raw_lines SET file_no = {i}, file_date = '{}' WHERE file_no IS NULL",
+            plain.display(),
+            m.date
+        ))
+        .unwrap();
+    }
+    Spi::run(&format!(
+        r#"CREATE TEMP TABLE expected AS
+        WITH numbered AS (
+            SELECT lineno, file_no, file_date,
+                   lineno - min(lineno) OVER (PARTITION BY file_no) + 1 AS file_line,
+                   replace(line, U&'\FEFF', '') AS line
+              FROM raw_lines
+        ), fields AS (
+            SELECT lineno, file_date, string_to_array(line, ',') AS f
+              FROM numbered
+             WHERE line <> '' AND NOT (file_line = 1 AND split_part(line, ',', 1) ~ '[^0-9]')
+        ), valid AS (
+            SELECT lineno, f[3]::bigint AS link, lpad(f[2], 4, '0') AS hm, file_date AS d, f[5] AS sp, f[6] AS tt
+              FROM fields
+             WHERE cardinality(f) = 6
+               AND f[1] = file_date
+               AND CASE WHEN f[2] ~ '^[0-9]{{1,4}}$'
+                        THEN f[2]::int / 100 < 24 AND f[2]::int % 100 < 60 AND f[2]::int % 5 = 0 END
+               AND f[3] ~ '^[0-9]{{1,18}}$'
+               AND CASE WHEN f[5] = '' THEN true
+                        WHEN f[5] ~ '^[0-9]+(\.[0-9]+)?$' THEN f[5]::numeric <= 300 END
+               AND f[6] ~ '^[0-9]{{0,9}}$'
+        ), first_sample AS (
+            SELECT DISTINCT ON (link, d, hm) link, d, hm, sp::real AS speed, nullif(nullif(tt, '')::int, 0) AS tt
+              FROM valid WHERE sp <> ''
+             ORDER BY link, d, hm, lineno
+        ), hours AS (
+            SELECT DISTINCT link, d, substr(hm, 1, 2)::int AS hh FROM first_sample
+        ), grid AS (
+            SELECT h.link, h.d, h.hh, s.slot, f.speed, f.tt
+              FROM hours h CROSS JOIN generate_series(0, 11) AS s(slot)
+              LEFT JOIN first_sample f
+                ON f.link = h.link AND f.d = h.d AND f.hm = lpad((h.hh * 100 + s.slot * 5)::text, 4, '0')
+        )
+        SELECT (to_date(d, 'YYYYMMDD')::timestamp + make_interval(hours => hh)) AT TIME ZONE '{time_zone}' AS hour,
+               link AS link_id,
+               array_agg(speed ORDER BY slot) AS speed,
+               array_agg(tt ORDER BY slot) AS travel_time,
+               count(speed)::smallint AS samples,
+               avg(speed)::real AS speed_avg, min(speed) AS speed_min, max(speed) AS speed_max
+          FROM grid GROUP BY link, d, hh"#
+    ))
+    .unwrap();
+}
+
+/// Rows of `target` not in `expected`, and of `expected` not in `target`.
+fn differences(target: &str) -> (i64, i64) {
+    let cols = "hour, link_id, speed, travel_time, samples, speed_avg, speed_min, speed_max";
+    let extra = one::<i64>(&format!(
+        "SELECT count(*) FROM (SELECT {cols} FROM {target} EXCEPT ALL SELECT {cols} FROM expected) x"
+    ));
+    let missing = one::<i64>(&format!(
+        "SELECT count(*) FROM (SELECT {cols} FROM expected EXCEPT ALL SELECT {cols} FROM {target}) x"
+    ));
+    (extra, missing)
+}
+
+/// A digest of a table's rows, to show a load changed nothing.
+fn digest(target: &str) -> String {
+    one::<String>(&format!(
+        "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY link_id, hour), '')) FROM {target} t"
+    ))
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what building and testing vs_ingest needs on a fresh Debian 12 machine (run as root):
+# PostgreSQL 15 with its server headers, clang for bindgen, sudo (Postgres runs as `postgres`),
+# cargo-pgrx 0.18.1, and `cargo pgrx init` against the system PostgreSQL. Safe to run again.
+set -euo pipefail
+
+PGRX_VERSION=0.18.1
+PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+PACKAGES=(postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo)
+
+log() { printf '\033[1m== %s\033[0m\n' "$*"; }
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    log "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # Do not let the package create and start its default cluster: we run our own.
+    mkdir -p /etc/postgresql-common/createcluster.d
+    echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/vs_ingest.conf
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! cargo pgrx --version 2>/dev/null | grep -q " ${PGRX_VERSION}\$"; then
+    log "installing cargo-pgrx ${PGRX_VERSION} (takes several minutes)"
+    cargo install cargo-pgrx --version "${PGRX_VERSION}" --locked --quiet
+fi
+
+if ! grep -qs "pg15 = \"${PG_CONFIG}\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
+    log "cargo pgrx init --pg15 ${PG_CONFIG}"
+    cargo pgrx init --pg15 "${PG_CONFIG}" >/dev/null
+fi

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: installs what is needed, then runs
+#   1. the engine's tests (cargo test, no Postgres),
+#   2. the in-database tests (cargo pgrx test pg15 --runas postgres),
+#   3. pg_regress over sql/ and expected/ against the installed extension in a local cluster.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+REGRESS_PORT=${VS_INGEST_REGRESS_PORT:-54329}
+REGRESS_FILES=/tmp/vs_ingest_regress
+REGRESS_DATA=$ROOT/target/regress/pgdata
+REGRESS_TESTS=(setup load errors drop)
+
+./scripts/setup.sh
+. scripts/cluster.sh
+
+echo "== 1/3 engine tests: cargo test -p vs_ingest_engine"
+cargo test -p vs_ingest_engine
+
+echo "== 2/3 in-database tests: cargo pgrx test pg15"
+mkdir -p target
+cargo pgrx test pg15 --runas postgres --pgdata "$ROOT/target/pgrx-test-data"
+
+echo "== 3/3 pg_regress: ${REGRESS_TESTS[*]}"
+# pgrx test left its test build installed; install the plain build.
+cargo pgrx install --pg-config "$PG_BIN/pg_config" >/dev/null
+cargo build -p vs_ingest_engine --bin vs-ingest-gen --quiet
+./scripts/regress-fixtures.sh target/debug/vs-ingest-gen "$REGRESS_FILES"
+cluster_start "$REGRESS_DATA" "$REGRESS_PORT" \
+    "vs_ingest.allowed_dirs = '$REGRESS_FILES/data, $REGRESS_FILES/broken'" "lc_messages = 'C'"
+trap 'cluster_stop "$REGRESS_DATA"' EXIT
+rm -rf target/regress/out && mkdir -p target/regress/out
+if ! "$(dirname "$("$PG_BIN/pg_config" --pgxs)")/../test/regress/pg_regress" \
+        --inputdir=. --outputdir=target/regress/out --bindir="$PG_BIN" \
+        --host=127.0.0.1 --port="$REGRESS_PORT" --user=postgres --dbname=vs_ingest_regress \
+        "${REGRESS_TESTS[@]}"; then
+    cat target/regress/out/regression.diffs 2>/dev/null || true
+    echo "test suites: 2 passed, 1 failed"
+    exit 1
+fi
+echo "test suites: 3 passed, 0 failed"

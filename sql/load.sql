@@ -1,0 +1,50 @@
+-- Loading a directory: the summary, the rows, the ledger and the rejects; then again.
+SET client_min_messages = warning;
+
+SELECT files_seen, files_loaded, files_skipped, files_failed,
+       rows_read, rows_loaded, rows_duplicate, rows_rejected, seconds >= 0 AS timed
+  FROM vs_ingest_dir('/tmp/vs_ingest_regress/data', '20*_5Min.*');
+
+SELECT status, files_seen, files_loaded, rows_read, rows_missing, rows_rejected, error
+  FROM vs_ingest.run ORDER BY run_id;
+SELECT regexp_replace(path, '.*/', '') AS file, container, status,
+       rows_read, rows_loaded, rows_duplicate, rows_missing, rows_rejected
+  FROM vs_ingest.file ORDER BY path;
+
+-- One partition per local (Seoul) day.
+SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) AS bounds
+  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+ WHERE i.inhparent = 'public.vs_its_hourly'::regclass ORDER BY 1;
+
+SET TimeZone = 'Asia/Seoul';
+SELECT count(*) AS hourly_rows, sum(samples) AS samples, count(DISTINCT link_id) AS links,
+       min(hour) AS first_hour, max(hour) AS last_hour
+  FROM public.vs_its_hourly;
+SELECT hour, link_id, speed, travel_time, samples, speed_avg, speed_min, speed_max
+  FROM public.vs_its_hourly ORDER BY link_id, hour LIMIT 3;
+-- Rows keep their twelve slots; samples counts the non-NULL ones.
+SELECT count(*) AS inconsistent FROM public.vs_its_hourly
+ WHERE cardinality(speed) <> 12 OR samples <> (SELECT count(x) FROM unnest(speed) x);
+
+SELECT regexp_replace(f.path, '.*/', '') AS file, r.line, r.reason, r.raw
+  FROM vs_ingest.reject r JOIN vs_ingest.file f USING (file_id) ORDER BY f.path, r.line;
+
+-- The same directory again: every file is skipped and no row changes.
+CREATE TEMP TABLE before AS SELECT * FROM public.vs_its_hourly;
+SELECT files_seen, files_loaded, files_skipped, rows_read, rows_loaded
+  FROM vs_ingest_dir('/tmp/vs_ingest_regress/data', '20*_5Min.*');
+SELECT count(*) AS changed FROM
+  ((SELECT * FROM public.vs_its_hourly EXCEPT ALL SELECT * FROM before)
+   UNION ALL (SELECT * FROM before EXCEPT ALL SELECT * FROM public.vs_its_hourly)) d;
+
+-- One file by path, into another table, in another time zone.
+SELECT files_seen, files_loaded, rows_loaded
+  FROM vs_ingest.vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip',
+                                target => 'public.utc_hourly', source_timezone => 'UTC');
+SELECT min(hour) AS first_hour FROM public.utc_hourly;
+
+-- A corrupt archive fails alone; the good file beside it loads.
+SELECT files_seen, files_loaded, files_failed, rows_loaded > 0 AS loaded_some
+  FROM vs_ingest_dir('/tmp/vs_ingest_regress/broken', '*.zip', target => 'public.broken_hourly');
+SELECT regexp_replace(path, '.*/', '') AS file, status, error
+  FROM vs_ingest.file WHERE path LIKE '/tmp/vs_ingest_regress/broken/%' ORDER BY path;

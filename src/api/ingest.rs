@@ -1,0 +1,85 @@
+//! `vs_ingest_dir` and `vs_ingest_file`.
+
+use pgrx::prelude::*;
+
+use crate::error::OrRaise;
+use crate::load::{self, LoadOptions, Summary};
+
+/// The summary row's values, in column order.
+type SummaryValues = (i64, i32, i32, i32, i32, i64, i64, i64, i64, f64, f64);
+
+fn values(s: Summary) -> SummaryValues {
+    let mb_per_s = s.mb_per_s();
+    (
+        s.run_id,
+        s.files.seen as i32,
+        s.files.loaded as i32,
+        s.files.skipped as i32,
+        s.files.failed as i32,
+        s.totals.rows_read as i64,
+        s.totals.rows_loaded as i64,
+        s.totals.rows_duplicate as i64,
+        s.totals.rows_rejected as i64,
+        s.seconds,
+        mb_per_s,
+    )
+}
+
+/// Loads every file of the server directory `dir` whose name matches the glob `pattern`.
+#[pg_extern(volatile, parallel_unsafe)]
+fn vs_ingest_dir(
+    dir: &str,
+    pattern: default!(&str, "'*'"),
+    target: default!(&str, "'public.vs_its_hourly'"),
+    format: default!(&str, "'its_5min'"),
+    source_timezone: default!(Option<&str>, "NULL"),
+    max_reject_ratio: default!(Option<f64>, "NULL"),
+    reload_changed: default!(bool, false),
+) -> TableIterator<
+    'static,
+    (
+        name!(run_id, i64),
+        name!(files_seen, i32),
+        name!(files_loaded, i32),
+        name!(files_skipped, i32),
+        name!(files_failed, i32),
+        name!(rows_read, i64),
+        name!(rows_loaded, i64),
+        name!(rows_duplicate, i64),
+        name!(rows_rejected, i64),
+        name!(seconds, f64),
+        name!(mb_per_s, f64),
+    ),
+> {
+    let options = LoadOptions { target, format, source_timezone, max_reject_ratio, reload_changed };
+    TableIterator::once(values(load::load_dir(dir, pattern, &options).or_raise()))
+}
+
+/// Loads one server file.
+#[pg_extern(volatile, parallel_unsafe)]
+fn vs_ingest_file(
+    path: &str,
+    target: default!(&str, "'public.vs_its_hourly'"),
+    format: default!(&str, "'its_5min'"),
+    source_timezone: default!(Option<&str>, "NULL"),
+    max_reject_ratio: default!(Option<f64>, "NULL"),
+    reload_changed: default!(bool, false),
+) -> TableIterator<
+    'static,
+    (
+        name!(run_id, i64),
+        name!(files_seen, i32),
+        name!(files_loaded, i32),
+        name!(files_skipped, i32),
+        name!(files_failed, i32),
+        name!(rows_read, i64),
+        name!(rows_loaded, i64),
+        name!(rows_duplicate, i64),
+        name!(rows_rejected, i64),
+        name!(seconds, f64),
+        name!(mb_per_s, f64),
+    ),
+> {
+    let options = LoadOptions { target, format, source_timezone, max_reject_ratio, reload_changed };
+    TableIterator::once(values(load::load_file(path, &options).or_raise()))
+}

@@ -1,0 +1,5 @@
+//! The SQL surface: functions in schema `vs_ingest` (wrapped unqualified in `public` by
+//! `src/sql/api.sql`).
+
+pub mod ingest;
+pub mod merge;

@@ -1,0 +1,172 @@
+//! The one error type for user-facing failures, and the one place that maps them onto SQLSTATEs
+//! and hints. Internal invariants panic instead (pgrx turns a panic into an ERROR).
+
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::{PgLogLevel, PgSqlErrorCode};
+use vs_ingest_engine::error::Error as EngineError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("permission denied to load files with vs_ingest")]
+    NotPermitted,
+
+    #[error("vs_ingest.allowed_dirs is empty, so no directory may be read")]
+    NoAllowedDirs,
+
+    #[error("\"{0}\" is outside the directories vs_ingest may read")]
+    OutsideAllowedDirs(String),
+
+    #[error("directory \"{0}\" does not exist")]
+    DirectoryMissing(String),
+
+    #[error("\"{0}\" is not a directory")]
+    NotADirectory(String),
+
+    #[error("file \"{0}\" does not exist")]
+    FileMissing(String),
+
+    #[error("no file in \"{dir}\" matches the pattern \"{pattern}\"")]
+    NoMatch { dir: String, pattern: String, files_in_dir: usize },
+
+    #[error("invalid file name pattern \"{pattern}\": {reason}")]
+    BadPattern { pattern: String, reason: String },
+
+    #[error("unknown format \"{0}\"")]
+    UnknownFormat(String),
+
+    #[error("unknown time zone \"{0}\"")]
+    BadTimeZone(String),
+
+    #[error("max_reject_ratio must be between 0 and 1, not {0}")]
+    BadRejectRatio(f64),
+
+    #[error("invalid target table name \"{0}\"")]
+    BadTarget(String),
+
+    #[error("{rejected} of {rows} rows of \"{path}\" were rejected, more than max_reject_ratio {max_ratio}")]
+    TooManyRejects { path: String, rejected: u64, rows: u64, max_ratio: f64 },
+
+    /// The file could not be read or decoded.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+
+    /// Postgres raised an error while a file was being written.
+    #[error("{message}")]
+    Postgres { code: PgSqlErrorCode, message: String, detail: Option<String>, hint: Option<String> },
+}
+
+impl IngestError {
+    pub fn sqlstate(&self) -> PgSqlErrorCode {
+        use PgSqlErrorCode::*;
+        match self {
+            IngestError::NotPermitted | IngestError::NoAllowedDirs | IngestError::OutsideAllowedDirs(_) => {
+                ERRCODE_INSUFFICIENT_PRIVILEGE
+            }
+            IngestError::DirectoryMissing(_) | IngestError::FileMissing(_) | IngestError::NoMatch { .. } => {
+                ERRCODE_UNDEFINED_FILE
+            }
+            IngestError::NotADirectory(_) => ERRCODE_WRONG_OBJECT_TYPE,
+            IngestError::BadPattern { .. }
+            | IngestError::UnknownFormat(_)
+            | IngestError::BadTimeZone(_)
+            | IngestError::BadRejectRatio(_) => ERRCODE_INVALID_PARAMETER_VALUE,
+            IngestError::BadTarget(_) => ERRCODE_INVALID_NAME,
+            IngestError::TooManyRejects { .. } => ERRCODE_BAD_COPY_FILE_FORMAT,
+            IngestError::Engine(e) => match e {
+                EngineError::Io { .. } => ERRCODE_IO_ERROR,
+                EngineError::Corrupt { .. } | EngineError::NoCsvEntry { .. } => ERRCODE_DATA_CORRUPTED,
+                EngineError::EntryTooLarge { .. } => ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                EngineError::LineTooLong { .. } => ERRCODE_BAD_COPY_FILE_FORMAT,
+                EngineError::UnknownFormat(_) => ERRCODE_INVALID_PARAMETER_VALUE,
+                EngineError::Cancelled => ERRCODE_QUERY_CANCELED,
+                EngineError::Panic(_) => ERRCODE_INTERNAL_ERROR,
+            },
+            IngestError::Postgres { code, .. } => *code,
+        }
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        let hint = match self {
+            IngestError::NotPermitted => {
+                "Loading reads server files: a superuser must run it, or GRANT pg_read_server_files to the role."
+                    .to_string()
+            }
+            IngestError::NoAllowedDirs | IngestError::OutsideAllowedDirs(_) => {
+                "A superuser can add the directory to vs_ingest.allowed_dirs, e.g. ALTER SYSTEM SET \
+                 vs_ingest.allowed_dirs = '/srv/its'; SELECT pg_reload_conf();"
+                    .to_string()
+            }
+            IngestError::DirectoryMissing(_) | IngestError::FileMissing(_) | IngestError::NotADirectory(_) => {
+                "The path is read by the database server, on the server's file system: give an absolute path there."
+                    .to_string()
+            }
+            IngestError::NoMatch { files_in_dir, .. } => format!(
+                "The directory holds {files_in_dir} file(s). The pattern matches file names, not paths: \
+                 * any characters, ? one character, [abc] one of them, e.g. '*_5Min.zip'."
+            ),
+            IngestError::BadPattern { .. } => "Use a glob such as '*_5Min.zip' or '2023??01_*'.".to_string(),
+            IngestError::UnknownFormat(_) => {
+                format!("Known formats: {}.", vs_ingest_engine::format::NAMES.join(", "))
+            }
+            IngestError::BadTimeZone(_) => {
+                "Use a name from pg_timezone_names, such as 'Asia/Seoul' or 'UTC'.".to_string()
+            }
+            IngestError::BadRejectRatio(_) => "0 rejects nothing, 1 accepts any number of bad lines.".to_string(),
+            IngestError::BadTarget(_) => "Give a table name, optionally schema-qualified.".to_string(),
+            IngestError::TooManyRejects { .. } => "See vs_ingest.reject for the lines and reasons; raise \
+                 max_reject_ratio to load the file anyway."
+                .to_string(),
+            IngestError::Engine(EngineError::Corrupt { .. }) | IngestError::Engine(EngineError::NoCsvEntry { .. }) => {
+                "Fetch the file again from its provider; the other files still load.".to_string()
+            }
+            IngestError::Engine(EngineError::EntryTooLarge { .. }) => {
+                "A superuser can raise vs_ingest.max_entry_size if the file is genuine.".to_string()
+            }
+            IngestError::Postgres { hint, .. } => return hint.clone(),
+            _ => return None,
+        };
+        Some(hint)
+    }
+
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            IngestError::Postgres { detail, .. } => detail.clone(),
+            _ => None,
+        }
+    }
+
+    fn report_at(&self, level: PgLogLevel) {
+        let mut report = ErrorReport::new(self.sqlstate(), self.to_string(), "vs_ingest");
+        if let Some(detail) = self.detail() {
+            report = report.set_detail(detail);
+        }
+        if let Some(hint) = self.hint() {
+            report = report.set_hint(hint);
+        }
+        report.report(level);
+    }
+
+    /// Raises this as an ERROR; does not return.
+    pub fn raise(self) -> ! {
+        self.report_at(PgLogLevel::ERROR);
+        unreachable!("ERROR does not return")
+    }
+
+    /// Reports this as a WARNING, with its SQLSTATE and hint, and goes on.
+    pub fn warn(&self) {
+        self.report_at(PgLogLevel::WARNING);
+    }
+}
+
+pub type Result<T, E = IngestError> = std::result::Result<T, E>;
+
+/// Raises the error of a failed call as an ERROR.
+pub trait OrRaise<T> {
+    fn or_raise(self) -> T;
+}
+
+impl<T> OrRaise<T> for Result<T> {
+    fn or_raise(self) -> T {
+        self.unwrap_or_else(|e| e.raise())
+    }
+}

@@ -1,0 +1,97 @@
+//! Settings (`vs_ingest.*`). Those that widen what the server reads are superuser-only.
+
+use std::ffi::CString;
+
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+
+pub static ALLOWED_DIRS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static SOURCE_TIMEZONE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"Asia/Seoul"));
+pub static MAX_REJECT_RATIO: GucSetting<f64> = GucSetting::<f64>::new(0.01);
+pub static THREADS: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static CHUNK_KB: GucSetting<i32> = GucSetting::<i32>::new(4096);
+pub static MAX_ENTRY_MB: GucSetting<i32> = GucSetting::<i32>::new(65536);
+pub static PROGRESS_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(10);
+pub static MAX_REJECTS_STORED: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+
+pub fn init() {
+    GucRegistry::define_string_guc(
+        c"vs_ingest.allowed_dirs",
+        c"Directories vs_ingest may read files from (comma separated).",
+        c"Only files below these directories, after resolving symbolic links and '..', are loaded. Empty: none.",
+        &ALLOWED_DIRS,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"vs_ingest.source_timezone",
+        c"Time zone of the local times in the files.",
+        c"Also the time zone whose days the hourly table is partitioned by.",
+        &SOURCE_TIMEZONE,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"vs_ingest.max_reject_ratio",
+        c"Share of a file's rows that may be rejected before the file fails.",
+        c"",
+        &MAX_REJECT_RATIO,
+        0.0,
+        1.0,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"vs_ingest.threads",
+        c"Parse threads per load; 0 means one per core.",
+        c"",
+        &THREADS,
+        0,
+        1024,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"vs_ingest.chunk_size",
+        c"Decompressed bytes per parse chunk.",
+        c"",
+        &CHUNK_KB,
+        64,
+        1 << 20,
+        GucContext::Userset,
+        GucFlags::UNIT_KB,
+    );
+    GucRegistry::define_int_guc(
+        c"vs_ingest.max_entry_size",
+        c"Largest decompressed size of one file or archive entry.",
+        c"Guards against decompression bombs.",
+        &MAX_ENTRY_MB,
+        1,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_MB,
+    );
+    GucRegistry::define_int_guc(
+        c"vs_ingest.progress_interval",
+        c"Seconds between progress NOTICEs of a load; 0 turns them off.",
+        c"",
+        &PROGRESS_INTERVAL,
+        0,
+        86_400,
+        GucContext::Userset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"vs_ingest.max_rejects_stored",
+        c"Rejected lines kept in vs_ingest.reject per file; all are counted.",
+        c"",
+        &MAX_REJECTS_STORED,
+        0,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+}
+
+pub fn string(setting: &GucSetting<Option<CString>>) -> Option<String> {
+    setting.get().map(|s| s.to_string_lossy().into_owned()).filter(|s| !s.is_empty())
+}

@@ -1,0 +1,77 @@
+//! Feeding a binary COPY payload to a table through Postgres' own COPY FROM machinery
+//! (`BeginCopyFrom` with a data-source callback): partition routing, indexes, constraints and
+//! triggers all behave as for `COPY ... FROM STDIN (FORMAT binary)`.
+
+use std::cell::Cell;
+use std::ffi::{c_int, c_void};
+
+use pgrx::pg_sys;
+
+thread_local! {
+    /// The payload being copied: start, length, bytes already handed over. Set only while
+    /// `copy_into` runs; COPY's callback has no argument of its own to carry it.
+    static INPUT: Cell<(*const u8, usize, usize)> = const { Cell::new((std::ptr::null(), 0, 0)) };
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn read_input(outbuf: *mut c_void, _minread: c_int, maxread: c_int) -> c_int {
+    INPUT.with(|input| {
+        let (start, len, done) = input.get();
+        let n = (len - done).min(maxread.max(0) as usize);
+        if n > 0 {
+            // SAFETY: `start..start+len` is the live payload slice of `copy_into`, and COPY gives
+            // a buffer of at least `maxread` bytes.
+            unsafe { std::ptr::copy_nonoverlapping(start.add(done), outbuf.cast::<u8>(), n) };
+        }
+        input.set((start, len, done + n));
+        n as c_int
+    })
+}
+
+/// Clears the payload pointer however `copy_into` is left (an ERROR unwinds through it).
+struct InputGuard;
+
+impl Drop for InputGuard {
+    fn drop(&mut self) {
+        INPUT.with(|input| input.set((std::ptr::null(), 0, 0)));
+    }
+}
+
+/// Copies a complete binary COPY payload into `relation`; returns the number of rows.
+pub fn copy_into(relation: pg_sys::Oid, payload: &[u8]) -> u64 {
+    INPUT.with(|input| input.set((payload.as_ptr(), payload.len(), 0)));
+    let _guard = InputGuard;
+    // SAFETY: main thread, inside a transaction with an active snapshot (we run inside a SQL
+    // function call); every pointer passed is valid for the duration of the calls.
+    unsafe {
+        let lockmode = pg_sys::RowExclusiveLock as pg_sys::LOCKMODE;
+        let rel = pg_sys::table_open(relation, lockmode);
+        let pstate = pg_sys::make_parsestate(std::ptr::null_mut());
+        // COPY's executor state resolves its result relation through the range table, and the
+        // INSERT privilege is checked on it, exactly as DoCopy does for COPY FROM.
+        let item = pg_sys::addRangeTableEntryForRelation(pstate, rel, lockmode, std::ptr::null_mut(), false, false);
+        (*(*item).p_rte).requiredPerms = pg_sys::ACL_INSERT as pg_sys::AclMode;
+        pg_sys::ExecCheckRTPerms((*pstate).p_rtable, true);
+        let format = pg_sys::makeDefElem(
+            c"format".as_ptr().cast_mut(),
+            pg_sys::makeString(c"binary".as_ptr().cast_mut()).cast(),
+            -1,
+        );
+        let options = pg_sys::lappend(std::ptr::null_mut(), format.cast());
+        let cstate = pg_sys::BeginCopyFrom(
+            pstate,
+            rel,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            false,
+            Some(read_input),
+            std::ptr::null_mut(),
+            options,
+        );
+        let rows = pg_sys::CopyFrom(cstate);
+        pg_sys::EndCopyFrom(cstate);
+        pg_sys::free_parsestate(pstate);
+        pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
+        rows
+    }
+}

@@ -5,20 +5,23 @@ PG_BIN=/usr/lib/postgresql/15/bin
 
 as_postgres() { sudo -u postgres -- "$@"; }
 
+# postgres_dir DIR: creates DIR owned by postgres, reachable through its parent directories.
+postgres_dir() {
+    mkdir -p "$1"
+    chown postgres:postgres "$1"
+    local d
+    d=$(dirname "$(realpath "$1")")
+    while [ "$d" != / ]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
+}
+
 # cluster_start DATA_DIR PORT [SETTING ...]: initialises DATA_DIR if needed, writes the settings
 # into postgresql.conf (replacing earlier ones of ours), and (re)starts the server on PORT,
 # listening on 127.0.0.1 and a socket in DATA_DIR.
 cluster_start() {
     local data=$1 port=$2
     shift 2
-    mkdir -p "$(dirname "$data")"
-    # postgres must be able to reach the data directory through the project tree.
-    local d
-    d=$(dirname "$(realpath "$data")")
-    while [ "$d" != / ]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
     if [ ! -s "$data/PG_VERSION" ]; then
-        mkdir -p "$data"
-        chown postgres:postgres "$data"
+        postgres_dir "$data"
         as_postgres "$PG_BIN/initdb" -D "$data" --auth=trust --username=postgres --encoding=UTF8 \
             --locale=C.UTF-8 >/dev/null
     fi

@@ -18,7 +18,7 @@ echo "== 1/3 engine tests: cargo test -p vs_ingest_engine"
 cargo test -p vs_ingest_engine
 
 echo "== 2/3 in-database tests: cargo pgrx test pg15"
-mkdir -p target
+postgres_dir "$ROOT/target/pgrx-test-data"
 cargo pgrx test pg15 --runas postgres --pgdata "$ROOT/target/pgrx-test-data"
 
 echo "== 3/3 pg_regress: ${REGRESS_TESTS[*]}"

@@ -242,3 +242,10 @@ fn drop_extension_keeps_the_loaded_data() {
     assert_eq!(digest("public.kept"), before);
     assert_eq!(one::<bool>("SELECT to_regclass('vs_ingest.run') IS NULL"), true);
 }
+
+#[pg_test(error = "an engine thread panicked: injected panic in a parse thread")]
+fn a_panic_in_a_parse_thread_is_a_clean_error() {
+    let dir = fresh_dir("panic");
+    generate(&dir, Day { links: 20, ..Day::default() });
+    load_dir_with(&dir, "format => 'fault_injection_panic_in_parser'");
+}

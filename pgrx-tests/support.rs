@@ -92,6 +92,11 @@ fn load_dir(dir: &Path, pattern: &str, target: &str) -> Loaded {
     summary(&format!("SELECT * FROM vs_ingest_dir('{}', '{pattern}', target => '{target}')", dir.display()))
 }
 
+/// Loads every file of `dir` with extra named arguments, e.g. `"format => 'x'"`.
+fn load_dir_with(dir: &Path, arguments: &str) -> Loaded {
+    summary(&format!("SELECT * FROM vs_ingest_dir('{}', {arguments})", dir.display()))
+}
+
 fn one<T: IntoDatum + FromDatum>(query: &str) -> T {
     Spi::get_one::<T>(query).expect("query").expect("a value")
 }

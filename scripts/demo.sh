@@ -31,7 +31,8 @@ psql_demo() { psql -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres "$@
 psql_demo -d postgres -q -c "DROP DATABASE IF EXISTS vs_ingest_demo" -c "CREATE DATABASE vs_ingest_demo"
 psql_demo -d vs_ingest_demo <<SQL
 CREATE EXTENSION vs_ingest;
-\echo == SELECT * FROM vs_ingest_dir('$FILES', '*_5Min.zip');
+SET TimeZone = 'Asia/Seoul';
+\echo == SELECT * FROM vs_ingest_dir('$FILES', '*_5Min.zip')
 \x on
 SELECT * FROM vs_ingest_dir('$FILES', '*_5Min.zip');
 \x off

@@ -213,6 +213,8 @@ fn load_listed_file(
             progress.file_done(&facts.path, &state.totals);
             Ok(FileOutcome::Loaded(state.totals))
         }
+        // A bug, not a bad file: end the statement with an ERROR.
+        Err(e @ IngestError::Engine(vs_ingest_engine::error::Error::Panic(_))) => Err(e),
         Err(e) => {
             e.warn();
             // Whatever was written is rolled back; what was read and rejected stays on record.

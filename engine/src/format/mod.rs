@@ -2,6 +2,8 @@
 //! and runs on any thread. Column positions live in a format, not in the pipeline, so feeds with
 //! other layouts (expressway VDS, Seoul TOPIS) can be added beside `its_5min`.
 
+#[cfg(any(test, feature = "fault-injection"))]
+pub mod fault;
 pub mod its_5min;
 
 use crate::calendar::Date;
@@ -119,6 +121,8 @@ pub trait Format: Sync + Send {
 pub fn lookup(name: &str) -> Option<&'static dyn Format> {
     match name {
         "its_5min" => Some(&its_5min::Its5Min),
+        #[cfg(any(test, feature = "fault-injection"))]
+        fault::PANIC_IN_PARSER => Some(&fault::PanicInParser),
         _ => None,
     }
 }

@@ -152,3 +152,14 @@ fn dropping_a_load_midway_stops_its_threads() {
     assert!(load.recv_timeout(Duration::from_secs(10)).is_some());
     drop(load); // joins; a hang here fails the test by timeout
 }
+
+#[test]
+fn a_panic_in_a_parse_thread_is_an_error_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.csv");
+    std::fs::write(&path, day_csv(5)).unwrap();
+    let mut options = Options::new(lookup(crate::format::fault::PANIC_IN_PARSER).unwrap());
+    options.chunk_size = 1000;
+    let err = run(path, options, 2).unwrap_err();
+    assert!(matches!(&err, Error::Panic(m) if m == "injected panic in a parse thread"), "{err}");
+}

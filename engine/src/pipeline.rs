@@ -39,7 +39,11 @@ pub struct Options {
     pub max_line: usize,
     /// Cap on the decompressed size of one entry.
     pub max_entry_bytes: u64,
-    /// After this many decompressed bytes, flush every open hour and report a checkpoint.
+    /// Flush every open hour and report a checkpoint at the first line of each later hour
+    /// (files come in time order, so each hour is then written once, whole).
+    pub checkpoint_at_hours: bool,
+    /// After this many decompressed bytes without a checkpoint, flush every open hour and report
+    /// one at the end of the chunk.
     pub checkpoint_bytes: Option<u64>,
     /// Resume from a checkpoint of an earlier load of the same file.
     pub start: Position,
@@ -52,6 +56,7 @@ impl Options {
             chunk_size: 4 << 20,
             max_line: 1 << 20,
             max_entry_bytes: 64 << 30,
+            checkpoint_at_hours: false,
             checkpoint_bytes: None,
             start: Position::default(),
         }
@@ -298,6 +303,15 @@ fn read_file(
     })
 }
 
+/// A position inside a parsed chunk: samples, rejects, line counts and bytes before it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cut {
+    sample: usize,
+    reject: usize,
+    counts: LineCounts,
+    byte: u64,
+}
+
 struct Merger {
     options: Options,
     tokens: Sender<()>,
@@ -357,31 +371,54 @@ impl Merger {
             Body::Chunk { end_offset, len, parsed } => {
                 let _ = self.tokens.send(());
                 let parsed = parsed?;
-                let mut batch = Batch::default();
-                batch.counts.lines = parsed.counts;
-                batch.counts.bytes = len;
-                for mut reject in parsed.rejects {
-                    reject.line += self.line;
-                    batch.rejects.push(EntryReject { entry: self.entry.clone(), reject });
-                }
-                self.line += parsed.counts.lines;
-                for sample in &parsed.samples {
-                    if self.acc.apply(sample) {
-                        batch.counts.loaded += 1;
-                    } else {
-                        batch.counts.duplicate += 1;
+                let start_offset = end_offset - len;
+                let chunk_line = self.line;
+                let mut done = Cut::default();
+                if self.options.checkpoint_at_hours {
+                    for start in &parsed.hour_starts {
+                        if self.max_hour.is_some_and(|m| start.local_hour <= m) {
+                            continue;
+                        }
+                        if self.max_hour.is_some() {
+                            // A later hour begins: commit everything before its first line.
+                            let cut = Cut {
+                                sample: start.sample,
+                                reject: start.rejects,
+                                counts: start.counts,
+                                byte: start.byte as u64,
+                            };
+                            let mut batch = self.apply(&parsed, chunk_line, &done, &cut);
+                            batch.hours = self.acc.take_all();
+                            batch.checkpoint = Some(Position {
+                                entry: self.entry_index,
+                                offset: start_offset + cut.byte,
+                                line: chunk_line + cut.counts.lines,
+                            });
+                            self.since_checkpoint = 0;
+                            self.emit(batch)?;
+                            done = cut;
+                        }
+                        self.max_hour = Some(start.local_hour);
                     }
-                    self.max_hour = self.max_hour.max(Some(sample.local_hour));
                 }
-                self.since_checkpoint += len;
+                let end = Cut {
+                    sample: parsed.samples.len(),
+                    reject: parsed.rejects.len(),
+                    counts: parsed.counts,
+                    byte: len,
+                };
+                let mut batch = self.apply(&parsed, chunk_line, &done, &end);
+                self.line = chunk_line + parsed.counts.lines;
                 if self.options.checkpoint_bytes.is_some_and(|every| self.since_checkpoint >= every) {
                     self.since_checkpoint = 0;
                     batch.hours = self.acc.take_all();
                     batch.checkpoint = Some(Position { entry: self.entry_index, offset: end_offset, line: self.line });
-                } else if let Some(max_hour) = self.max_hour {
-                    // Rows come in time order; keep one finished hour open for rows that come
-                    // a little late.
-                    batch.hours = self.acc.take_before(max_hour - 1);
+                } else if !self.options.checkpoint_at_hours {
+                    if let Some(max_hour) = self.max_hour {
+                        // Rows come in time order; keep one finished hour open for rows that
+                        // come a little late.
+                        batch.hours = self.acc.take_before(max_hour - 1);
+                    }
                 }
                 self.emit(batch)
             }
@@ -396,6 +433,30 @@ impl Merger {
             }
             Body::End(_) => unreachable!("End is handled by run"),
         }
+    }
+
+    /// Applies the part of a chunk between two cuts and returns its batch (without hours).
+    fn apply(&mut self, parsed: &ParsedChunk, chunk_line: u64, from: &Cut, to: &Cut) -> Batch {
+        let mut batch = Batch::default();
+        batch.counts.lines = to.counts - from.counts;
+        batch.counts.bytes = to.byte - from.byte;
+        self.since_checkpoint += batch.counts.bytes;
+        for reject in &parsed.rejects[from.reject..to.reject] {
+            let mut reject = reject.clone();
+            reject.line += chunk_line;
+            batch.rejects.push(EntryReject { entry: self.entry.clone(), reject });
+        }
+        for sample in &parsed.samples[from.sample..to.sample] {
+            if self.acc.apply(sample) {
+                batch.counts.loaded += 1;
+            } else {
+                batch.counts.duplicate += 1;
+            }
+            if !self.options.checkpoint_at_hours {
+                self.max_hour = self.max_hour.max(Some(sample.local_hour));
+            }
+        }
+        batch
     }
 
     fn emit(&self, batch: Batch) -> Result<()> {

@@ -33,6 +33,7 @@ impl Format for Its5Min {
         let mut start = 0usize;
         while start < data.len() {
             let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+            let line_start = start;
             let mut line = &data[start..end];
             start = end + 1;
             line_no += 1;
@@ -51,7 +52,7 @@ impl Format for Its5Min {
             }
             out.counts.rows += 1;
             match parse_row(line, &mut dates, file_day) {
-                Ok(Some(sample)) => out.samples.push(sample),
+                Ok(Some(sample)) => out.push_sample(sample, line_no, line_start),
                 Ok(None) => out.counts.missing += 1,
                 Err(reason) => {
                     out.counts.rejected += 1;

@@ -83,6 +83,19 @@ pub struct LineCounts {
     pub header: u64,
 }
 
+impl std::ops::Sub for LineCounts {
+    type Output = LineCounts;
+    fn sub(self, o: LineCounts) -> LineCounts {
+        LineCounts {
+            lines: self.lines - o.lines,
+            rows: self.rows - o.rows,
+            missing: self.missing - o.missing,
+            rejected: self.rejected - o.rejected,
+            header: self.header - o.header,
+        }
+    }
+}
+
 impl std::ops::AddAssign for LineCounts {
     fn add_assign(&mut self, o: LineCounts) {
         self.lines += o.lines;
@@ -93,6 +106,22 @@ impl std::ops::AddAssign for LineCounts {
     }
 }
 
+/// A line of a chunk whose sample is of a later hour than every sample before it in the chunk.
+/// Files come in time order, so these are where a load can commit at an hour boundary: all that
+/// precedes the line is described by `counts`, the first `sample` samples and `rejects` rejects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HourStart {
+    pub local_hour: i64,
+    /// Index in `samples` of the line's sample.
+    pub sample: usize,
+    /// Number of rejects before the line.
+    pub rejects: usize,
+    /// Counts of the lines before it (`counts.lines` lines precede it).
+    pub counts: LineCounts,
+    /// Byte offset of the line within the chunk.
+    pub byte: usize,
+}
+
 /// What a format makes of one chunk. Reject line numbers are relative to the chunk (1-based);
 /// the pipeline adds the chunk's first line number.
 #[derive(Debug, Default)]
@@ -100,6 +129,27 @@ pub struct ParsedChunk {
     pub samples: Vec<Sample>,
     pub rejects: Vec<Reject>,
     pub counts: LineCounts,
+    pub hour_starts: Vec<HourStart>,
+}
+
+impl ParsedChunk {
+    /// Adds the sample of the line starting at `byte`, the `line`-th of the chunk, whose row is
+    /// already counted in `self.counts`.
+    pub fn push_sample(&mut self, sample: Sample, line: u64, byte: usize) {
+        if self.hour_starts.last().is_none_or(|h| sample.local_hour > h.local_hour) {
+            let mut counts = self.counts;
+            counts.rows -= 1;
+            counts.lines = line - 1;
+            self.hour_starts.push(HourStart {
+                local_hour: sample.local_hour,
+                sample: self.samples.len(),
+                rejects: self.rejects.len(),
+                counts,
+                byte,
+            });
+        }
+        self.samples.push(sample);
+    }
 }
 
 /// Facts about the entry a chunk comes from.

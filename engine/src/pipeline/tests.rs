@@ -85,14 +85,49 @@ fn chunked_parallel_load_equals_one_big_chunk() {
 }
 
 #[test]
-fn resuming_from_any_checkpoint_completes_the_same_table() {
+fn resuming_from_any_byte_checkpoint_completes_the_same_table() {
+    let mut options = Options::new(lookup("its_5min").unwrap());
+    options.chunk_size = 2000;
+    options.checkpoint_bytes = Some(10_000);
+    resume_from_checkpoints(options);
+}
+
+#[test]
+fn resuming_from_any_hour_checkpoint_completes_the_same_table() {
+    let mut options = Options::new(lookup("its_5min").unwrap());
+    options.chunk_size = 2000;
+    options.checkpoint_at_hours = true;
+    resume_from_checkpoints(options);
+}
+
+#[test]
+fn hour_checkpoints_write_each_hour_once_at_its_first_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = day_csv(30);
+    let path = dir.path().join("20230101_5Min.csv");
+    std::fs::write(&path, &csv).unwrap();
+    let mut options = Options::new(lookup("its_5min").unwrap());
+    options.chunk_size = 1500;
+    options.checkpoint_at_hours = true;
+    let (hours, _, _, checkpoints) = run(path, options, 2).unwrap();
+    let mut seen: Vec<i64> = hours.iter().map(|h| h.local_hour).collect();
+    seen.dedup();
+    assert_eq!(seen.len(), hours.len(), "an hour was split across batches");
+    assert_eq!(hours.len(), 24);
+    // 23 hour boundaries, then the end of the entry.
+    assert_eq!(checkpoints.len(), 24);
+    for (h, cp) in checkpoints[..23].iter().enumerate() {
+        let line = (h + 1) * 12 * 30;
+        let offset: usize = csv.split_inclusive('\n').take(line).map(str::len).sum();
+        assert_eq!((cp.offset, cp.line), (offset as u64, line as u64), "hour {h}");
+    }
+}
+
+fn resume_from_checkpoints(options: Options) {
     let dir = tempfile::tempdir().unwrap();
     let csv = day_csv(20) + "bad\n";
     let path = dir.path().join("20230101_5Min.csv");
     std::fs::write(&path, &csv).unwrap();
-    let mut options = Options::new(lookup("its_5min").unwrap());
-    options.chunk_size = 2000;
-    options.checkpoint_bytes = Some(10_000);
     let (full, full_rejects, full_counts, checkpoints) = run(path.clone(), options.clone(), 2).unwrap();
     assert!(checkpoints.len() > 10);
     // Batches up to a checkpoint, then a resumed load: nothing lost, nothing repeated.

@@ -178,3 +178,19 @@ fn file_dates_come_from_the_name() {
     assert_eq!(Its5Min.file_date("speeds.csv"), None);
     assert_eq!(Its5Min.file_date("20231301_5Min.csv"), None);
 }
+
+#[test]
+fn hour_starts_mark_where_later_hours_begin() {
+    let data = "20230101,0055,1,,35,0\nbad\n20230101,0100,1,,35,0\n20230101,0055,2,,35,0\n20230101,0200,1,,,0\n20230101,0200,2,,30,0\n";
+    let out = parse(data, false, None);
+    let starts: Vec<_> = out
+        .hour_starts
+        .iter()
+        .map(|h| {
+            (h.local_hour - JAN1 * 24, h.sample, h.rejects, h.counts.lines, h.counts.rows, h.counts.missing, h.byte)
+        })
+        .collect();
+    // The first line, then line 3 (hour 1), then line 6 (hour 2; line 5 has no speed).
+    assert_eq!(starts, vec![(0, 0, 0, 0, 0, 0, 0), (1, 1, 1, 2, 2, 0, 26), (2, 3, 1, 5, 5, 1, 90)]);
+    assert_eq!(&data.as_bytes()[90..112], b"20230101,0200,2,,30,0\n");
+}

@@ -2,7 +2,8 @@
 # The whole test suite on a fresh machine: installs what is needed, then runs
 #   1. the engine's tests (cargo test, no Postgres),
 #   2. the in-database tests (cargo pgrx test pg15 --runas postgres),
-#   3. pg_regress over sql/ and expected/ against the installed extension in a local cluster.
+#   3. pg_regress over sql/ and expected/ against the installed extension in a local cluster,
+#   4. the crash test: kill -9 of workers during a load, then resume (scripts/crash-test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -14,20 +15,20 @@ REGRESS_TESTS=(setup load errors drop)
 ./scripts/setup.sh
 . scripts/cluster.sh
 
-echo "== 1/3 engine tests: cargo test -p vs_ingest_engine"
+echo "== 1/4 engine tests: cargo test -p vs_ingest_engine"
 cargo test -p vs_ingest_engine
 
-echo "== 2/3 in-database tests: cargo pgrx test pg15"
+echo "== 2/4 in-database tests: cargo pgrx test pg15"
 postgres_dir "$ROOT/target/pgrx-test-data"
 cargo pgrx test pg15 --runas postgres --pgdata "$ROOT/target/pgrx-test-data"
 
-echo "== 3/3 pg_regress: ${REGRESS_TESTS[*]}"
+echo "== 3/4 pg_regress: ${REGRESS_TESTS[*]}"
 # pgrx test left its test build installed; install the plain build.
 cargo pgrx install --pg-config "$PG_BIN/pg_config" >/dev/null
 cargo build -p vs_ingest_engine --bin vs-ingest-gen --quiet
 ./scripts/regress-fixtures.sh target/debug/vs-ingest-gen "$REGRESS_FILES"
 cluster_start "$REGRESS_DATA" "$REGRESS_PORT" \
-    "vs_ingest.allowed_dirs = '$REGRESS_FILES/data, $REGRESS_FILES/broken'" "lc_messages = 'C'"
+    "vs_ingest.allowed_dirs = '$REGRESS_FILES/data, $REGRESS_FILES/broken, $REGRESS_FILES/crash'" "lc_messages = 'C'"
 trap 'cluster_stop "$REGRESS_DATA"' EXIT
 rm -rf target/regress/out && mkdir -p target/regress/out
 if ! "$(dirname "$("$PG_BIN/pg_config" --pgxs)")/../test/regress/pg_regress" \
@@ -38,4 +39,10 @@ if ! "$(dirname "$("$PG_BIN/pg_config" --pgxs)")/../test/regress/pg_regress" \
     echo "test suites: 2 passed, 1 failed"
     exit 1
 fi
-echo "test suites: 3 passed, 0 failed"
+
+echo "== 4/4 crash test: kill -9 during loads, then resume"
+if ! ./scripts/crash-test.sh target/debug/vs-ingest-gen "$REGRESS_PORT" "$REGRESS_DATA"; then
+    echo "test suites: 3 passed, 1 failed"
+    exit 1
+fi
+echo "test suites: 4 passed, 0 failed"

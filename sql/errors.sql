@@ -53,3 +53,11 @@ SELECT status, error FROM vs_ingest.file WHERE path LIKE '%escape%';
 
 -- Refusals leave no run behind: the runs are load.sql's four and the escaped file's one.
 SELECT count(*) AS runs FROM vs_ingest.run;
+
+-- Runs that do not exist, and a waiting load inside REPEATABLE READ (it could not see its
+-- workers' commits).
+SELECT regress_try($$SELECT * FROM vs_ingest_resume(424242)$$);
+SELECT regress_try($$SELECT vs_ingest_cancel(424242)$$);
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT regress_try($$SELECT * FROM vs_ingest_dir('/tmp/vs_ingest_regress/data', '20*')$$);
+COMMIT;

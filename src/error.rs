@@ -46,6 +46,24 @@ pub enum IngestError {
     #[error("{rejected} of {rows} rows of \"{path}\" were rejected, more than max_reject_ratio {max_ratio}")]
     TooManyRejects { path: String, rejected: u64, rows: u64, max_ratio: f64 },
 
+    #[error("\"{0}\" changed while it was being loaded")]
+    FileChanged(String),
+
+    #[error("run {0} does not exist")]
+    NoSuchRun(i64),
+
+    #[error("run {0} is still running")]
+    RunIsLive(i64),
+
+    #[error("no background worker could be started")]
+    NoWorkerSlot,
+
+    #[error("the workers of run {0} stopped before it finished")]
+    Interrupted(i64),
+
+    #[error("a load cannot wait for its workers in a {0} transaction")]
+    IsolationLevel(&'static str),
+
     /// The file could not be read or decoded.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -72,6 +90,12 @@ impl IngestError {
             | IngestError::BadRejectRatio(_) => ERRCODE_INVALID_PARAMETER_VALUE,
             IngestError::BadTarget(_) => ERRCODE_INVALID_NAME,
             IngestError::TooManyRejects { .. } => ERRCODE_BAD_COPY_FILE_FORMAT,
+            IngestError::FileChanged(_) => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            IngestError::NoSuchRun(_) => ERRCODE_UNDEFINED_OBJECT,
+            IngestError::RunIsLive(_) => ERRCODE_OBJECT_IN_USE,
+            IngestError::NoWorkerSlot => ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+            IngestError::Interrupted(_) => ERRCODE_CONNECTION_FAILURE,
+            IngestError::IsolationLevel(_) => ERRCODE_ACTIVE_SQL_TRANSACTION,
             IngestError::Engine(e) => match e {
                 EngineError::Io { .. } => ERRCODE_IO_ERROR,
                 EngineError::Corrupt { .. } | EngineError::NoCsvEntry { .. } => ERRCODE_DATA_CORRUPTED,
@@ -121,6 +145,26 @@ impl IngestError {
             }
             IngestError::Engine(EngineError::EntryTooLarge { .. }) => {
                 "A superuser can raise vs_ingest.max_entry_size if the file is genuine.".to_string()
+            }
+            IngestError::FileChanged(_) => {
+                "Its committed chunks stay; load it again with reload_changed => true to merge the new content."
+                    .to_string()
+            }
+            IngestError::NoSuchRun(_) => "See SELECT run_id, status FROM vs_ingest.run.".to_string(),
+            IngestError::RunIsLive(_) => {
+                "Wait for it (vs_ingest.progress shows it), or stop it with vs_ingest_cancel(run_id).".to_string()
+            }
+            IngestError::NoWorkerSlot => {
+                "Raise max_worker_processes (needs a restart), or wait for other background workers to finish."
+                    .to_string()
+            }
+            IngestError::Interrupted(run) => format!(
+                "Committed chunks are kept. Continue with SELECT * FROM vs_ingest_resume({run}), or run the same \
+                 vs_ingest_dir again."
+            ),
+            IngestError::IsolationLevel(_) => {
+                "Run it in READ COMMITTED (the default), or pass wait => false and watch vs_ingest.progress."
+                    .to_string()
             }
             IngestError::Postgres { hint, .. } => return hint.clone(),
             _ => return None,

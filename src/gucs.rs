@@ -12,8 +12,11 @@ pub static CHUNK_KB: GucSetting<i32> = GucSetting::<i32>::new(4096);
 pub static MAX_ENTRY_MB: GucSetting<i32> = GucSetting::<i32>::new(65536);
 pub static PROGRESS_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(10);
 pub static MAX_REJECTS_STORED: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+pub static MAX_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static TEST_EXIT_AFTER_CHUNKS: GucSetting<i32> = GucSetting::<i32>::new(0);
 
 pub fn init() {
+    init_workers();
     GucRegistry::define_string_guc(
         c"vs_ingest.allowed_dirs",
         c"Directories vs_ingest may read files from (comma separated).",
@@ -88,6 +91,29 @@ pub fn init() {
         0,
         i32::MAX,
         GucContext::Userset,
+        GucFlags::default(),
+    );
+}
+
+fn init_workers() {
+    GucRegistry::define_int_guc(
+        c"vs_ingest.max_workers",
+        c"Background workers per load; 0 means one per core.",
+        c"Also bounded by the number of files and by free max_worker_processes slots.",
+        &MAX_WORKERS,
+        0,
+        1024,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"vs_ingest.test_exit_after_chunks",
+        c"TEST ONLY: workers exit abruptly, mid-chunk, after committing this many chunks; 0 is off.",
+        c"Fault injection for the crash and resume tests. Never set it on a real load.",
+        &TEST_EXIT_AFTER_CHUNKS,
+        0,
+        i32::MAX,
+        GucContext::Suset,
         GucFlags::default(),
     );
 }

@@ -2,7 +2,8 @@
 //!
 //! This crate is the thin Postgres shell around the pure engine in `engine/`:
 //! - [`api`]: the SQL functions;
-//! - [`load`]: one load, file by file, on the backend's main thread;
+//! - [`load`]: the calling side of a load: checks, hand-off to workers, waiting, progress;
+//! - [`worker`]: background workers that load files and commit every chunk;
 //! - [`postgres`]: access checks, catalog tables, subtransactions, COPY and the writer;
 //! - [`gucs`]: settings; [`error`]: the user-facing errors and their SQLSTATEs.
 //!
@@ -15,6 +16,7 @@ pub mod error;
 pub mod gucs;
 pub mod load;
 pub mod postgres;
+pub mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -23,7 +25,13 @@ extension_sql_file!("sql/hourly_table.sql", name = "hourly_table", requires = ["
 extension_sql_file!(
     "sql/api.sql",
     name = "api",
-    requires = ["hourly_table", api::ingest::vs_ingest_dir, api::ingest::vs_ingest_file],
+    requires = [
+        "hourly_table",
+        api::ingest::vs_ingest_dir,
+        api::ingest::vs_ingest_file,
+        api::ingest::vs_ingest_resume,
+        api::ingest::vs_ingest_cancel
+    ],
     finalize
 );
 
@@ -37,6 +45,7 @@ pub extern "C-unwind" fn _PG_init() {
 mod tests {
     include!("../pgrx-tests/support.rs");
     include!("../pgrx-tests/load.rs");
+    include!("../pgrx-tests/workers.rs");
 }
 
 /// Required by `cargo pgrx test`.

@@ -1,21 +1,24 @@
-//! One load from start to finish: check access, register the run, then for each file consult the
-//! ledger, stream it through the engine and write its hours, each file in its own subtransaction
-//! so that a bad file fails alone. Runs on the backend's main thread; engine threads only parse.
+//! The calling side of a load: check access and options, hand the request to background
+//! workers, then (by default) wait for them, reporting progress, and return the run's summary.
+//! The caller's own transaction writes nothing: the workers commit every chunk in theirs.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
+use pgrx::bgworkers::{BackgroundWorkerStatus, DynamicBackgroundWorker};
+use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
-use vs_ingest_engine::format::{self, Format};
-use vs_ingest_engine::pipeline::{self, Engine, EntryReject, Event};
-use vs_ingest_engine::source::{self, Source};
+use pgrx::{IntoDatum, PgLogLevel};
+use vs_ingest_engine::format;
 
 use crate::error::{IngestError, Result};
 use crate::gucs;
 use crate::postgres::access;
-use crate::postgres::catalog::{self, FileCounts, FileFacts, Prior, Totals};
-use crate::postgres::subxact::in_subtransaction;
-use crate::postgres::writer::Writer;
+use crate::postgres::catalog::{self, RunView, Totals};
+use crate::worker::handoff::{Answer, Handoff};
+use crate::worker::request::Request;
+use crate::worker::{self, Envelope, Role};
 
 /// Options of a load as given in SQL; `None` takes the setting's value.
 pub struct LoadOptions<'a> {
@@ -24,56 +27,16 @@ pub struct LoadOptions<'a> {
     pub source_timezone: Option<&'a str>,
     pub max_reject_ratio: Option<f64>,
     pub reload_changed: bool,
-}
-
-struct Settings {
-    target: String,
-    format: &'static dyn Format,
-    time_zone: String,
-    max_reject_ratio: f64,
-    reload_changed: bool,
-}
-
-impl LoadOptions<'_> {
-    fn resolve(&self) -> Result<Settings> {
-        let format = format::lookup(self.format).ok_or_else(|| IngestError::UnknownFormat(self.format.into()))?;
-        let time_zone = match self.source_timezone {
-            Some(tz) => tz.to_string(),
-            None => gucs::string(&gucs::SOURCE_TIMEZONE).unwrap_or_else(|| "Asia/Seoul".into()),
-        };
-        if !catalog::is_time_zone(&time_zone)? {
-            return Err(IngestError::BadTimeZone(time_zone));
-        }
-        let max_reject_ratio = self.max_reject_ratio.unwrap_or_else(|| gucs::MAX_REJECT_RATIO.get());
-        if !(0.0..=1.0).contains(&max_reject_ratio) {
-            return Err(IngestError::BadRejectRatio(max_reject_ratio));
-        }
-        if self.target.trim().is_empty() {
-            return Err(IngestError::BadTarget(self.target.into()));
-        }
-        Ok(Settings {
-            target: self.target.to_string(),
-            format,
-            time_zone,
-            max_reject_ratio,
-            reload_changed: self.reload_changed,
-        })
-    }
-
-    fn as_json(&self, s: &Settings) -> serde_json::Value {
-        serde_json::json!({
-            "format": s.format.name(),
-            "source_timezone": s.time_zone,
-            "max_reject_ratio": s.max_reject_ratio,
-            "reload_changed": s.reload_changed,
-        })
-    }
+    pub wait: bool,
 }
 
 /// What a load returns to SQL.
 pub struct Summary {
     pub run_id: i64,
-    pub files: FileCounts,
+    pub files_seen: i64,
+    pub files_loaded: i64,
+    pub files_skipped: i64,
+    pub files_failed: i64,
     pub totals: Totals,
     pub seconds: f64,
 }
@@ -91,17 +54,16 @@ impl Summary {
 /// Loads the files of `dir` whose names match `pattern`.
 pub fn load_dir(dir: &str, pattern: &str, options: &LoadOptions) -> Result<Summary> {
     access::check_role()?;
-    let settings = options.resolve()?;
     let allowed = access::allowed_dirs()?;
     let real_dir = access::resolve_dir(dir, &allowed)?;
     let files = access::list_matching(&real_dir, pattern)?;
-    run(dir, pattern, files, &allowed, &settings, options.as_json(&settings))
+    let request = request(dir, pattern, files, &allowed, options)?;
+    launch(Envelope { request, resume_run: None }, options.wait)
 }
 
 /// Loads one file.
 pub fn load_file(path: &str, options: &LoadOptions) -> Result<Summary> {
     access::check_role()?;
-    let settings = options.resolve()?;
     let allowed = access::allowed_dirs()?;
     let real = access::resolve(path, &allowed, IngestError::FileMissing)?;
     if !real.is_file() {
@@ -109,238 +71,272 @@ pub fn load_file(path: &str, options: &LoadOptions) -> Result<Summary> {
     }
     let dir = real.parent().map(|d| d.display().to_string()).unwrap_or_default();
     let name = real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    run(&dir, &name, vec![real], &allowed, &settings, options.as_json(&settings))
+    let request = request(&dir, &name, vec![real], &allowed, options)?;
+    launch(Envelope { request, resume_run: None }, options.wait)
 }
 
-fn run(
+/// Continues an interrupted run: its unfinished files go on from their last committed chunk.
+pub fn resume(run_id: i64, wait: bool) -> Result<Summary> {
+    access::check_role()?;
+    let (json, _) = catalog::run_request(run_id)?.ok_or(IngestError::NoSuchRun(run_id))?;
+    let mut request: Request = serde_json::from_str(&json).expect("a stored request is valid JSON");
+    // Settings that bound the work come from now, not from the original call.
+    let allowed = access::allowed_dirs()?;
+    request.allowed_dirs = allowed.iter().map(|d| d.display().to_string()).collect();
+    request.test_exit_after_chunks = gucs::TEST_EXIT_AFTER_CHUNKS.get().max(0) as u32;
+    launch(Envelope { request, resume_run: Some(run_id) }, wait)
+}
+
+/// Asks the workers of a run to stop after their chunk in flight; false if none was running.
+/// They are signalled rather than told through the catalog: this transaction's writes stay
+/// invisible to them until it commits, and a row it updated would block them.
+pub fn cancel(run_id: i64) -> Result<bool> {
+    access::check_role()?;
+    catalog::run_request(run_id)?.ok_or(IngestError::NoSuchRun(run_id))?;
+    let signalled = Spi::get_one_with_args::<i64>(
+        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+          WHERE backend_type = $1 AND application_name = $2",
+        &[worker::WORKER_TYPE.into(), catalog::worker_name(run_id).into()],
+    )
+    .map_err(crate::postgres::writer::spi_error)?;
+    Ok(signalled.unwrap_or(0) > 0)
+}
+
+fn request(
     dir: &str,
     pattern: &str,
     files: Vec<PathBuf>,
     allowed: &[PathBuf],
-    settings: &Settings,
-    options_json: serde_json::Value,
-) -> Result<Summary> {
+    options: &LoadOptions,
+) -> Result<Request> {
+    let format = format::lookup(options.format).ok_or_else(|| IngestError::UnknownFormat(options.format.into()))?;
+    let source_timezone = match options.source_timezone {
+        Some(tz) => tz.to_string(),
+        None => gucs::string(&gucs::SOURCE_TIMEZONE).unwrap_or_else(|| "Asia/Seoul".into()),
+    };
+    if !catalog::is_time_zone(&source_timezone)? {
+        return Err(IngestError::BadTimeZone(source_timezone));
+    }
+    let max_reject_ratio = options.max_reject_ratio.unwrap_or_else(|| gucs::MAX_REJECT_RATIO.get());
+    if !(0.0..=1.0).contains(&max_reject_ratio) {
+        return Err(IngestError::BadRejectRatio(max_reject_ratio));
+    }
+    let parts = options.target.split('.').count();
+    if options.target.trim().is_empty() || parts > 2 {
+        return Err(IngestError::BadTarget(options.target.into()));
+    }
+    Ok(Request {
+        dir: dir.to_string(),
+        pattern: pattern.to_string(),
+        files: files.iter().map(|f| f.display().to_string()).collect(),
+        allowed_dirs: allowed.iter().map(|d| d.display().to_string()).collect(),
+        target: options.target.to_string(),
+        format: format.name().to_string(),
+        source_timezone,
+        max_reject_ratio,
+        reload_changed: options.reload_changed,
+        threads: gucs::THREADS.get().max(0) as usize,
+        chunk_size: gucs::CHUNK_KB.get() as usize * 1024,
+        max_entry_bytes: gucs::MAX_ENTRY_MB.get() as u64 * 1024 * 1024,
+        max_rejects_stored: gucs::MAX_REJECTS_STORED.get().max(0) as u64,
+        test_exit_after_chunks: gucs::TEST_EXIT_AFTER_CHUNKS.get().max(0) as u32,
+    })
+}
+
+fn launch(envelope: Envelope, wait: bool) -> Result<Summary> {
     let started = Instant::now();
-    let mut writer = Writer::open(&settings.target, &settings.time_zone)?;
-    let run_id = catalog::start_run(dir, pattern, writer.target_name(), &options_json)?;
-    let engine = Engine::new(gucs::THREADS.get() as usize).map_err(IngestError::from)?;
-    let mut counts = FileCounts::default();
-    let mut totals = Totals::default();
-    let mut progress = Progress::new(files.len());
-
-    for path in &files {
-        check_for_interrupts!();
-        counts.seen += 1;
-        progress.next_file(path);
-        let outcome = load_listed_file(run_id, path, allowed, settings, &engine, &mut writer, &mut progress)?;
-        match outcome {
-            FileOutcome::Loaded(t) => {
-                counts.loaded += 1;
-                totals += t;
-            }
-            FileOutcome::Skipped => counts.skipped += 1,
-            FileOutcome::Failed(t) => {
-                counts.failed += 1;
-                totals += t;
-            }
-        }
+    // SAFETY: reads the session's isolation level.
+    let isolation = unsafe { pg_sys::XactIsoLevel } as u32;
+    if wait && isolation >= pg_sys::XACT_REPEATABLE_READ {
+        let name = if isolation == pg_sys::XACT_REPEATABLE_READ { "REPEATABLE READ" } else { "SERIALIZABLE" };
+        return Err(IngestError::IsolationLevel(name));
     }
-
-    let (status, error) = if counts.failed == 0 {
-        ("succeeded", None)
-    } else {
-        ("failed", Some(format!("{} of {} files failed; see vs_ingest.file", counts.failed, counts.seen)))
-    };
-    catalog::finish_run(run_id, status, &counts, &totals, error.as_deref())?;
-    Ok(Summary { run_id, files: counts, totals, seconds: started.elapsed().as_secs_f64() })
-}
-
-enum FileOutcome {
-    Loaded(Totals),
-    Skipped,
-    Failed(Totals),
-}
-
-fn load_listed_file(
-    run_id: i64,
-    path: &Path,
-    allowed: &[PathBuf],
-    settings: &Settings,
-    engine: &Engine,
-    writer: &mut Writer,
-    progress: &mut Progress,
-) -> Result<FileOutcome> {
-    let shown = path.display().to_string();
-    let facts = access::resolve(&shown, allowed, IngestError::FileMissing).and_then(|real| file_facts(&real));
-    let facts = match facts {
-        Ok(facts) => facts,
-        Err(e) => {
-            // Refused or unreadable before it could be fingerprinted: record it, go on.
-            e.warn();
-            let facts = FileFacts { path: shown, size: 0, mtime: 0.0, fingerprint: String::new() };
-            let file_id = catalog::add_file(run_id, &facts, "failed")?;
-            catalog::finish_file(file_id, "failed", None, &Totals::default(), Some(&e.to_string()))?;
-            return Ok(FileOutcome::Failed(Totals::default()));
+    let files = envelope.request.files.len();
+    let handoff = Handoff::new(&serde_json::to_vec(&envelope).expect("a request serialises"));
+    let leader = worker::start(Role::Leader, pg_sys::Datum::from(handoff.handle())).ok_or(IngestError::NoWorkerSlot)?;
+    let workers = RefCell::new(vec![leader]);
+    let run_id = loop {
+        guarded_interrupt_check(&workers);
+        match handoff.answer() {
+            Answer::Registered(run_id) => break run_id,
+            Answer::Failed(json) => return Err(registration_error(&json)),
+            Answer::Waiting if all_stopped(&workers) => {
+                return Err(IngestError::Postgres {
+                    code: PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                    message: "the vs_ingest worker exited before it registered the load".into(),
+                    detail: None,
+                    hint: Some("See the server log.".into()),
+                })
+            }
+            Answer::Waiting => sleep(Duration::from_millis(5)),
         }
     };
+    drop(handoff);
 
-    match catalog::prior(&facts, writer.target_name())? {
-        Prior::Loaded => {
-            catalog::add_file(run_id, &facts, "skipped")?;
-            return Ok(FileOutcome::Skipped);
+    let wanted = match gucs::MAX_WORKERS.get() {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        n => n as usize,
+    }
+    .min(files.max(1));
+    for _ in 1..wanted {
+        match worker::start(Role::Helper, run_id.into_datum().expect("an int8 datum")) {
+            Some(w) => workers.borrow_mut().push(w),
+            None => break, // no free worker slot: the ones running share the files
         }
-        Prior::Changed if !settings.reload_changed => {
-            notice!(
-                "vs_ingest: \"{}\" changed since it was loaded; not loading it again (reload_changed => true would)",
-                facts.path
-            );
-            let file_id = catalog::add_file(run_id, &facts, "changed")?;
-            catalog::finish_file(file_id, "changed", None, &Totals::default(), None)?;
-            return Ok(FileOutcome::Skipped);
-        }
-        _ => {}
     }
 
-    let real = PathBuf::from(&facts.path);
-    let container = Source::open(&real, u64::MAX).map(|s| s.container().name()).ok();
-    let file_id = catalog::add_file(run_id, &facts, "loading")?;
-    let mut state = FileState::default();
-    let outcome = in_subtransaction(|| load_one(&real, settings, engine, writer, progress, &mut state));
-    catalog::store_rejects(file_id, &state.rejects)?;
-    match outcome {
-        Ok(()) => {
-            catalog::finish_file(file_id, "loaded", container, &state.totals, None)?;
-            progress.file_done(&facts.path, &state.totals);
-            Ok(FileOutcome::Loaded(state.totals))
-        }
-        // A bug, not a bad file: end the statement with an ERROR.
-        Err(e @ IngestError::Engine(vs_ingest_engine::error::Error::Panic(_))) => Err(e),
-        Err(e) => {
-            e.warn();
-            // Whatever was written is rolled back; what was read and rejected stays on record.
-            let totals = Totals { rows_loaded: 0, rows_duplicate: 0, ..state.totals };
-            catalog::finish_file(file_id, "failed", container, &totals, Some(&e.to_string()))?;
-            Ok(FileOutcome::Failed(totals))
-        }
-    }
-}
-
-#[derive(Default)]
-struct FileState {
-    totals: Totals,
-    rejects: Vec<EntryReject>,
-}
-
-fn load_one(
-    path: &Path,
-    settings: &Settings,
-    engine: &Engine,
-    writer: &mut Writer,
-    progress: &mut Progress,
-    state: &mut FileState,
-) -> Result<()> {
-    let mut options = pipeline::Options::new(settings.format);
-    options.chunk_size = gucs::CHUNK_KB.get() as usize * 1024;
-    options.max_entry_bytes = gucs::MAX_ENTRY_MB.get() as u64 * 1024 * 1024;
-    let keep_rejects = gucs::MAX_REJECTS_STORED.get().max(0) as usize;
-    let load = engine.load(path.to_owned(), options);
-    loop {
-        check_for_interrupts!();
-        progress.maybe_report(load.input_bytes_read(), &state.totals);
-        let event = match load.recv_timeout(Duration::from_millis(100)) {
-            None => continue,
-            Some(event) => event.map_err(IngestError::from)?,
-        };
-        match event {
-            Event::Batch(batch) => {
-                let written = writer.write(&batch.hours)?;
-                let t = &mut state.totals;
-                t.rows_read += batch.counts.lines.rows;
-                t.rows_missing += batch.counts.lines.missing;
-                t.rows_rejected += batch.counts.lines.rejected;
-                t.bytes += batch.counts.bytes;
-                t.rows_loaded += written.loaded;
-                t.rows_duplicate += batch.counts.duplicate + written.duplicate;
-                let room = keep_rejects.saturating_sub(state.rejects.len());
-                state.rejects.extend(batch.rejects.into_iter().take(room));
-            }
-            Event::Done => break,
-        }
-    }
-    let t = &state.totals;
-    if t.rows_rejected as f64 > settings.max_reject_ratio * t.rows_read as f64 {
-        return Err(IngestError::TooManyRejects {
-            path: path.display().to_string(),
-            rejected: t.rows_rejected,
-            rows: t.rows_read,
-            max_ratio: settings.max_reject_ratio,
+    if !wait {
+        return Ok(Summary {
+            run_id,
+            files_seen: files as i64,
+            files_loaded: 0,
+            files_skipped: 0,
+            files_failed: 0,
+            totals: Totals::default(),
+            seconds: started.elapsed().as_secs_f64(),
         });
     }
-    Ok(())
+
+    let mut progress = Progress::new(run_id);
+    let view = loop {
+        guarded_interrupt_check(&workers);
+        let view = catalog::run_view(run_id)?;
+        if view.status != "running" && view.status != "cancelling" {
+            break view;
+        }
+        if all_stopped(&workers) {
+            // Give the last commit a moment to become visible before calling it an interruption.
+            let view = catalog::run_view(run_id)?;
+            if view.status == "running" || view.status == "cancelling" {
+                return Err(IngestError::Interrupted(run_id));
+            }
+            break view;
+        }
+        progress.report(&view);
+        sleep(Duration::from_millis(100));
+    };
+    for failure in catalog::failed_files(run_id)? {
+        let message = if failure.error.contains(&failure.path) {
+            failure.error
+        } else {
+            format!("\"{}\" failed: {}", failure.path, failure.error)
+        };
+        let code = failure.code.as_deref().map(sqlstate_code).unwrap_or(PgSqlErrorCode::ERRCODE_WARNING);
+        let mut report = ErrorReport::new(code, message, "vs_ingest");
+        if let Some(hint) = failure.hint {
+            report = report.set_hint(hint);
+        }
+        report.report(PgLogLevel::WARNING);
+    }
+    if let Some(error) = view.internal_error {
+        return Err(IngestError::Postgres {
+            code: PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            message: error.trim_start_matches(crate::worker::file::INTERNAL_ERROR).to_string(),
+            detail: Some(format!("run {run_id} was stopped")),
+            hint: Some("This is a bug in vs_ingest; please report it with the server log.".into()),
+        });
+    }
+    Ok(Summary {
+        run_id,
+        files_seen: view.files_seen,
+        files_loaded: view.files_loaded,
+        files_skipped: view.files_skipped,
+        files_failed: view.files_failed,
+        totals: view.totals,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
-fn file_facts(path: &Path) -> Result<FileFacts> {
-    let io = |e| IngestError::Engine(vs_ingest_engine::error::Error::Io { path: path.to_owned(), source: e });
-    let meta = std::fs::metadata(path).map_err(io)?;
-    let mtime = meta.modified().map_err(io)?.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-    let fp = source::fingerprint(path)?;
-    Ok(FileFacts { path: path.display().to_string(), size: fp.size, mtime, fingerprint: fp.hash })
+/// CHECK_FOR_INTERRUPTS, stopping the workers first if it raises (a cancel, a shutdown): they
+/// finish their chunk in flight, commit it and exit.
+fn guarded_interrupt_check(workers: &RefCell<Vec<DynamicBackgroundWorker>>) {
+    let checked = std::panic::catch_unwind(|| {
+        check_for_interrupts!();
+    });
+    if let Err(error) = checked {
+        for w in workers.borrow_mut().drain(..) {
+            let _ = w.terminate();
+        }
+        std::panic::resume_unwind(error);
+    }
 }
 
-/// Progress NOTICEs: one every `vs_ingest.progress_interval` seconds during a file, one per file.
+fn all_stopped(workers: &RefCell<Vec<DynamicBackgroundWorker>>) -> bool {
+    workers
+        .borrow()
+        .iter()
+        .all(|w| matches!(w.pid(), Err(BackgroundWorkerStatus::Stopped | BackgroundWorkerStatus::PostmasterDied)))
+}
+
+fn sleep(duration: Duration) {
+    // SAFETY: waits on the backend's own latch; interrupts are checked by the caller's loop.
+    unsafe {
+        pg_sys::WaitLatch(
+            pg_sys::MyLatch,
+            (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
+            duration.as_millis() as std::ffi::c_long,
+            pg_sys::PG_WAIT_EXTENSION,
+        );
+        pg_sys::ResetLatch(pg_sys::MyLatch);
+    }
+}
+
+/// A SQLSTATE such as `XX001` as an error code.
+fn sqlstate_code(state: &str) -> PgSqlErrorCode {
+    let b = state.as_bytes();
+    if b.len() != 5 {
+        return PgSqlErrorCode::ERRCODE_WARNING;
+    }
+    // Postgres' MAKE_SQLSTATE: six bits per character.
+    let code = (0..5).fold(0i32, |acc, i| acc | ((i32::from(b[i]) - i32::from(b'0')) & 0x3F) << (6 * i));
+    PgSqlErrorCode::from(code)
+}
+
+fn registration_error(json: &str) -> IngestError {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    IngestError::Postgres {
+        code: PgSqlErrorCode::from(v["code"].as_i64().unwrap_or(0) as i32),
+        message: v["message"].as_str().unwrap_or(json).to_string(),
+        detail: None,
+        hint: v["hint"].as_str().map(str::to_string),
+    }
+}
+
+/// Progress NOTICEs every `vs_ingest.progress_interval` seconds while the caller waits.
 struct Progress {
-    files: usize,
-    index: usize,
-    file_size: u64,
-    file_started: Instant,
-    last_report: Instant,
+    run_id: i64,
+    started: Instant,
+    last: Instant,
 }
 
 impl Progress {
-    fn new(files: usize) -> Progress {
+    fn new(run_id: i64) -> Progress {
         let now = Instant::now();
-        Progress { files, index: 0, file_size: 0, file_started: now, last_report: now }
+        Progress { run_id, started: now, last: now }
     }
 
-    fn next_file(&mut self, path: &Path) {
-        self.index += 1;
-        self.file_size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        self.file_started = Instant::now();
-        self.last_report = self.file_started;
-    }
-
-    fn maybe_report(&mut self, input_read: u64, totals: &Totals) {
+    fn report(&mut self, view: &RunView) {
         let interval = gucs::PROGRESS_INTERVAL.get();
-        if interval <= 0 || self.last_report.elapsed() < Duration::from_secs(interval as u64) {
+        if interval <= 0 || self.last.elapsed() < Duration::from_secs(interval as u64) {
             return;
         }
-        self.last_report = Instant::now();
-        let elapsed = self.file_started.elapsed().as_secs_f64();
-        let fraction = if self.file_size > 0 { (input_read as f64 / self.file_size as f64).min(1.0) } else { 0.0 };
-        let eta = if fraction > 0.0 { elapsed * (1.0 - fraction) / fraction } else { f64::NAN };
+        self.last = Instant::now();
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let fraction = if view.input_total > 0 { view.input_done as f64 / view.input_total as f64 } else { 0.0 };
+        let eta = if fraction > 0.0 {
+            format!("{:.0} s", elapsed * (1.0 - fraction) / fraction)
+        } else {
+            "unknown".to_string()
+        };
         notice!(
-            "vs_ingest: file {}/{}: {:.1}% read, {} rows, {:.1} MB/s, ETA {}",
-            self.index,
-            self.files,
+            "vs_ingest: run {}: {}/{} files done, {:.1}% of the bytes, {} rows, {:.1} MB/s, ETA {}",
+            self.run_id,
+            view.files_done,
+            view.files_seen,
             fraction * 100.0,
-            totals.rows_read,
-            totals.bytes as f64 / 1e6 / elapsed.max(1e-9),
-            if eta.is_finite() { format!("{eta:.0} s") } else { "unknown".into() }
-        );
-    }
-
-    fn file_done(&self, path: &str, totals: &Totals) {
-        notice!(
-            "vs_ingest: file {}/{} loaded: {} ({} rows, {} loaded, {} duplicate, {} missing, {} rejected) in {:.1} s",
-            self.index,
-            self.files,
-            path,
-            totals.rows_read,
-            totals.rows_loaded,
-            totals.rows_duplicate,
-            totals.rows_missing,
-            totals.rows_rejected,
-            self.file_started.elapsed().as_secs_f64()
+            view.totals.rows_read,
+            view.totals.bytes as f64 / 1e6 / elapsed.max(1e-9),
+            eta
         );
     }
 }

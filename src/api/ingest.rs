@@ -1,4 +1,8 @@
-//! `vs_ingest_dir` and `vs_ingest_file`.
+//! `vs_ingest_dir`, `vs_ingest_file`, `vs_ingest_resume` and `vs_ingest_cancel`.
+
+// pgrx derives the SQL signature from the Rust one: every SQL argument is a Rust argument, and
+// the result type must be spelled out in full (a type alias does not resolve).
+#![allow(clippy::type_complexity, clippy::too_many_arguments)]
 
 use pgrx::prelude::*;
 
@@ -12,10 +16,10 @@ fn values(s: Summary) -> SummaryValues {
     let mb_per_s = s.mb_per_s();
     (
         s.run_id,
-        s.files.seen as i32,
-        s.files.loaded as i32,
-        s.files.skipped as i32,
-        s.files.failed as i32,
+        s.files_seen as i32,
+        s.files_loaded as i32,
+        s.files_skipped as i32,
+        s.files_failed as i32,
         s.totals.rows_read as i64,
         s.totals.rows_loaded as i64,
         s.totals.rows_duplicate as i64,
@@ -35,6 +39,7 @@ fn vs_ingest_dir(
     source_timezone: default!(Option<&str>, "NULL"),
     max_reject_ratio: default!(Option<f64>, "NULL"),
     reload_changed: default!(bool, false),
+    wait: default!(bool, true),
 ) -> TableIterator<
     'static,
     (
@@ -51,7 +56,7 @@ fn vs_ingest_dir(
         name!(mb_per_s, f64),
     ),
 > {
-    let options = LoadOptions { target, format, source_timezone, max_reject_ratio, reload_changed };
+    let options = LoadOptions { target, format, source_timezone, max_reject_ratio, reload_changed, wait };
     TableIterator::once(values(load::load_dir(dir, pattern, &options).or_raise()))
 }
 
@@ -64,6 +69,7 @@ fn vs_ingest_file(
     source_timezone: default!(Option<&str>, "NULL"),
     max_reject_ratio: default!(Option<f64>, "NULL"),
     reload_changed: default!(bool, false),
+    wait: default!(bool, true),
 ) -> TableIterator<
     'static,
     (
@@ -80,6 +86,36 @@ fn vs_ingest_file(
         name!(mb_per_s, f64),
     ),
 > {
-    let options = LoadOptions { target, format, source_timezone, max_reject_ratio, reload_changed };
+    let options = LoadOptions { target, format, source_timezone, max_reject_ratio, reload_changed, wait };
     TableIterator::once(values(load::load_file(path, &options).or_raise()))
+}
+
+/// Continues an interrupted run: every unfinished file goes on from its last committed chunk.
+#[pg_extern(volatile, parallel_unsafe)]
+fn vs_ingest_resume(
+    run_id: i64,
+    wait: default!(bool, true),
+) -> TableIterator<
+    'static,
+    (
+        name!(run_id, i64),
+        name!(files_seen, i32),
+        name!(files_loaded, i32),
+        name!(files_skipped, i32),
+        name!(files_failed, i32),
+        name!(rows_read, i64),
+        name!(rows_loaded, i64),
+        name!(rows_duplicate, i64),
+        name!(rows_rejected, i64),
+        name!(seconds, f64),
+        name!(mb_per_s, f64),
+    ),
+> {
+    TableIterator::once(values(load::resume(run_id, wait).or_raise()))
+}
+
+/// Stops a run's workers after their chunk in flight; false if the run was not running.
+#[pg_extern(volatile, parallel_unsafe)]
+fn vs_ingest_cancel(run_id: i64) -> bool {
+    load::cancel(run_id).or_raise()
 }

@@ -1,13 +1,14 @@
 //! Reading and writing the catalog tables (`vs_ingest.run`, `vs_ingest.file`,
-//! `vs_ingest.reject`); their DDL is in `src/sql/catalog.sql`.
+//! `vs_ingest.reject`); their DDL is in `src/sql/catalog.sql`. Every query here takes a fresh
+//! snapshot, so a waiting caller sees what the workers commit.
 
 use pgrx::prelude::*;
-use vs_ingest_engine::pipeline::EntryReject;
+use vs_ingest_engine::pipeline::{EntryReject, Position};
 
-use crate::error::Result;
+use crate::error::{IngestError, Result};
 use crate::postgres::writer::spi_error;
 
-/// Totals of a file or a run.
+/// Counters of a file or a run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
     pub rows_read: u64,
@@ -51,13 +52,218 @@ pub enum Prior {
     Changed,
 }
 
-pub fn start_run(dir: &str, pattern: &str, target: &str, options: &serde_json::Value) -> Result<i64> {
-    Spi::get_one_with_args::<i64>(
+/// Advisory lock namespaces (the first key of the two-key form).
+const RUN_LOCKS: &str = "hashtext('vs_ingest.run')";
+const FILE_LOCKS: &str = "hashtext('vs_ingest.file')";
+
+/// The first column of the first row; `None` for NULL or no row at all.
+fn get<T: IntoDatum + FromDatum>(query: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Option<T>> {
+    match Spi::get_one_with_args::<T>(query, args) {
+        Err(pgrx::spi::Error::InvalidPosition) => Ok(None),
+        other => other.map_err(spi_error),
+    }
+}
+
+fn run_sql(query: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<()> {
+    Spi::run_with_args(query, args).map_err(spi_error)
+}
+
+pub fn start_run(dir: &str, pattern: &str, target: &str, request: &serde_json::Value) -> Result<i64> {
+    get::<i64>(
         "INSERT INTO vs_ingest.run (dir, pattern, target, options) VALUES ($1, $2, $3, $4::jsonb) RETURNING run_id",
-        &[dir.into(), pattern.into(), target.into(), options.to_string().into()],
+        &[dir.into(), pattern.into(), target.into(), request.to_string().into()],
     )
-    .map_err(spi_error)
     .map(|id| id.expect("INSERT RETURNING gives the id"))
+}
+
+pub fn add_pending_files(run_id: i64, paths: &[String]) -> Result<()> {
+    run_sql(
+        "INSERT INTO vs_ingest.file (run_id, path) SELECT $1, p FROM unnest($2::text[]) WITH ORDINALITY AS u(p, n) ORDER BY n",
+        &[run_id.into(), paths.to_vec().into()],
+    )?;
+    run_sql(
+        "UPDATE vs_ingest.run SET files_seen = cardinality($2::text[]) WHERE run_id = $1",
+        &[run_id.into(), paths.to_vec().into()],
+    )
+}
+
+/// The request a run was started with.
+pub fn run_request(run_id: i64) -> Result<Option<(String, String)>> {
+    let found = Spi::get_two_with_args::<String, String>(
+        "SELECT options::text, status FROM vs_ingest.run WHERE run_id = $1",
+        &[run_id.into()],
+    );
+    match found {
+        Err(pgrx::spi::Error::InvalidPosition) => Ok(None),
+        Ok((request, status)) => Ok(request.zip(status)),
+        Err(e) => Err(spi_error(e)),
+    }
+}
+
+/// Takes this session's share of the run's lock (a run whose lock nobody holds is not live), and
+/// names the session after the run, so that `vs_ingest_cancel` can find it.
+pub fn hold_run(run_id: i64) -> Result<()> {
+    run_sql(&format!("SELECT pg_advisory_lock_shared({RUN_LOCKS}, $1::int)"), &[(run_id as i32).into()])?;
+    run_sql(&format!("SET application_name = '{}'", worker_name(run_id)), &[])
+}
+
+/// The `application_name` of a run's workers.
+pub fn worker_name(run_id: i64) -> String {
+    format!("vs_ingest run {run_id}")
+}
+
+/// Marks runs left `running` by a crash, a kill or a vanished caller as failed. A run is live while
+/// any of its workers holds its lock.
+pub fn fail_orphaned_runs() -> Result<Vec<i64>> {
+    let ids: Vec<i64> = Spi::connect_mut(|client| {
+        client
+            .update(
+                "SELECT run_id FROM vs_ingest.run WHERE status IN ('running', 'cancelling') ORDER BY run_id",
+                None,
+                &[],
+            )?
+            .map(|row| row.get::<i64>(1).map(|v| v.unwrap_or_default()))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .map_err(spi_error)?;
+    let mut orphaned = Vec::new();
+    for id in ids {
+        let free = get::<bool>(
+            &format!(
+                "SELECT CASE WHEN pg_try_advisory_lock({RUN_LOCKS}, $1::int)
+                             THEN pg_advisory_unlock({RUN_LOCKS}, $1::int) ELSE false END"
+            ),
+            &[(id as i32).into()],
+        )?
+        .unwrap_or(false);
+        if free {
+            run_sql(
+                "UPDATE vs_ingest.run SET status = 'failed', finished_at = clock_timestamp(),
+                        error = 'interrupted before it finished (crash, restart, kill or cancelled caller); '
+                                || 'its unfinished files continue from their last committed chunk in the next load'
+                  WHERE run_id = $1",
+                &[id.into()],
+            )?;
+            cancel_pending(id)?;
+            orphaned.push(id);
+        }
+    }
+    Ok(orphaned)
+}
+
+/// Makes an interrupted run live again for `vs_ingest_resume`.
+pub fn reopen_run(run_id: i64) -> Result<()> {
+    run_sql(
+        "UPDATE vs_ingest.run SET status = 'running', finished_at = NULL, error = NULL WHERE run_id = $1",
+        &[run_id.into()],
+    )?;
+    run_sql("UPDATE vs_ingest.file SET status = 'pending' WHERE run_id = $1 AND status = 'cancelled'", &[run_id.into()])
+}
+
+/// A file a worker may take: unfinished, in this run.
+pub struct Candidate {
+    pub file_id: i64,
+    pub path: String,
+    pub pending: bool,
+}
+
+pub fn candidates(run_id: i64) -> Result<Vec<Candidate>> {
+    Spi::connect_mut(|client| {
+        client
+            .update(
+                "SELECT file_id, path, status = 'pending' FROM vs_ingest.file
+                  WHERE run_id = $1 AND status IN ('pending', 'loading') ORDER BY file_id",
+                None,
+                &[run_id.into()],
+            )?
+            .map(|row| {
+                Ok(Candidate {
+                    file_id: row.get::<i64>(1)?.unwrap_or_default(),
+                    path: row.get::<String>(2)?.unwrap_or_default(),
+                    pending: row.get::<bool>(3)?.unwrap_or(false),
+                })
+            })
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+    })
+    .map_err(spi_error)
+}
+
+/// The session lock that makes one worker, of any run, the only one loading `path` into `target`.
+pub fn try_lock_file(target: &str, path: &str) -> Result<bool> {
+    get::<bool>(
+        &format!("SELECT pg_try_advisory_lock({FILE_LOCKS}, hashtext($1 || '|' || $2))"),
+        &[target.into(), path.into()],
+    )
+    .map(|b| b.unwrap_or(false))
+}
+
+pub fn unlock_file(target: &str, path: &str) -> Result<()> {
+    run_sql(
+        &format!("SELECT pg_advisory_unlock({FILE_LOCKS}, hashtext($1 || '|' || $2))"),
+        &[target.into(), path.into()],
+    )
+}
+
+/// Claims a file for this worker; false if it was finished meanwhile.
+pub fn claim(file_id: i64) -> Result<bool> {
+    get::<bool>(
+        "UPDATE vs_ingest.file SET status = 'loading', worker_pid = pg_backend_pid(),
+                started_at = coalesce(started_at, clock_timestamp())
+          WHERE file_id = $1 AND status IN ('pending', 'loading') RETURNING true",
+        &[file_id.into()],
+    )
+    .map(|b| b.unwrap_or(false))
+}
+
+/// A claimed file's committed state.
+pub struct FileState {
+    pub fingerprint: Option<String>,
+    pub start: Position,
+    pub totals: Totals,
+    pub rejects_stored: u64,
+}
+
+pub fn file_state(file_id: i64) -> Result<FileState> {
+    Spi::connect_mut(|client| {
+        let row = client
+            .update(
+                "SELECT fingerprint, resume_entry, resume_offset, resume_line, rows_read, rows_loaded, rows_duplicate,
+                        rows_missing, rows_rejected, bytes,
+                        (SELECT count(*) FROM vs_ingest.reject r WHERE r.file_id = f.file_id)
+                   FROM vs_ingest.file f WHERE file_id = $1",
+                None,
+                &[file_id.into()],
+            )?
+            .first();
+        let big = |i| row.get::<i64>(i).map(|v| v.unwrap_or_default() as u64);
+        Ok(FileState {
+            fingerprint: row.get::<String>(1)?,
+            start: Position { entry: row.get::<i32>(2)?.unwrap_or_default() as u32, offset: big(3)?, line: big(4)? },
+            totals: Totals {
+                rows_read: big(5)?,
+                rows_loaded: big(6)?,
+                rows_duplicate: big(7)?,
+                rows_missing: big(8)?,
+                rows_rejected: big(9)?,
+                bytes: big(10)?,
+            },
+            rejects_stored: big(11)?,
+        })
+    })
+    .map_err(spi_error)
+}
+
+pub fn set_facts(file_id: i64, facts: &FileFacts, container: Option<&str>) -> Result<()> {
+    run_sql(
+        "UPDATE vs_ingest.file SET size = $2, mtime = to_timestamp($3), fingerprint = $4, container = $5 WHERE file_id = $1",
+        &[
+            file_id.into(),
+            (facts.size as i64).into(),
+            facts.mtime.into(),
+            facts.fingerprint.clone().into(),
+            container.into(),
+        ],
+    )
 }
 
 /// What the ledger knows about `file` in the table `target` (a file loaded into another table
@@ -83,49 +289,68 @@ pub fn prior(file: &FileFacts, target: &str) -> Result<Prior> {
     })
 }
 
-pub fn add_file(run_id: i64, file: &FileFacts, status: &str) -> Result<i64> {
-    Spi::get_one_with_args::<i64>(
-        "INSERT INTO vs_ingest.file (run_id, path, size, mtime, fingerprint, status)
-         VALUES ($1, $2, $3, to_timestamp($4), $5, $6) RETURNING file_id",
-        &[
-            run_id.into(),
-            file.path.clone().into(),
-            (file.size as i64).into(),
-            file.mtime.into(),
-            file.fingerprint.clone().into(),
-            status.into(),
-        ],
-    )
-    .map_err(spi_error)
-    .map(|id| id.expect("INSERT RETURNING gives the id"))
+/// Takes over the committed progress of an interrupted load of the same content into the same
+/// table (an older run's file left `loading` or `cancelled`): its offset, counters and rejects.
+/// Returns whether there was one.
+pub fn adopt_interrupted(file_id: i64, facts: &FileFacts, target: &str) -> Result<bool> {
+    let old = get::<i64>(
+        "SELECT f.file_id FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
+          WHERE f.path = $1 AND f.fingerprint = $2 AND r.target = $3 AND f.file_id <> $4
+            AND f.status IN ('loading', 'cancelled') AND r.status NOT IN ('running', 'cancelling')
+          ORDER BY f.file_id DESC LIMIT 1",
+        &[facts.path.clone().into(), facts.fingerprint.clone().into(), target.into(), file_id.into()],
+    )?;
+    let Some(old) = old else { return Ok(false) };
+    run_sql(
+        "UPDATE vs_ingest.file n SET resume_entry = o.resume_entry, resume_offset = o.resume_offset,
+                resume_line = o.resume_line, rows_read = o.rows_read, rows_loaded = o.rows_loaded,
+                rows_duplicate = o.rows_duplicate, rows_missing = o.rows_missing, rows_rejected = o.rows_rejected,
+                bytes = o.bytes, input_done = o.input_done, chunks = o.chunks
+           FROM vs_ingest.file o WHERE n.file_id = $1 AND o.file_id = $2",
+        &[file_id.into(), old.into()],
+    )?;
+    run_sql("UPDATE vs_ingest.reject SET file_id = $1 WHERE file_id = $2", &[file_id.into(), old.into()])?;
+    run_sql(
+        "UPDATE vs_ingest.file SET status = 'resumed', finished_at = clock_timestamp(),
+                error = 'continued by run ' || (SELECT run_id FROM vs_ingest.file WHERE file_id = $1)
+          WHERE file_id = $2",
+        &[file_id.into(), old.into()],
+    )?;
+    Ok(true)
 }
 
-pub fn finish_file(
-    file_id: i64,
-    status: &str,
-    container: Option<&str>,
-    totals: &Totals,
-    error: Option<&str>,
-) -> Result<()> {
-    Spi::run_with_args(
-        "UPDATE vs_ingest.file SET status = $2, container = $3, rows_read = $4, rows_loaded = $5,
-                rows_duplicate = $6, rows_missing = $7, rows_rejected = $8, bytes = $9, error = $10,
-                finished_at = clock_timestamp()
+/// Commits a chunk's bookkeeping: the counters it added and where the next chunk starts.
+pub fn checkpoint(file_id: i64, add: &Totals, at: Position, input_done: u64) -> Result<()> {
+    run_sql(
+        "UPDATE vs_ingest.file SET rows_read = rows_read + $2, rows_loaded = rows_loaded + $3,
+                rows_duplicate = rows_duplicate + $4, rows_missing = rows_missing + $5,
+                rows_rejected = rows_rejected + $6, bytes = bytes + $7, resume_entry = $8,
+                resume_offset = $9, resume_line = $10, input_done = greatest(input_done, $11), chunks = chunks + 1
           WHERE file_id = $1",
         &[
             file_id.into(),
-            status.into(),
-            container.into(),
-            (totals.rows_read as i64).into(),
-            (totals.rows_loaded as i64).into(),
-            (totals.rows_duplicate as i64).into(),
-            (totals.rows_missing as i64).into(),
-            (totals.rows_rejected as i64).into(),
-            (totals.bytes as i64).into(),
-            error.into(),
+            (add.rows_read as i64).into(),
+            (add.rows_loaded as i64).into(),
+            (add.rows_duplicate as i64).into(),
+            (add.rows_missing as i64).into(),
+            (add.rows_rejected as i64).into(),
+            (add.bytes as i64).into(),
+            (at.entry as i32).into(),
+            (at.offset as i64).into(),
+            (at.line as i64).into(),
+            (input_done as i64).into(),
         ],
     )
-    .map_err(spi_error)
+}
+
+pub fn finish_file(file_id: i64, status: &str, error: Option<&str>) -> Result<()> {
+    run_sql(
+        "UPDATE vs_ingest.file SET status = $2, error = $3, error_code = NULL, error_hint = NULL,
+                finished_at = clock_timestamp(),
+                input_done = CASE WHEN $2 = 'loaded' THEN coalesce(size, input_done) ELSE input_done END
+          WHERE file_id = $1",
+        &[file_id.into(), status.into(), error.into()],
+    )
 }
 
 pub fn store_rejects(file_id: i64, rejects: &[EntryReject]) -> Result<()> {
@@ -137,50 +362,168 @@ pub fn store_rejects(file_id: i64, rejects: &[EntryReject]) -> Result<()> {
     let reasons: Vec<String> = rejects.iter().map(|r| r.reject.reason.name().to_string()).collect();
     // Postgres text cannot hold NUL bytes.
     let raws: Vec<String> = rejects.iter().map(|r| r.reject.raw.replace('\0', "\u{FFFD}")).collect();
-    Spi::run_with_args(
+    run_sql(
         "INSERT INTO vs_ingest.reject (file_id, entry, line, reason, raw)
          SELECT $1, e, l, r, w FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[]) AS u(e, l, r, w)",
         &[file_id.into(), entries.into(), lines.into(), reasons.into(), raws.into()],
     )
-    .map_err(spi_error)
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-pub struct FileCounts {
-    pub seen: u32,
-    pub loaded: u32,
-    pub skipped: u32,
-    pub failed: u32,
-}
-
-pub fn finish_run(run_id: i64, status: &str, files: &FileCounts, totals: &Totals, error: Option<&str>) -> Result<()> {
-    Spi::run_with_args(
-        "UPDATE vs_ingest.run SET status = $2, files_seen = $3, files_loaded = $4, files_skipped = $5,
-                files_failed = $6, rows_read = $7, rows_loaded = $8, rows_duplicate = $9, rows_missing = $10,
-                rows_rejected = $11, bytes = $12, error = $13, finished_at = clock_timestamp()
-          WHERE run_id = $1",
-        &[
-            run_id.into(),
-            status.into(),
-            (files.seen as i32).into(),
-            (files.loaded as i32).into(),
-            (files.skipped as i32).into(),
-            (files.failed as i32).into(),
-            (totals.rows_read as i64).into(),
-            (totals.rows_loaded as i64).into(),
-            (totals.rows_duplicate as i64).into(),
-            (totals.rows_missing as i64).into(),
-            (totals.rows_rejected as i64).into(),
-            (totals.bytes as i64).into(),
-            error.into(),
-        ],
+/// Marks the run as stopping: its workers stop after their chunk in flight.
+pub fn request_cancel(run_id: i64) -> Result<bool> {
+    get::<bool>(
+        "UPDATE vs_ingest.run SET status = 'cancelling' WHERE run_id = $1 AND status IN ('running', 'cancelling')
+         RETURNING true",
+        &[run_id.into()],
     )
+    .map(|b| b.unwrap_or(false))
+}
+
+pub fn run_status(run_id: i64) -> Result<Option<String>> {
+    get::<String>("SELECT status FROM vs_ingest.run WHERE run_id = $1", &[run_id.into()])
+}
+
+/// Marks the files nobody has started as cancelled, when a run stops.
+pub fn cancel_pending(run_id: i64) -> Result<()> {
+    run_sql("UPDATE vs_ingest.file SET status = 'cancelled' WHERE run_id = $1 AND status = 'pending'", &[run_id.into()])
+}
+
+/// Closes the run once none of its files is pending or loading: totals over its files, and a
+/// status that says whether everything loaded.
+pub fn finish_run_if_done(run_id: i64) -> Result<()> {
+    run_sql(
+        "UPDATE vs_ingest.run r SET
+                status = CASE WHEN r.status = 'cancelling' OR a.cancelled > 0 THEN 'cancelled'
+                              WHEN a.failed > 0 THEN 'failed' ELSE 'succeeded' END,
+                error = CASE WHEN a.failed > 0 THEN a.failed || ' of ' || a.seen || ' files failed; see vs_ingest.file' END,
+                files_seen = a.seen, files_loaded = a.loaded, files_skipped = a.skipped, files_failed = a.failed,
+                rows_read = a.rows_read, rows_loaded = a.rows_loaded, rows_duplicate = a.rows_duplicate,
+                rows_missing = a.rows_missing, rows_rejected = a.rows_rejected, bytes = a.bytes,
+                finished_at = clock_timestamp()
+           FROM (SELECT count(*) AS seen,
+                        count(*) FILTER (WHERE status = 'loaded') AS loaded,
+                        count(*) FILTER (WHERE status IN ('skipped', 'changed')) AS skipped,
+                        count(*) FILTER (WHERE status = 'failed') AS failed,
+                        count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
+                        count(*) FILTER (WHERE status IN ('pending', 'loading')) AS open,
+                        coalesce(sum(rows_read), 0) AS rows_read, coalesce(sum(rows_loaded), 0) AS rows_loaded,
+                        coalesce(sum(rows_duplicate), 0) AS rows_duplicate,
+                        coalesce(sum(rows_missing), 0) AS rows_missing,
+                        coalesce(sum(rows_rejected), 0) AS rows_rejected, coalesce(sum(bytes), 0) AS bytes
+                   FROM vs_ingest.file WHERE run_id = $1) a
+          WHERE r.run_id = $1 AND a.open = 0 AND r.status IN ('running', 'cancelling')",
+        &[run_id.into()],
+    )
+}
+
+/// A run as a waiting caller sees it.
+#[derive(Clone, Debug, Default)]
+pub struct RunView {
+    pub status: String,
+    pub files_seen: i64,
+    pub files_done: i64,
+    pub files_loaded: i64,
+    pub files_skipped: i64,
+    pub files_failed: i64,
+    pub totals: Totals,
+    pub input_done: i64,
+    pub input_total: i64,
+    /// The first internal error a worker recorded, if any.
+    pub internal_error: Option<String>,
+}
+
+pub fn run_view(run_id: i64) -> Result<RunView> {
+    Spi::connect_mut(|client| {
+        let row = client
+            .update(
+                "SELECT r.status, count(f.*),
+                        count(*) FILTER (WHERE f.status NOT IN ('pending', 'loading')),
+                        count(*) FILTER (WHERE f.status = 'loaded'),
+                        count(*) FILTER (WHERE f.status IN ('skipped', 'changed')),
+                        count(*) FILTER (WHERE f.status = 'failed'),
+                        coalesce(sum(f.rows_read), 0)::bigint, coalesce(sum(f.rows_loaded), 0)::bigint,
+                        coalesce(sum(f.rows_duplicate), 0)::bigint, coalesce(sum(f.rows_missing), 0)::bigint,
+                        coalesce(sum(f.rows_rejected), 0)::bigint, coalesce(sum(f.bytes), 0)::bigint,
+                        coalesce(sum(f.input_done), 0)::bigint, coalesce(sum(f.size), 0)::bigint,
+                        min(f.error) FILTER (WHERE f.error LIKE 'internal error: %')
+                   FROM vs_ingest.run r LEFT JOIN vs_ingest.file f USING (run_id)
+                  WHERE r.run_id = $1 GROUP BY r.status",
+                None,
+                &[run_id.into()],
+            )?
+            .first();
+        let big = |i| row.get::<i64>(i).map(|v| v.unwrap_or_default());
+        Ok(RunView {
+            status: row.get::<String>(1)?.unwrap_or_default(),
+            files_seen: big(2)?,
+            files_done: big(3)?,
+            files_loaded: big(4)?,
+            files_skipped: big(5)?,
+            files_failed: big(6)?,
+            totals: Totals {
+                rows_read: big(7)? as u64,
+                rows_loaded: big(8)? as u64,
+                rows_duplicate: big(9)? as u64,
+                rows_missing: big(10)? as u64,
+                rows_rejected: big(11)? as u64,
+                bytes: big(12)? as u64,
+            },
+            input_done: big(13)?,
+            input_total: big(14)?,
+            internal_error: row.get::<String>(15)?,
+        })
+    })
     .map_err(spi_error)
+}
+
+/// Records why a file failed.
+pub fn fail_file(file_id: i64, error: &IngestError) -> Result<()> {
+    finish_file(file_id, "failed", Some(&error.to_string()))?;
+    run_sql(
+        "UPDATE vs_ingest.file SET error_code = $2, error_hint = $3 WHERE file_id = $1",
+        &[file_id.into(), sqlstate(error.sqlstate()).into(), error.hint().into()],
+    )
+}
+
+/// A failed file: path, error, SQLSTATE and hint.
+pub struct Failure {
+    pub path: String,
+    pub error: String,
+    pub code: Option<String>,
+    pub hint: Option<String>,
+}
+
+/// The files of a run that failed, with why.
+pub fn failed_files(run_id: i64) -> Result<Vec<Failure>> {
+    Spi::connect_mut(|client| {
+        client
+            .update(
+                "SELECT path, coalesce(error, ''), error_code, error_hint FROM vs_ingest.file
+                  WHERE run_id = $1 AND status = 'failed' ORDER BY file_id",
+                None,
+                &[run_id.into()],
+            )?
+            .map(|row| {
+                Ok(Failure {
+                    path: row.get::<String>(1)?.unwrap_or_default(),
+                    error: row.get::<String>(2)?.unwrap_or_default(),
+                    code: row.get::<String>(3)?,
+                    hint: row.get::<String>(4)?,
+                })
+            })
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+    })
+    .map_err(spi_error)
+}
+
+/// The five-character SQLSTATE of an error code.
+pub fn sqlstate(code: pgrx::PgSqlErrorCode) -> String {
+    // SAFETY: unpack_sql_state returns a pointer to a static buffer holding 5 characters.
+    unsafe { std::ffi::CStr::from_ptr(pgrx::pg_sys::unpack_sql_state(code as i32)).to_string_lossy().into_owned() }
 }
 
 /// Whether `name` is a time zone Postgres knows.
 pub fn is_time_zone(name: &str) -> Result<bool> {
-    Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)", &[name.into()])
-        .map_err(spi_error)
+    get::<bool>("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)", &[name.into()])
         .map(|b| b.unwrap_or(false))
 }

@@ -33,12 +33,14 @@ pub fn in_subtransaction<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
 
         match outcome {
             Ok(result) => result,
-            Err(caught) => Err(into_ingest_error(*caught)),
+            Err(caught) => Err(caught_to_error(*caught)),
         }
     }
 }
 
-fn into_ingest_error(caught: CaughtError) -> IngestError {
+/// A caught Postgres ERROR as an [`IngestError`]; a cancel, a shutdown request, running out of
+/// memory or a Rust panic is raised again instead.
+pub fn caught_to_error(caught: CaughtError) -> IngestError {
     let report = match &caught {
         CaughtError::PostgresError(report) | CaughtError::ErrorReport(report) => report,
         CaughtError::RustPanic { .. } => caught.rethrow(),

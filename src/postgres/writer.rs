@@ -62,6 +62,17 @@ impl Writer {
         &self.target_name
     }
 
+    /// Forgets the stage table, dropped at the commit that ended the last transaction.
+    pub fn new_transaction(&mut self) {
+        self.stage = None;
+    }
+
+    /// Forgets what a rolled-back transaction may have created.
+    pub fn after_abort(&mut self) {
+        self.stage = None;
+        self.days.clear();
+    }
+
     pub fn write(&mut self, hours: &[HourBatch]) -> Result<Written> {
         let mut written = Written::default();
         for hour in hours.iter().filter(|h| !h.rows.is_empty()) {

@@ -1,0 +1,193 @@
+//! Loading one claimed file in chunk transactions: each commits its hourly rows together with the
+//! file's counters and the offset where the next chunk starts, so a crash loses at most the chunk
+//! in flight and the next load continues exactly there.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use pgrx::bgworkers::BackgroundWorker;
+use pgrx::prelude::*;
+use vs_ingest_engine::pipeline::{self, Event, Position};
+use vs_ingest_engine::source::{self, Source};
+
+use super::{abort, begin, commit, in_transaction, stop_run, Worker};
+use crate::error::{IngestError, Result};
+use crate::postgres::access;
+use crate::postgres::catalog::{self, FileFacts, Prior, Totals};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Go on with the next file.
+    Continue,
+    /// The run is being stopped.
+    Stop,
+}
+
+/// How a file's error starts when a worker thread panicked (a bug, not a bad file).
+pub const INTERNAL_ERROR: &str = "internal error: ";
+
+/// A checkpoint is also taken after this many decompressed bytes within one hour of data.
+const CHECKPOINT_BYTES: u64 = 256 << 20;
+/// Early reject-ratio checks wait for this many rows, so a bad first line does not fail a file.
+const EARLY_RATIO_ROWS: u64 = 100_000;
+
+pub fn load(worker: &mut Worker, file_id: i64, path: &str) -> Outcome {
+    begin();
+    let outcome = PgTryBuilder::new(std::panic::AssertUnwindSafe(|| Ok(load_claimed(worker, file_id, path))))
+        .catch_others(|caught| Err(Box::new(caught)))
+        .execute();
+    let failure = match outcome {
+        Ok(Ok(outcome)) => return outcome,
+        Ok(Err(e)) => e,
+        Err(caught) => crate::postgres::subxact::caught_to_error(*caught),
+    };
+    // The chunk in flight is rolled back; committed chunks stay, with their offset. A bad file
+    // fails alone; a bug in our own code (a panic) stops the run, and the caller raises it.
+    abort();
+    worker.writer.after_abort();
+    let internal = matches!(failure, IngestError::Engine(vs_ingest_engine::error::Error::Panic(_)));
+    let run_id = worker.run_id;
+    let _ = in_transaction(|| {
+        if internal {
+            catalog::finish_file(file_id, "failed", Some(&format!("{INTERNAL_ERROR}{failure}")))?;
+            stop_run(run_id)?;
+        } else {
+            catalog::fail_file(file_id, &failure)?;
+        }
+        Ok(())
+    });
+    if internal {
+        Outcome::Stop
+    } else {
+        Outcome::Continue
+    }
+}
+
+/// Runs inside the transaction `load` began; leaves it committed on `Ok`.
+fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome> {
+    let request = &worker.request;
+    let facts = access::resolve(path, &worker.allowed, IngestError::FileMissing).and_then(|real| file_facts(&real));
+    let facts = match facts {
+        Ok(facts) => facts,
+        Err(e) => {
+            catalog::fail_file(file_id, &e)?;
+            commit();
+            return Ok(Outcome::Continue);
+        }
+    };
+    let mut state = catalog::file_state(file_id)?;
+    if state.fingerprint.as_ref().is_some_and(|f| *f != facts.fingerprint) && state.start != Position::default() {
+        return Err(IngestError::FileChanged(facts.path));
+    }
+    let real = PathBuf::from(&facts.path);
+    let container = Source::open(&real, u64::MAX).map(|s| s.container().name()).ok();
+    catalog::set_facts(file_id, &facts, container)?;
+    match catalog::prior(&facts, &request.target)? {
+        Prior::Loaded => {
+            catalog::finish_file(file_id, "skipped", None)?;
+            commit();
+            return Ok(Outcome::Continue);
+        }
+        Prior::Changed if !request.reload_changed => {
+            catalog::finish_file(
+                file_id,
+                "changed",
+                Some("the content changed since it was loaded; reload_changed => true loads it again"),
+            )?;
+            commit();
+            return Ok(Outcome::Continue);
+        }
+        _ => {}
+    }
+    if state.start == Position::default() && catalog::adopt_interrupted(file_id, &facts, &request.target)? {
+        state = catalog::file_state(file_id)?;
+    }
+    commit();
+
+    let mut options = pipeline::Options::new(worker.format);
+    options.chunk_size = request.chunk_size;
+    options.max_entry_bytes = request.max_entry_bytes;
+    options.checkpoint_at_hours = true;
+    options.checkpoint_bytes = Some(CHECKPOINT_BYTES);
+    options.start = state.start;
+    let load = worker.engine.load(real.clone(), options);
+    let mut totals = state.totals;
+    let mut rejects_stored = state.rejects_stored;
+    let mut chunk = Totals::default();
+    begin();
+    loop {
+        check_for_interrupts!();
+        let event = match load.recv_timeout(Duration::from_millis(100)) {
+            None => continue,
+            Some(event) => event.map_err(IngestError::from)?,
+        };
+        let batch = match event {
+            Event::Batch(batch) => batch,
+            Event::Done => break,
+        };
+        let written = worker.writer.write(&batch.hours)?;
+        chunk.rows_read += batch.counts.lines.rows;
+        chunk.rows_missing += batch.counts.lines.missing;
+        chunk.rows_rejected += batch.counts.lines.rejected;
+        chunk.bytes += batch.counts.bytes;
+        chunk.rows_loaded += written.loaded;
+        chunk.rows_duplicate += batch.counts.duplicate + written.duplicate;
+        let room = request.max_rejects_stored.saturating_sub(rejects_stored) as usize;
+        let keep = &batch.rejects[..batch.rejects.len().min(room)];
+        catalog::store_rejects(file_id, keep)?;
+        rejects_stored += keep.len() as u64;
+
+        let fault_after = request.test_exit_after_chunks;
+        if fault_after > 0 && worker.chunks_committed >= fault_after && !batch.hours.is_empty() {
+            // Test-only: die with a chunk written but not committed, as a crash would.
+            // SAFETY: ends the process; Postgres rolls the open transaction back.
+            unsafe { pg_sys::proc_exit(1) }
+        }
+
+        let Some(at) = batch.checkpoint else { continue };
+        let mut after = totals;
+        after += chunk;
+        check_reject_ratio(&real, &after, request.max_reject_ratio, after.rows_read >= EARLY_RATIO_ROWS)?;
+        catalog::checkpoint(file_id, &chunk, at, load.input_bytes_read())?;
+        commit();
+        totals = after;
+        chunk = Totals::default();
+        worker.writer.new_transaction();
+        worker.chunks_committed += 1;
+        if BackgroundWorker::sigterm_received()
+            || in_transaction(|| catalog::run_status(worker.run_id))?.as_deref() != Some("running")
+        {
+            let run_id = worker.run_id;
+            in_transaction(|| {
+                catalog::finish_file(file_id, "cancelled", Some("stopped by a cancel; the next load resumes it"))?;
+                stop_run(run_id)
+            })?;
+            return Ok(Outcome::Stop);
+        }
+        begin();
+    }
+    check_reject_ratio(&real, &totals, request.max_reject_ratio, true)?;
+    catalog::finish_file(file_id, "loaded", None)?;
+    commit();
+    Ok(Outcome::Continue)
+}
+
+fn check_reject_ratio(path: &Path, totals: &Totals, max_ratio: f64, now: bool) -> Result<()> {
+    if now && totals.rows_rejected as f64 > max_ratio * totals.rows_read as f64 {
+        return Err(IngestError::TooManyRejects {
+            path: path.display().to_string(),
+            rejected: totals.rows_rejected,
+            rows: totals.rows_read,
+            max_ratio,
+        });
+    }
+    Ok(())
+}
+
+fn file_facts(path: &Path) -> Result<FileFacts> {
+    let io = |e| IngestError::Engine(vs_ingest_engine::error::Error::Io { path: path.to_owned(), source: e });
+    let meta = std::fs::metadata(path).map_err(io)?;
+    let mtime = meta.modified().map_err(io)?.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    let fp = source::fingerprint(path)?;
+    Ok(FileFacts { path: path.display().to_string(), size: fp.size, mtime, fingerprint: fp.hash })
+}

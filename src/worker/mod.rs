@@ -1,0 +1,270 @@
+//! Background workers: they load a run's files and commit every chunk (its hourly rows, the
+//! file's counters and resume offset, in one transaction), outside the caller's transaction.
+//!
+//! The first worker of a run (the leader) registers it from the caller's request; every worker
+//! then claims files one at a time. A session advisory lock per (table, file) makes one worker,
+//! of any run, the only one loading a file; a shared lock per run tells live runs from runs left
+//! behind by a crash.
+
+pub mod file;
+pub mod handoff;
+pub mod request;
+
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pgrx::bgworkers::{
+    BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, DynamicBackgroundWorker, SignalWakeFlags,
+};
+use pgrx::prelude::*;
+use vs_ingest_engine::format::Format;
+use vs_ingest_engine::pipeline::Engine;
+
+use crate::error::{IngestError, Result};
+use crate::postgres::catalog;
+use crate::postgres::subxact::caught_to_error;
+use crate::postgres::writer::Writer;
+use handoff::Received;
+use request::Request;
+
+const LIBRARY: &str = "vs_ingest";
+const ENTRY: &str = "vs_ingest_worker_main";
+pub const WORKER_TYPE: &str = "vs_ingest worker";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Registers the run from a shared memory handoff, then loads.
+    Leader,
+    /// Loads files of an already registered run.
+    Helper,
+}
+
+/// Starts a worker for the calling session's database and user.
+pub fn start(role: Role, argument: pg_sys::Datum) -> Option<DynamicBackgroundWorker> {
+    // SAFETY: plain reads of the backend's identity.
+    let (database, user, pid) = unsafe { (pg_sys::MyDatabaseId, pg_sys::GetUserId(), pg_sys::MyProcPid) };
+    let role_name = match role {
+        Role::Leader => "leader",
+        Role::Helper => "helper",
+    };
+    BackgroundWorkerBuilder::new(&format!("vs_ingest {role_name}"))
+        .set_type(WORKER_TYPE)
+        .set_library(LIBRARY)
+        .set_function(ENTRY)
+        .enable_spi_access()
+        .set_start_time(BgWorkerStartTime::RecoveryFinished)
+        .set_restart_time(None)
+        .set_argument(Some(argument))
+        .set_extra(&format!("{role_name} {} {}", u32::from(database), u32::from(user)))
+        .set_notify_pid(pid)
+        .load_dynamic()
+        .ok()
+}
+
+/// The entry point Postgres calls in a new worker process.
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn vs_ingest_worker_main(argument: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    let extra: Vec<&str> = BackgroundWorker::get_extra().split(' ').collect();
+    let [role, database, user] = extra[..] else { panic!("bad worker arguments {extra:?}") };
+    let oid = |s: &str| pg_sys::Oid::from(s.parse::<u32>().expect("an oid"));
+    BackgroundWorker::connect_worker_to_spi_by_oid(Some(oid(database)), Some(oid(user)));
+
+    let (run_id, request) = match role {
+        "leader" => {
+            let Some(received) = Received::attach(argument.value() as u32) else { return };
+            match in_transaction(|| register(&received.request)) {
+                Ok((run_id, request)) => {
+                    received.registered(run_id);
+                    (run_id, request)
+                }
+                Err(e) => {
+                    received.failed(&error_json(&e));
+                    return;
+                }
+            }
+        }
+        _ => {
+            let run_id = argument.value() as i64;
+            match in_transaction(|| join(run_id)) {
+                Ok(Some(request)) => (run_id, request),
+                Ok(None) => return,
+                Err(e) => panic!("vs_ingest worker could not join run {run_id}: {e}"),
+            }
+        }
+    };
+    work(run_id, request);
+}
+
+/// A failure to hand back to the caller, who raises it with its SQLSTATE and hint.
+fn error_json(e: &IngestError) -> String {
+    serde_json::json!({"code": e.sqlstate() as i32, "message": e.to_string(), "hint": e.hint()}).to_string()
+}
+
+/// Registers the run the caller asked for (or reopens the one it resumes); returns its id.
+fn register(request_json: &[u8]) -> Result<(i64, Request)> {
+    let envelope: Envelope = serde_json::from_slice(request_json).expect("the caller's request is valid JSON");
+    catalog::fail_orphaned_runs()?;
+    let writer = Writer::open(&envelope.request.target, &envelope.request.source_timezone)?;
+    let mut request = envelope.request;
+    request.target = writer.target_name().to_string();
+    let run_id = match envelope.resume_run {
+        Some(run_id) => {
+            // Orphaned runs were just marked failed; one still running has live workers.
+            if matches!(catalog::run_status(run_id)?.as_deref(), Some("running" | "cancelling")) {
+                return Err(IngestError::RunIsLive(run_id));
+            }
+            catalog::reopen_run(run_id)?;
+            run_id
+        }
+        None => {
+            let json = serde_json::to_value(&request).expect("a request serialises");
+            let run_id = catalog::start_run(&request.dir, &request.pattern, &request.target, &json)?;
+            catalog::add_pending_files(run_id, &request.files)?;
+            run_id
+        }
+    };
+    catalog::hold_run(run_id)?;
+    Ok((run_id, request))
+}
+
+/// Joins a registered run as a helper; `None` if it is over already.
+fn join(run_id: i64) -> Result<Option<Request>> {
+    catalog::hold_run(run_id)?;
+    match catalog::run_request(run_id)? {
+        Some((json, status)) if status == "running" => {
+            Ok(Some(serde_json::from_str(&json).expect("a stored request is valid JSON")))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// What the caller hands the leader.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Envelope {
+    pub request: Request,
+    /// Continue this interrupted run instead of registering a new one.
+    pub resume_run: Option<i64>,
+}
+
+/// A worker's state across the files it loads.
+pub struct Worker {
+    pub run_id: i64,
+    pub request: Request,
+    pub format: &'static dyn Format,
+    pub allowed: Vec<PathBuf>,
+    pub engine: Engine,
+    pub writer: Writer,
+    /// Chunks this worker committed, for the test-only fault injection.
+    pub chunks_committed: u32,
+}
+
+fn work(run_id: i64, request: Request) {
+    let format = vs_ingest_engine::format::lookup(&request.format).expect("the caller checked the format");
+    let engine = Engine::new(request.threads).expect("the parse threads start");
+    let writer = in_transaction(|| Writer::open(&request.target, &request.source_timezone))
+        .unwrap_or_else(|e| panic!("vs_ingest worker could not open {}: {e}", request.target));
+    let allowed = request.allowed_dirs.iter().map(PathBuf::from).collect();
+    let mut worker = Worker { run_id, request, format, allowed, engine, writer, chunks_committed: 0 };
+
+    loop {
+        if BackgroundWorker::sigterm_received() {
+            let _ = in_transaction(|| stop_run(run_id));
+            break;
+        }
+        let next = in_transaction(|| next_file(&worker)).unwrap_or_else(|e| panic!("claiming a file failed: {e}"));
+        match next {
+            Next::File(file_id, path) => {
+                let outcome = file::load(&mut worker, file_id, &path);
+                let target = worker.request.target.clone();
+                let _ = in_transaction(|| catalog::unlock_file(&target, &path));
+                if outcome == file::Outcome::Stop {
+                    break;
+                }
+            }
+            Next::Wait => {
+                BackgroundWorker::wait_latch(Some(Duration::from_millis(200)));
+            }
+            Next::Done => break,
+        }
+    }
+    let _ = in_transaction(|| catalog::finish_run_if_done(run_id));
+}
+
+enum Next {
+    File(i64, String),
+    /// Files remain but other loads hold them.
+    Wait,
+    Done,
+}
+
+fn next_file(worker: &Worker) -> Result<Next> {
+    if catalog::run_status(worker.run_id)?.as_deref() != Some("running") {
+        catalog::cancel_pending(worker.run_id)?;
+        return Ok(Next::Done);
+    }
+    let mut wait = false;
+    for c in catalog::candidates(worker.run_id)? {
+        if catalog::try_lock_file(&worker.request.target, &c.path)? {
+            if catalog::claim(c.file_id)? {
+                return Ok(Next::File(c.file_id, c.path));
+            }
+            catalog::unlock_file(&worker.request.target, &c.path)?;
+        } else if c.pending {
+            // Another load has this file; it will be loaded or skipped once that one is done.
+            wait = true;
+        }
+    }
+    Ok(if wait { Next::Wait } else { Next::Done })
+}
+
+/// Stops the run on SIGTERM or a cancel: the files nobody started are cancelled too.
+pub fn stop_run(run_id: i64) -> Result<()> {
+    catalog::request_cancel(run_id)?;
+    catalog::cancel_pending(run_id)
+}
+
+/// Runs `work` in its own transaction: committed on `Ok`, rolled back on `Err` or ERROR.
+pub fn in_transaction<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
+    begin();
+    let outcome =
+        PgTryBuilder::new(AssertUnwindSafe(|| Ok(work()))).catch_others(|caught| Err(Box::new(caught))).execute();
+    match outcome {
+        Ok(Ok(value)) => {
+            commit();
+            Ok(value)
+        }
+        Ok(Err(e)) => {
+            abort();
+            Err(e)
+        }
+        Err(caught) => {
+            abort();
+            Err(caught_to_error(*caught))
+        }
+    }
+}
+
+pub fn begin() {
+    // SAFETY: a worker between transactions, on its main thread.
+    unsafe {
+        pg_sys::SetCurrentStatementStartTimestamp();
+        pg_sys::StartTransactionCommand();
+        pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+    }
+}
+
+pub fn commit() {
+    // SAFETY: ends the transaction `begin` started.
+    unsafe {
+        pg_sys::PopActiveSnapshot();
+        pg_sys::CommitTransactionCommand();
+    }
+}
+
+pub fn abort() {
+    // SAFETY: rolls back whatever state the transaction is in, snapshots included.
+    unsafe { pg_sys::AbortCurrentTransaction() }
+}

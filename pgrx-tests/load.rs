@@ -242,7 +242,7 @@ fn drop_extension_keeps_the_loaded_data() {
     let before = digest("public.kept");
     Spi::run("DROP EXTENSION vs_ingest CASCADE").unwrap();
     assert_eq!(digest("public.kept"), before);
-    assert_eq!(one::<bool>("SELECT to_regclass('vs_ingest.run') IS NULL"), true);
+    assert!(one::<bool>("SELECT to_regclass('vs_ingest.run') IS NULL"));
 }
 
 #[pg_test(error = "an engine thread panicked: injected panic in a parse thread")]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Crash test: loads a multi-file directory while killing vs_ingest workers with kill -9 at random
-# moments (each kill makes the server restart), then runs the same vs_ingest_dir until it
-# completes, and checks that the table equals an uninterrupted load of the same files.
+# Crash test: loads a multi-file directory while killing vs_ingest workers, or the backend waiting
+# for them, with kill -9 at random moments (each kill makes the server restart). Then it runs the
+# same vs_ingest_dir until it completes, and checks that the table and the counters equal an
+# uninterrupted load of the same files.
 #   crash-test.sh GENERATOR PORT DATA_DIR        (a running cluster with vs_ingest installed)
 set -euo pipefail
 GEN=$1
@@ -21,7 +22,7 @@ wait_ready() {
 }
 
 rm -rf "$FILES" && mkdir -p "$FILES"
-"$GEN" --out "$FILES" --links 3000 --days 4 --start 2023-05-01 --level 1 --seed 11 >/dev/null
+"$GEN" --out "$FILES" --links 5000 --days 4 --start 2023-05-01 --level 1 --seed 11 >/dev/null
 rm -f "$FILES/manifest.json"
 chmod -R o+rX "$FILES"
 
@@ -33,20 +34,29 @@ psql_q -c "SET client_min_messages = warning" \
 
 kills=0
 for attempt in $(seq 1 "$KILLS"); do
-    run=$(psql_q -c "SELECT run_id FROM vs_ingest_dir('$FILES', '*.zip', target => 'public.crashed', wait => false)")
+    # Odd attempts kill a worker; even ones kill the backend waiting in vs_ingest_dir.
+    psql_q -c "SET client_min_messages = warning" \
+        -c "SELECT run_id FROM vs_ingest_dir('$FILES', '*.zip', target => 'public.crashed')" >/dev/null 2>&1 &
+    caller=$!
     sleep "0.$((RANDOM % 4 + 1))"
-    pid=$(psql_q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'vs_ingest worker' ORDER BY random() LIMIT 1")
-    if [ -z "$pid" ]; then
-        echo "attempt $attempt: run $run finished before a worker could be killed"
-        break
+    if [ $((attempt % 2)) = 1 ]; then
+        victim="worker"
+        pid=$(psql_q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'vs_ingest worker' ORDER BY random() LIMIT 1")
+    else
+        victim="waiting backend"
+        pid=$(psql_q -c "SELECT pid FROM pg_stat_activity
+                          WHERE backend_type = 'client backend' AND query LIKE '%vs_ingest_dir(%' AND pid <> pg_backend_pid()")
     fi
+    run=$(psql_q -c "SELECT coalesce(max(run_id), 0) FROM vs_ingest.run WHERE target = 'public.crashed'")
     chunks=$(psql_q -c "SELECT coalesce(sum(chunks), 0) FROM vs_ingest.file WHERE run_id = $run")
-    echo "attempt $attempt: kill -9 worker $pid of run $run ($chunks chunks committed so far)"
-    if ! kill -9 "$pid" 2>/dev/null; then
-        echo "attempt $attempt: worker $pid exited before the kill"
+    if [ -z "$pid" ] || ! kill -9 "$pid" 2>/dev/null; then
+        echo "attempt $attempt: run $run ended before its $victim could be killed"
+        wait "$caller" || true
         continue
     fi
+    echo "attempt $attempt: kill -9 $victim $pid of run $run ($chunks chunks committed so far)"
     kills=$((kills + 1))
+    wait "$caller" || true
     sleep 1
     wait_ready
 done

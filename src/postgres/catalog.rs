@@ -319,13 +319,25 @@ pub fn adopt_interrupted(file_id: i64, facts: &FileFacts, target: &str) -> Resul
     Ok(true)
 }
 
-/// Commits a chunk's bookkeeping: the counters it added and where the next chunk starts.
-pub fn checkpoint(file_id: i64, add: &Totals, at: Position, input_done: u64) -> Result<()> {
+/// Seconds a worker spent per stage of a chunk.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StageTimes {
+    /// Waiting for the engine: decompress, parse, aggregate.
+    pub wait: f64,
+    pub write: f64,
+    pub commit: f64,
+}
+
+/// Commits a chunk's bookkeeping: the counters it added, where the next chunk starts, and the
+/// time spent (the commit time is that of the previous chunk: this one's is not over yet).
+pub fn checkpoint(file_id: i64, add: &Totals, at: Position, input_done: u64, times: &StageTimes) -> Result<()> {
     run_sql(
         "UPDATE vs_ingest.file SET rows_read = rows_read + $2, rows_loaded = rows_loaded + $3,
                 rows_duplicate = rows_duplicate + $4, rows_missing = rows_missing + $5,
                 rows_rejected = rows_rejected + $6, bytes = bytes + $7, resume_entry = $8,
-                resume_offset = $9, resume_line = $10, input_done = greatest(input_done, $11), chunks = chunks + 1
+                resume_offset = $9, resume_line = $10, input_done = greatest(input_done, $11), chunks = chunks + 1,
+                wait_seconds = wait_seconds + $12, write_seconds = write_seconds + $13,
+                commit_seconds = commit_seconds + $14
           WHERE file_id = $1",
         &[
             file_id.into(),
@@ -339,6 +351,9 @@ pub fn checkpoint(file_id: i64, add: &Totals, at: Position, input_done: u64) -> 
             (at.offset as i64).into(),
             (at.line as i64).into(),
             (input_done as i64).into(),
+            times.wait.into(),
+            times.write.into(),
+            times.commit.into(),
         ],
     )
 }

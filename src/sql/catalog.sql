@@ -59,6 +59,11 @@ CREATE TABLE vs_ingest.file (
     resume_offset   bigint      NOT NULL DEFAULT 0,
     resume_line     bigint      NOT NULL DEFAULT 0,
     chunks          int         NOT NULL DEFAULT 0,
+    -- Where the worker's time went: waiting for the engine (decompress, parse, aggregate),
+    -- writing rows, and committing chunks. Seconds, summed over committed chunks.
+    wait_seconds    double precision NOT NULL DEFAULT 0,
+    write_seconds   double precision NOT NULL DEFAULT 0,
+    commit_seconds  double precision NOT NULL DEFAULT 0,
     worker_pid      int,
     started_at      timestamptz,
     finished_at     timestamptz,

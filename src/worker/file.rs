@@ -3,7 +3,7 @@
 //! in flight and the next load continues exactly there.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use pgrx::bgworkers::BackgroundWorker;
 use pgrx::prelude::*;
@@ -13,7 +13,7 @@ use vs_ingest_engine::source::{self, Source};
 use super::{abort, begin, commit, in_transaction, stop_run, Worker};
 use crate::error::{IngestError, Result};
 use crate::postgres::access;
-use crate::postgres::catalog::{self, FileFacts, Prior, Totals};
+use crate::postgres::catalog::{self, FileFacts, Prior, StageTimes, Totals};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -114,10 +114,14 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
     let mut totals = state.totals;
     let mut rejects_stored = state.rejects_stored;
     let mut chunk = Totals::default();
+    let mut times = StageTimes::default();
     begin();
     loop {
         check_for_interrupts!();
-        let event = match load.recv_timeout(Duration::from_millis(100)) {
+        let waiting = Instant::now();
+        let event = load.recv_timeout(Duration::from_millis(100));
+        times.wait += waiting.elapsed().as_secs_f64();
+        let event = match event {
             None => continue,
             Some(event) => event.map_err(IngestError::from)?,
         };
@@ -125,7 +129,9 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
             Event::Batch(batch) => batch,
             Event::Done => break,
         };
+        let writing = Instant::now();
         let written = worker.writer.write(&batch.hours)?;
+        times.write += writing.elapsed().as_secs_f64();
         chunk.rows_read += batch.counts.lines.rows;
         chunk.rows_missing += batch.counts.lines.missing;
         chunk.rows_rejected += batch.counts.lines.rejected;
@@ -148,8 +154,10 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
         let mut after = totals;
         after += chunk;
         check_reject_ratio(&real, &after, request.max_reject_ratio, after.rows_read >= EARLY_RATIO_ROWS)?;
-        catalog::checkpoint(file_id, &chunk, at, load.input_bytes_read())?;
+        let committing = Instant::now();
+        catalog::checkpoint(file_id, &chunk, at, load.input_bytes_read(), &times)?;
         commit();
+        times = StageTimes { commit: committing.elapsed().as_secs_f64(), ..StageTimes::default() };
         totals = after;
         chunk = Totals::default();
         worker.writer.new_transaction();

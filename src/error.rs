@@ -195,11 +195,6 @@ impl IngestError {
         self.report_at(PgLogLevel::ERROR);
         unreachable!("ERROR does not return")
     }
-
-    /// Reports this as a WARNING, with its SQLSTATE and hint, and goes on.
-    pub fn warn(&self) {
-        self.report_at(PgLogLevel::WARNING);
-    }
 }
 
 pub type Result<T, E = IngestError> = std::result::Result<T, E>;

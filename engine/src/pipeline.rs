@@ -140,7 +140,9 @@ impl Engine {
             tokens_tx.send(()).expect("token channel has room");
         }
         let (parsed_tx, parsed_rx) = unbounded::<Message>();
-        let (events_tx, events_rx) = bounded::<Result<Event>>(4);
+        // Batches carry whole hours: two in the channel let the engine run an hour ahead of the
+        // writer, within bounded memory.
+        let (events_tx, events_rx) = bounded::<Result<Event>>(2);
         let cancel = Arc::new(AtomicBool::new(false));
         let input_read = Arc::new(AtomicU64::new(0));
 
@@ -316,6 +318,8 @@ struct Merger {
     options: Options,
     tokens: Sender<()>,
     events: Sender<Result<Event>>,
+    /// What the next batch handed over will carry (see `emit`).
+    pending: Batch,
     acc: Accumulator,
     entry: String,
     entry_index: u32,
@@ -330,6 +334,7 @@ impl Merger {
             options,
             tokens,
             events,
+            pending: Batch::default(),
             acc: Accumulator::default(),
             entry: String::new(),
             entry_index: 0,
@@ -459,8 +464,20 @@ impl Merger {
         batch
     }
 
-    fn emit(&self, batch: Batch) -> Result<()> {
-        self.events.send(Ok(Event::Batch(batch))).map_err(|_| Error::Cancelled)
+    /// Hands a batch over once it carries hours or a checkpoint; counters and rejects of chunks
+    /// without either wait for the next one. So the merger goes on with the next hour while the
+    /// caller writes the last, instead of filling the channel with empty batches and stalling.
+    fn emit(&mut self, batch: Batch) -> Result<()> {
+        let pending = &mut self.pending;
+        pending.hours.extend(batch.hours);
+        pending.rejects.extend(batch.rejects);
+        pending.counts += batch.counts;
+        pending.checkpoint = batch.checkpoint;
+        if pending.hours.is_empty() && pending.checkpoint.is_none() {
+            return Ok(());
+        }
+        let ready = std::mem::take(pending);
+        self.events.send(Ok(Event::Batch(ready))).map_err(|_| Error::Cancelled)
     }
 }
 

@@ -83,6 +83,26 @@ impl HourBatch {
     pub fn samples(&self) -> u64 {
         self.rows.iter().map(|r| u64::from(r.samples())).sum()
     }
+
+    /// What reported in this hour: the links with a sample, and per slot the links with one
+    /// (the coverage that the missing-data report reads).
+    pub fn coverage(&self) -> Coverage {
+        let mut c = Coverage::default();
+        for row in self.rows.iter().filter(|r| r.speed_mask != 0) {
+            c.links += 1;
+            for (slot, n) in c.slot_links.iter_mut().enumerate() {
+                *n += u32::from(row.speed_mask >> slot & 1);
+            }
+        }
+        c
+    }
+}
+
+/// Links reporting in an hour, in all and per 5-minute slot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    pub links: u32,
+    pub slot_links: [u32; SLOTS],
 }
 
 /// Open hours of a stream being loaded.
@@ -169,5 +189,24 @@ mod tests {
         assert_eq!(rest.len(), 1);
         assert_eq!(rest[0].local_hour, 11);
         assert!(acc.is_empty());
+    }
+
+    #[test]
+    fn coverage_counts_links_per_slot() {
+        let mut a = Accumulator::default();
+        a.apply(&sample(1, 10, 0, 50.0, None));
+        a.apply(&sample(1, 10, 11, 51.0, Some(3)));
+        a.apply(&sample(2, 10, 0, 60.0, None));
+        a.apply(&sample(2, 10, 0, 61.0, None)); // a duplicate changes nothing
+        a.apply(&sample(3, 11, 5, 70.0, None));
+        let hours = a.take_all();
+        let mut slots = [0; SLOTS];
+        slots[0] = 2;
+        slots[11] = 1;
+        assert_eq!(hours[0].coverage(), Coverage { links: 2, slot_links: slots });
+        let mut slots = [0; SLOTS];
+        slots[5] = 1;
+        assert_eq!(hours[1].coverage(), Coverage { links: 1, slot_links: slots });
+        assert_eq!(HourBatch { local_hour: 0, rows: vec![HourlyRow::new(9)] }.coverage(), Coverage::default());
     }
 }

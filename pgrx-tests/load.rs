@@ -234,17 +234,6 @@ fn the_source_time_zone_sets_hours_and_partitions() {
     assert_eq!(one::<String>("SELECT min(hour AT TIME ZONE 'UTC')::text FROM public.tz"), "2023-07-01 00:00:00");
 }
 
-#[pg_test]
-fn drop_extension_keeps_the_loaded_data() {
-    let dir = fresh_dir("drop");
-    generate(&dir, Day { links: 50, ..Day::default() });
-    load_dir(&dir, "*.zip", "public.kept");
-    let before = digest("public.kept");
-    Spi::run("DROP EXTENSION vs_ingest CASCADE").unwrap();
-    assert_eq!(digest("public.kept"), before);
-    assert!(one::<bool>("SELECT to_regclass('vs_ingest.run') IS NULL"));
-}
-
 #[pg_test(error = "an engine thread panicked: injected panic in a parse thread")]
 fn a_panic_in_a_parse_thread_is_a_clean_error() {
     let dir = fresh_dir("panic");

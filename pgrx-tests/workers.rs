@@ -5,12 +5,15 @@
 /// Runs `query`; returns "ok" or the error's SQLSTATE and message (inside a subtransaction, so
 /// the test's transaction goes on).
 fn try_sql(query: &str) -> String {
-    Spi::run(
-        "CREATE OR REPLACE FUNCTION pg_temp.try_sql(q text) RETURNS text LANGUAGE plpgsql AS $f$
-         BEGIN EXECUTE q; RETURN 'ok';
-         EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $f$",
-    )
-    .unwrap();
+    // Created once per session, so that a test may call it after SET ROLE.
+    if one::<bool>("SELECT to_regprocedure('pg_temp.try_sql(text)') IS NULL") {
+        Spi::run(
+            "CREATE FUNCTION pg_temp.try_sql(q text) RETURNS text LANGUAGE plpgsql AS $f$
+             BEGIN EXECUTE q; RETURN 'ok';
+             EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $f$",
+        )
+        .unwrap();
+    }
     Spi::get_one_with_args::<String>("SELECT pg_temp.try_sql($1)", &[query.into()]).unwrap().unwrap()
 }
 
@@ -29,6 +32,7 @@ fn wait_for_run(run_id: i64) -> String {
 /// Waits until no worker of any vs_ingest run is alive.
 fn wait_for_workers() {
     for _ in 0..6000 {
+        Spi::run("SELECT pg_stat_clear_snapshot()").unwrap();
         if one::<i64>("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'vs_ingest worker'") == 0 {
             return;
         }

@@ -61,3 +61,22 @@ SELECT regress_try($$SELECT vs_ingest_cancel(424242)$$);
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT regress_try($$SELECT * FROM vs_ingest_dir('/tmp/vs_ingest_regress/data', '20*')$$);
 COMMIT;
+
+-- Sources: each refusal of the source functions, and of the gaps report.
+SELECT regress_try($$SELECT vs_ingest_add_source('s', '/etc')$$);
+SELECT regress_try($$SELECT vs_ingest_add_source('s', '/tmp/vs_ingest_regress/data', every => '0')$$);
+SELECT regress_try($$SELECT vs_ingest_add_source('s', '/tmp/vs_ingest_regress/data', retain_action => 'archive')$$);
+SELECT regress_try($$SELECT vs_ingest_add_source('s', '/tmp/vs_ingest_regress/data', '[z-a]')$$);
+SELECT vs_ingest_add_source('s', '/tmp/vs_ingest_regress/data', '20*_5Min.*', enabled => false) > 0 AS added;
+SELECT regress_try($$SELECT vs_ingest_add_source('s', '/tmp/vs_ingest_regress/data')$$);
+SELECT regress_try($$SELECT vs_ingest_alter_source('nope', enabled => true)$$);
+CREATE ROLE regress_other IN ROLE pg_read_server_files;
+SET ROLE regress_other;
+SELECT regress_try($$SELECT vs_ingest_drop_source('s')$$);
+SELECT regress_try($$UPDATE vs_ingest.source SET owner = 'regress_other'$$);
+RESET ROLE;
+DROP ROLE regress_other;
+SELECT vs_ingest_drop_source('s');
+SELECT regress_try($$SELECT * FROM vs_ingest_gaps('2023-07-02', '2023-07-01')$$);
+SELECT regress_try($$SELECT * FROM vs_ingest_gaps('2023-07-01', '2023-07-02', 'public.no_such_table')$$);
+SELECT regress_try($$SELECT * FROM vs_ingest_gaps('2023-07-01', '2023-07-02', min_coverage => 2)$$);

@@ -48,3 +48,19 @@ SELECT files_seen, files_loaded, files_failed, rows_loaded > 0 AS loaded_some
   FROM vs_ingest_dir('/tmp/vs_ingest_regress/broken', '*.zip', target => 'public.broken_hourly');
 SELECT regexp_replace(path, '.*/', '') AS file, status, error
   FROM vs_ingest.file WHERE path LIKE '/tmp/vs_ingest_regress/broken/%' ORDER BY path;
+
+-- The missing-data report over 2023-01-01..04 (Seoul): the two loaded days, then a day whose
+-- file never came. It reads vs_ingest.coverage, which must match a count over the rows.
+SET TimeZone = 'Asia/Seoul';
+SELECT kind, interval_start, interval_end, intervals, links_expected, links_reported
+  FROM vs_ingest_gaps('2023-01-01', '2023-01-04 00:00', min_coverage => 0.5);
+SELECT count(*) AS hours, min(links_reported) AS min_links, max(slots_missing) AS max_slots_missing
+  FROM vs_ingest_coverage('2023-01-01', '2023-01-03') WHERE links_reported > 0;
+SELECT count(*) AS coverage_mismatches FROM (
+    SELECT hour, count(*)::int AS links, array[count(speed[1])::int, count(speed[2])::int, count(speed[3])::int,
+           count(speed[4])::int, count(speed[5])::int, count(speed[6])::int, count(speed[7])::int,
+           count(speed[8])::int, count(speed[9])::int, count(speed[10])::int, count(speed[11])::int,
+           count(speed[12])::int] AS slot_links
+      FROM public.vs_its_hourly GROUP BY hour
+    EXCEPT SELECT hour, links, slot_links FROM vs_ingest.coverage WHERE target = 'public.vs_its_hourly') d;
+RESET TimeZone;

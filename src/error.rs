@@ -58,6 +58,21 @@ pub enum IngestError {
     #[error("no background worker could be started")]
     NoWorkerSlot,
 
+    #[error("source \"{0}\" does not exist")]
+    NoSuchSource(String),
+
+    #[error("source \"{0}\" already exists")]
+    SourceExists(String),
+
+    #[error("must be the owner of source \"{0}\"")]
+    NotSourceOwner(String),
+
+    #[error("{name} must be a positive interval, not {value}")]
+    BadInterval { name: &'static str, value: String },
+
+    #[error("retain_action must be 'detach' or 'drop', not \"{0}\"")]
+    BadRetainAction(String),
+
     #[error("the workers of run {0} stopped before it finished")]
     Interrupted(i64),
 
@@ -91,7 +106,10 @@ impl IngestError {
             IngestError::BadTarget(_) => ERRCODE_INVALID_NAME,
             IngestError::TooManyRejects { .. } => ERRCODE_BAD_COPY_FILE_FORMAT,
             IngestError::FileChanged(_) => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            IngestError::NoSuchRun(_) => ERRCODE_UNDEFINED_OBJECT,
+            IngestError::NoSuchRun(_) | IngestError::NoSuchSource(_) => ERRCODE_UNDEFINED_OBJECT,
+            IngestError::SourceExists(_) => ERRCODE_DUPLICATE_OBJECT,
+            IngestError::NotSourceOwner(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            IngestError::BadInterval { .. } | IngestError::BadRetainAction(_) => ERRCODE_INVALID_PARAMETER_VALUE,
             IngestError::RunIsLive(_) => ERRCODE_OBJECT_IN_USE,
             IngestError::NoWorkerSlot => ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
             IngestError::Interrupted(_) => ERRCODE_CONNECTION_FAILURE,
@@ -151,6 +169,18 @@ impl IngestError {
                     .to_string()
             }
             IngestError::NoSuchRun(_) => "See SELECT run_id, status FROM vs_ingest.run.".to_string(),
+            IngestError::NoSuchSource(_) => "See SELECT name, dir, enabled FROM vs_ingest.source.".to_string(),
+            IngestError::SourceExists(_) => {
+                "Pick another name, or change the source with vs_ingest_alter_source.".to_string()
+            }
+            IngestError::NotSourceOwner(_) => {
+                "Only the role that added the source (or a member of it, or a superuser) may change or run it."
+                    .to_string()
+            }
+            IngestError::BadInterval { .. } => "Give an interval such as '5 minutes' or '30 days'.".to_string(),
+            IngestError::BadRetainAction(_) => {
+                "detach keeps old days as ordinary tables; drop deletes them.".to_string()
+            }
             IngestError::RunIsLive(_) => {
                 "Wait for it (vs_ingest.progress shows it), or stop it with vs_ingest_cancel(run_id).".to_string()
             }

@@ -14,9 +14,13 @@ pub static PROGRESS_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(10);
 pub static MAX_REJECTS_STORED: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 pub static MAX_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static TEST_EXIT_AFTER_CHUNKS: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
+pub static SCHEDULER_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(60);
+pub static HISTORY_DAYS: GucSetting<i32> = GucSetting::<i32>::new(30);
 
 pub fn init() {
     init_workers();
+    init_scheduler();
     GucRegistry::define_string_guc(
         c"vs_ingest.allowed_dirs",
         c"Directories vs_ingest may read files from (comma separated).",
@@ -114,6 +118,42 @@ fn init_workers() {
         0,
         i32::MAX,
         GucContext::Suset,
+        GucFlags::default(),
+    );
+}
+
+fn init_scheduler() {
+    // A postmaster-level setting can only be defined while the library is preloaded; without
+    // preloading there is no scheduler, so there is nothing to set.
+    // SAFETY: a plain read of a postmaster flag.
+    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        GucRegistry::define_string_guc(
+            c"vs_ingest.database",
+            c"Database the vs_ingest scheduler connects to.",
+            c"The scheduler runs when shared_preload_libraries includes vs_ingest; it loads the sources of this database.",
+            &DATABASE,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+    }
+    GucRegistry::define_int_guc(
+        c"vs_ingest.scheduler_interval",
+        c"Seconds between the scheduler's checks of its sources.",
+        c"",
+        &SCHEDULER_INTERVAL,
+        1,
+        86_400,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"vs_ingest.history_days",
+        c"Days of run history the scheduler keeps; 0 keeps everything.",
+        c"The ledger rows that tell later loads to skip a file are never pruned.",
+        &HISTORY_DAYS,
+        0,
+        365_000,
+        GucContext::Sighup,
         GucFlags::default(),
     );
 }

@@ -4,6 +4,7 @@
 //! - [`api`]: the SQL functions;
 //! - [`load`]: the calling side of a load: checks, hand-off to workers, waiting, progress;
 //! - [`worker`]: background workers that load files and commit every chunk;
+//! - [`scheduler`]: the static background worker that loads sources on a schedule;
 //! - [`postgres`]: access checks, catalog tables, subtransactions, COPY and the writer;
 //! - [`gucs`]: settings; [`error`]: the user-facing errors and their SQLSTATEs.
 //!
@@ -16,21 +17,32 @@ pub mod error;
 pub mod gucs;
 pub mod load;
 pub mod postgres;
+pub mod scheduler;
 pub mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
 
 extension_sql_file!("sql/catalog.sql", name = "catalog", bootstrap);
 extension_sql_file!("sql/hourly_table.sql", name = "hourly_table", requires = ["catalog"]);
+extension_sql_file!("sql/gaps.sql", name = "gaps", requires = ["catalog"]);
+extension_sql_file!("sql/history.sql", name = "history", requires = ["gaps"]);
 extension_sql_file!(
     "sql/api.sql",
     name = "api",
     requires = [
         "hourly_table",
+        "gaps",
+        "history",
         api::ingest::vs_ingest_dir,
         api::ingest::vs_ingest_file,
         api::ingest::vs_ingest_resume,
-        api::ingest::vs_ingest_cancel
+        api::ingest::vs_ingest_cancel,
+        api::source::vs_ingest_add_source,
+        api::source::vs_ingest_alter_source,
+        api::source::vs_ingest_enable_source,
+        api::source::vs_ingest_disable_source,
+        api::source::vs_ingest_drop_source,
+        api::source::vs_ingest_run_source
     ],
     finalize
 );
@@ -38,6 +50,10 @@ extension_sql_file!(
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
+    // SAFETY: a plain read of a postmaster flag.
+    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        scheduler::register();
+    }
 }
 
 #[cfg(any(test, feature = "pg_test"))]
@@ -46,6 +62,7 @@ mod tests {
     include!("../pgrx-tests/support.rs");
     include!("../pgrx-tests/load.rs");
     include!("../pgrx-tests/workers.rs");
+    include!("../pgrx-tests/scheduler.rs");
 }
 
 /// Required by `cargo pgrx test`.
@@ -55,6 +72,12 @@ pub mod pg_test {
 
     #[must_use]
     pub fn postgresql_conf_options() -> Vec<&'static str> {
-        vec!["vs_ingest.allowed_dirs = '/tmp/vs_ingest_pgtest'"]
+        // The scheduler runs in the test cluster, checking the test database every second.
+        vec![
+            "vs_ingest.allowed_dirs = '/tmp/vs_ingest_pgtest'",
+            "shared_preload_libraries = 'vs_ingest'",
+            "vs_ingest.database = 'pgrx_tests'",
+            "vs_ingest.scheduler_interval = 1",
+        ]
     }
 }

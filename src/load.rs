@@ -16,6 +16,7 @@ use crate::error::{IngestError, Result};
 use crate::gucs;
 use crate::postgres::access;
 use crate::postgres::catalog::{self, RunView, Totals};
+use crate::postgres::source::Source;
 use crate::worker::handoff::{Answer, Handoff};
 use crate::worker::request::Request;
 use crate::worker::{self, Envelope, Role};
@@ -102,6 +103,72 @@ pub fn cancel(run_id: i64) -> Result<bool> {
     Ok(signalled.unwrap_or(0) > 0)
 }
 
+/// Loads a source (`vs_ingest.source`) with its options. A scheduled load takes only the files
+/// its target's ledger has not settled, and none at all (no run) when there are none; otherwise,
+/// as `vs_ingest_run_source`, every matching file, like `vs_ingest_dir`.
+pub fn load_source(source: &Source, scheduled: bool, wait: bool) -> Result<Option<Summary>> {
+    access::check_role()?;
+    let allowed = access::allowed_dirs()?;
+    let real_dir = access::resolve_dir(&source.dir, &allowed)?;
+    let options = LoadOptions {
+        target: &source.target,
+        format: &source.format,
+        source_timezone: source.source_timezone.as_deref(),
+        max_reject_ratio: source.max_reject_ratio,
+        reload_changed: source.reload_changed,
+        wait,
+    };
+    let files = match access::list_matching(&real_dir, &source.pattern) {
+        Err(IngestError::NoMatch { .. }) if scheduled => return Ok(None),
+        listed => listed?,
+    };
+    let files = if scheduled {
+        let facts: Vec<(String, i64, f64)> = files.iter().filter_map(|f| stat(f)).collect();
+        let unsettled = crate::postgres::source::unsettled(&source.target, &facts, source.reload_changed)?;
+        if unsettled.is_empty() {
+            return Ok(None);
+        }
+        unsettled.into_iter().map(PathBuf::from).collect()
+    } else {
+        files
+    };
+    let mut request = request(&source.dir, &source.pattern, files, &allowed, &options)?;
+    request.source_id = Some(source.id);
+    launch(Envelope { request, resume_run: None }, wait).map(Some)
+}
+
+/// (path, size, mtime in seconds) as the ledger records them; `None` for a file that vanished.
+fn stat(path: &std::path::Path) -> Option<(String, i64, f64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    let mtime = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    Some((path.display().to_string(), meta.len() as i64, mtime))
+}
+
+/// Checks a load's options; returns the format's name.
+pub fn check_options(
+    format: &str,
+    source_timezone: Option<&str>,
+    max_reject_ratio: Option<f64>,
+    target: &str,
+) -> Result<&'static str> {
+    let format = format::lookup(format).ok_or_else(|| IngestError::UnknownFormat(format.into()))?;
+    if let Some(tz) = source_timezone {
+        if !catalog::is_time_zone(tz)? {
+            return Err(IngestError::BadTimeZone(tz.into()));
+        }
+    }
+    if let Some(ratio) = max_reject_ratio {
+        if !(0.0..=1.0).contains(&ratio) {
+            return Err(IngestError::BadRejectRatio(ratio));
+        }
+    }
+    let parts = target.split('.').count();
+    if target.trim().is_empty() || parts > 2 {
+        return Err(IngestError::BadTarget(target.into()));
+    }
+    Ok(format.name())
+}
+
 fn request(
     dir: &str,
     pattern: &str,
@@ -109,29 +176,19 @@ fn request(
     allowed: &[PathBuf],
     options: &LoadOptions,
 ) -> Result<Request> {
-    let format = format::lookup(options.format).ok_or_else(|| IngestError::UnknownFormat(options.format.into()))?;
     let source_timezone = match options.source_timezone {
         Some(tz) => tz.to_string(),
         None => gucs::string(&gucs::SOURCE_TIMEZONE).unwrap_or_else(|| "Asia/Seoul".into()),
     };
-    if !catalog::is_time_zone(&source_timezone)? {
-        return Err(IngestError::BadTimeZone(source_timezone));
-    }
     let max_reject_ratio = options.max_reject_ratio.unwrap_or_else(|| gucs::MAX_REJECT_RATIO.get());
-    if !(0.0..=1.0).contains(&max_reject_ratio) {
-        return Err(IngestError::BadRejectRatio(max_reject_ratio));
-    }
-    let parts = options.target.split('.').count();
-    if options.target.trim().is_empty() || parts > 2 {
-        return Err(IngestError::BadTarget(options.target.into()));
-    }
+    let format = check_options(options.format, Some(&source_timezone), Some(max_reject_ratio), options.target)?;
     Ok(Request {
         dir: dir.to_string(),
         pattern: pattern.to_string(),
         files: files.iter().map(|f| f.display().to_string()).collect(),
         allowed_dirs: allowed.iter().map(|d| d.display().to_string()).collect(),
         target: options.target.to_string(),
-        format: format.name().to_string(),
+        format: format.to_string(),
         source_timezone,
         max_reject_ratio,
         reload_changed: options.reload_changed,
@@ -140,6 +197,7 @@ fn request(
         max_entry_bytes: gucs::MAX_ENTRY_MB.get() as u64 * 1024 * 1024,
         max_rejects_stored: gucs::MAX_REJECTS_STORED.get().max(0) as u64,
         test_exit_after_chunks: gucs::TEST_EXIT_AFTER_CHUNKS.get().max(0) as u32,
+        source_id: None,
     })
 }
 

@@ -10,9 +10,9 @@ use crate::error::OrRaise;
 use crate::load::{self, LoadOptions, Summary};
 
 /// The summary row's values, in column order.
-type SummaryValues = (i64, i32, i32, i32, i32, i64, i64, i64, i64, f64, f64);
+pub(crate) type SummaryValues = (i64, i32, i32, i32, i32, i64, i64, i64, i64, f64, f64);
 
-fn values(s: Summary) -> SummaryValues {
+pub(crate) fn values(s: Summary) -> SummaryValues {
     let mb_per_s = s.mb_per_s();
     (
         s.run_id,

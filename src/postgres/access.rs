@@ -81,11 +81,7 @@ pub fn resolve_dir(dir: &str, allowed: &[PathBuf]) -> Result<PathBuf> {
 
 /// Regular files directly in `dir` whose names match the glob `pattern`, sorted by name.
 pub fn list_matching(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>> {
-    let matcher = globset::GlobBuilder::new(pattern)
-        .literal_separator(true)
-        .build()
-        .map_err(|e| IngestError::BadPattern { pattern: pattern.to_string(), reason: e.kind().to_string() })?
-        .compile_matcher();
+    let matcher = file_pattern(pattern)?;
     let entries = std::fs::read_dir(dir)
         .map_err(|e| IngestError::Engine(vs_ingest_engine::error::Error::Io { path: dir.to_owned(), source: e }))?;
     let mut files_in_dir = 0;
@@ -109,4 +105,38 @@ pub fn list_matching(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>> {
     }
     matched.sort();
     Ok(matched)
+}
+
+/// Compiles a glob over file names (`*` never crosses a `/`).
+pub fn file_pattern(pattern: &str) -> Result<globset::GlobMatcher> {
+    Ok(globset::GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .build()
+        .map_err(|e| IngestError::BadPattern { pattern: pattern.to_string(), reason: e.kind().to_string() })?
+        .compile_matcher())
+}
+
+/// Runs `work` with `role` as the current user (as SECURITY DEFINER functions do), restoring the
+/// caller's identity afterwards, also when `work` raises an ERROR.
+pub fn as_role<T>(role: pg_sys::Oid, work: impl FnOnce() -> T) -> T {
+    struct Restore(pg_sys::Oid, i32);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: puts back the identity saved below, on the backend's main thread.
+            unsafe { pg_sys::SetUserIdAndSecContext(self.0, self.1) }
+        }
+    }
+    let (mut user, mut context) = (pg_sys::Oid::INVALID, 0);
+    // SAFETY: reads and switches the current user on the backend's main thread.
+    unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
+        pg_sys::SetUserIdAndSecContext(role, context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
+    }
+    let _restore = Restore(user, context);
+    work()
+}
+
+/// The bootstrap superuser, who owns the extension's catalog.
+pub fn superuser_oid() -> pg_sys::Oid {
+    pg_sys::Oid::from(pg_sys::BOOTSTRAP_SUPERUSERID)
 }

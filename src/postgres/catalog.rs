@@ -1,12 +1,14 @@
-//! Reading and writing the catalog tables (`vs_ingest.run`, `vs_ingest.file`,
-//! `vs_ingest.reject`); their DDL is in `src/sql/catalog.sql`. Every query here takes a fresh
+//! Reading and writing the catalog tables (`vs_ingest.run`, `vs_ingest.file`, `vs_ingest.reject`,
+//! `vs_ingest.coverage`); their DDL is in `src/sql/catalog.sql`. Every query here takes a fresh
 //! snapshot, so a waiting caller sees what the workers commit.
 
 use pgrx::prelude::*;
+use vs_ingest_engine::aggregate::{Coverage, SLOTS};
 use vs_ingest_engine::pipeline::{EntryReject, Position};
 
 use crate::error::{IngestError, Result};
 use crate::postgres::writer::spi_error;
+use crate::worker::request::Request;
 
 /// Counters of a file or a run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -68,10 +70,18 @@ fn run_sql(query: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<()> {
     Spi::run_with_args(query, args).map_err(spi_error)
 }
 
-pub fn start_run(dir: &str, pattern: &str, target: &str, request: &serde_json::Value) -> Result<i64> {
+pub fn start_run(request: &Request) -> Result<i64> {
+    let json = serde_json::to_value(request).expect("a request serialises");
     get::<i64>(
-        "INSERT INTO vs_ingest.run (dir, pattern, target, options) VALUES ($1, $2, $3, $4::jsonb) RETURNING run_id",
-        &[dir.into(), pattern.into(), target.into(), request.to_string().into()],
+        "INSERT INTO vs_ingest.run (dir, pattern, target, options, source_id) VALUES ($1, $2, $3, $4::jsonb, $5)
+         RETURNING run_id",
+        &[
+            request.dir.clone().into(),
+            request.pattern.clone().into(),
+            request.target.clone().into(),
+            json.to_string().into(),
+            request.source_id.into(),
+        ],
     )
     .map(|id| id.expect("INSERT RETURNING gives the id"))
 }
@@ -541,4 +551,36 @@ pub fn sqlstate(code: pgrx::PgSqlErrorCode) -> String {
 pub fn is_time_zone(name: &str) -> Result<bool> {
     get::<bool>("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)", &[name.into()])
         .map(|b| b.unwrap_or(false))
+}
+
+/// A Postgres timestamp (microseconds since 2000-01-01 UTC) as SQL.
+const PG_STAMP: &str = "(timestamptz '2000-01-01 00:00:00+00' + $2 * interval '1 microsecond')";
+
+/// Adds an hour's newly written links to its coverage (the COPY path: none of them had a row).
+pub fn add_coverage(target: &str, stamp: i64, coverage: &Coverage) -> Result<()> {
+    let slots: Vec<i32> = coverage.slot_links.iter().map(|&n| n as i32).collect();
+    run_sql(
+        &format!(
+            "INSERT INTO vs_ingest.coverage AS c (target, hour, links, slot_links) VALUES ($1, {PG_STAMP}, $3, $4)
+             ON CONFLICT (target, hour) DO UPDATE SET
+                links = c.links + excluded.links,
+                slot_links = ARRAY(SELECT a + b FROM unnest(c.slot_links, excluded.slot_links)
+                                                     WITH ORDINALITY AS u(a, b, i) ORDER BY i)"
+        ),
+        &[target.into(), stamp.into(), (coverage.links as i32).into(), slots.into()],
+    )
+}
+
+/// Recounts an hour's coverage from the table (the merge path: rows may have gained slots).
+pub fn recount_coverage(target_name: &str, stamp: i64) -> Result<()> {
+    let slots = (1..=SLOTS).map(|i| format!("count(t.speed[{i}])::int")).collect::<Vec<_>>().join(", ");
+    run_sql(
+        &format!(
+            "INSERT INTO vs_ingest.coverage AS c (target, hour, links, slot_links)
+             SELECT $1, {PG_STAMP}, count(*) FILTER (WHERE t.samples > 0)::int, ARRAY[{slots}]
+               FROM {target_name} t WHERE t.hour = {PG_STAMP}
+             ON CONFLICT (target, hour) DO UPDATE SET links = excluded.links, slot_links = excluded.slot_links"
+        ),
+        &[target_name.into(), stamp.into()],
+    )
 }

@@ -4,5 +4,6 @@
 pub mod access;
 pub mod catalog;
 pub mod copy;
+pub mod source;
 pub mod subxact;
 pub mod writer;

@@ -14,6 +14,7 @@ use vs_ingest_engine::calendar::Date;
 use vs_ingest_engine::copy_binary::{CopyBuffer, PG_EPOCH_OFFSET_MICROS};
 
 use crate::error::{IngestError, Result};
+use crate::postgres::catalog;
 use crate::postgres::copy::copy_into;
 use crate::postgres::subxact::in_subtransaction;
 
@@ -92,7 +93,11 @@ impl Writer {
         let payload = copy.finish();
         let samples = batch.samples();
         match in_subtransaction(|| Ok(copy_into(self.target, &payload))) {
-            Ok(_) => Ok(Written { loaded: samples, duplicate: 0 }),
+            Ok(_) => {
+                // No row of this hour existed for these links: their coverage adds up.
+                catalog::add_coverage(&self.target_name, stamp, &batch.coverage())?;
+                Ok(Written { loaded: samples, duplicate: 0 })
+            }
             Err(IngestError::Postgres { code: PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, .. }) => {
                 let stage = self.stage()?;
                 Spi::run(&format!("TRUNCATE {}", qualified_name(stage)?)).map_err(spi_error)?;
@@ -103,6 +108,7 @@ impl Writer {
                 )
                 .map_err(spi_error)?;
                 let duplicate = duplicate.unwrap_or(0) as u64;
+                catalog::recount_coverage(&self.target_name, stamp)?;
                 Ok(Written { loaded: samples - duplicate, duplicate })
             }
             Err(e) => Err(e),

@@ -55,3 +55,96 @@ REVOKE ALL ON FUNCTION vs_ingest.ensure_hourly_table, vs_ingest.ensure_day_parti
                        vs_ingest.merge_staged FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION vs_ingest.ensure_hourly_table, vs_ingest.ensure_day_partition,
                           vs_ingest.merge_staged TO pg_read_server_files;
+
+-- Sources for the scheduler.
+CREATE FUNCTION public.vs_ingest_add_source(
+    name text,
+    dir text,
+    pattern text DEFAULT '*',
+    every interval DEFAULT '1 minute',
+    target text DEFAULT 'public.vs_its_hourly',
+    format text DEFAULT 'its_5min',
+    source_timezone text DEFAULT NULL,
+    max_reject_ratio double precision DEFAULT NULL,
+    reload_changed boolean DEFAULT false,
+    retain interval DEFAULT NULL,
+    retain_action text DEFAULT 'detach',
+    enabled boolean DEFAULT true
+) RETURNS int LANGUAGE sql VOLATILE
+AS $$ SELECT vs_ingest.vs_ingest_add_source(name, dir, pattern, every, target, format, source_timezone,
+                                            max_reject_ratio, reload_changed, retain, retain_action, enabled) $$;
+
+CREATE FUNCTION public.vs_ingest_alter_source(
+    name text,
+    dir text DEFAULT NULL,
+    pattern text DEFAULT NULL,
+    every interval DEFAULT NULL,
+    target text DEFAULT NULL,
+    format text DEFAULT NULL,
+    source_timezone text DEFAULT NULL,
+    max_reject_ratio double precision DEFAULT NULL,
+    reload_changed boolean DEFAULT NULL,
+    retain interval DEFAULT NULL,
+    retain_action text DEFAULT NULL,
+    enabled boolean DEFAULT NULL
+) RETURNS void LANGUAGE sql VOLATILE
+AS $$ SELECT vs_ingest.vs_ingest_alter_source(name, dir, pattern, every, target, format, source_timezone,
+                                              max_reject_ratio, reload_changed, retain, retain_action, enabled) $$;
+
+CREATE FUNCTION public.vs_ingest_enable_source(name text) RETURNS void LANGUAGE sql VOLATILE
+AS $$ SELECT vs_ingest.vs_ingest_enable_source($1) $$;
+
+CREATE FUNCTION public.vs_ingest_disable_source(name text) RETURNS void LANGUAGE sql VOLATILE
+AS $$ SELECT vs_ingest.vs_ingest_disable_source($1) $$;
+
+CREATE FUNCTION public.vs_ingest_drop_source(name text) RETURNS void LANGUAGE sql VOLATILE
+AS $$ SELECT vs_ingest.vs_ingest_drop_source($1) $$;
+
+CREATE FUNCTION public.vs_ingest_run_source(name text, wait boolean DEFAULT true) RETURNS TABLE (
+    run_id bigint, files_seen int, files_loaded int, files_skipped int, files_failed int,
+    rows_read bigint, rows_loaded bigint, rows_duplicate bigint, rows_rejected bigint,
+    seconds double precision, mb_per_s double precision
+) LANGUAGE sql VOLATILE
+AS $$ SELECT * FROM vs_ingest.vs_ingest_run_source($1, $2) $$;
+
+-- The missing-data report.
+CREATE FUNCTION public.vs_ingest_coverage(
+    since timestamptz,
+    until timestamptz,
+    target text DEFAULT 'public.vs_its_hourly',
+    expected_days int DEFAULT 7
+) RETURNS TABLE (
+    hour timestamptz, links_expected int, links_reported int, coverage double precision, slots_missing int
+) LANGUAGE sql STABLE
+AS $$ SELECT * FROM vs_ingest.vs_ingest_coverage(since, until, target, expected_days) $$;
+
+CREATE FUNCTION public.vs_ingest_gaps(
+    since timestamptz,
+    until timestamptz,
+    target text DEFAULT 'public.vs_its_hourly',
+    expected_days int DEFAULT 7,
+    min_coverage double precision DEFAULT 0.9
+) RETURNS TABLE (
+    kind text, interval_start timestamptz, interval_end timestamptz, intervals int,
+    links_expected int, links_reported int, coverage double precision
+) LANGUAGE sql STABLE
+AS $$ SELECT * FROM vs_ingest.vs_ingest_gaps(since, until, target, expected_days, min_coverage) $$;
+
+REVOKE ALL ON FUNCTION vs_ingest.vs_ingest_add_source, vs_ingest.vs_ingest_alter_source,
+                       vs_ingest.vs_ingest_enable_source, vs_ingest.vs_ingest_disable_source,
+                       vs_ingest.vs_ingest_drop_source, vs_ingest.vs_ingest_run_source,
+                       vs_ingest.vs_ingest_coverage, vs_ingest.vs_ingest_gaps,
+                       vs_ingest.prune_history, vs_ingest.apply_retention,
+                       public.vs_ingest_add_source, public.vs_ingest_alter_source,
+                       public.vs_ingest_enable_source, public.vs_ingest_disable_source,
+                       public.vs_ingest_drop_source, public.vs_ingest_run_source,
+                       public.vs_ingest_coverage, public.vs_ingest_gaps FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vs_ingest.vs_ingest_add_source, vs_ingest.vs_ingest_alter_source,
+                          vs_ingest.vs_ingest_enable_source, vs_ingest.vs_ingest_disable_source,
+                          vs_ingest.vs_ingest_drop_source, vs_ingest.vs_ingest_run_source,
+                          vs_ingest.vs_ingest_coverage, vs_ingest.vs_ingest_gaps,
+                          vs_ingest.apply_retention,
+                          public.vs_ingest_add_source, public.vs_ingest_alter_source,
+                          public.vs_ingest_enable_source, public.vs_ingest_disable_source,
+                          public.vs_ingest_drop_source, public.vs_ingest_run_source,
+                          public.vs_ingest_coverage, public.vs_ingest_gaps TO pg_read_server_files;

@@ -2,8 +2,41 @@
 -- here and only here. They are extension members registered with pg_extension_config_dump, so
 -- pg_dump keeps their rows. The hourly data table is NOT a member (see hourly_table.sql).
 
+-- Directories the scheduler watches (see src/scheduler.rs). Written only through the
+-- vs_ingest_*_source functions, which check the caller; scheduled runs run as `owner`.
+CREATE TABLE vs_ingest.source (
+    source_id       int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name            text        NOT NULL UNIQUE,
+    owner           name        NOT NULL,
+    dir             text        NOT NULL,
+    pattern         text        NOT NULL,
+    -- How often the directory is checked for new, changed or unfinished files.
+    every           interval    NOT NULL CHECK (every >= interval '1 second'),
+    target          text        NOT NULL,
+    format          text        NOT NULL,
+    -- NULL: the setting's value when the run starts.
+    source_timezone text,
+    max_reject_ratio double precision CHECK (max_reject_ratio BETWEEN 0 AND 1),
+    reload_changed  boolean     NOT NULL DEFAULT false,
+    -- Partitions of `target` whose day ended more than `retain` ago are detached or dropped.
+    -- NULL (the default): keep everything.
+    retain          interval    CHECK (retain > interval '0'),
+    retain_action   text        NOT NULL DEFAULT 'detach' CHECK (retain_action IN ('detach', 'drop')),
+    enabled         boolean     NOT NULL DEFAULT true,
+    created_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    next_check_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+    last_checked_at timestamptz,
+    -- The last check's failure (not permitted, directory gone, ...), NULL once one succeeds.
+    last_error      text
+);
+COMMENT ON TABLE vs_ingest.source IS 'Directories the scheduler loads new and changed files from.';
+
 CREATE TABLE vs_ingest.run (
     run_id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    -- The source a scheduled or vs_ingest_run_source load came from. Not a foreign key: the
+    -- workers insert the run, and a source added in the caller's open transaction is invisible
+    -- to them; a dropped source's runs keep its id.
+    source_id       int,
     started_by      name        NOT NULL DEFAULT current_user,
     started_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
     finished_at     timestamptz,
@@ -75,6 +108,7 @@ CREATE TABLE vs_ingest.file (
 COMMENT ON TABLE vs_ingest.file IS 'The ledger: one row per file per run, with its fingerprint, outcome and counters.';
 CREATE INDEX file_run_idx ON vs_ingest.file (run_id);
 CREATE INDEX file_path_idx ON vs_ingest.file (path);
+CREATE INDEX run_source_idx ON vs_ingest.run (source_id);
 
 CREATE TABLE vs_ingest.reject (
     file_id         bigint      NOT NULL REFERENCES vs_ingest.file ON DELETE CASCADE,
@@ -86,6 +120,22 @@ CREATE TABLE vs_ingest.reject (
 COMMENT ON TABLE vs_ingest.reject IS 'Rejected lines: file, entry, 1-based line number, reason and the line (truncated).';
 CREATE INDEX reject_file_idx ON vs_ingest.reject (file_id, line);
 
+-- What each loaded hour of each target holds, kept exact by the writer in the same transaction
+-- as the hour's rows, so that vs_ingest_gaps never scans the data.
+CREATE TABLE vs_ingest.coverage (
+    target          text        NOT NULL,
+    hour            timestamptz NOT NULL,
+    -- Links with at least one sample in the hour.
+    links           int         NOT NULL,
+    -- Per 5-minute slot (1-12), the links with a sample in it.
+    slot_links      int[]       NOT NULL CHECK (cardinality(slot_links) = 12),
+    PRIMARY KEY (target, hour)
+);
+COMMENT ON TABLE vs_ingest.coverage IS 'Per target and hour: how many links reported, per 5-minute slot.';
+
+SELECT pg_catalog.pg_extension_config_dump('vs_ingest.source', '');
+SELECT pg_catalog.pg_extension_config_dump('vs_ingest.coverage', '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('vs_ingest.source', 'source_id'), '');
 SELECT pg_catalog.pg_extension_config_dump('vs_ingest.run', '');
 SELECT pg_catalog.pg_extension_config_dump('vs_ingest.file', '');
 SELECT pg_catalog.pg_extension_config_dump('vs_ingest.reject', '');
@@ -111,7 +161,12 @@ SELECT f.run_id, f.file_id, f.path, f.status,
 COMMENT ON VIEW vs_ingest.progress IS 'Files of running loads, as of their last committed chunk.';
 
 -- Loading users (superusers, pg_read_server_files) keep the history; anyone may not read paths.
-REVOKE ALL ON vs_ingest.run, vs_ingest.file, vs_ingest.reject, vs_ingest.progress FROM PUBLIC;
+REVOKE ALL ON vs_ingest.run, vs_ingest.file, vs_ingest.reject, vs_ingest.progress, vs_ingest.source,
+              vs_ingest.coverage FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE ON vs_ingest.run, vs_ingest.file, vs_ingest.reject TO pg_read_server_files;
+-- Workers (running as the loading role) keep coverage; retention deletes it with a dropped day.
+GRANT SELECT, INSERT, UPDATE, DELETE ON vs_ingest.coverage TO pg_read_server_files;
+-- Sources are read by anyone who may load, and written only by the source functions.
+GRANT SELECT ON vs_ingest.source TO pg_read_server_files;
 GRANT SELECT ON vs_ingest.progress TO pg_read_server_files;
 GRANT USAGE ON SCHEMA vs_ingest TO pg_read_server_files;

@@ -120,8 +120,7 @@ fn register(request_json: &[u8]) -> Result<(i64, Request)> {
             run_id
         }
         None => {
-            let json = serde_json::to_value(&request).expect("a request serialises");
-            let run_id = catalog::start_run(&request.dir, &request.pattern, &request.target, &json)?;
+            let run_id = catalog::start_run(&request)?;
             catalog::add_pending_files(run_id, &request.files)?;
             run_id
         }

@@ -25,4 +25,7 @@ pub struct Request {
     /// with a chunk half written, after committing this many chunks. 0 turns it off.
     #[serde(default)]
     pub test_exit_after_chunks: u32,
+    /// The source (`vs_ingest.source`) a scheduled or `vs_ingest_run_source` load comes from.
+    #[serde(default)]
+    pub source_id: Option<i32>,
 }

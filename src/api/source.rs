@@ -1,0 +1,177 @@
+//! Sources for the scheduler: `vs_ingest_add_source`, `vs_ingest_alter_source`,
+//! `vs_ingest_enable_source`, `vs_ingest_disable_source`, `vs_ingest_drop_source` and
+//! `vs_ingest_run_source`. The same privilege rules as `vs_ingest_dir` apply, and only a source's
+//! owner (or a member of that role, or a superuser) may change, drop or run it.
+
+// pgrx derives the SQL signature from the Rust one: every SQL argument is a Rust argument, and
+// the result type must be spelled out in full (a type alias does not resolve).
+#![allow(clippy::type_complexity, clippy::too_many_arguments)]
+
+use pgrx::datum::Interval;
+use pgrx::prelude::*;
+
+use crate::error::{IngestError, OrRaise, Result};
+use crate::load;
+use crate::postgres::access;
+use crate::postgres::source::{self, Settings};
+
+/// Checks settings as they will be stored (`current` fills what `s` leaves alone).
+fn check(s: &Settings, current: Option<&source::Source>) -> Result<()> {
+    access::check_role()?;
+    let allowed = access::allowed_dirs()?;
+    let pick = |new: Option<&str>, old: Option<&str>| new.or(old).map(str::to_string);
+    let dir = pick(s.dir, current.map(|c| c.dir.as_str())).unwrap_or_default();
+    access::resolve_dir(&dir, &allowed)?;
+    access::file_pattern(&pick(s.pattern, current.map(|c| c.pattern.as_str())).unwrap_or_default())?;
+    let tz = match s.source_timezone {
+        Some("") => None,
+        Some(tz) => Some(tz.to_string()),
+        None => current.and_then(|c| c.source_timezone.clone()),
+    };
+    load::check_options(
+        &pick(s.format, current.map(|c| c.format.as_str())).unwrap_or_default(),
+        tz.as_deref(),
+        s.max_reject_ratio,
+        &pick(s.target, current.map(|c| c.target.as_str())).unwrap_or_default(),
+    )?;
+    source::check_interval("every", s.every, "1 second", false)?;
+    source::check_interval("retain", s.retain, "1 microsecond", true)?;
+    if let Some(action) = s.retain_action {
+        if action != "detach" && action != "drop" {
+            return Err(IngestError::BadRetainAction(action.into()));
+        }
+    }
+    Ok(())
+}
+
+/// Adds a directory for the scheduler to load new and changed files from, every `every`. The
+/// options are those of `vs_ingest_dir`; `retain` (NULL: forever) detaches or drops the target's
+/// days older than it. Scheduled runs run as the calling role. Returns the source's id.
+#[pg_extern(volatile, parallel_unsafe)]
+fn vs_ingest_add_source(
+    name: &str,
+    dir: &str,
+    pattern: default!(&str, "'*'"),
+    every: default!(Interval, "'1 minute'"),
+    target: default!(&str, "'public.vs_its_hourly'"),
+    format: default!(&str, "'its_5min'"),
+    source_timezone: default!(Option<&str>, "NULL"),
+    max_reject_ratio: default!(Option<f64>, "NULL"),
+    reload_changed: default!(bool, false),
+    retain: default!(Option<Interval>, "NULL"),
+    retain_action: default!(&str, "'detach'"),
+    enabled: default!(bool, true),
+) -> i32 {
+    let settings = Settings {
+        dir: Some(dir),
+        pattern: Some(pattern),
+        every: Some(every),
+        target: Some(target),
+        format: Some(format),
+        source_timezone,
+        max_reject_ratio,
+        reload_changed: Some(reload_changed),
+        retain,
+        retain_action: Some(retain_action),
+        enabled: Some(enabled),
+    };
+    let add = || {
+        check(&settings, None)?;
+        let owner = Spi::get_one::<String>("SELECT current_user::text")
+            .map_err(crate::postgres::writer::spi_error)?
+            .expect("current_user has a name");
+        source::insert(name, &owner, &settings)
+    };
+    add().or_raise()
+}
+
+/// Changes the given settings of a source; NULL leaves one as it is. `source_timezone => ''`
+/// goes back to the setting, `retain => '0'` keeps every day. Its next check is due at once.
+#[pg_extern(volatile, parallel_unsafe)]
+fn vs_ingest_alter_source(
+    name: &str,
+    dir: default!(Option<&str>, "NULL"),
+    pattern: default!(Option<&str>, "NULL"),
+    every: default!(Option<Interval>, "NULL"),
+    target: default!(Option<&str>, "NULL"),
+    format: default!(Option<&str>, "NULL"),
+    source_timezone: default!(Option<&str>, "NULL"),
+    max_reject_ratio: default!(Option<f64>, "NULL"),
+    reload_changed: default!(Option<bool>, "NULL"),
+    retain: default!(Option<Interval>, "NULL"),
+    retain_action: default!(Option<&str>, "NULL"),
+    enabled: default!(Option<bool>, "NULL"),
+) {
+    let settings = Settings {
+        dir,
+        pattern,
+        every,
+        target,
+        format,
+        source_timezone,
+        max_reject_ratio,
+        reload_changed,
+        retain,
+        retain_action,
+        enabled,
+    };
+    alter(name, &settings).or_raise()
+}
+
+fn alter(name: &str, settings: &Settings) -> Result<()> {
+    let current = source::managed(name)?;
+    check(settings, Some(&current))?;
+    source::update(name, settings)
+}
+
+/// Lets the scheduler load the source again (at once).
+#[pg_extern(volatile, parallel_unsafe)]
+fn vs_ingest_enable_source(name: &str) {
+    alter(name, &Settings { enabled: Some(true), ..Settings::default() }).or_raise()
+}
+
+/// Stops scheduled loads of the source; a run in progress goes on.
+#[pg_extern(volatile, parallel_unsafe)]
+fn vs_ingest_disable_source(name: &str) {
+    alter(name, &Settings { enabled: Some(false), ..Settings::default() }).or_raise()
+}
+
+/// Removes the source. Its runs stay in the history; loaded data stays in its table.
+#[pg_extern(volatile, parallel_unsafe)]
+fn vs_ingest_drop_source(name: &str) {
+    let drop = || {
+        access::check_role()?;
+        source::managed(name)?;
+        source::delete(name)
+    };
+    drop().or_raise()
+}
+
+/// Loads the source now, as the calling role: every matching file, like `vs_ingest_dir` with
+/// the source's options (loaded files are skipped, failed ones tried again).
+#[pg_extern(volatile, parallel_unsafe)]
+fn vs_ingest_run_source(
+    name: &str,
+    wait: default!(bool, true),
+) -> TableIterator<
+    'static,
+    (
+        name!(run_id, i64),
+        name!(files_seen, i32),
+        name!(files_loaded, i32),
+        name!(files_skipped, i32),
+        name!(files_failed, i32),
+        name!(rows_read, i64),
+        name!(rows_loaded, i64),
+        name!(rows_duplicate, i64),
+        name!(rows_rejected, i64),
+        name!(seconds, f64),
+        name!(mb_per_s, f64),
+    ),
+> {
+    let run = || {
+        let source = source::managed(name)?;
+        load::load_source(&source, false, wait).map(|s| s.expect("an unscheduled load always runs"))
+    };
+    TableIterator::once(super::ingest::values(run().or_raise()))
+}

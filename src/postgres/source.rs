@@ -1,0 +1,250 @@
+//! Reading and writing `vs_ingest.source` (DDL in `src/sql/catalog.sql`): the directories the
+//! scheduler watches. Rows are written only here, as the bootstrap superuser, after the calling
+//! role was checked: a source's owner is who its scheduled runs run as, so nobody may set it.
+
+use pgrx::datum::{DatumWithOid, Interval};
+use pgrx::prelude::*;
+
+use crate::error::{IngestError, Result};
+use crate::postgres::access;
+use crate::postgres::writer::spi_error;
+
+/// A source, with what a run of it needs.
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub id: i32,
+    pub name: String,
+    pub owner: String,
+    pub dir: String,
+    pub pattern: String,
+    pub target: String,
+    pub format: String,
+    pub source_timezone: Option<String>,
+    pub max_reject_ratio: Option<f64>,
+    pub reload_changed: bool,
+    pub retain_action: Option<String>,
+}
+
+const COLUMNS: &str = "source_id, name, owner::text, dir, pattern, target, format, source_timezone, max_reject_ratio,
+                       reload_changed, CASE WHEN retain IS NOT NULL THEN retain_action END";
+
+fn select(query: &str, args: &[DatumWithOid]) -> Result<Vec<Source>> {
+    Spi::connect(|client| {
+        client
+            .select(query, None, args)?
+            .map(|row| {
+                Ok(Source {
+                    id: row.get::<i32>(1)?.unwrap_or_default(),
+                    name: row.get::<String>(2)?.unwrap_or_default(),
+                    owner: row.get::<String>(3)?.unwrap_or_default(),
+                    dir: row.get::<String>(4)?.unwrap_or_default(),
+                    pattern: row.get::<String>(5)?.unwrap_or_default(),
+                    target: row.get::<String>(6)?.unwrap_or_default(),
+                    format: row.get::<String>(7)?.unwrap_or_default(),
+                    source_timezone: row.get::<String>(8)?,
+                    max_reject_ratio: row.get::<f64>(9)?,
+                    reload_changed: row.get::<bool>(10)?.unwrap_or_default(),
+                    retain_action: row.get::<String>(11)?,
+                })
+            })
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+    })
+    .map_err(spi_error)
+}
+
+fn run_sql(query: &str, args: &[DatumWithOid]) -> Result<()> {
+    Spi::run_with_args(query, args).map_err(spi_error)
+}
+
+/// The source called `name`, if the caller may manage it (its owner's member, or a superuser).
+pub fn managed(name: &str) -> Result<Source> {
+    let source = select(&format!("SELECT {COLUMNS} FROM vs_ingest.source WHERE name = $1"), &[name.into()])?
+        .pop()
+        .ok_or_else(|| IngestError::NoSuchSource(name.into()))?;
+    let may = Spi::get_one_with_args::<bool>(
+        "SELECT (SELECT rolsuper FROM pg_roles WHERE oid = current_user::regrole)
+             OR (to_regrole($1) IS NOT NULL AND pg_has_role(current_user, to_regrole($1), 'MEMBER'))",
+        &[source.owner.clone().into()],
+    )
+    .map_err(spi_error)?
+    .unwrap_or(false);
+    if !may {
+        return Err(IngestError::NotSourceOwner(name.into()));
+    }
+    Ok(source)
+}
+
+/// Enabled sources whose next check is due and that have no run going.
+pub fn due() -> Result<Vec<Source>> {
+    select(
+        &format!(
+            "SELECT {COLUMNS} FROM vs_ingest.source s
+              WHERE enabled AND next_check_at <= clock_timestamp()
+                AND NOT EXISTS (SELECT 1 FROM vs_ingest.run r
+                                 WHERE r.source_id = s.source_id AND r.status IN ('running', 'cancelling'))
+              ORDER BY next_check_at, source_id"
+        ),
+        &[],
+    )
+}
+
+/// Enabled sources with a retention period.
+pub fn with_retention() -> Result<Vec<Source>> {
+    select(
+        &format!("SELECT {COLUMNS} FROM vs_ingest.source WHERE enabled AND retain IS NOT NULL ORDER BY source_id"),
+        &[],
+    )
+}
+
+/// Records a check of `source`: when, its failure if any, and when the next one is due.
+pub fn checked(source: i32, error: Option<&str>) -> Result<()> {
+    access::as_role(access::superuser_oid(), || {
+        run_sql(
+            "UPDATE vs_ingest.source SET last_checked_at = clock_timestamp(), last_error = $2,
+                    next_check_at = clock_timestamp() + every
+              WHERE source_id = $1",
+            &[source.into(), error.into()],
+        )
+    })
+}
+
+/// Records a retention failure of `source`.
+pub fn retention_failed(source: i32, error: &str) -> Result<()> {
+    access::as_role(access::superuser_oid(), || {
+        run_sql(
+            "UPDATE vs_ingest.source SET last_error = 'retention: ' || $2 WHERE source_id = $1",
+            &[source.into(), error.into()],
+        )
+    })
+}
+
+/// The oid of a source's owner; `None` if the role is gone.
+pub fn owner_oid(owner: &str) -> Result<Option<pg_sys::Oid>> {
+    Spi::get_one_with_args::<pg_sys::Oid>("SELECT to_regrole($1)::oid", &[owner.into()]).map_err(spi_error)
+}
+
+/// Of the `files` (path, size, mtime in seconds) of a source, those its target's ledger has not
+/// settled: new ones, ones whose size or mtime changed, and ones an interrupted run left
+/// unfinished. Loaded, skipped and failed files stay settled until they change; a changed file
+/// reported as such stays settled unless the source reloads changed files.
+pub fn unsettled(target: &str, files: &[(String, i64, f64)], reload_changed: bool) -> Result<Vec<String>> {
+    let paths: Vec<String> = files.iter().map(|f| f.0.clone()).collect();
+    let sizes: Vec<i64> = files.iter().map(|f| f.1).collect();
+    let mtimes: Vec<f64> = files.iter().map(|f| f.2).collect();
+    Spi::connect(|client| {
+        client
+            .select(
+                "SELECT f.path FROM unnest($1::text[], $2::bigint[], $3::float8[]) WITH ORDINALITY AS f(path, size, mtime, n)
+                  WHERE NOT EXISTS (
+                        SELECT 1 FROM (SELECT l.status, l.size, l.mtime
+                                         FROM vs_ingest.file l JOIN vs_ingest.run r USING (run_id)
+                                        WHERE l.path = f.path AND r.target = vs_ingest.target_name($4, missing_ok => true)
+                                        ORDER BY l.file_id DESC LIMIT 1) last
+                         WHERE last.size = f.size AND last.mtime = to_timestamp(f.mtime)
+                           AND (last.status IN ('loaded', 'skipped', 'failed')
+                                OR (last.status = 'changed' AND NOT $5)))
+                  ORDER BY f.n",
+                None,
+                &[paths.into(), sizes.into(), mtimes.into(), target.into(), reload_changed.into()],
+            )?
+            .map(|row| row.get::<String>(1).map(Option::unwrap_or_default))
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+    })
+    .map_err(spi_error)
+}
+
+/// What `vs_ingest_add_source` and `vs_ingest_alter_source` set; `None` leaves a column alone
+/// (`alter`) or takes its default (`add`).
+#[derive(Default)]
+pub struct Settings<'a> {
+    pub dir: Option<&'a str>,
+    pub pattern: Option<&'a str>,
+    pub every: Option<Interval>,
+    pub target: Option<&'a str>,
+    pub format: Option<&'a str>,
+    /// `Some("")`: back to the setting `vs_ingest.source_timezone`.
+    pub source_timezone: Option<&'a str>,
+    pub max_reject_ratio: Option<f64>,
+    pub reload_changed: Option<bool>,
+    /// `Some(0)`: no retention.
+    pub retain: Option<Interval>,
+    pub retain_action: Option<&'a str>,
+    pub enabled: Option<bool>,
+}
+
+/// Checks that an interval is at least `min` (an SQL interval literal).
+pub fn check_interval(name: &'static str, value: Option<Interval>, min: &str, zero_ok: bool) -> Result<()> {
+    let Some(value) = value else { return Ok(()) };
+    let ok = Spi::get_one_with_args::<bool>(
+        &format!("SELECT $1 >= interval '{min}' OR ($2 AND $1 = interval '0')"),
+        &[value.into(), zero_ok.into()],
+    )
+    .map_err(spi_error)?
+    .unwrap_or(false);
+    if ok {
+        Ok(())
+    } else {
+        let text = Spi::get_one_with_args::<String>("SELECT $1::text", &[value.into()]).map_err(spi_error)?;
+        Err(IngestError::BadInterval { name, value: text.unwrap_or_default() })
+    }
+}
+
+/// Adds a source owned by the current user; its id.
+pub fn insert(name: &str, owner: &str, s: &Settings) -> Result<i32> {
+    let mut args = settings_args(name, s);
+    args.push(owner.into());
+    let id = access::as_role(access::superuser_oid(), || {
+        Spi::get_one_with_args::<i32>(
+            // A name that exists inserts nothing: the outer SELECT still gives one row (NULL).
+            "WITH added AS (
+                 INSERT INTO vs_ingest.source (name, owner, dir, pattern, every, target, format, source_timezone,
+                                               max_reject_ratio, reload_changed, retain, retain_action, enabled)
+                 VALUES ($1, $13, $2, $3, $4, $5, $6, nullif($7, ''), $8, $9, nullif($10, interval '0'), $11, $12)
+                 ON CONFLICT (name) DO NOTHING RETURNING source_id)
+             SELECT (SELECT source_id FROM added)",
+            &args,
+        )
+        .map_err(spi_error)
+    });
+    id.and_then(|id| id.ok_or_else(|| IngestError::SourceExists(name.into())))
+}
+
+/// Changes the given settings of a source; its next check is due at once.
+pub fn update(name: &str, s: &Settings) -> Result<()> {
+    access::as_role(access::superuser_oid(), || {
+        run_sql(
+            "UPDATE vs_ingest.source SET
+                    dir = coalesce($2, dir), pattern = coalesce($3, pattern), every = coalesce($4, every),
+                    target = coalesce($5, target), format = coalesce($6, format),
+                    source_timezone = CASE WHEN $7 IS NULL THEN source_timezone ELSE nullif($7, '') END,
+                    max_reject_ratio = coalesce($8, max_reject_ratio),
+                    reload_changed = coalesce($9, reload_changed),
+                    retain = CASE WHEN $10 IS NULL THEN retain ELSE nullif($10, interval '0') END,
+                    retain_action = coalesce($11, retain_action), enabled = coalesce($12, enabled),
+                    next_check_at = clock_timestamp()
+              WHERE name = $1",
+            &settings_args(name, s),
+        )
+    })
+}
+
+pub fn delete(name: &str) -> Result<()> {
+    access::as_role(access::superuser_oid(), || run_sql("DELETE FROM vs_ingest.source WHERE name = $1", &[name.into()]))
+}
+
+fn settings_args<'a>(name: &'a str, s: &Settings<'a>) -> Vec<DatumWithOid<'a>> {
+    vec![
+        name.into(),
+        s.dir.into(),
+        s.pattern.into(),
+        s.every.into(),
+        s.target.into(),
+        s.format.into(),
+        s.source_timezone.into(),
+        s.max_reject_ratio.into(),
+        s.reload_changed.into(),
+        s.retain.into(),
+        s.retain_action.into(),
+        s.enabled.into(),
+    ]
+}

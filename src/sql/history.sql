@@ -1,0 +1,76 @@
+-- Housekeeping the scheduler does: pruning the job history and partition retention.
+
+-- Deletes the history of runs that finished more than `days` days ago: their runs, files and
+-- rejected lines. Kept whatever their age: the newest finished ledger row of each file in each
+-- target (what tells the next load to skip it, or that it changed), and unfinished files (their
+-- resume offsets and rejects). Returns what was deleted.
+CREATE FUNCTION vs_ingest.prune_history(days int, OUT runs bigint, OUT files bigint, OUT rejects bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    cutoff timestamptz := clock_timestamp() - make_interval(days => days);
+BEGIN
+    IF days IS NULL OR days < 0 THEN
+        RAISE EXCEPTION 'days must be 0 or more, not %', days
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give how many days of history to keep.';
+    END IF;
+    CREATE TEMP TABLE IF NOT EXISTS vs_ingest_pruned_files (file_id bigint) ON COMMIT DROP;
+    TRUNCATE vs_ingest_pruned_files;
+    INSERT INTO vs_ingest_pruned_files
+    SELECT f.file_id
+      FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
+     WHERE r.finished_at < cutoff
+       AND f.status NOT IN ('pending', 'loading', 'cancelled')
+       AND f.file_id <> (SELECT max(k.file_id) FROM vs_ingest.file k JOIN vs_ingest.run kr USING (run_id)
+                          WHERE k.path = f.path AND kr.target = r.target
+                            AND k.status IN ('loaded', 'changed', 'failed'));
+    -- A file whose only finished rows are skipped or resumed ones has no ledger row to keep.
+    INSERT INTO vs_ingest_pruned_files
+    SELECT f.file_id
+      FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
+     WHERE r.finished_at < cutoff AND f.status IN ('skipped', 'resumed')
+       AND NOT EXISTS (SELECT 1 FROM vs_ingest_pruned_files p WHERE p.file_id = f.file_id);
+    DELETE FROM vs_ingest.reject j USING vs_ingest_pruned_files p WHERE j.file_id = p.file_id;
+    GET DIAGNOSTICS rejects = ROW_COUNT;
+    DELETE FROM vs_ingest.file f USING vs_ingest_pruned_files p WHERE f.file_id = p.file_id;
+    GET DIAGNOSTICS files = ROW_COUNT;
+    DELETE FROM vs_ingest.run r
+     WHERE r.finished_at < cutoff
+       AND NOT EXISTS (SELECT 1 FROM vs_ingest.file f WHERE f.run_id = r.run_id);
+    GET DIAGNOSTICS runs = ROW_COUNT;
+END
+$$;
+
+-- Detaches or drops the daily partitions of `target` whose day ended more than `retain` ago
+-- (pg_partman style). Dropping a day also forgets its coverage. Returns the partitions' names.
+CREATE FUNCTION vs_ingest.apply_retention(target text, retain interval, action text)
+RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+    tname text := vs_ingest.target_name(target);
+    part record;
+    rel_name text;
+BEGIN
+    IF action NOT IN ('detach', 'drop') THEN
+        RAISE EXCEPTION 'retain_action must be detach or drop, not %', action
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use detach (keep the table) or drop.';
+    END IF;
+    FOR part IN
+        SELECT b.oid::regclass AS rel, b.lo, b.hi
+          FROM (SELECT c.oid,
+                       (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::timestamptz AS lo,
+                       (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::timestamptz AS hi
+                  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                 WHERE i.inhparent = to_regclass(target)) b
+         WHERE b.hi <= clock_timestamp() - retain
+         ORDER BY b.lo
+    LOOP
+        rel_name := part.rel::text;
+        IF action = 'drop' THEN
+            EXECUTE format('DROP TABLE %s', part.rel);
+            DELETE FROM vs_ingest.coverage c WHERE c.target = tname AND c.hour >= part.lo AND c.hour < part.hi;
+        ELSE
+            EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', to_regclass(target), part.rel);
+        END IF;
+        RETURN NEXT rel_name;
+    END LOOP;
+END
+$$;

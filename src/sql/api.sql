@@ -107,33 +107,9 @@ CREATE FUNCTION public.vs_ingest_run_source(name text, wait boolean DEFAULT true
 ) LANGUAGE sql VOLATILE
 AS $$ SELECT * FROM vs_ingest.vs_ingest_run_source($1, $2) $$;
 
--- The missing-data report.
-CREATE FUNCTION public.vs_ingest_coverage(
-    since timestamptz,
-    until timestamptz,
-    target text DEFAULT 'public.vs_its_hourly',
-    expected_days int DEFAULT 7
-) RETURNS TABLE (
-    hour timestamptz, links_expected int, links_reported int, coverage double precision, slots_missing int
-) LANGUAGE sql STABLE
-AS $$ SELECT * FROM vs_ingest.vs_ingest_coverage(since, until, target, expected_days) $$;
-
-CREATE FUNCTION public.vs_ingest_gaps(
-    since timestamptz,
-    until timestamptz,
-    target text DEFAULT 'public.vs_its_hourly',
-    expected_days int DEFAULT 7,
-    min_coverage double precision DEFAULT 0.9
-) RETURNS TABLE (
-    kind text, interval_start timestamptz, interval_end timestamptz, intervals int,
-    links_expected int, links_reported int, coverage double precision
-) LANGUAGE sql STABLE
-AS $$ SELECT * FROM vs_ingest.vs_ingest_gaps(since, until, target, expected_days, min_coverage) $$;
-
 REVOKE ALL ON FUNCTION vs_ingest.vs_ingest_add_source, vs_ingest.vs_ingest_alter_source,
                        vs_ingest.vs_ingest_enable_source, vs_ingest.vs_ingest_disable_source,
                        vs_ingest.vs_ingest_drop_source, vs_ingest.vs_ingest_run_source,
-                       vs_ingest.vs_ingest_coverage, vs_ingest.vs_ingest_gaps,
                        vs_ingest.prune_history, vs_ingest.apply_retention,
                        public.vs_ingest_add_source, public.vs_ingest_alter_source,
                        public.vs_ingest_enable_source, public.vs_ingest_disable_source,
@@ -142,7 +118,6 @@ REVOKE ALL ON FUNCTION vs_ingest.vs_ingest_add_source, vs_ingest.vs_ingest_alter
 GRANT EXECUTE ON FUNCTION vs_ingest.vs_ingest_add_source, vs_ingest.vs_ingest_alter_source,
                           vs_ingest.vs_ingest_enable_source, vs_ingest.vs_ingest_disable_source,
                           vs_ingest.vs_ingest_drop_source, vs_ingest.vs_ingest_run_source,
-                          vs_ingest.vs_ingest_coverage, vs_ingest.vs_ingest_gaps,
                           vs_ingest.apply_retention,
                           public.vs_ingest_add_source, public.vs_ingest_alter_source,
                           public.vs_ingest_enable_source, public.vs_ingest_disable_source,

@@ -1,5 +1,6 @@
 -- The missing-data report, from vs_ingest.coverage alone (kept by the writer): it never scans the
--- hourly rows, so a month of national data answers in milliseconds.
+-- hourly rows, so a month of national data answers in milliseconds. The two report functions are
+-- plain SQL, so they live in public directly instead of behind wrappers.
 
 -- Normalises a target name the way the loader records it (schema.table, quoted as needed).
 -- With missing_ok, a table that does not exist yet is NULL instead of an error.
@@ -22,7 +23,7 @@ $$;
 -- Every hour of [since, until) with what reported in it. links_expected is the most links that
 -- reported in any one hour of the `expected_days` days before (NULL without history): an exact
 -- count of distinct links over days would mean scanning the data or keeping link sets per day.
-CREATE FUNCTION vs_ingest.vs_ingest_coverage(
+CREATE FUNCTION public.vs_ingest_coverage(
     since timestamptz,
     until timestamptz,
     target text DEFAULT 'public.vs_its_hourly',
@@ -75,7 +76,7 @@ $$;
 -- What is missing in [since, until): runs of 5-minute intervals with no sample at all (kind
 -- 'no_data', e.g. a file that never came), and hours with data where fewer than `min_coverage`
 -- of the expected links reported (kind 'low_coverage').
-CREATE FUNCTION vs_ingest.vs_ingest_gaps(
+CREATE FUNCTION public.vs_ingest_gaps(
     since timestamptz,
     until timestamptz,
     target text DEFAULT 'public.vs_its_hourly',
@@ -95,7 +96,7 @@ BEGIN
     END IF;
     RETURN QUERY
     WITH hours AS (
-        SELECT * FROM vs_ingest.vs_ingest_coverage(since, until, target, expected_days)
+        SELECT * FROM public.vs_ingest_coverage(since, until, target, expected_days)
     ), empty_slots AS (
         -- Every 5-minute interval inside [since, until) that no link reported.
         SELECT h.hour + s.slot * interval '5 minutes' AS t, h.links_expected

@@ -8,6 +8,8 @@ use crate::aggregate::{HourlyRow, SLOTS};
 
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 const COLUMNS: i16 = 8;
+/// Signature, flags and header extension length.
+const HEADER_LEN: usize = SIGNATURE.len() + 8;
 /// pg_type OIDs of the array element types (`real`, `integer`).
 const FLOAT4_OID: u32 = 700;
 const INT4_OID: u32 = 23;
@@ -68,6 +70,19 @@ impl CopyBuffer {
     pub fn finish(mut self) -> Vec<u8> {
         self.buf.extend_from_slice(&(-1i16).to_be_bytes());
         self.buf
+    }
+
+    /// Appends the trailer and returns the payload, keeping the buffer for [`CopyBuffer::clear`]:
+    /// a national hour is about 100 MB, which is worth allocating once, not every hour.
+    pub fn finished(&mut self) -> &[u8] {
+        self.buf.extend_from_slice(&(-1i16).to_be_bytes());
+        &self.buf
+    }
+
+    /// Empties the buffer for the next payload (header kept, allocation kept).
+    pub fn clear(&mut self) {
+        self.buf.truncate(HEADER_LEN);
+        self.rows = 0;
     }
 }
 
@@ -145,5 +160,22 @@ mod tests {
         }
         assert_eq!(take(2), &(-1i16).to_be_bytes());
         assert_eq!(p, bytes.len());
+    }
+
+    #[test]
+    fn a_cleared_buffer_encodes_like_a_new_one() {
+        let mut row = HourlyRow::new(7);
+        row.apply(3, 42.5, Some(9));
+        let mut fresh = CopyBuffer::new();
+        fresh.push(1, &row);
+        let expected = fresh.finish();
+        let mut reused = CopyBuffer::new();
+        reused.push(2, &row);
+        reused.push(3, &row);
+        let _ = reused.finished();
+        reused.clear();
+        reused.push(1, &row);
+        assert_eq!(reused.rows(), 1);
+        assert_eq!(reused.finished(), &expected[..]);
     }
 }

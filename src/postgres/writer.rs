@@ -35,6 +35,8 @@ pub struct Writer {
     /// Local day (days since 1970-01-01) → Postgres timestamps of its local hours 0..=24.
     days: HashMap<i64, Vec<i64>>,
     stage: Option<pg_sys::Oid>,
+    /// The COPY payload of the hour being written, reused from hour to hour.
+    copy: CopyBuffer,
 }
 
 impl Writer {
@@ -56,7 +58,14 @@ impl Writer {
             });
         }
         let target_name = qualified_name(oid)?;
-        Ok(Writer { target: oid, target_name, time_zone: time_zone.to_string(), days: HashMap::new(), stage: None })
+        Ok(Writer {
+            target: oid,
+            target_name,
+            time_zone: time_zone.to_string(),
+            days: HashMap::new(),
+            stage: None,
+            copy: CopyBuffer::new(),
+        })
     }
 
     pub fn target_name(&self) -> &str {
@@ -86,13 +95,19 @@ impl Writer {
 
     fn write_hour(&mut self, batch: &HourBatch) -> Result<Written> {
         let stamp = self.hour_stamp(batch.local_hour)?;
-        let mut copy = CopyBuffer::new();
+        let mut copy = std::mem::take(&mut self.copy);
+        copy.clear();
         for row in &batch.rows {
             copy.push(stamp, row);
         }
-        let payload = copy.finish();
+        let written = self.copy_hour(batch, stamp, copy.finished());
+        self.copy = copy;
+        written
+    }
+
+    fn copy_hour(&mut self, batch: &HourBatch, stamp: i64, payload: &[u8]) -> Result<Written> {
         let samples = batch.samples();
-        match in_subtransaction(|| Ok(copy_into(self.target, &payload))) {
+        match in_subtransaction(|| Ok(copy_into(self.target, payload))) {
             Ok(_) => {
                 // No row of this hour existed for these links: their coverage adds up.
                 catalog::add_coverage(&self.target_name, stamp, &batch.coverage())?;
@@ -101,7 +116,7 @@ impl Writer {
             Err(IngestError::Postgres { code: PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, .. }) => {
                 let stage = self.stage()?;
                 Spi::run(&format!("TRUNCATE {}", qualified_name(stage)?)).map_err(spi_error)?;
-                copy_into(stage, &payload);
+                copy_into(stage, payload);
                 let (duplicate, _) = Spi::get_two_with_args::<i64, i64>(
                     "SELECT duplicate, rows_written FROM vs_ingest.merge_staged($1, $2)",
                     &[regclass(self.target), regclass(stage)],

@@ -1,7 +1,10 @@
 //! Engine-only timings of one input file, without a database: how long decompressing alone takes
 //! (the floor), and how long the whole engine (decompress, parse, aggregate into hours) takes.
 //!
-//!   vs-ingest-bench FILE [RUNS]
+//!   vs-ingest-bench FILE [RUNS] [--json]
+//!
+//! `--json` prints one JSON object (every run's seconds and the medians) instead of the two
+//! lines of text, for `scripts/bench.sh`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -49,29 +52,54 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let path = PathBuf::from(args.next().ok_or("usage: vs-ingest-bench FILE [RUNS]")?);
-    let runs: usize = args.next().map(|r| r.parse()).transpose()?.unwrap_or(3);
+    const USAGE: &str = "usage: vs-ingest-bench FILE [RUNS] [--json]";
+    let (flags, positional): (Vec<String>, Vec<String>) = std::env::args().skip(1).partition(|a| a.starts_with("--"));
+    let json = match flags.as_slice() {
+        [] => false,
+        [flag] if flag == "--json" => true,
+        _ => return Err(USAGE.into()),
+    };
+    let mut args = positional.into_iter();
+    let path = PathBuf::from(args.next().ok_or(USAGE)?);
+    let runs: usize = args.next().map(|r| r.parse()).transpose()?.unwrap_or(3).max(1);
     let pool = Engine::new(0)?;
 
-    let mut times = Vec::new();
+    let mut decompress_times = Vec::new();
     let mut bytes = 0;
     for _ in 0..runs {
         let start = Instant::now();
         bytes = decompress(&path)?;
-        times.push(start.elapsed().as_secs_f64());
+        decompress_times.push(start.elapsed().as_secs_f64());
     }
-    let floor = median(times);
-    println!("decompress only: {floor:.2} s median of {runs} ({:.0} MB/s of CSV)", bytes as f64 / 1e6 / floor);
+    let floor = median(decompress_times.clone());
+    if !json {
+        println!("decompress only: {floor:.2} s median of {runs} ({:.0} MB/s of CSV)", bytes as f64 / 1e6 / floor);
+    }
 
-    let mut times = Vec::new();
+    let mut engine_times = Vec::new();
     let mut counts = (0, 0);
     for _ in 0..runs {
         let start = Instant::now();
         counts = engine(&path, &pool)?;
-        times.push(start.elapsed().as_secs_f64());
+        engine_times.push(start.elapsed().as_secs_f64());
     }
-    let whole = median(times);
+    let whole = median(engine_times.clone());
+    if json {
+        let report = serde_json::json!({
+            "file": path,
+            "runs": runs,
+            "csv_bytes": bytes,
+            "decompress_seconds": floor,
+            "decompress_runs": decompress_times,
+            "engine_threads": pool.threads(),
+            "engine_seconds": whole,
+            "engine_runs": engine_times,
+            "rows": counts.0,
+            "hourly_rows": counts.1,
+        });
+        println!("{report}");
+        return Ok(());
+    }
     println!(
         "engine ({} threads): {whole:.2} s median of {runs} ({:.1} M rows/s, {} hourly rows), {:.2}x decompress only",
         pool.threads(),

@@ -1,0 +1,1191 @@
+//! `vs-ingest-report`: the measuring and reporting half of `scripts/bench.sh`.
+//!
+//!   vs-ingest-report watch --postmaster PID --while-pid PID [--backend-pid-file F] [--prefix P]
+//!       Samples /proc every 100 ms while process `--while-pid` lives: the postmaster's vs_ingest
+//!       background workers and the calling backend. Prints their peak memory as `key<TAB>value`.
+//!   vs-ingest-report workers --postmaster PID [--timeout-seconds S]
+//!       Waits for the vs_ingest workers of a load to start and prints their pids.
+//!   vs-ingest-report summary RAW.tsv --json OUT.json
+//!       Turns the raw measurements the script collected into medians, ratios and verdicts on the
+//!       targets of issue 4: prints a table and writes the results as JSON.
+//!   vs-ingest-report chart RESULTS.json --svg OUT.svg
+//!       Draws the wall times of the JSON as a bar chart.
+//!
+//! Linux only (it reads /proc). No dependencies beyond the engine's own (clap, serde_json).
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use serde_json::{json, Value};
+
+#[derive(Parser)]
+#[command(name = "vs-ingest-report", about = "Measure and report vs_ingest benchmarks (see scripts/bench.sh)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Peak memory of the loading processes while a load runs.
+    Watch {
+        /// The postmaster's pid: its children running vs_ingest workers are watched.
+        #[arg(long)]
+        postmaster: u32,
+        /// Watch until this process (the client running the load) exits.
+        #[arg(long)]
+        while_pid: u32,
+        /// A file where the calling backend's pid appears (written by the client).
+        #[arg(long)]
+        backend_pid_file: Option<PathBuf>,
+        /// Prefix of the printed keys.
+        #[arg(long, default_value = "ours")]
+        prefix: String,
+        #[arg(long, default_value_t = 100)]
+        interval_ms: u64,
+    },
+    /// Print the pids of the postmaster's vs_ingest workers, once there is one.
+    Workers {
+        #[arg(long)]
+        postmaster: u32,
+        #[arg(long, default_value_t = 60)]
+        timeout_seconds: u64,
+    },
+    /// Medians, ratios and targets from the raw measurements: a table and a JSON file.
+    Summary {
+        raw: PathBuf,
+        #[arg(long)]
+        json: PathBuf,
+    },
+    /// An SVG bar chart of the results JSON.
+    Chart {
+        results: PathBuf,
+        #[arg(long)]
+        svg: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let outcome = match Cli::parse().command {
+        Command::Watch { postmaster, while_pid, backend_pid_file, prefix, interval_ms } => {
+            watch(postmaster, while_pid, backend_pid_file.as_deref(), &prefix, interval_ms);
+            Ok(())
+        }
+        Command::Workers { postmaster, timeout_seconds } => workers(postmaster, timeout_seconds),
+        Command::Summary { raw, json } => summary(&raw, &json),
+        Command::Chart { results, svg } => chart(&results, &svg),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vs-ingest-report: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+// ---------------------------------------------------------------------------------------------
+// /proc sampling
+
+/// A process's parent and state from /proc/PID/stat (the command name may hold spaces and
+/// parentheses, so the fields are read after its last ')').
+fn parent_and_state(pid: u32) -> Option<(u32, char)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((ppid, state))
+}
+
+/// Running, not a zombie: a client that exited but is not reaped yet counts as gone.
+fn alive(pid: u32) -> bool {
+    parent_and_state(pid).is_some_and(|(_, state)| state != 'Z' && state != 'X')
+}
+
+/// The postmaster's children whose process title says they are vs_ingest workers
+/// ("postgres: vs_ingest leader", "postgres: vs_ingest helper").
+fn vs_ingest_workers(postmaster: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
+    let mut pids: Vec<u32> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| parent_and_state(pid).is_some_and(|(ppid, state)| ppid == postmaster && state != 'Z'))
+        .filter(|&pid| {
+            fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|title| title.starts_with(b"postgres: vs_ingest ") || title.starts_with(b"vs_ingest "))
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+#[derive(Clone, Debug, Default)]
+struct Memory {
+    rss_anon_kib: u64,
+    rss_shmem_kib: u64,
+    vm_rss_kib: u64,
+    vm_hwm_kib: u64,
+    threads: u64,
+    cpus: String,
+}
+
+fn memory(pid: u32) -> Option<Memory> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let mut m = Memory::default();
+    for line in status.lines() {
+        let Some((key, value)) = line.split_once(':') else { continue };
+        let value = value.trim();
+        let kib = || value.trim_end_matches("kB").trim().parse::<u64>().unwrap_or(0);
+        match key {
+            "RssAnon" => m.rss_anon_kib = kib(),
+            "RssShmem" => m.rss_shmem_kib = kib(),
+            "VmRSS" => m.vm_rss_kib = kib(),
+            "VmHWM" => m.vm_hwm_kib = kib(),
+            "Threads" => m.threads = value.parse().unwrap_or(0),
+            "Cpus_allowed_list" => m.cpus = value.to_string(),
+            _ => {}
+        }
+    }
+    Some(m)
+}
+
+#[derive(Default)]
+struct Peak {
+    rss_anon_kib: u64,
+    rss_shmem_kib: u64,
+    vm_rss_kib: u64,
+    vm_hwm_kib: u64,
+    threads: u64,
+    cpus: String,
+}
+
+impl Peak {
+    fn add(&mut self, m: &Memory) {
+        self.rss_anon_kib = self.rss_anon_kib.max(m.rss_anon_kib);
+        self.rss_shmem_kib = self.rss_shmem_kib.max(m.rss_shmem_kib);
+        self.vm_rss_kib = self.vm_rss_kib.max(m.vm_rss_kib);
+        self.vm_hwm_kib = self.vm_hwm_kib.max(m.vm_hwm_kib);
+        self.threads = self.threads.max(m.threads);
+        if !m.cpus.is_empty() {
+            self.cpus.clone_from(&m.cpus);
+        }
+    }
+}
+
+fn watch(postmaster: u32, while_pid: u32, backend_pid_file: Option<&Path>, prefix: &str, interval_ms: u64) {
+    let mut backend: Option<u32> = None;
+    let mut workers_seen = std::collections::BTreeSet::new();
+    let (mut worker_peak, mut backend_peak) = (Peak::default(), Peak::default());
+    let mut samples = 0u64;
+    loop {
+        // Checked before sampling, so the last sample is taken after the load finished.
+        let last = !alive(while_pid);
+        if backend.is_none() {
+            backend = backend_pid_file.and_then(|f| fs::read_to_string(f).ok()).and_then(|s| s.trim().parse().ok());
+        }
+        for pid in vs_ingest_workers(postmaster) {
+            if let Some(m) = memory(pid) {
+                workers_seen.insert(pid);
+                worker_peak.add(&m);
+            }
+        }
+        if let Some(m) = backend.and_then(memory) {
+            backend_peak.add(&m);
+        }
+        samples += 1;
+        if last {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(interval_ms));
+    }
+    let both = |f: fn(&Peak) -> u64| f(&worker_peak).max(f(&backend_peak));
+    println!("{prefix}.rss_anon_kib\t{}", both(|p| p.rss_anon_kib));
+    println!("{prefix}.rss_shmem_kib\t{}", both(|p| p.rss_shmem_kib));
+    println!("{prefix}.vm_rss_kib\t{}", both(|p| p.vm_rss_kib));
+    println!("{prefix}.vm_hwm_kib\t{}", both(|p| p.vm_hwm_kib));
+    println!("{prefix}.worker_rss_anon_kib\t{}", worker_peak.rss_anon_kib);
+    println!("{prefix}.worker_vm_hwm_kib\t{}", worker_peak.vm_hwm_kib);
+    println!("{prefix}.backend_rss_anon_kib\t{}", backend_peak.rss_anon_kib);
+    println!("{prefix}.backend_vm_hwm_kib\t{}", backend_peak.vm_hwm_kib);
+    println!("{prefix}.workers\t{}", workers_seen.len());
+    println!("{prefix}.worker_threads\t{}", worker_peak.threads);
+    println!("{prefix}.worker_cpus\t{}", if worker_peak.cpus.is_empty() { "?" } else { &worker_peak.cpus });
+    println!("{prefix}.rss_samples\t{samples}");
+}
+
+fn workers(postmaster: u32, timeout_seconds: u64) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let pids = vs_ingest_workers(postmaster);
+        if !pids.is_empty() {
+            let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+            println!("{}", pids.join(" "));
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(timeout_seconds) {
+            return Err(format!("no vs_ingest worker of postmaster {postmaster} in {timeout_seconds} s").into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw measurements
+
+/// The script's raw measurements: `key<TAB>value` lines, in order; a key measured once per run
+/// appears once per run.
+struct Raw {
+    lines: Vec<(String, String)>,
+}
+
+impl Raw {
+    fn read(path: &Path) -> Result<Raw> {
+        let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let lines = text
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .map(|l| {
+                let (k, v) = l.split_once('\t').unwrap_or((l, ""));
+                (k.trim().to_string(), v.trim().to_string())
+            })
+            .collect();
+        Ok(Raw { lines })
+    }
+
+    fn all(&self, key: &str) -> Vec<&str> {
+        self.lines.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
+    }
+
+    fn text(&self, key: &str) -> Option<&str> {
+        self.all(key).last().copied()
+    }
+
+    fn numbers(&self, key: &str) -> Vec<f64> {
+        self.all(key).iter().filter_map(|v| v.parse().ok()).collect()
+    }
+
+    fn number(&self, key: &str) -> Option<f64> {
+        self.numbers(key).last().copied()
+    }
+
+    /// `prefix.*` keys, in first-seen order, each with its last value.
+    fn section(&self, prefix: &str) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for (k, v) in &self.lines {
+            if let Some(name) = k.strip_prefix(prefix) {
+                match out.iter_mut().find(|(n, _)| n == name) {
+                    Some(entry) => entry.1.clone_from(v),
+                    None => out.push((name.to_string(), v.clone())),
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The index of the median run: the middle one, or the slower of the two middle ones (so an
+/// even number of runs never reports a time that no run took).
+fn median_index(values: &[f64]) -> Option<usize> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    Some(order[values.len() / 2])
+}
+
+fn median(values: &[f64]) -> Option<f64> {
+    median_index(values).map(|i| values[i])
+}
+
+/// `{"median": m, "runs": [...]}`, or null when not measured.
+fn runs_json(values: &[f64]) -> Value {
+    match median(values) {
+        Some(m) => json!({"median": m, "runs": values}),
+        None => Value::Null,
+    }
+}
+
+fn at(values: &[f64], i: Option<usize>) -> Option<f64> {
+    i.and_then(|i| values.get(i).copied())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Summary
+
+const GIB_KIB: f64 = 1024.0 * 1024.0;
+
+struct Target {
+    id: &'static str,
+    what: String,
+    goal: &'static str,
+    measured: Option<f64>,
+    shown: String,
+    met: Option<bool>,
+    note: String,
+}
+
+fn summary(raw_path: &Path, json_path: &Path) -> Result<()> {
+    let raw = Raw::read(raw_path)?;
+    let scale = raw.text("meta.scale").unwrap_or("?").to_string();
+    let engine: Value = raw.text("engine.json").map(serde_json::from_str).transpose()?.unwrap_or(Value::Null);
+    let decompress = engine["decompress_seconds"].as_f64();
+    let engine_seconds = engine["engine_seconds"].as_f64();
+
+    let compressed = raw.number("input.compressed_bytes");
+    let csv_bytes = raw.number("input.csv_bytes");
+
+    // vs_ingest_dir, 2 cores: the stages are those of the median run, so they add up.
+    let wall = raw.numbers("ours.wall");
+    let mid = median_index(&wall);
+    let ours_wall = at(&wall, mid);
+    let stage = |k: &str| at(&raw.numbers(&format!("ours.{k}")), mid);
+    let (wait, write, commit) = (stage("wait"), stage("write"), stage("commit"));
+    let other = match (ours_wall, wait, write, commit) {
+        (Some(w), Some(a), Some(b), Some(c)) => Some((w - a - b - c).max(0.0)),
+        _ => None,
+    };
+    let rows_read = raw.number("ours.rows_read");
+    let ours_csv = raw.number("ours.csv_bytes").or(csv_bytes);
+    let per_s = |n: Option<f64>| match (n, ours_wall) {
+        (Some(n), Some(w)) if w > 0.0 => Some(n / w),
+        _ => None,
+    };
+    // Peak memory: the highest over every run and every loading process.
+    let max_of = |k: &str| raw.numbers(k).into_iter().reduce(f64::max);
+    let (rss_anon, vm_hwm, vm_rss) =
+        (max_of("ours.rss_anon_kib"), max_of("ours.vm_hwm_kib"), max_of("ours.vm_rss_kib"));
+
+    let one_wall = raw.numbers("one_core.wall");
+    let one_mid = median_index(&one_wall);
+    let one = at(&one_wall, one_mid);
+    let one_stage = |k: &str| at(&raw.numbers(&format!("one_core.{k}")), one_mid);
+
+    let native_copy = raw.numbers("native.copy");
+    let native_insert = raw.numbers("native.insert");
+    let native_total: Vec<f64> = native_copy.iter().zip(&native_insert).map(|(a, b)| a + b).collect();
+    let native_mid = median_index(&native_total);
+    let native = at(&native_total, native_mid);
+
+    let binary = raw.numbers("binary.seconds");
+    let binary_median = median(&binary);
+    let unzip = raw.numbers("unzip.seconds");
+
+    // Targets of issue 4.
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    };
+    let national = scale == "national";
+    let mut targets = vec![
+        Target {
+            id: "national_day_seconds",
+            what: "national day loaded and committed (wall)".into(),
+            goal: "<= 30 s",
+            measured: ours_wall,
+            shown: fmt_opt(ours_wall, |v| format!("{} s", fmt_s(v))),
+            met: if national { ours_wall.map(|w| w <= 30.0) } else { None },
+            note: if national { String::new() } else { "judged on the national file only".into() },
+        },
+        Target {
+            id: "decompress_ratio",
+            what: "wall time / decompress-only time".into(),
+            goal: "<= 1.5x",
+            measured: ratio(ours_wall, decompress),
+            shown: fmt_opt(ratio(ours_wall, decompress), |v| format!("{:.2}x", round_up(v, 100.0))),
+            met: ratio(ours_wall, decompress).map(|r| r <= 1.5),
+            note: String::new(),
+        },
+        Target {
+            id: "native_speedup",
+            what: "speed-up over native COPY + INSERT ... GROUP BY".into(),
+            goal: ">= 10x",
+            measured: ratio(native, ours_wall),
+            shown: fmt_opt(ratio(native, ours_wall), |v| format!("{:.1}x", round_down(v, 10.0))),
+            met: ratio(native, ours_wall).map(|r| r >= 10.0),
+            note: raw.text("skipped.native").unwrap_or_default().to_string(),
+        },
+        Target {
+            id: "write_vs_binary_copy",
+            what: "write stage speed / binary COPY speed".into(),
+            goal: ">= 0.9x",
+            measured: ratio(binary_median, write),
+            shown: fmt_opt(ratio(binary_median, write), |v| format!("{:.2}x", round_down(v, 100.0))),
+            met: ratio(binary_median, write).map(|r| r >= 0.9),
+            note: raw.text("skipped.binary").unwrap_or_default().to_string(),
+        },
+        Target {
+            id: "peak_memory",
+            what: "peak memory per loading process (RssAnon)".into(),
+            goal: "<= 1 GiB",
+            measured: rss_anon.map(|k| k * 1024.0),
+            shown: fmt_opt(rss_anon, |k| fmt_bytes(k * 1024.0)),
+            met: rss_anon.map(|k| k <= GIB_KIB),
+            note: fmt_opt(vm_hwm, |k| {
+                format!("VmHWM {} (counts shared_buffers pages it touched)", fmt_bytes(k * 1024.0))
+            }),
+        },
+        Target {
+            id: "two_core_speedup",
+            what: "2 cores vs 1 core (wall time ratio)".into(),
+            goal: ">= 1.8x",
+            measured: ratio(one, ours_wall),
+            shown: fmt_opt(ratio(one, ours_wall), |v| format!("{:.2}x", round_down(v, 100.0))),
+            met: ratio(one, ours_wall).map(|r| r >= 1.8),
+            note: raw.text("skipped.one_core").unwrap_or_default().to_string(),
+        },
+    ];
+    for t in &mut targets {
+        if t.measured.is_none() && t.note.is_empty() {
+            t.note = "not measured".into();
+        }
+    }
+
+    // Which stage holds the load back: the biggest share of the median run's wall time.
+    let stages = [
+        ("wait", "waiting for the engine (decompress, parse, aggregate)", wait),
+        ("write", "writing hours (binary COPY into the partitioned table)", write),
+        ("commit", "committing chunks", commit),
+        ("other", "outside chunks (start-up, fingerprint, catalog)", other),
+    ];
+    let bottleneck =
+        stages.iter().filter_map(|&(id, label, s)| s.map(|s| (id, label, s))).max_by(|a, b| a.2.total_cmp(&b.2));
+
+    let settings: serde_json::Map<String, Value> =
+        raw.section("setting.").into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+    let machine = json!({
+        "nproc": raw.number("machine.nproc"),
+        "ram_bytes": raw.number("machine.ram_kib").map(|k| k * 1024.0),
+        "cpu": raw.text("machine.cpu"),
+        "kernel": raw.text("machine.kernel"),
+        "os": raw.text("machine.os"),
+        "postgres": raw.text("machine.postgres"),
+        "rustc": raw.text("machine.rustc"),
+    });
+    let results = json!({
+        "benchmark": "vs_ingest, issue 4",
+        "scale": scale,
+        "runs": raw.number("meta.runs"),
+        "date": raw.text("meta.date"),
+        "git_commit": raw.text("meta.git_commit"),
+        "git_dirty": raw.text("meta.git_dirty") == Some("true"),
+        "machine": machine,
+        "settings": settings,
+        "input": {
+            "file": raw.text("input.file"),
+            "generator": raw.text("input.generator"),
+            "links": raw.number("input.links"),
+            "csv_rows": raw.number("input.rows"),
+            "csv_bytes": csv_bytes,
+            "compressed_bytes": compressed,
+        },
+        "decompress_only": {
+            "seconds": decompress,
+            "runs": engine["decompress_runs"],
+            "csv_mb_per_s": ratio(csv_bytes.map(|b| b / 1e6), decompress),
+            "tool": "vs-ingest-bench (zlib-rs, one thread)",
+        },
+        "unzip_p": {"seconds": runs_json(&unzip), "tool": "unzip -p FILE > /dev/null (Info-ZIP)"},
+        "engine_only": {
+            "seconds": engine_seconds,
+            "runs": engine["engine_runs"],
+            "threads": engine["engine_threads"],
+            "hourly_rows": engine["hourly_rows"],
+            "rows_per_s": ratio(engine["rows"].as_f64(), engine_seconds),
+        },
+        "vs_ingest_dir": {
+            "wall_seconds": runs_json(&wall),
+            "median_run": mid.map(|i| i + 1),
+            "rows_read": rows_read,
+            "rows_loaded": raw.number("ours.rows_loaded"),
+            "hourly_rows": raw.number("ours.hourly_rows"),
+            "chunks": raw.number("ours.chunks"),
+            "rows_per_s": per_s(rows_read),
+            "csv_mb_per_s": per_s(ours_csv.map(|b| b / 1e6)),
+            "file_mb_per_s": per_s(compressed.map(|b| b / 1e6)),
+            "stages_of_median_run": {
+                "wait_seconds": wait,
+                "write_seconds": write,
+                "commit_seconds": commit,
+                "other_seconds": other,
+            },
+            "stages_all_runs": {
+                "wait_seconds": raw.numbers("ours.wait"),
+                "write_seconds": raw.numbers("ours.write"),
+                "commit_seconds": raw.numbers("ours.commit"),
+            },
+            "peak_rss_anon_bytes": rss_anon.map(|k| k * 1024.0),
+            "peak_vm_rss_bytes": vm_rss.map(|k| k * 1024.0),
+            "peak_vm_hwm_bytes": vm_hwm.map(|k| k * 1024.0),
+            "peak_worker_rss_anon_bytes": max_of("ours.worker_rss_anon_kib").map(|k| k * 1024.0),
+            "peak_backend_rss_anon_bytes": max_of("ours.backend_rss_anon_kib").map(|k| k * 1024.0),
+            "workers": max_of("ours.workers"),
+            "worker_threads": max_of("ours.worker_threads"),
+            "worker_cpus": raw.text("ours.worker_cpus"),
+        },
+        "vs_ingest_dir_one_core": if one.is_some() { json!({
+            "wall_seconds": runs_json(&one_wall),
+            "stages_of_median_run": {
+                "wait_seconds": one_stage("wait"),
+                "write_seconds": one_stage("write"),
+                "commit_seconds": one_stage("commit"),
+            },
+            "worker_cpus": raw.text("one_core.worker_cpus"),
+            "settings": "server started under taskset -c 0; vs_ingest.threads = 1, vs_ingest.max_workers = 1",
+        }) } else { Value::Null },
+        "native": if native.is_some() { json!({
+            "total_seconds": runs_json(&native_total),
+            "copy_seconds": runs_json(&native_copy),
+            "insert_select_seconds": runs_json(&native_insert),
+            "copy_seconds_of_median_run": at(&native_copy, native_mid),
+            "insert_select_seconds_of_median_run": at(&native_insert, native_mid),
+            "staging_rows": raw.number("native.staging_rows"),
+            "hourly_rows": raw.number("native.hourly_rows"),
+            "method": raw.text("native.method"),
+        }) } else { Value::Null },
+        "binary_copy": if binary_median.is_some() { json!({
+            "seconds": runs_json(&binary),
+            "rows": raw.number("binary.rows"),
+            "bytes": raw.number("binary.bytes"),
+            "method": "psql \\copy ... FROM 'file' WITH (FORMAT binary), i.e. COPY FROM STDIN, into an empty table made by vs_ingest.ensure_hourly_table",
+        }) } else { Value::Null },
+        "bottleneck": bottleneck.map(|(id, label, s)| json!({
+            "stage": id, "label": label, "seconds": s, "share_of_wall": ours_wall.map(|w| s / w),
+        })),
+        "targets": targets.iter().map(|t| json!({
+            "id": t.id, "what": t.what, "goal": t.goal, "measured": t.measured, "met": t.met, "note": t.note,
+        })).collect::<Vec<_>>(),
+        "profile": raw.text("profile.file"),
+    });
+    if let Some(dir) = json_path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let results = integral(results);
+    fs::write(json_path, serde_json::to_string_pretty(&results)? + "\n")?;
+
+    // The table.
+    let runs = raw.text("meta.runs").unwrap_or("?");
+    let mut out = String::new();
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "vs_ingest benchmark, scale {scale}: {} links, {} CSV rows, {} of CSV in a {} zip",
+        fmt_opt(raw.number("input.links"), fmt_count),
+        fmt_opt(raw.number("input.rows"), fmt_millions),
+        fmt_opt(csv_bytes, fmt_size),
+        fmt_opt(compressed, fmt_size),
+    );
+    let _ = writeln!(out, "machine: {}", machine_note(&results));
+    let settings_line: Vec<String> = raw
+        .section("setting.")
+        .iter()
+        .filter(|(k, _)| !k.starts_with("vs_ingest."))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    for (i, line) in wrap(&settings_line.join(" "), 100).iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{}{line}",
+            if i == 0 { "settings (every contender): " } else { "                            " }
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{:<58} {:>9} {:>10} {:>9} {:>9}",
+        format!("measurement (median of {runs})"),
+        "seconds",
+        "rows/s",
+        "CSV MB/s",
+        "zip MB/s"
+    );
+    let row = |out: &mut String, label: &str, s: Option<f64>, rows: Option<f64>| {
+        let rate = |n: Option<f64>| match (n, s) {
+            (Some(n), Some(s)) if s > 0.0 => Some(n / s),
+            _ => None,
+        };
+        let _ = writeln!(
+            out,
+            "{label:<58} {:>9} {:>10} {:>9} {:>9}",
+            fmt_opt(s, fmt_s),
+            fmt_opt(rate(rows), fmt_millions),
+            fmt_opt(rate(csv_bytes.map(|b| b / 1e6)), |v| format!("{v:.0}")),
+            fmt_opt(rate(compressed.map(|b| b / 1e6)), |v| format!("{v:.1}")),
+        );
+    };
+    let csv_rows = raw.number("input.rows");
+    row(&mut out, "decompress only (zlib-rs, one thread): the floor", decompress, None);
+    if !unzip.is_empty() {
+        row(&mut out, "unzip -p (Info-ZIP), as the native way reads it", median(&unzip), None);
+    }
+    row(
+        &mut out,
+        &format!("engine only: decompress, parse, aggregate ({} threads)", engine["engine_threads"]),
+        engine_seconds,
+        engine["rows"].as_f64(),
+    );
+    row(&mut out, "vs_ingest_dir, 2 cores (wall, one SQL statement)", ours_wall, rows_read.or(csv_rows));
+    for (id, label, s) in stages {
+        let label = match id {
+            "commit" => format!("  {label} ({})", fmt_opt(raw.number("ours.chunks"), fmt_count)),
+            _ => format!("  {label}"),
+        };
+        let _ = writeln!(out, "{label:<58} {:>9}", fmt_opt(s, fmt_s));
+    }
+    if one.is_some() {
+        row(&mut out, "vs_ingest_dir, 1 core (taskset -c 0, threads = 1)", one, rows_read.or(csv_rows));
+        let _ = writeln!(out, "{:<58} {:>9}", "  of which writing hours", fmt_opt(one_stage("write"), fmt_s));
+    }
+    if native.is_some() {
+        row(&mut out, "native: COPY FROM PROGRAM 'unzip -p' + INSERT ... GROUP BY", native, csv_rows);
+        let _ = writeln!(
+            out,
+            "{:<58} {:>9}",
+            "  COPY into the UNLOGGED staging table",
+            fmt_opt(at(&native_copy, native_mid), fmt_s)
+        );
+        let _ = writeln!(
+            out,
+            "{:<58} {:>9}",
+            "  INSERT INTO hourly SELECT ... GROUP BY link, hour",
+            fmt_opt(at(&native_insert, native_mid), fmt_s)
+        );
+    }
+    if binary_median.is_some() {
+        let _ = writeln!(
+            out,
+            "{:<58} {:>9}",
+            "binary COPY FROM STDIN of our hourly rows (write floor)",
+            fmt_opt(binary_median, fmt_s)
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "hourly rows: vs_ingest {}, native {} (from {} staged CSV rows), binary COPY {}",
+        fmt_opt(raw.number("ours.hourly_rows"), fmt_count),
+        fmt_opt(raw.number("native.hourly_rows"), fmt_count),
+        fmt_opt(raw.number("native.staging_rows"), fmt_count),
+        fmt_opt(raw.number("binary.rows"), fmt_count),
+    );
+    let _ = writeln!(
+        out,
+        "peak memory of a loading process: RssAnon {} (worker {}, calling backend {}); VmRSS {}; VmHWM {}",
+        fmt_opt(rss_anon, |k| fmt_bytes(k * 1024.0)),
+        fmt_opt(max_of("ours.worker_rss_anon_kib"), |k| fmt_bytes(k * 1024.0)),
+        fmt_opt(max_of("ours.backend_rss_anon_kib"), |k| fmt_bytes(k * 1024.0)),
+        fmt_opt(vm_rss, |k| fmt_bytes(k * 1024.0)),
+        fmt_opt(vm_hwm, |k| fmt_bytes(k * 1024.0)),
+    );
+    let _ = writeln!(
+        out,
+        "  (the 1 GiB target is judged on RssAnon, the process's own memory; VmRSS and VmHWM also count\n   the shared_buffers pages it touched, which are shared by every backend and bounded by shared_buffers)"
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{:<50} {:>9} {:>12}  met", "target (issue 4)", "goal", "measured");
+    for t in &targets {
+        let met = match t.met {
+            Some(true) => "yes".to_string(),
+            Some(false) => "NO".to_string(),
+            None => "n/a".to_string(),
+        };
+        let note = if t.note.is_empty() { String::new() } else { format!("  ({})", t.note) };
+        let _ = writeln!(out, "{:<50} {:>9} {:>12}  {met}{note}", t.what, t.goal, t.shown);
+    }
+    if let (Some((_, label, s)), Some(w)) = (bottleneck, ours_wall) {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "holding the load back: {label}: {} s of {} s wall ({:.0}%)",
+            fmt_s(s),
+            fmt_s(w),
+            100.0 * s / w
+        );
+        if let (Some(d), Some(e)) = (decompress, engine_seconds) {
+            let _ = writeln!(
+                out,
+                "  engine alone: decompressing {} s, the whole engine {} s ({:.2}x the floor)",
+                fmt_s(d),
+                fmt_s(e),
+                e / d
+            );
+        }
+    }
+    if let Some(p) = raw.text("profile.file") {
+        let _ = writeln!(out, "profile of a loading worker: {p}");
+    }
+    print!("{out}");
+    Ok(())
+}
+
+fn machine_note(results: &Value) -> String {
+    let m = &results["machine"];
+    let mut parts = Vec::new();
+    if let Some(n) = m["nproc"].as_f64() {
+        parts.push(format!("{n} cores"));
+    }
+    if let Some(cpu) = m["cpu"].as_str() {
+        parts.push(cpu.to_string());
+    }
+    if let Some(ram) = m["ram_bytes"].as_f64() {
+        parts.push(format!("{} RAM", fmt_bytes(ram)));
+    }
+    if let Some(k) = m["kernel"].as_str() {
+        parts.push(format!("Linux {k}"));
+    }
+    if let Some(pg) = m["postgres"].as_str() {
+        parts.push(pg.split([' ', '(']).take(2).collect::<Vec<_>>().join(" "));
+    }
+    if let Some(c) = results["git_commit"].as_str() {
+        let dirty = if results["git_dirty"].as_bool() == Some(true) { " + local changes" } else { "" };
+        parts.push(format!("commit {}{dirty}", &c[..c.len().min(7)]));
+    }
+    if let Some(d) = results["date"].as_str() {
+        parts.push(d.chars().take(10).collect());
+    }
+    parts.join(", ")
+}
+
+/// Shown figures are rounded towards failing their target, so that "0.90x" never reads as met
+/// when the ratio is 0.896 and the verdict says no.
+fn round_down(v: f64, scale: f64) -> f64 {
+    (v * scale).floor() / scale
+}
+
+fn round_up(v: f64, scale: f64) -> f64 {
+    (v * scale).ceil() / scale
+}
+
+fn fmt_opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    v.map(f).unwrap_or_else(|| "-".into())
+}
+
+fn fmt_s(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn fmt_millions(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2} M", v / 1e6)
+    } else {
+        format!("{:.0} k", v / 1e3)
+    }
+}
+
+fn fmt_count(v: f64) -> String {
+    let digits = format!("{:.0}", v);
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn fmt_bytes(v: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = v;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{v:.0} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chart
+
+struct Bar {
+    label: String,
+    note: String,
+    segments: Vec<(usize, f64)>,
+    highlight: bool,
+}
+
+impl Bar {
+    fn total(&self) -> f64 {
+        self.segments.iter().map(|s| s.1).sum()
+    }
+}
+
+/// Segment kinds: legend label and colour.
+const KINDS: [(&str, &str); 8] = [
+    ("decompress only", "#9e9e9e"),
+    ("engine: decompress, parse, aggregate", "#80b1d3"),
+    ("waiting for the engine", "#8dd3c7"),
+    ("writing hours (binary COPY)", "#1f5fa8"),
+    ("committing and other", "#b3cde3"),
+    ("binary COPY FROM STDIN", "#6a3d9a"),
+    ("COPY into staging", "#fdb462"),
+    ("INSERT ... SELECT ... GROUP BY", "#e6550d"),
+];
+
+fn chart(results_path: &Path, svg_path: &Path) -> Result<()> {
+    let text = fs::read_to_string(results_path).map_err(|e| format!("{}: {e}", results_path.display()))?;
+    let r: Value = serde_json::from_str(&text)?;
+    let num = |v: &Value| v.as_f64();
+    let mut bars = Vec::new();
+    if let Some(s) = num(&r["decompress_only"]["seconds"]) {
+        bars.push(Bar {
+            label: "decompress only (the floor)".into(),
+            note: String::new(),
+            segments: vec![(0, s)],
+            highlight: false,
+        });
+    }
+    if let Some(s) = num(&r["engine_only"]["seconds"]) {
+        let threads = r["engine_only"]["threads"].as_u64().map(|t| format!("{t} threads, ")).unwrap_or_default();
+        bars.push(Bar {
+            label: "engine only, no database".into(),
+            note: format!("{threads}decompress + parse + aggregate"),
+            segments: vec![(1, s)],
+            highlight: false,
+        });
+    }
+    let ours = &r["vs_ingest_dir"];
+    if let Some(wall) = num(&ours["wall_seconds"]["median"]) {
+        let st = &ours["stages_of_median_run"];
+        let (wait, write) = (num(&st["wait_seconds"]).unwrap_or(0.0), num(&st["write_seconds"]).unwrap_or(0.0));
+        let rest = (wall - wait - write).max(0.0);
+        bars.push(Bar {
+            label: "vs_ingest_dir, 2 cores".into(),
+            note: "one SQL statement, committed".into(),
+            segments: vec![(3, write), (2, wait), (4, rest)],
+            highlight: true,
+        });
+    }
+    let one = &r["vs_ingest_dir_one_core"];
+    if let Some(wall) = num(&one["wall_seconds"]["median"]) {
+        let st = &one["stages_of_median_run"];
+        let (wait, write) = (num(&st["wait_seconds"]).unwrap_or(0.0), num(&st["write_seconds"]).unwrap_or(0.0));
+        bars.push(Bar {
+            label: "vs_ingest_dir, 1 core".into(),
+            note: "taskset -c 0, threads = 1".into(),
+            segments: vec![(3, write), (2, wait), (4, (wall - wait - write).max(0.0))],
+            highlight: false,
+        });
+    }
+    if let Some(s) = num(&r["binary_copy"]["seconds"]["median"]) {
+        bars.push(Bar {
+            label: "binary COPY of our hourly rows".into(),
+            note: "write stage alone, for comparison".into(),
+            segments: vec![(5, s)],
+            highlight: false,
+        });
+    }
+    let native = &r["native"];
+    if num(&native["total_seconds"]["median"]).is_some() {
+        let copy = num(&native["copy_seconds_of_median_run"]).unwrap_or(0.0);
+        let insert = num(&native["insert_select_seconds_of_median_run"]).unwrap_or(0.0);
+        bars.push(Bar {
+            label: "native PostgreSQL".into(),
+            note: "COPY FROM PROGRAM, then INSERT ... GROUP BY".into(),
+            segments: vec![(6, copy), (7, insert)],
+            highlight: false,
+        });
+    }
+    if bars.is_empty() {
+        return Err("the results hold no timings".into());
+    }
+
+    // Axis: a bar much longer than the others (the native way) is drawn broken, so that the
+    // short bars stay readable.
+    let mut totals: Vec<f64> = bars.iter().map(Bar::total).collect();
+    totals.sort_by(f64::total_cmp);
+    let longest = *totals.last().unwrap_or(&1.0);
+    let second = if totals.len() > 1 { totals[totals.len() - 2] } else { longest };
+    let broken = longest > 3.0 * second && second > 0.0;
+    let axis_max = nice_ceiling(if broken { second * 1.25 } else { longest * 1.05 });
+    let tick = nice_tick(axis_max);
+
+    let (width, left, right, top) = (980.0, 320.0, 150.0, 92.0);
+    let (bar_h, gap) = (30.0, 22.0);
+    let plot_w = width - left - right;
+    let plot_h = bars.len() as f64 * (bar_h + gap);
+    let legend_y = top + plot_h + 66.0;
+    let height = legend_y + 110.0;
+    let x = |s: f64| left + plot_w * (s.min(axis_max) / axis_max);
+
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height:.0}" viewBox="0 0 {width} {height:.0}" font-family="Helvetica, Arial, sans-serif" font-size="13">"#
+    );
+    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let input = &r["input"];
+    let title =
+        format!("Loading one day of ITS 5-minute data into PostgreSQL ({} scale)", r["scale"].as_str().unwrap_or("?"));
+    let subtitle = format!(
+        "{} links, {} CSV rows, {} of CSV ({} zip); wall seconds, median of {}; shorter is better",
+        fmt_opt(num(&input["links"]), fmt_count),
+        fmt_opt(num(&input["csv_rows"]), fmt_millions),
+        fmt_opt(num(&input["csv_bytes"]), fmt_size),
+        fmt_opt(num(&input["compressed_bytes"]), fmt_size),
+        match r["runs"].as_f64() {
+            Some(1.0) => "1 run".to_string(),
+            Some(n) => format!("{n} runs"),
+            None => "? runs".to_string(),
+        },
+    );
+    let _ = writeln!(svg, r#"<text x="20" y="30" font-size="18" font-weight="bold">{}</text>"#, esc(&title));
+    let _ = writeln!(svg, r##"<text x="20" y="52" fill="#444">{}</text>"##, esc(&subtitle));
+
+    // Grid and ticks.
+    let mut t = 0.0;
+    while t <= axis_max + 1e-9 {
+        let gx = x(t);
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{gx:.1}" y1="{top}" x2="{gx:.1}" y2="{:.1}" stroke="#e4e4e4"/>"##,
+            top + plot_h
+        );
+        let _ = writeln!(
+            svg,
+            r##"<text x="{gx:.1}" y="{:.1}" text-anchor="middle" fill="#444">{}</text>"##,
+            top + plot_h + 18.0,
+            trim_float(t)
+        );
+        t += tick;
+    }
+    let _ = writeln!(
+        svg,
+        r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#222">wall time, seconds</text>"##,
+        left + plot_w / 2.0,
+        top + plot_h + 38.0
+    );
+
+    // Reference lines: 1.5x the floor, and the 30 s target on the national file.
+    let mut refs = Vec::new();
+    if let Some(d) = num(&r["decompress_only"]["seconds"]) {
+        refs.push((1.5 * d, "target: 1.5x floor".to_string()));
+    }
+    if r["scale"].as_str() == Some("national") {
+        refs.push((30.0, "target: 30 s".to_string()));
+    }
+    for (s, label) in refs {
+        if s <= axis_max {
+            let rx = x(s);
+            let _ = writeln!(
+                svg,
+                r##"<line x1="{rx:.1}" y1="{:.1}" x2="{rx:.1}" y2="{:.1}" stroke="#c0392b" stroke-dasharray="5,4"/>"##,
+                top - 8.0,
+                top + plot_h
+            );
+            let _ = writeln!(
+                svg,
+                r##"<text x="{rx:.1}" y="{:.1}" text-anchor="middle" font-size="11" fill="#c0392b">{}</text>"##,
+                top - 12.0,
+                esc(&label)
+            );
+        }
+    }
+
+    // Bars.
+    let mut kinds_used = Vec::new();
+    for (i, bar) in bars.iter().enumerate() {
+        let y = top + i as f64 * (bar_h + gap) + gap / 2.0;
+        let weight = if bar.highlight { "bold" } else { "normal" };
+        let _ = writeln!(
+            svg,
+            r##"<text x="{:.1}" y="{:.1}" text-anchor="end" font-weight="{weight}" fill="#222">{}</text>"##,
+            left - 10.0,
+            y + 13.0,
+            esc(&bar.label)
+        );
+        if !bar.note.is_empty() {
+            let _ = writeln!(
+                svg,
+                r##"<text x="{:.1}" y="{:.1}" text-anchor="end" font-size="11" fill="#666">{}</text>"##,
+                left - 10.0,
+                y + 27.0,
+                esc(&bar.note)
+            );
+        }
+        let total = bar.total();
+        // A broken bar keeps the proportions of its segments within the length drawn.
+        let squeeze = if total > axis_max { axis_max / total } else { 1.0 };
+        let mut start = 0.0;
+        for &(kind, s) in &bar.segments {
+            if s <= 0.0 {
+                continue;
+            }
+            if !kinds_used.contains(&kind) {
+                kinds_used.push(kind);
+            }
+            let (x0, x1) = (x(start * squeeze), x((start + s) * squeeze));
+            if x1 > x0 {
+                let _ = writeln!(
+                    svg,
+                    r#"<rect x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{bar_h}" fill="{}"><title>{}: {} s</title></rect>"#,
+                    x1 - x0,
+                    KINDS[kind].1,
+                    esc(KINDS[kind].0),
+                    fmt_s(s)
+                );
+            }
+            start += s;
+        }
+        let end = x(total);
+        if total > axis_max {
+            // The break mark: two white slashes near the end of the bar.
+            for dx in [-26.0, -18.0] {
+                let bx = end + dx;
+                let _ = writeln!(
+                    svg,
+                    r#"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="white" stroke-width="4"/>"#,
+                    bx - 4.0,
+                    y + bar_h + 3.0,
+                    bx + 4.0,
+                    y - 3.0
+                );
+            }
+        }
+        let value =
+            if total > axis_max { format!("{} s (axis broken)", fmt_s(total)) } else { format!("{} s", fmt_s(total)) };
+        let _ = writeln!(
+            svg,
+            r##"<text x="{:.1}" y="{:.1}" font-weight="{weight}" fill="#222">{}</text>"##,
+            end + 6.0,
+            y + bar_h / 2.0 + 5.0,
+            esc(&value)
+        );
+    }
+    let _ = writeln!(svg, r##"<line x1="{left}" y1="{top}" x2="{left}" y2="{:.1}" stroke="#222"/>"##, top + plot_h);
+
+    // Legend (wrapped), then the machine and settings notes.
+    let (mut lx, mut ly) = (20.0, legend_y);
+    for kind in kinds_used {
+        let (label, colour) = KINDS[kind];
+        let item = 16.0 + 6.6 * label.len() as f64 + 22.0;
+        if lx + item > width - 10.0 {
+            lx = 20.0;
+            ly += 20.0;
+        }
+        let _ = writeln!(svg, r#"<rect x="{lx:.1}" y="{:.1}" width="12" height="12" fill="{colour}"/>"#, ly - 10.0);
+        let _ = writeln!(
+            svg,
+            r##"<text x="{:.1}" y="{ly:.1}" font-size="12" fill="#222">{}</text>"##,
+            lx + 16.0,
+            esc(label)
+        );
+        lx += item;
+    }
+    let mut notes = vec![format!("machine: {}", machine_note(&r))];
+    if let Some(m) = r["settings"].as_object() {
+        let settings: Vec<String> = [
+            "shared_buffers",
+            "max_wal_size",
+            "checkpoint_timeout",
+            "wal_buffers",
+            "work_mem",
+            "synchronous_commit",
+            "autovacuum",
+        ]
+        .iter()
+        .filter_map(|k| m.get(*k).and_then(Value::as_str).map(|v| format!("{k}={v}")))
+        .collect();
+        notes.push(format!("same PostgreSQL settings for every contender: {}", settings.join(", ")));
+    }
+    notes.push(
+        "made by scripts/bench.sh from target/bench/results-SCALE.json"
+            .replace("SCALE", r["scale"].as_str().unwrap_or("SCALE")),
+    );
+    let mut ny = ly + 26.0;
+    for note in notes {
+        for line in wrap(&note, 150) {
+            let _ = writeln!(svg, r##"<text x="20" y="{ny:.1}" font-size="11" fill="#666">{}</text>"##, esc(&line));
+            ny += 15.0;
+        }
+    }
+    let _ = writeln!(svg, "</svg>");
+    if let Some(dir) = svg_path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    fs::write(svg_path, svg)?;
+    Ok(())
+}
+
+/// The smallest 1, 2 or 5 times a power of ten at or above `v`.
+fn nice_ceiling(v: f64) -> f64 {
+    let step = nice_tick(v);
+    (v / step).ceil() * step
+}
+
+/// A tick spacing giving about 5-10 ticks up to `v`.
+fn nice_tick(v: f64) -> f64 {
+    let v = v.max(1e-3);
+    let magnitude = 10f64.powf((v / 5.0).log10().floor());
+    for m in [1.0, 2.0, 5.0, 10.0] {
+        if v / (m * magnitude) <= 10.0 {
+            return m * magnitude;
+        }
+    }
+    10.0 * magnitude
+}
+
+/// Splits `text` at spaces into lines of at most `width` characters.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split(' ') {
+        let line = lines.last_mut().expect("one line at least");
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(word.to_string());
+        } else {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    lines
+}
+
+/// Decimal bytes, as file sizes are usually given (the README says "4.23 GB of CSV").
+fn fmt_size(v: f64) -> String {
+    if v >= 1e9 {
+        format!("{:.2} GB", v / 1e9)
+    } else {
+        format!("{:.0} MB", v / 1e6)
+    }
+}
+
+/// Counts and byte sizes come out of the raw file as floats: write whole numbers as integers.
+fn integral(v: Value) -> Value {
+    match v {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9e15 => Value::from(f as i64),
+            _ => Value::Number(n),
+        },
+        Value::Array(a) => Value::Array(a.into_iter().map(integral).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, integral(v))).collect()),
+        other => other,
+    }
+}
+
+fn trim_float(v: f64) -> String {
+    let s = format!("{v:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}

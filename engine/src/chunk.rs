@@ -60,19 +60,23 @@ impl<'a> Chunker<'a> {
         data.reserve(self.chunk_size.saturating_sub(data.len()) + 1024);
         let mut want = self.chunk_size;
         loop {
-            while !self.eof && data.len() < want {
-                let start = data.len();
-                data.resize(want, 0);
-                match self.reader.read(&mut data[start..]) {
-                    Ok(0) => {
-                        data.truncate(start);
-                        self.eof = true;
+            // Zero the room once and fill it with as many reads as it takes: decompressors
+            // return a little at a time, and zeroing the rest again after every read cost more
+            // than a tenth of the reader thread.
+            let mut filled = data.len();
+            data.resize(want.max(filled), 0);
+            while !self.eof && filled < want {
+                match self.reader.read(&mut data[filled..want]) {
+                    Ok(0) => self.eof = true,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        data.truncate(filled);
+                        return Err(self.read_error(e));
                     }
-                    Ok(n) => data.truncate(start + n),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => data.truncate(start),
-                    Err(e) => return Err(self.read_error(e)),
                 }
             }
+            data.truncate(filled);
             if self.eof {
                 break;
             }

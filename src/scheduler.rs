@@ -6,9 +6,9 @@
 //! workers, as the source's owner, so the scheduler never waits on a load.
 //!
 //! It also applies each source's partition retention and prunes the run history older than
-//! `vs_ingest.history_days`. SIGHUP reloads the settings. SIGTERM ends it after the source in hand
-//! (the load workers, signalled by a shutdown too, commit their chunk in flight); it exits with
-//! code 1, so the postmaster starts it again after a `pg_terminate_backend` or a crash.
+//! `vs_ingest.history_days`. SIGHUP reloads the settings. SIGTERM ends it once its current tick
+//! is done (the load workers, signalled by a shutdown too, commit their chunk in flight); it
+//! exits with code 1, so the postmaster starts it again after a `pg_terminate_backend` or a crash.
 
 use std::time::{Duration, Instant};
 

@@ -256,6 +256,24 @@ fn source_functions_check_their_arguments_and_the_owner() {
     assert!(try_sql("UPDATE vs_ingest.source SET owner = 'postgres'").starts_with("42501"));
     Spi::run("RESET ROLE").unwrap();
     assert_eq!(try_sql("SELECT vs_ingest_drop_source('args')"), "ok");
+
+    // The catalog is written with rights the caller lacks, under a fixed search_path: a
+    // function of the caller's that shadows a built-in must not run there.
+    Spi::run("CREATE ROLE sched_shadow IN ROLE pg_read_server_files").unwrap();
+    Spi::run("CREATE SCHEMA sched_shadow AUTHORIZATION sched_shadow").unwrap();
+    Spi::run("SET ROLE sched_shadow").unwrap();
+    Spi::run(&format!("SELECT vs_ingest_add_source('shadowed', '{d}', target => 'public.shadowed')")).unwrap();
+    Spi::run(
+        "CREATE TABLE sched_shadow.ran_as (who text);
+         CREATE FUNCTION sched_shadow.clock_timestamp() RETURNS timestamptz LANGUAGE plpgsql AS $f$
+         BEGIN INSERT INTO sched_shadow.ran_as VALUES (current_user); RETURN now(); END $f$;
+         SET search_path = sched_shadow, pg_catalog",
+    )
+    .unwrap();
+    assert_eq!(try_sql("SELECT vs_ingest_alter_source('shadowed', every => '2 minutes')"), "ok");
+    Spi::run("RESET search_path; RESET ROLE").unwrap();
+    assert_eq!(one::<i64>("SELECT count(*) FROM sched_shadow.ran_as"), 0);
+    assert_eq!(one::<String>("SELECT target FROM vs_ingest.source WHERE name = 'shadowed'"), "public.shadowed");
 }
 
 #[pg_test]

@@ -148,6 +148,9 @@ fn apply_retention(s: &Source) {
     let Some(action) = s.retain_action.as_deref() else { return };
     let handled = in_transaction(|| {
         as_owner(s, || {
+            // Detaching or dropping waits for every reader of the table: give up after a while
+            // (the next tick tries again) rather than stall the scheduler and queue everyone.
+            Spi::run("SET LOCAL lock_timeout = '5s'").map_err(crate::postgres::writer::spi_error)?;
             Spi::connect_mut(|client| {
                 client
                     .update(

@@ -80,7 +80,8 @@ fn vs_ingest_add_source(
         let owner = Spi::get_one::<String>("SELECT current_user::text")
             .map_err(crate::postgres::writer::spi_error)?
             .expect("current_user has a name");
-        source::insert(name, &owner, &settings)
+        let target = source::qualified_target(target)?;
+        source::insert(name, &owner, &Settings { target: Some(&target), ..settings })
     };
     add().or_raise()
 }
@@ -121,7 +122,8 @@ fn vs_ingest_alter_source(
 fn alter(name: &str, settings: &Settings) -> Result<()> {
     let current = source::managed(name)?;
     check(settings, Some(&current))?;
-    source::update(name, settings)
+    let target = settings.target.map(source::qualified_target).transpose()?;
+    source::update(name, &Settings { target: target.as_deref(), ..*settings })
 }
 
 /// Lets the scheduler load the source again (at once).

@@ -116,24 +116,49 @@ pub fn file_pattern(pattern: &str) -> Result<globset::GlobMatcher> {
         .compile_matcher())
 }
 
-/// Runs `work` with `role` as the current user (as SECURITY DEFINER functions do), restoring the
-/// caller's identity afterwards, also when `work` raises an ERROR.
+/// Runs `work` with `role` as the current user and `search_path` set to `pg_catalog, pg_temp`,
+/// as a SECURITY DEFINER function with `SET search_path` would. The caller's identity and path
+/// come back afterwards (on an ERROR, the transaction's abort restores the path). Without the
+/// fixed path, the caller's own functions or operators could run with `role`'s rights.
 pub fn as_role<T>(role: pg_sys::Oid, work: impl FnOnce() -> T) -> T {
-    struct Restore(pg_sys::Oid, i32);
+    struct Restore {
+        user: pg_sys::Oid,
+        context: i32,
+        guc_level: i32,
+    }
     impl Drop for Restore {
         fn drop(&mut self) {
-            // SAFETY: puts back the identity saved below, on the backend's main thread.
-            unsafe { pg_sys::SetUserIdAndSecContext(self.0, self.1) }
+            // SAFETY: puts back what was saved below, on the backend's main thread. While an ERROR
+            // unwinds, the (sub)transaction abort pops the GUC level itself.
+            unsafe {
+                if !std::thread::panicking() {
+                    pg_sys::AtEOXact_GUC(true, self.guc_level);
+                }
+                pg_sys::SetUserIdAndSecContext(self.user, self.context);
+            }
         }
     }
     let (mut user, mut context) = (pg_sys::Oid::INVALID, 0);
-    // SAFETY: reads and switches the current user on the backend's main thread.
-    unsafe {
+    // SAFETY: reads and switches the current user and a setting on the backend's main thread.
+    let restore = unsafe {
         pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
+        let guc_level = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            c"search_path".as_ptr(),
+            c"pg_catalog, pg_temp".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
         pg_sys::SetUserIdAndSecContext(role, context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
-    }
-    let _restore = Restore(user, context);
-    work()
+        Restore { user, context, guc_level }
+    };
+    let out = work();
+    drop(restore);
+    out
 }
 
 /// The bootstrap superuser, who owns the extension's catalog.

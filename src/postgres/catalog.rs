@@ -573,6 +573,17 @@ pub fn add_coverage(target: &str, stamp: i64, coverage: &Coverage) -> Result<()>
 
 /// Recounts an hour's coverage from the table (the merge path: rows may have gained slots).
 pub fn recount_coverage(target_name: &str, stamp: i64) -> Result<()> {
+    // Lock the hour's coverage row first, in a statement of its own: another writer that added
+    // to it has then committed, and the count below (a fresh snapshot) sees its rows. One that
+    // adds later adds only rows this count cannot see.
+    run_sql(
+        &format!(
+            "INSERT INTO vs_ingest.coverage AS c (target, hour, links, slot_links)
+             VALUES ($1, {PG_STAMP}, 0, array_fill(0, ARRAY[12]))
+             ON CONFLICT (target, hour) DO UPDATE SET links = c.links"
+        ),
+        &[target_name.into(), stamp.into()],
+    )?;
     let slots = (1..=SLOTS).map(|i| format!("count(t.speed[{i}])::int")).collect::<Vec<_>>().join(", ");
     run_sql(
         &format!(

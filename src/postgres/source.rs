@@ -140,9 +140,12 @@ pub fn unsettled(target: &str, files: &[(String, i64, f64)], reload_changed: boo
                                          FROM vs_ingest.file l JOIN vs_ingest.run r USING (run_id)
                                         WHERE l.path = f.path AND r.target = vs_ingest.target_name($4, missing_ok => true)
                                         ORDER BY l.file_id DESC LIMIT 1) last
-                         WHERE last.size = f.size AND last.mtime = to_timestamp(f.mtime)
-                           AND (last.status IN ('loaded', 'skipped', 'failed')
-                                OR (last.status = 'changed' AND NOT $5)))
+                         WHERE (last.size = f.size AND last.mtime = to_timestamp(f.mtime)
+                                AND (last.status IN ('loaded', 'skipped', 'failed')
+                                     OR (last.status = 'changed' AND NOT $5)))
+                            -- Failed before its facts were taken (unreadable, outside the
+                            -- allowed directories): vs_ingest_run_source tries it again.
+                            OR (last.status = 'failed' AND last.size IS NULL))
                   ORDER BY f.n",
                 None,
                 &[paths.into(), sizes.into(), mtimes.into(), target.into(), reload_changed.into()],
@@ -170,6 +173,19 @@ pub struct Settings<'a> {
     pub retain: Option<Interval>,
     pub retain_action: Option<&'a str>,
     pub enabled: Option<bool>,
+}
+
+/// `target` with its schema, as the caller's session resolves it (the schema a new table would go
+/// to): scheduled runs and the workers they start resolve names with other search paths.
+pub fn qualified_target(target: &str) -> Result<String> {
+    Spi::get_one_with_args::<String>(
+        "SELECT CASE cardinality(p) WHEN 1 THEN format('%I.%I', current_schema(), p[1])
+                                    ELSE format('%I.%I', p[1], p[2]) END
+           FROM parse_ident($1) AS p",
+        &[target.into()],
+    )
+    .map_err(spi_error)?
+    .ok_or_else(|| IngestError::BadTarget(target.into()))
 }
 
 /// Checks that an interval is at least `min` (an SQL interval literal).

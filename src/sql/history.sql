@@ -1,9 +1,10 @@
 -- Housekeeping the scheduler does: pruning the job history and partition retention.
 
 -- Deletes the history of runs that finished more than `days` days ago: their runs, files and
--- rejected lines. Kept whatever their age: the newest finished ledger row of each file in each
--- target (what tells the next load to skip it, or that it changed), and unfinished files (their
--- resume offsets and rejects). Returns what was deleted.
+-- rejected lines. Kept whatever their age, per file and target: the newest `loaded` row (what
+-- tells a load to skip the file, or that it changed) and the newest loaded, changed or failed
+-- row (what tells the scheduler the file is settled; a skipped row says no more than the loaded
+-- one); and unfinished files (their resume offsets and rejects). Returns what was deleted.
 CREATE FUNCTION vs_ingest.prune_history(days int, OUT runs bigint, OUT files bigint, OUT rejects bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -20,15 +21,13 @@ BEGIN
       FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
      WHERE r.finished_at < cutoff
        AND f.status NOT IN ('pending', 'loading', 'cancelled')
-       AND f.file_id <> (SELECT max(k.file_id) FROM vs_ingest.file k JOIN vs_ingest.run kr USING (run_id)
-                          WHERE k.path = f.path AND kr.target = r.target
-                            AND k.status IN ('loaded', 'changed', 'failed'));
-    -- A file whose only finished rows are skipped or resumed ones has no ledger row to keep.
-    INSERT INTO vs_ingest_pruned_files
-    SELECT f.file_id
-      FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
-     WHERE r.finished_at < cutoff AND f.status IN ('skipped', 'resumed')
-       AND NOT EXISTS (SELECT 1 FROM vs_ingest_pruned_files p WHERE p.file_id = f.file_id);
+       AND f.file_id IS DISTINCT FROM (
+               SELECT max(k.file_id) FROM vs_ingest.file k JOIN vs_ingest.run kr USING (run_id)
+                WHERE k.path = f.path AND kr.target = r.target AND k.status = 'loaded')
+       AND f.file_id IS DISTINCT FROM (
+               SELECT max(k.file_id) FROM vs_ingest.file k JOIN vs_ingest.run kr USING (run_id)
+                WHERE k.path = f.path AND kr.target = r.target
+                  AND k.status IN ('loaded', 'changed', 'failed'));
     DELETE FROM vs_ingest.reject j USING vs_ingest_pruned_files p WHERE j.file_id = p.file_id;
     GET DIAGNOSTICS rejects = ROW_COUNT;
     DELETE FROM vs_ingest.file f USING vs_ingest_pruned_files p WHERE f.file_id = p.file_id;

@@ -267,7 +267,7 @@ fn source_functions_check_their_arguments_and_the_owner() {
         "CREATE TABLE sched_shadow.ran_as (who text);
          CREATE FUNCTION sched_shadow.clock_timestamp() RETURNS timestamptz LANGUAGE plpgsql AS $f$
          BEGIN INSERT INTO sched_shadow.ran_as VALUES (current_user); RETURN now(); END $f$;
-         SET search_path = sched_shadow, pg_catalog",
+         SET search_path = sched_shadow, pg_catalog, public",
     )
     .unwrap();
     assert_eq!(try_sql("SELECT vs_ingest_alter_source('shadowed', every => '2 minutes')"), "ok");

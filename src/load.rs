@@ -140,7 +140,7 @@ pub fn load_source(source: &Source, scheduled: bool, wait: bool) -> Result<Optio
 /// (path, size, mtime in seconds) as the ledger records them; `None` for a file that vanished.
 fn stat(path: &std::path::Path) -> Option<(String, i64, f64)> {
     let meta = std::fs::metadata(path).ok()?;
-    let mtime = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    let mtime = catalog::mtime_seconds(&meta).ok()?;
     Some((path.display().to_string(), meta.len() as i64, mtime))
 }
 

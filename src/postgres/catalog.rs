@@ -276,6 +276,12 @@ pub fn set_facts(file_id: i64, facts: &FileFacts, container: Option<&str>) -> Re
     )
 }
 
+/// A file's modification time as the ledger records it (seconds since 1970, `to_timestamp`'s
+/// input). The scheduler compares a listed file's mtime with the ledger's, so both take it here.
+pub fn mtime_seconds(meta: &std::fs::Metadata) -> std::io::Result<f64> {
+    Ok(meta.modified()?.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0))
+}
+
 /// What the ledger knows about `file` in the table `target` (a file loaded into another table
 /// is new to this one).
 pub fn prior(file: &FileFacts, target: &str) -> Result<Prior> {

@@ -3,7 +3,7 @@
 //! in flight and the next load continues exactly there.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use pgrx::bgworkers::BackgroundWorker;
 use pgrx::prelude::*;
@@ -195,7 +195,7 @@ fn check_reject_ratio(path: &Path, totals: &Totals, max_ratio: f64, now: bool) -
 fn file_facts(path: &Path) -> Result<FileFacts> {
     let io = |e| IngestError::Engine(vs_ingest_engine::error::Error::Io { path: path.to_owned(), source: e });
     let meta = std::fs::metadata(path).map_err(io)?;
-    let mtime = meta.modified().map_err(io)?.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    let mtime = catalog::mtime_seconds(&meta).map_err(io)?;
     let fp = source::fingerprint(path)?;
     Ok(FileFacts { path: path.display().to_string(), size: fp.size, mtime, fingerprint: fp.hash })
 }

@@ -20,8 +20,14 @@ pub enum Error {
     #[error("entry \"{entry}\" of \"{}\" decompresses to more than {limit} bytes", path.display())]
     EntryTooLarge { path: PathBuf, entry: String, limit: u64 },
 
-    #[error("a line of entry \"{entry}\" is longer than {limit} bytes")]
-    LineTooLong { entry: String, limit: usize },
+    #[error("\"{}\" is a {kind}, not a regular file", path.display())]
+    NotRegularFile { path: PathBuf, kind: &'static str },
+
+    #[error("\"{}\" is outside the directories vs_ingest may read", path.display())]
+    OutsideAllowedDirs { path: PathBuf },
+
+    #[error("\"{}\" changed while it was being read: {detail}", path.display())]
+    ChangedWhileReading { path: PathBuf, detail: String },
 
     #[error("unknown format \"{0}\"")]
     UnknownFormat(String),

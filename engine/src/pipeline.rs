@@ -35,7 +35,8 @@ pub struct Options {
     pub format: &'static dyn Format,
     /// Target chunk size in decompressed bytes.
     pub chunk_size: usize,
-    /// Longest line accepted, in bytes.
+    /// Longest line accepted, in bytes before its line feed (at least 1). A longer line is
+    /// rejected as `line_too_long` and the load goes on; it is never held whole in memory.
     pub max_line: usize,
     /// Cap on the decompressed size of one entry.
     pub max_entry_bytes: u64,
@@ -119,12 +120,14 @@ pub struct Engine {
 impl Engine {
     /// `threads` = 0 means one per core.
     pub fn new(threads: usize) -> Result<Engine> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("vs_ingest-parse-{i}"))
-            .start_handler(|_| engine_thread())
-            .build()
-            .map_err(|e| Error::Panic(format!("could not start the parse threads: {e}")))?;
+        let pool = with_signals_blocked(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("vs_ingest-parse-{i}"))
+                .start_handler(|_| engine_thread())
+                .build()
+        })
+        .map_err(|e| Error::Panic(format!("could not start the parse threads: {e}")))?;
         Ok(Engine { pool: Arc::new(pool) })
     }
 
@@ -134,6 +137,13 @@ impl Engine {
 
     /// Starts loading `path`; events arrive through [`Load::recv_timeout`].
     pub fn load(&self, path: PathBuf, options: Options) -> Load {
+        let source = Source::open(&path, options.max_entry_bytes);
+        self.load_source(source, options)
+    }
+
+    /// Starts loading an opened file (or reports why it could not be opened); events arrive
+    /// through [`Load::recv_timeout`]. The file is read through the source's descriptor only.
+    pub fn load_source(&self, source: Result<Source>, options: Options) -> Load {
         let in_flight = self.pool.current_num_threads() * 2 + 2;
         let (tokens_tx, tokens_rx) = bounded::<()>(in_flight);
         for _ in 0..in_flight {
@@ -152,8 +162,10 @@ impl Engine {
             spawn("vs_ingest-read", move || {
                 let mut seq = 0u64;
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
-                    let source = Source::open(&path, options.max_entry_bytes)?.with_input_counter(input_read);
-                    read_file(&source, &options, &pool, &tokens_rx, &parsed_tx, &cancel, &mut seq)
+                    let source = source?.with_input_counter(input_read);
+                    read_file(&source, &options, &pool, &tokens_rx, &parsed_tx, &cancel, &mut seq)?;
+                    // Every byte was read: make sure they were the bytes of one version of the file.
+                    source.check_unchanged()
                 }))
                 .unwrap_or_else(|p| Err(Error::from_panic(p)));
                 // Numbered after every message the reader sent, so it is handled last.
@@ -251,13 +263,32 @@ fn engine_thread() {
 const ENGINE_NICE: libc::c_int = 10;
 
 fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
-    std::thread::Builder::new()
-        .name(name.to_string())
-        .spawn(move || {
-            engine_thread();
-            body()
-        })
-        .expect("could not start an engine thread")
+    with_signals_blocked(|| {
+        std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(move || {
+                engine_thread();
+                body()
+            })
+            .expect("could not start an engine thread")
+    })
+}
+
+/// Runs `start` (which starts threads) with every signal blocked on the calling thread, so the
+/// new threads are born with them blocked: no signal meant for the backend (SIGINT, SIGTERM,
+/// SIGUSR1) can land on an engine thread, not even before it blocks them itself.
+fn with_signals_blocked<T>(start: impl FnOnce() -> T) -> T {
+    // SAFETY: sigfillset initialises the set; pthread_sigmask changes this thread's mask only, and
+    // the old mask is put back before returning.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        let out = start();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        out
+    }
 }
 
 struct Message {
@@ -305,9 +336,9 @@ fn read_file(
             if cancel.load(Ordering::Relaxed) || tokens.recv().is_err() {
                 return Err(Error::Cancelled);
             }
-            let ctx = ChunkContext { first_in_entry: chunk.first, file_date };
-            let end_offset = chunk.offset + chunk.data.len() as u64;
-            let len = chunk.data.len() as u64;
+            let ctx = ChunkContext { first_in_entry: chunk.first, file_date, max_line: chunker.max_line() };
+            // A line too long to keep is only a prefix in `data`: the chunk's range still covers it.
+            let (end_offset, len) = (chunk.end, chunk.len());
             let tx = parsed.clone();
             let my_seq = next_seq(seq);
             pool.spawn(move || {

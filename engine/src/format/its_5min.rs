@@ -1,11 +1,20 @@
 //! `its_5min`: the national ITS "5분 소통정보" daily file.
 //!
 //! `date,time,link_id,agency,speed,travel_time`, comma separated, no quoting. Accepted quirks: a
-//! header line (the first line, when its first field is not a number) behind an optional UTF-8
-//! BOM; LF or CRLF; HHMM of 1-4 digits (left-padded); an empty speed (a missing sample); travel
-//! time 0 (missing). Checks run in a fixed order and the first failing one names the reject.
+//! header line; LF or CRLF; HHMM of 1-4 digits (left-padded); an empty speed (a missing sample);
+//! travel time 0 (missing). Checks run in a fixed order and the first failing one names the reject.
+//!
+//! The header is the first line of an entry, behind an optional UTF-8 BOM, when it is one the
+//! format knows: the six column names in English (`CREATDE,CREATHM,LINKID,ROADINSTTCD,PASNGSPED,
+//! PASNGTIME`) or in Korean (`생성일,생성시분,링크ID,도로관리기관,통행속도,통행시간`, in UTF-8 or
+//! in CP949/EUC-KR). Names compare ASCII case-insensitively, with spaces and tabs around them
+//! ignored. Any other first line is data, loaded or rejected as line 1 like every other line, so
+//! no line vanishes uncounted.
+//!
+//! A line with more than [`ChunkContext::max_line`] bytes before its line feed is rejected as
+//! `line_too_long` before any other check (so even a long first line is never a header).
 
-use super::{ChunkContext, Format, ParsedChunk, Reject, RejectReason, Sample, REJECT_RAW_MAX};
+use super::{line_too_long_raw, raw_text, ChunkContext, Format, ParsedChunk, Reject, RejectReason, Sample};
 use crate::calendar::Date;
 
 pub struct Its5Min;
@@ -37,6 +46,13 @@ impl Format for Its5Min {
             let mut line = &data[start..end];
             start = end + 1;
             line_no += 1;
+            if line.len() > ctx.max_line {
+                out.counts.rows += 1;
+                out.counts.rejected += 1;
+                let raw = line_too_long_raw(line, ctx.max_line);
+                out.rejects.push(Reject { line: line_no, reason: RejectReason::LineTooLong, raw });
+                continue;
+            }
             if let [rest @ .., b'\r'] = line {
                 line = rest;
             }
@@ -65,10 +81,48 @@ impl Format for Its5Min {
     }
 }
 
-/// A first line whose first field is not a number is a header.
+/// The header rows the format knows (see the module doc).
+const HEADERS: [[&[u8]; FIELDS]; 3] = [
+    [b"CREATDE", b"CREATHM", b"LINKID", b"ROADINSTTCD", b"PASNGSPED", b"PASNGTIME"],
+    // 생성일,생성시분,링크ID,도로관리기관,통행속도,통행시간 in UTF-8 ...
+    [
+        "생성일".as_bytes(),
+        "생성시분".as_bytes(),
+        "링크ID".as_bytes(),
+        "도로관리기관".as_bytes(),
+        "통행속도".as_bytes(),
+        "통행시간".as_bytes(),
+    ],
+    // ... and in CP949/EUC-KR (the two agree on these names).
+    [
+        b"\xBB\xFD\xBC\xBA\xC0\xCF",
+        b"\xBB\xFD\xBC\xBA\xBD\xC3\xBA\xD0",
+        b"\xB8\xB5\xC5\xA9ID",
+        b"\xB5\xB5\xB7\xCE\xB0\xFC\xB8\xAE\xB1\xE2\xB0\xFC",
+        b"\xC5\xEB\xC7\xE0\xBC\xD3\xB5\xB5",
+        b"\xC5\xEB\xC7\xE0\xBD\xC3\xB0\xA3",
+    ],
+];
+
+/// Whether a first line (without BOM and line end) is a header the format knows: exactly six
+/// fields, each one name of the same header row, ASCII case-insensitively, spaces and tabs
+/// around a field ignored.
 fn is_header(line: &[u8]) -> bool {
-    let first = line.split(|&b| b == b',').next().unwrap_or_default();
-    !first.is_empty() && !first.iter().all(u8::is_ascii_digit)
+    HEADERS.iter().any(|names| {
+        let mut fields = line.split(|&b| b == b',');
+        names.iter().all(|name| fields.next().is_some_and(|f| trim_blanks(f).eq_ignore_ascii_case(name)))
+            && fields.next().is_none()
+    })
+}
+
+fn trim_blanks(mut field: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = field {
+        field = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = field {
+        field = rest;
+    }
+    field
 }
 
 /// Rows of a chunk nearly always share one date: remember the last one parsed.
@@ -159,15 +213,6 @@ fn parse_speed(text: &[u8]) -> Option<f32> {
         }
     };
     (value <= MAX_SPEED).then_some(value)
-}
-
-fn raw_text(line: &[u8]) -> String {
-    let mut end = line.len().min(REJECT_RAW_MAX);
-    // Cut on a character boundary where the line is valid UTF-8.
-    while end < line.len() && end > 0 && (line[end] & 0xC0) == 0x80 {
-        end -= 1;
-    }
-    String::from_utf8_lossy(&line[..end]).into_owned()
 }
 
 #[cfg(test)]

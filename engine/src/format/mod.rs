@@ -32,10 +32,12 @@ pub enum RejectReason {
     BadTravelTime,
     /// A valid row dated another day than the file's name says.
     StrayDate,
+    /// More than the load's `max_line` bytes before its line feed.
+    LineTooLong,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 7] = [
+    pub const ALL: [RejectReason; 8] = [
         RejectReason::FieldCount,
         RejectReason::BadDate,
         RejectReason::BadTime,
@@ -43,6 +45,7 @@ impl RejectReason {
         RejectReason::BadSpeed,
         RejectReason::BadTravelTime,
         RejectReason::StrayDate,
+        RejectReason::LineTooLong,
     ];
 
     pub fn name(self) -> &'static str {
@@ -54,12 +57,23 @@ impl RejectReason {
             RejectReason::BadSpeed => "bad_speed",
             RejectReason::BadTravelTime => "bad_travel_time",
             RejectReason::StrayDate => "stray_date",
+            RejectReason::LineTooLong => "line_too_long",
         }
     }
 }
 
 /// Longest raw line kept with a reject, in bytes.
 pub const REJECT_RAW_MAX: usize = 1000;
+
+/// The raw text kept with a reject: lossy UTF-8, truncated to [`REJECT_RAW_MAX`] bytes, on a
+/// character boundary where the line is valid UTF-8.
+pub fn raw_text(line: &[u8]) -> String {
+    let mut end = line.len().min(REJECT_RAW_MAX);
+    while end < line.len() && end > 0 && (line[end] & 0xC0) == 0x80 {
+        end -= 1;
+    }
+    String::from_utf8_lossy(&line[..end]).into_owned()
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Reject {
@@ -153,12 +167,31 @@ impl ParsedChunk {
 }
 
 /// Facts about the entry a chunk comes from.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct ChunkContext {
     /// The chunk starts its entry, so its first line may be a header (behind a UTF-8 BOM).
     pub first_in_entry: bool,
     /// The date the file's name carries; rows of other dates are rejected as stray.
     pub file_date: Option<Date>,
+    /// A line with more bytes than this before its line feed (a CR counts) is rejected as
+    /// [`RejectReason::LineTooLong`], with [`line_too_long_raw`] as its raw text. The chunker
+    /// passes such a line as a chunk of its own holding only the line's first `max_line + 1`
+    /// bytes (see [`crate::chunk`]); a format must reject it the same way as a long line it sees
+    /// whole, so that results never depend on where the chunks were cut.
+    pub max_line: usize,
+}
+
+impl Default for ChunkContext {
+    /// Not the first chunk, no file date, no line length limit.
+    fn default() -> ChunkContext {
+        ChunkContext { first_in_entry: false, file_date: None, max_line: usize::MAX }
+    }
+}
+
+/// The raw text of a line longer than `max_line`: that of its first `max_line + 1` bytes, all
+/// that the chunker keeps of it, so a long line has the same raw text however it was chunked.
+pub fn line_too_long_raw(line: &[u8], max_line: usize) -> String {
+    raw_text(&line[..line.len().min(max_line.saturating_add(1))])
 }
 
 pub trait Format: Sync + Send {

@@ -12,6 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+pub use open::{open_checked, CheckedDir, CheckedFile, FileMeta};
+
+pub mod open;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Container {
@@ -31,12 +34,14 @@ impl Container {
         }
     }
 
-    /// Recognises a container from the first bytes of a file.
+    /// Recognises a container from the first bytes of a file. A zstd file may start with a
+    /// skippable frame (magic 0x184D2A50..=0x184D2A5F, little-endian) instead of a data frame.
     pub fn from_magic(head: &[u8]) -> Container {
         match head {
             [b'P', b'K', 3, 4, ..] | [b'P', b'K', 5, 6, ..] => Container::Zip,
             [0x1f, 0x8b, ..] => Container::Gzip,
             [0x28, 0xb5, 0x2f, 0xfd, ..] => Container::Zstd,
+            [0x50..=0x5f, 0x2a, 0x4d, 0x18, ..] => Container::Zstd,
             _ => Container::Plain,
         }
     }
@@ -51,13 +56,19 @@ pub struct Fingerprint {
 }
 
 pub fn fingerprint(path: &Path) -> Result<Fingerprint> {
+    let file = File::open(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+    fingerprint_file(&file, path)
+}
+
+/// The fingerprint of an open file, read with positioned reads (the file's offset is not moved).
+pub fn fingerprint_file(file: &File, path: &Path) -> Result<Fingerprint> {
+    use std::os::unix::fs::FileExt;
     let io_err = |source| Error::Io { path: path.to_owned(), source };
-    let mut file = File::open(path).map_err(io_err)?;
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
     loop {
-        let n = match file.read(&mut buf) {
+        let n = match file.read_at(&mut buf, size) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -78,9 +89,12 @@ pub struct Entry<'a> {
     pub reader: &'a mut dyn Read,
 }
 
-/// An opened input file.
+/// An opened input file. Everything is read through the one descriptor it was opened with.
 pub struct Source {
     path: PathBuf,
+    file: File,
+    /// Size and modification time when it was opened: a file that changes while it is read fails.
+    meta: FileMeta,
     container: Container,
     max_entry_bytes: u64,
     /// Bytes of the (compressed) file read so far: progress against the file size.
@@ -88,15 +102,66 @@ pub struct Source {
 }
 
 impl Source {
+    /// Opens `path` as it is (tools and tests; a privileged load uses [`Source::from_checked`]).
     pub fn open(path: &Path, max_entry_bytes: u64) -> Result<Source> {
+        let file = File::open(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+        let meta = FileMeta::of(&file).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+        Source::new(path.to_owned(), file, meta, max_entry_bytes)
+    }
+
+    /// A file opened and checked by [`open::open_checked`].
+    pub fn from_checked(checked: CheckedFile, max_entry_bytes: u64) -> Result<Source> {
+        Source::new(checked.real, checked.file, checked.meta, max_entry_bytes)
+    }
+
+    fn new(path: PathBuf, file: File, meta: FileMeta, max_entry_bytes: u64) -> Result<Source> {
+        use std::os::unix::fs::FileExt;
         let mut head = [0u8; 4];
-        let mut file = File::open(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
-        let n = read_up_to(&mut file, &mut head).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+        let mut n = 0;
+        while n < head.len() {
+            match file.read_at(&mut head[n..], n as u64) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => return Err(Error::Io { path, source }),
+            }
+        }
         Ok(Source {
-            path: path.to_owned(),
             container: Container::from_magic(&head[..n]),
+            path,
+            file,
+            meta,
             max_entry_bytes,
             input_read: Arc::default(),
+        })
+    }
+
+    /// The file's content fingerprint, read through the same descriptor.
+    pub fn fingerprint(&self) -> Result<Fingerprint> {
+        fingerprint_file(&self.file, &self.path)
+    }
+
+    /// Size and modification time when the file was opened.
+    pub fn meta(&self) -> FileMeta {
+        self.meta
+    }
+
+    /// Fails if the file's size or modification time is not what it was when it was opened: it
+    /// was replaced in place, truncated or appended to while it was read.
+    pub fn check_unchanged(&self) -> Result<()> {
+        let now = FileMeta::of(&self.file).map_err(|e| self.io(e))?;
+        if now == self.meta {
+            return Ok(());
+        }
+        Err(Error::ChangedWhileReading {
+            path: self.path.clone(),
+            detail: format!(
+                "size {} -> {} bytes, modified {:.3} -> {:.3}",
+                self.meta.size,
+                now.size,
+                self.meta.mtime_seconds(),
+                now.mtime_seconds()
+            ),
         })
     }
 
@@ -117,7 +182,8 @@ impl Source {
     /// Calls `visit` with each entry in order. Read errors inside a compressed stream are reported
     /// as [`Error::Corrupt`]; errors returned by `visit` pass through unchanged.
     pub fn for_each_entry(&self, mut visit: impl FnMut(Entry<'_>) -> Result<()>) -> Result<()> {
-        let file = File::open(&self.path).map_err(|source| self.io(source))?;
+        let mut file = self.file.try_clone().map_err(|source| self.io(source))?;
+        file.seek(SeekFrom::Start(0)).map_err(|source| self.io(source))?;
         let file = CountingFile { file, read: self.input_read.clone() };
         let stem = file_stem(&self.path);
         match self.container {
@@ -233,19 +299,6 @@ impl<R: Read> Read for GuardedReader<R> {
             }
         }
     }
-}
-
-fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// The file name without compression suffixes: `20230101_5Min.csv.gz` → `20230101_5Min.csv`.

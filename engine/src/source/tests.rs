@@ -132,3 +132,60 @@ fn fingerprint_changes_with_content() {
     assert_ne!(a.hash, b.hash);
     assert_eq!(a, fingerprint(&dir.path().join("a")).unwrap());
 }
+
+/// A zstd skippable frame: magic 0x184D2A5? (little-endian), u32 LE length, that many bytes.
+fn skippable(nibble: u8, payload: &[u8]) -> Vec<u8> {
+    let magic = 0x184D_2A50u32 | u32::from(nibble);
+    [&magic.to_le_bytes()[..], &(payload.len() as u32).to_le_bytes(), payload].concat()
+}
+
+#[test]
+fn zstd_magic_includes_every_skippable_frame_magic() {
+    for nibble in 0..16u8 {
+        let frame = skippable(nibble, b"");
+        assert_eq!(&frame[..4], &[0x50 | nibble, 0x2a, 0x4d, 0x18]);
+        assert_eq!(Container::from_magic(&frame), Container::Zstd, "{nibble}");
+    }
+    for head in
+        [&[0x4fu8, 0x2a, 0x4d, 0x18][..], &[0x60, 0x2a, 0x4d, 0x18], &[0x50, 0x2a, 0x4d, 0x19], &[0x50, 0x2a, 0x4d]]
+    {
+        assert_eq!(Container::from_magic(head), Container::Plain, "{head:?}");
+    }
+}
+
+#[test]
+fn zstd_skippable_frames_are_skipped_first_between_and_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = zstd::encode_all(&CSV[..10], 3).unwrap();
+    let b = zstd::encode_all(&CSV[10..], 3).unwrap();
+    let meta = skippable(0, b"seekable index or metadata, not CSV\n");
+    let cases: Vec<(&str, Vec<u8>, &[u8])> = vec![
+        ("first", [skippable(0xA, b"x,y\n"), a.clone(), b.clone()].concat(), CSV),
+        ("first, empty", [skippable(0, b""), a.clone(), b.clone()].concat(), CSV),
+        ("between", [a.clone(), meta.clone(), b.clone()].concat(), CSV),
+        ("last", [a.clone(), b.clone(), skippable(0xF, &[0u8; 300])].concat(), CSV),
+        ("everywhere", [meta.clone(), a.clone(), meta.clone(), meta.clone(), b.clone(), meta.clone()].concat(), CSV),
+        ("only skippable", [meta.clone(), skippable(5, b"\n\n")].concat(), b""),
+    ];
+    for (what, bytes, want) in cases {
+        let path = write(&dir, "s.csv.zst", &bytes);
+        assert_eq!(Source::open(&path, u64::MAX).unwrap().container(), Container::Zstd, "{what}");
+        let entries = read_all(&path, u64::MAX).unwrap();
+        assert_eq!(entries, vec![("s.csv".to_string(), want.to_vec())], "{what}");
+    }
+    // A skippable frame cut short is a corrupt file, not text.
+    let cut = [skippable(0, &[1u8; 100]), a].concat();
+    let path = write(&dir, "t.zst", &cut[..50]);
+    assert!(matches!(read_all(&path, u64::MAX), Err(Error::Corrupt { .. })));
+}
+
+#[test]
+fn a_file_that_changes_after_it_was_opened_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "day.csv", b"20230701,0000,1,A,50,0\n20230701,0005,1,A,51,0\n");
+    let source = Source::open(&path, u64::MAX).unwrap();
+    source.check_unchanged().unwrap();
+    // Shortened in place, as an upload restarted or a copy still running would leave it.
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(10).unwrap();
+    assert!(matches!(source.check_unchanged(), Err(Error::ChangedWhileReading { .. })));
+}

@@ -1,8 +1,12 @@
 use super::*;
-use crate::format::LineCounts;
+use crate::format::{LineCounts, REJECT_RAW_MAX};
 
 fn parse(data: &str, first: bool, file_date: Option<Date>) -> ParsedChunk {
-    Its5Min.parse_chunk(data.as_bytes(), &ChunkContext { first_in_entry: first, file_date })
+    Its5Min.parse_chunk(data.as_bytes(), &ChunkContext { first_in_entry: first, file_date, ..Default::default() })
+}
+
+fn parse_bytes(data: &[u8], first: bool, max_line: usize) -> ParsedChunk {
+    Its5Min.parse_chunk(data, &ChunkContext { first_in_entry: first, file_date: None, max_line })
 }
 
 fn only_reject(line: &str) -> RejectReason {
@@ -193,4 +197,142 @@ fn hour_starts_mark_where_later_hours_begin() {
     // The first line, then line 3 (hour 1), then line 6 (hour 2; line 5 has no speed).
     assert_eq!(starts, vec![(0, 0, 0, 0, 0, 0, 0), (1, 1, 1, 2, 2, 0, 26), (2, 3, 1, 5, 5, 1, 90)]);
     assert_eq!(&data.as_bytes()[90..112], b"20230101,0200,2,,30,0\n");
+}
+
+const ENGLISH: &str = "CREATDE,CREATHM,LINKID,ROADINSTTCD,PASNGSPED,PASNGTIME";
+const KOREAN: &str = "생성일,생성시분,링크ID,도로관리기관,통행속도,통행시간";
+const ROW: &str = "20250301,0005,1000000100,,40.5,37";
+
+fn euc_kr(text: &str) -> Vec<u8> {
+    let (bytes, _, unmappable) = encoding_rs::EUC_KR.encode(text);
+    assert!(!unmappable);
+    bytes.into_owned()
+}
+
+#[test]
+fn the_cp949_header_names_are_encoding_rs_euc_kr() {
+    let names: Vec<&str> = KOREAN.split(',').collect();
+    for (i, name) in names.iter().enumerate() {
+        assert_eq!(HEADERS[1][i], name.as_bytes());
+        assert_eq!(HEADERS[2][i], euc_kr(name), "{name}");
+    }
+    assert_eq!(HEADERS[0].join(&b","[..]), ENGLISH.as_bytes());
+}
+
+#[test]
+fn every_known_header_is_recognised_with_or_without_bom_lf_or_crlf() {
+    let headers: Vec<(&str, Vec<u8>)> = vec![
+        ("english", ENGLISH.as_bytes().to_vec()),
+        ("english, lower case, blanks", b"creatde , CreatHM,\tlinkid ,ROADINSTTCD,PasngSped,  pasngtime".to_vec()),
+        ("korean utf-8", KOREAN.as_bytes().to_vec()),
+        ("korean utf-8, blanks", " 생성일,생성시분 ,링크id,도로관리기관,통행속도,통행시간\t".as_bytes().to_vec()),
+        ("korean cp949", euc_kr(KOREAN)),
+    ];
+    for (what, header) in &headers {
+        for bom in [&b""[..], UTF8_BOM] {
+            for eol in ["\n", "\r\n"] {
+                let data = [bom, header, eol.as_bytes(), ROW.as_bytes(), eol.as_bytes()].concat();
+                let out = parse_bytes(&data, true, usize::MAX);
+                let case = format!("{what}, bom {}, {eol:?}", !bom.is_empty());
+                assert_eq!(out.counts, LineCounts { lines: 2, rows: 1, missing: 0, rejected: 0, header: 1 }, "{case}");
+                assert_eq!(out.samples.len(), 1, "{case}");
+                // Only as the first line of an entry: elsewhere it is a (rejected) row.
+                let out = parse_bytes(&data, false, usize::MAX);
+                assert_eq!((out.counts.header, out.counts.rows, out.rejects.len()), (0, 2, 1), "{case}");
+                assert_eq!(out.rejects[0].line, 1, "{case}");
+            }
+        }
+    }
+}
+
+#[test]
+fn any_other_first_line_is_data_loaded_or_rejected_as_line_1() {
+    use RejectReason::*;
+    let cp949_short = [euc_kr("생성일,생성시분,링크ID,도로관리기관,통행속도"), b",".to_vec()].concat();
+    let cases: Vec<(Vec<u8>, Option<RejectReason>)> = vec![
+        (b"20230701,0000,1000000100,,35,0".to_vec(), None),
+        (b"\xEF\xBB\xBF20230701,0000,1000000100,,35,0".to_vec(), None),
+        (b"2023070X,0000,1000000100,,35,0".to_vec(), Some(BadDate)),
+        (b" 20230701,0000,1000000100,,35,0".to_vec(), Some(BadDate)),
+        (b"\"20230701\",\"0000\",\"1000000100\",\"\",\"35\",\"0\"".to_vec(), Some(BadDate)),
+        (b"date,time,link_id,agency,speed,travel_time".to_vec(), Some(BadDate)),
+        (b"CREATDE,CREATHM,LINKID,ROADINSTTCD,PASNGSPED".to_vec(), Some(FieldCount)),
+        (b"CREATDE,CREATHM,LINKID,ROADINSTTCD,PASNGSPED,PASNGTIME,".to_vec(), Some(FieldCount)),
+        (b"CREATED,CREATHM,LINKID,ROADINSTTCD,PASNGSPED,PASNGTIME".to_vec(), Some(BadDate)),
+        (b"\"CREATDE\",\"CREATHM\",\"LINKID\",\"ROADINSTTCD\",\"PASNGSPED\",\"PASNGTIME\"".to_vec(), Some(BadDate)),
+        ("생성일,CREATHM,LINKID,ROADINSTTCD,PASNGSPED,PASNGTIME".as_bytes().to_vec(), Some(BadDate)),
+        (cp949_short, Some(BadDate)),
+        (b"garbage".to_vec(), Some(FieldCount)),
+        (b"\xFF\xFE2\x000\x00".to_vec(), Some(FieldCount)),
+    ];
+    for (line, reason) in cases {
+        for eol in ["\n", "\r\n"] {
+            let data = [&line[..], eol.as_bytes(), ROW.as_bytes(), eol.as_bytes()].concat();
+            let out = parse_bytes(&data, true, usize::MAX);
+            let case = String::from_utf8_lossy(&line).into_owned();
+            assert_eq!(out.counts.header, 0, "{case}");
+            assert_eq!(out.counts.rows, 2, "{case}");
+            assert_eq!(out.counts.rejected, u64::from(reason.is_some()), "{case}");
+            match reason {
+                None => assert_eq!(out.samples.len(), 2, "{case}"),
+                Some(reason) => {
+                    assert_eq!(out.samples.len(), 1, "{case}");
+                    assert_eq!((out.rejects[0].line, out.rejects[0].reason), (1, reason), "{case}");
+                    let raw = line.strip_prefix(UTF8_BOM).unwrap_or(&line);
+                    assert_eq!(out.rejects[0].raw, String::from_utf8_lossy(raw), "{case}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_bom_or_blank_first_line_is_blank_not_a_row() {
+    for data in [&b"\xEF\xBB\xBF\n"[..], b"\r\n", b"\n"] {
+        let data = [data, ROW.as_bytes()].concat();
+        let out = parse_bytes(&data, true, usize::MAX);
+        assert_eq!(out.counts, LineCounts { lines: 2, rows: 1, missing: 0, rejected: 0, header: 0 });
+    }
+}
+
+#[test]
+fn a_line_over_max_line_is_rejected_and_the_next_lines_load() {
+    let long = format!("20230101,0000,1000000100,,35,0,{}", "0".repeat(2000));
+    let data = format!("20230101,0000,1,,35,0\n{long}\r\n\n20230101,0005,2,,36,0\nbad\n");
+    let out = parse_bytes(data.as_bytes(), true, 40);
+    assert_eq!(out.counts, LineCounts { lines: 5, rows: 4, missing: 0, rejected: 2, header: 0 });
+    let rejects: Vec<_> = out.rejects.iter().map(|r| (r.line, r.reason)).collect();
+    assert_eq!(rejects, vec![(2, RejectReason::LineTooLong), (5, RejectReason::FieldCount)]);
+    // The raw text is that of the first max_line + 1 bytes, as the chunker keeps them.
+    assert_eq!(out.rejects[0].raw, long[..41]);
+    assert_eq!(out.samples.iter().map(|s| s.link_id).collect::<Vec<_>>(), vec![1, 2]);
+    // Without a limit the same line is only too many fields.
+    assert_eq!(parse_bytes(data.as_bytes(), true, usize::MAX).rejects[0].reason, RejectReason::FieldCount);
+    // Raw text stays within REJECT_RAW_MAX for a large limit.
+    let out = parse_bytes(long.as_bytes(), false, 1500);
+    assert_eq!(out.rejects[0].raw, long[..REJECT_RAW_MAX]);
+}
+
+#[test]
+fn the_limit_counts_bytes_before_the_line_feed_cr_included() {
+    let row = "20230101,0000,1,,35,0"; // 21 bytes
+    for (data, max_line, too_long) in [
+        (format!("{row}\n"), 21, false),
+        (format!("{row}\r\n"), 21, true),
+        (format!("{row}\r\n"), 22, false),
+        (row.to_string(), 20, true),
+    ] {
+        let out = parse_bytes(data.as_bytes(), false, max_line);
+        assert_eq!(out.rejects.len(), usize::from(too_long), "{data:?} {max_line}");
+        assert_eq!(out.counts.rows, 1);
+    }
+}
+
+#[test]
+fn a_long_first_line_is_never_a_header() {
+    let data = format!("{ENGLISH}\n{ROW}\n");
+    let out = parse_bytes(data.as_bytes(), true, 40);
+    assert_eq!((out.counts.header, out.counts.rows, out.counts.rejected), (0, 2, 1));
+    assert_eq!((out.rejects[0].line, out.rejects[0].reason), (1, RejectReason::LineTooLong));
+    assert_eq!(out.samples.len(), 1);
 }

@@ -3,21 +3,6 @@
 // test's own transaction never commits, so sources are added through a second session (dblink).
 // Files are "delivered" by moving them into the source's directory.
 
-/// Evaluates the SQL expression `call` in a session of its own, committed when it returns.
-fn committed(call: &str) {
-    let sql = format!("DO $do$ BEGIN PERFORM {call}; END $do$");
-    Spi::run("CREATE EXTENSION IF NOT EXISTS dblink").unwrap();
-    Spi::run_with_args(
-        "SELECT dblink_exec(format('dbname=%s port=%s host=%s user=%s', current_database(),
-                                   current_setting('port'),
-                                   coalesce(nullif(split_part(current_setting('unix_socket_directories'), ',', 1), ''),
-                                            'localhost'),
-                                   current_user), $1)",
-        &[sql.into()],
-    )
-    .unwrap();
-}
-
 fn source_id(name: &str) -> i32 {
     Spi::get_one_with_args::<i32>("SELECT source_id FROM vs_ingest.source WHERE name = $1", &[name.into()])
         .unwrap()
@@ -314,7 +299,7 @@ fn retention_detaches_or_drops_the_old_days() {
     let detached = one::<String>(&format!(
         "SELECT string_agg(p, ' ' ORDER BY p) FROM vs_ingest.apply_retention('public.retain', {older}, 'detach') p"
     ));
-    assert_eq!(detached, "retain_p20230701 retain_p20230702");
+    assert_eq!(detached, "public.retain_p20230701 public.retain_p20230702");
     assert_eq!(one::<i64>("SELECT count(*) FROM pg_inherits WHERE inhparent = 'public.retain'::regclass"), 1);
     assert!(one::<i64>("SELECT count(*) FROM retain_p20230701") > 0, "a detached day keeps its rows");
     // Dropping the third day also forgets its coverage.

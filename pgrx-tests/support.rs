@@ -187,3 +187,34 @@ fn digest(target: &str) -> String {
         "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY link_id, hour), '')) FROM {target} t"
     ))
 }
+
+/// Evaluates the SQL expression `call` in a session of its own, committed when it returns.
+fn committed(call: &str) {
+    committed_sql(&format!("DO $do$ BEGIN PERFORM {call}; END $do$"));
+}
+
+/// Runs `sql` in a session of its own (dblink), committed when it returns: a test's own
+/// transaction never commits, and workers see only what is committed.
+fn committed_sql(sql: &str) {
+    Spi::run("CREATE EXTENSION IF NOT EXISTS dblink").unwrap();
+    Spi::run_with_args(
+        "SELECT dblink_exec(format('dbname=%s port=%s host=%s user=%s', current_database(),
+                                   current_setting('port'),
+                                   coalesce(nullif(split_part(current_setting('unix_socket_directories'), ',', 1), ''),
+                                            'localhost'),
+                                   current_user), $1)",
+        &[sql.into()],
+    )
+    .unwrap();
+}
+
+/// Sets (or with `None` resets) a setting of the test database, as a superuser would for the
+/// server: workers read security-relevant and test-only settings from the server, never from a
+/// session or a stored request. It applies to workers started from now on.
+fn server_setting(name: &str, value: Option<&str>) {
+    let db = one::<String>("SELECT quote_ident(current_database())");
+    match value {
+        Some(v) => committed_sql(&format!("ALTER DATABASE {db} SET {name} = '{v}'")),
+        None => committed_sql(&format!("ALTER DATABASE {db} RESET {name}")),
+    }
+}

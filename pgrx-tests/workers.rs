@@ -59,7 +59,7 @@ fn workers_killed_mid_chunk_resume_to_the_same_table() {
     let mut crashed_runs = Vec::new();
     Spi::run("SET vs_ingest.max_workers = 2").unwrap();
     for exit_after in [1, 4, 9, 30] {
-        Spi::run(&format!("SET vs_ingest.test_exit_after_chunks = {exit_after}")).unwrap();
+        server_setting("vs_ingest.test_exit_after_chunks", Some(&exit_after.to_string()));
         let outcome = try_sql(&format!(
             "SELECT * FROM vs_ingest_dir('{}', '*.zip', target => 'public.crash')",
             dir.display()
@@ -72,7 +72,7 @@ fn workers_killed_mid_chunk_resume_to_the_same_table() {
         crashed_runs.push(last_run());
     }
     assert!(crashed_runs.len() >= 3, "the fault injection did not interrupt the loads");
-    Spi::run("RESET vs_ingest.test_exit_after_chunks").unwrap();
+    server_setting("vs_ingest.test_exit_after_chunks", None);
     let got = load_dir(&dir, "*.zip", "public.crash");
 
     // The last run completes the files: its summary is a clean load's, and so is the table.
@@ -110,7 +110,7 @@ fn workers_killed_mid_chunk_resume_to_the_same_table() {
 fn vs_ingest_resume_continues_an_interrupted_run() {
     let dir = fresh_dir("resume");
     let manifests = generate(&dir, Day { links: 300, days: 2, ..Day::default() });
-    Spi::run("SET vs_ingest.test_exit_after_chunks = 5").unwrap();
+    server_setting("vs_ingest.test_exit_after_chunks", Some("5"));
     Spi::run("SET vs_ingest.max_workers = 1").unwrap();
     let outcome = try_sql(&format!(
         "SELECT * FROM vs_ingest_dir('{}', '*.zip', target => 'public.resumed')",
@@ -121,7 +121,7 @@ fn vs_ingest_resume_continues_an_interrupted_run() {
     let run = last_run();
     let committed = one::<i64>(&format!("SELECT sum(chunks)::bigint FROM vs_ingest.file WHERE run_id = {run}"));
     assert_eq!(committed, 5);
-    Spi::run("RESET vs_ingest.test_exit_after_chunks").unwrap();
+    server_setting("vs_ingest.test_exit_after_chunks", None);
     let got = summary(&format!("SELECT * FROM vs_ingest_resume({run})"));
     assert_eq!(got.run_id, run);
     assert_eq!((got.files_loaded, got.files_failed), (2, 0));

@@ -19,4 +19,15 @@ head -c 3000 "$DIR/broken/20230202_5Min.zip" > "$DIR/broken/cut" && mv "$DIR/bro
 "$GEN" --out "$DIR/outside" --links 5 --start 2023-03-01 --seed 10 >/dev/null
 ln -s ../outside "$DIR/data/link_out"
 ln -s ../outside/20230301_5Min.zip "$DIR/data/escape_5Min.zip"
+# security.sql: what a role that can write into an allowed directory might leave there (a FIFO,
+# symbolic links to a file outside and inside), a secret outside, and a file to flip.
+mkdir -p "$DIR/special" "$DIR/flip"
+"$GEN" --out "$DIR/special" --links 5 --start 2023-04-01 --seed 11 >/dev/null
+rm -f "$DIR/special/manifest.json"
+mkfifo "$DIR/special/20230402_5Min.csv"
+ln -s ../outside/20230301_5Min.zip "$DIR/special/20230403_5Min.zip"
+ln -s 20230401_5Min.zip "$DIR/special/20230404_5Min.zip"
+printf 'TOPSECRET,password=hunter2\n' > "$DIR/outside/secret.csv"
+printf '20230501,0000,1000000001,A01,50,0\n20230501,0005,1000000001,A01,51,0\n' > "$DIR/flip/real.csv"
+cp "$DIR/flip/real.csv" "$DIR/flip/20230501_5Min.csv"
 chmod -R o+rX "$DIR"

@@ -62,6 +62,19 @@ BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT regress_try($$SELECT * FROM vs_ingest_dir('/tmp/vs_ingest_regress/data', '20*')$$);
 COMMIT;
 
+-- A load whose workers would wait for a lock this transaction holds stops with an error within
+-- a second, instead of waiting for ever; what its workers committed is kept, and the same call
+-- outside the transaction finishes the file.
+SELECT files_loaded FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', target => 'public.locked_hourly');
+BEGIN;
+LOCK TABLE public.locked_hourly IN ACCESS EXCLUSIVE MODE;
+SELECT regress_try($$SELECT * FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230102_5Min.zip', target => 'public.locked_hourly')$$);
+ROLLBACK;
+SELECT files_loaded + files_skipped AS done
+  FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230102_5Min.zip', target => 'public.locked_hourly');
+SELECT count(DISTINCT link_id) AS links, count(*) AS hourly_rows FROM public.locked_hourly;
+DROP TABLE public.locked_hourly;
+
 -- Sources: each refusal of the source functions, and of the gaps report.
 SELECT regress_try($$SELECT vs_ingest_add_source('s', '/etc')$$);
 SELECT regress_try($$SELECT vs_ingest_add_source('s', '/tmp/vs_ingest_regress/data', every => '0')$$);

@@ -73,6 +73,12 @@ pub enum IngestError {
     #[error("retain_action must be 'detach' or 'drop', not \"{0}\"")]
     BadRetainAction(String),
 
+    #[error("must be the role that started run {0}")]
+    NotRunOwner(i64),
+
+    #[error("the load's workers wait for a lock held by this transaction{through}")]
+    WorkersBlocked { through: String },
+
     #[error("the workers of run {0} stopped before it finished")]
     Interrupted(i64),
 
@@ -108,7 +114,8 @@ impl IngestError {
             IngestError::FileChanged(_) => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             IngestError::NoSuchRun(_) | IngestError::NoSuchSource(_) => ERRCODE_UNDEFINED_OBJECT,
             IngestError::SourceExists(_) => ERRCODE_DUPLICATE_OBJECT,
-            IngestError::NotSourceOwner(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            IngestError::NotSourceOwner(_) | IngestError::NotRunOwner(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            IngestError::WorkersBlocked { .. } => ERRCODE_LOCK_NOT_AVAILABLE,
             IngestError::BadInterval { .. } | IngestError::BadRetainAction(_) => ERRCODE_INVALID_PARAMETER_VALUE,
             IngestError::RunIsLive(_) => ERRCODE_OBJECT_IN_USE,
             IngestError::NoWorkerSlot => ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
@@ -118,8 +125,10 @@ impl IngestError {
                 EngineError::Io { .. } => ERRCODE_IO_ERROR,
                 EngineError::Corrupt { .. } | EngineError::NoCsvEntry { .. } => ERRCODE_DATA_CORRUPTED,
                 EngineError::EntryTooLarge { .. } => ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-                EngineError::LineTooLong { .. } => ERRCODE_BAD_COPY_FILE_FORMAT,
                 EngineError::UnknownFormat(_) => ERRCODE_INVALID_PARAMETER_VALUE,
+                EngineError::NotRegularFile { .. } => ERRCODE_WRONG_OBJECT_TYPE,
+                EngineError::OutsideAllowedDirs { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
+                EngineError::ChangedWhileReading { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
                 EngineError::Cancelled => ERRCODE_QUERY_CANCELED,
                 EngineError::Panic(_) => ERRCODE_INTERNAL_ERROR,
             },
@@ -133,7 +142,9 @@ impl IngestError {
                 "Loading reads server files: a superuser must run it, or GRANT pg_read_server_files to the role."
                     .to_string()
             }
-            IngestError::NoAllowedDirs | IngestError::OutsideAllowedDirs(_) => {
+            IngestError::NoAllowedDirs
+            | IngestError::OutsideAllowedDirs(_)
+            | IngestError::Engine(EngineError::OutsideAllowedDirs { .. }) => {
                 "A superuser can add the directory to vs_ingest.allowed_dirs, e.g. ALTER SYSTEM SET \
                  vs_ingest.allowed_dirs = '/srv/its'; SELECT pg_reload_conf();"
                     .to_string()
@@ -161,6 +172,16 @@ impl IngestError {
             IngestError::Engine(EngineError::Corrupt { .. }) | IngestError::Engine(EngineError::NoCsvEntry { .. }) => {
                 "Fetch the file again from its provider; the other files still load.".to_string()
             }
+            IngestError::Engine(EngineError::NotRegularFile { .. }) => {
+                "vs_ingest reads regular files only (no FIFO, socket, device or directory), and does not follow \
+                 a symbolic link to a file: put the file itself in the directory."
+                    .to_string()
+            }
+            IngestError::Engine(EngineError::ChangedWhileReading { .. }) => {
+                "The file was being written or replaced. Its committed hours are kept; load it again once it is \
+                 complete, and the load resumes or merges it."
+                    .to_string()
+            }
             IngestError::Engine(EngineError::EntryTooLarge { .. }) => {
                 "A superuser can raise vs_ingest.max_entry_size if the file is genuine.".to_string()
             }
@@ -175,6 +196,16 @@ impl IngestError {
             }
             IngestError::NotSourceOwner(_) => {
                 "Only the role that added the source (or a member of it, or a superuser) may change or run it."
+                    .to_string()
+            }
+            IngestError::NotRunOwner(_) => {
+                "Only the role that started a run (or a member of it, or a superuser) may resume or cancel it."
+                    .to_string()
+            }
+            IngestError::WorkersBlocked { .. } => {
+                "The load was stopped; what its workers committed is kept. Commit or roll back first (the \
+                 workers cannot see or pass what this transaction changed or locked, e.g. a TRUNCATE, CREATE or \
+                 LOCK of the target), or call it outside a transaction block; then run it again to resume."
                     .to_string()
             }
             IngestError::BadInterval { .. } => "Give an interval such as '5 minutes' or '30 days'.".to_string(),

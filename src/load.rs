@@ -14,7 +14,7 @@ use vs_ingest_engine::format;
 
 use crate::error::{IngestError, Result};
 use crate::gucs;
-use crate::postgres::access;
+use crate::postgres::access::{self, FixedSearchPath};
 use crate::postgres::catalog::{self, RunView, Totals};
 use crate::postgres::source::Source;
 use crate::worker::handoff::{Answer, Handoff};
@@ -55,37 +55,51 @@ impl Summary {
 /// Loads the files of `dir` whose names match `pattern`.
 pub fn load_dir(dir: &str, pattern: &str, options: &LoadOptions) -> Result<Summary> {
     access::check_role()?;
+    let target = access::qualify_target(options.target)?;
+    let _path = FixedSearchPath::enter();
     let allowed = access::allowed_dirs()?;
-    let real_dir = access::resolve_dir(dir, &allowed)?;
-    let files = access::list_matching(&real_dir, pattern)?;
-    let request = request(dir, pattern, files, &allowed, options)?;
+    let checked = access::open_dir(dir, &allowed)?;
+    let files = access::list_matching(&checked, pattern)?;
+    let request = request(dir, pattern, files, &target, options)?;
     launch(Envelope { request, resume_run: None }, options.wait)
 }
 
 /// Loads one file.
 pub fn load_file(path: &str, options: &LoadOptions) -> Result<Summary> {
     access::check_role()?;
+    let target = access::qualify_target(options.target)?;
+    let _path = FixedSearchPath::enter();
     let allowed = access::allowed_dirs()?;
-    let real = access::resolve(path, &allowed, IngestError::FileMissing)?;
-    if !real.is_file() {
-        return Err(IngestError::FileMissing(path.into()));
-    }
+    let real = access::check_file(path, &allowed)?;
     let dir = real.parent().map(|d| d.display().to_string()).unwrap_or_default();
     let name = real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let request = request(&dir, &name, vec![real], &allowed, options)?;
+    let request = request(&dir, &name, vec![real], &target, options)?;
     launch(Envelope { request, resume_run: None }, options.wait)
 }
 
-/// Continues an interrupted run: its unfinished files go on from their last committed chunk.
+/// The run `run_id`, if the caller may act on it: a run is resumed or cancelled only by the
+/// role that started it (or a member of that role, or a superuser).
+fn own_run(run_id: i64) -> Result<()> {
+    let started_by = catalog::run_started_by(run_id)?.ok_or(IngestError::NoSuchRun(run_id))?;
+    if access::may_act_for(&started_by) {
+        Ok(())
+    } else {
+        Err(IngestError::NotRunOwner(run_id))
+    }
+}
+
+/// Continues an interrupted run: its unfinished files go on from their last committed chunk. Its
+/// workers run as the role that started it, whoever resumes it.
 pub fn resume(run_id: i64, wait: bool) -> Result<Summary> {
     access::check_role()?;
+    own_run(run_id)?;
     let (json, _) = catalog::run_request(run_id)?.ok_or(IngestError::NoSuchRun(run_id))?;
     let mut request: Request = serde_json::from_str(&json).expect("a stored request is valid JSON");
-    // Settings that bound the work come from now, not from the original call.
-    let allowed = access::allowed_dirs()?;
-    request.allowed_dirs = allowed.iter().map(|d| d.display().to_string()).collect();
-    request.test_exit_after_chunks = gucs::TEST_EXIT_AFTER_CHUNKS.get().max(0) as u32;
-    launch(Envelope { request, resume_run: Some(run_id) }, wait)
+    // Runs stored by 0.1.0 may name their target unqualified.
+    request.target = access::qualify_target(&request.target)?;
+    let started_by = catalog::run_started_by(run_id)?.ok_or(IngestError::NoSuchRun(run_id))?;
+    let role = access::role_oid(&started_by).ok_or(IngestError::NotRunOwner(run_id))?;
+    access::as_role(role, || launch(Envelope { request, resume_run: Some(run_id) }, wait))
 }
 
 /// Asks the workers of a run to stop after their chunk in flight; false if none was running.
@@ -93,12 +107,16 @@ pub fn resume(run_id: i64, wait: bool) -> Result<Summary> {
 /// invisible to them until it commits, and a row it updated would block them.
 pub fn cancel(run_id: i64) -> Result<bool> {
     access::check_role()?;
-    catalog::run_request(run_id)?.ok_or(IngestError::NoSuchRun(run_id))?;
-    let signalled = Spi::get_one_with_args::<i64>(
-        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
-          WHERE backend_type = $1 AND application_name = $2",
-        &[worker::WORKER_TYPE.into(), catalog::worker_name(run_id).into()],
-    )
+    let _path = FixedSearchPath::enter();
+    own_run(run_id)?;
+    // Signalled as the catalog's owner: the caller may stop this run, whoever its workers run as.
+    let signalled = access::as_catalog_owner(|| {
+        Spi::get_one_with_args::<i64>(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+              WHERE backend_type = $1 AND application_name = $2",
+            &[worker::WORKER_TYPE.into(), catalog::worker_name(run_id).into()],
+        )
+    })
     .map_err(crate::postgres::writer::spi_error)?;
     Ok(signalled.unwrap_or(0) > 0)
 }
@@ -108,8 +126,9 @@ pub fn cancel(run_id: i64) -> Result<bool> {
 /// as `vs_ingest_run_source`, every matching file, like `vs_ingest_dir`.
 pub fn load_source(source: &Source, scheduled: bool, wait: bool) -> Result<Option<Summary>> {
     access::check_role()?;
+    let _path = FixedSearchPath::enter();
     let allowed = access::allowed_dirs()?;
-    let real_dir = access::resolve_dir(&source.dir, &allowed)?;
+    let checked = access::open_dir(&source.dir, &allowed)?;
     let options = LoadOptions {
         target: &source.target,
         format: &source.format,
@@ -118,7 +137,7 @@ pub fn load_source(source: &Source, scheduled: bool, wait: bool) -> Result<Optio
         reload_changed: source.reload_changed,
         wait,
     };
-    let files = match access::list_matching(&real_dir, &source.pattern) {
+    let files = match access::list_matching(&checked, &source.pattern) {
         Err(IngestError::NoMatch { .. }) if scheduled => return Ok(None),
         listed => listed?,
     };
@@ -132,7 +151,8 @@ pub fn load_source(source: &Source, scheduled: bool, wait: bool) -> Result<Optio
     } else {
         files
     };
-    let mut request = request(&source.dir, &source.pattern, files, &allowed, &options)?;
+    // Source targets are stored schema-qualified.
+    let mut request = request(&source.dir, &source.pattern, files, &source.target, &options)?;
     request.source_id = Some(source.id);
     launch(Envelope { request, resume_run: None }, wait).map(Some)
 }
@@ -169,34 +189,25 @@ pub fn check_options(
     Ok(format.name())
 }
 
-fn request(
-    dir: &str,
-    pattern: &str,
-    files: Vec<PathBuf>,
-    allowed: &[PathBuf],
-    options: &LoadOptions,
-) -> Result<Request> {
+fn request(dir: &str, pattern: &str, files: Vec<PathBuf>, target: &str, options: &LoadOptions) -> Result<Request> {
     let source_timezone = match options.source_timezone {
         Some(tz) => tz.to_string(),
         None => gucs::string(&gucs::SOURCE_TIMEZONE).unwrap_or_else(|| "Asia/Seoul".into()),
     };
     let max_reject_ratio = options.max_reject_ratio.unwrap_or_else(|| gucs::MAX_REJECT_RATIO.get());
-    let format = check_options(options.format, Some(&source_timezone), Some(max_reject_ratio), options.target)?;
+    let format = check_options(options.format, Some(&source_timezone), Some(max_reject_ratio), target)?;
     Ok(Request {
         dir: dir.to_string(),
         pattern: pattern.to_string(),
         files: files.iter().map(|f| f.display().to_string()).collect(),
-        allowed_dirs: allowed.iter().map(|d| d.display().to_string()).collect(),
-        target: options.target.to_string(),
+        target: target.to_string(),
         format: format.to_string(),
         source_timezone,
         max_reject_ratio,
         reload_changed: options.reload_changed,
         threads: gucs::THREADS.get().max(0) as usize,
         chunk_size: gucs::CHUNK_KB.get() as usize * 1024,
-        max_entry_bytes: gucs::MAX_ENTRY_MB.get() as u64 * 1024 * 1024,
         max_rejects_stored: gucs::MAX_REJECTS_STORED.get().max(0) as u64,
-        test_exit_after_chunks: gucs::TEST_EXIT_AFTER_CHUNKS.get().max(0) as u32,
         source_id: None,
     })
 }
@@ -213,8 +224,10 @@ fn launch(envelope: Envelope, wait: bool) -> Result<Summary> {
     let handoff = Handoff::new(&serde_json::to_vec(&envelope).expect("a request serialises"));
     let leader = worker::start(Role::Leader, pg_sys::Datum::from(handoff.handle())).ok_or(IngestError::NoWorkerSlot)?;
     let workers = RefCell::new(vec![leader]);
+    let mut deadlock = DeadlockCheck::new();
     let run_id = loop {
         guarded_interrupt_check(&workers);
+        deadlock.check(&workers)?;
         match handoff.answer() {
             Answer::Registered(run_id) => break run_id,
             Answer::Failed(json) => return Err(registration_error(&json)),
@@ -258,6 +271,7 @@ fn launch(envelope: Envelope, wait: bool) -> Result<Summary> {
     let mut progress = Progress::new(run_id);
     let view = loop {
         guarded_interrupt_check(&workers);
+        deadlock.check(&workers)?;
         let view = catalog::run_view(run_id)?;
         if view.status != "running" && view.status != "cancelling" {
             break view;
@@ -316,6 +330,55 @@ fn guarded_interrupt_check(workers: &RefCell<Vec<DynamicBackgroundWorker>>) {
             let _ = w.terminate();
         }
         std::panic::resume_unwind(error);
+    }
+}
+
+/// Finds a caller that waits for workers which wait for it: the caller's transaction holds a
+/// lock they need (it truncated, created, altered or locked the target, ...), or a session
+/// queued behind the caller's locks (a `DROP EXTENSION`) holds up the workers. Nothing else
+/// would ever end that wait, so the load is stopped with an error that says what to do.
+struct DeadlockCheck {
+    last: Instant,
+}
+
+impl DeadlockCheck {
+    const EVERY: Duration = Duration::from_millis(500);
+
+    fn new() -> DeadlockCheck {
+        DeadlockCheck { last: Instant::now() }
+    }
+
+    fn check(&mut self, workers: &RefCell<Vec<DynamicBackgroundWorker>>) -> Result<()> {
+        if self.last.elapsed() < Self::EVERY {
+            return Ok(());
+        }
+        self.last = Instant::now();
+        let pids: Vec<i32> = workers.borrow().iter().filter_map(|w| w.pid().ok()).collect();
+        if pids.is_empty() {
+            return Ok(());
+        }
+        // Everyone the workers wait for, directly or through other waiters.
+        let (waited_for, through) = Spi::get_two_with_args::<bool, String>(
+            "WITH RECURSIVE waits(pid) AS (
+                 SELECT p FROM unnest($1::int[]) AS p
+                 UNION
+                 SELECT b FROM waits w, unnest(pg_blocking_pids(w.pid)) AS b)
+             SELECT bool_or(w.pid = pg_backend_pid()),
+                    string_agg(w.pid || ' (' || left(coalesce(nullif(a.query, ''), a.backend_type, '?'), 60) || ')',
+                               ', ') FILTER (WHERE w.pid <> pg_backend_pid() AND w.pid <> ALL ($1::int[]))
+               FROM waits w LEFT JOIN pg_stat_activity a ON a.pid = w.pid",
+            &[pids.into()],
+        )
+        .map_err(crate::postgres::writer::spi_error)?;
+        if waited_for != Some(true) {
+            return Ok(());
+        }
+        let through = through.unwrap_or_default();
+        for w in workers.borrow_mut().drain(..) {
+            let _ = w.terminate();
+        }
+        let through = if through.is_empty() { String::new() } else { format!(", through {through}") };
+        Err(IngestError::WorkersBlocked { through })
     }
 }
 

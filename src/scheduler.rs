@@ -47,6 +47,7 @@ pub extern "C-unwind" fn vs_ingest_scheduler_main(_argument: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     let database = gucs::string(&gucs::DATABASE).unwrap_or_else(|| "postgres".into());
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
+    access::fix_search_path_for_process();
     log!("vs_ingest scheduler: started on database \"{database}\"");
     let mut scheduler = Scheduler { last_prune: None, warned_missing: false };
     loop {

@@ -12,7 +12,7 @@ use pgrx::prelude::*;
 
 use crate::error::{IngestError, OrRaise, Result};
 use crate::load;
-use crate::postgres::access;
+use crate::postgres::access::{self, FixedSearchPath};
 use crate::postgres::source::{self, Settings};
 
 /// Checks settings as they will be stored (`current` fills what `s` leaves alone).
@@ -21,7 +21,7 @@ fn check(s: &Settings, current: Option<&source::Source>) -> Result<()> {
     let allowed = access::allowed_dirs()?;
     let pick = |new: Option<&str>, old: Option<&str>| new.or(old).map(str::to_string);
     let dir = pick(s.dir, current.map(|c| c.dir.as_str())).unwrap_or_default();
-    access::resolve_dir(&dir, &allowed)?;
+    access::open_dir(&dir, &allowed)?;
     access::file_pattern(&pick(s.pattern, current.map(|c| c.pattern.as_str())).unwrap_or_default())?;
     let tz = match s.source_timezone {
         Some("") => None,
@@ -76,12 +76,11 @@ fn vs_ingest_add_source(
         enabled: Some(enabled),
     };
     let add = || {
+        // Stored schema-qualified: scheduled runs resolve names with another search path.
+        let target = access::qualify_target(target)?;
+        let _path = FixedSearchPath::enter();
         check(&settings, None)?;
-        let owner = Spi::get_one::<String>("SELECT current_user::text")
-            .map_err(crate::postgres::writer::spi_error)?
-            .expect("current_user has a name");
-        let target = source::qualified_target(target)?;
-        source::insert(name, &owner, &Settings { target: Some(&target), ..settings })
+        source::insert(name, &access::current_user_name(), &Settings { target: Some(&target), ..settings })
     };
     add().or_raise()
 }
@@ -120,9 +119,10 @@ fn vs_ingest_alter_source(
 }
 
 fn alter(name: &str, settings: &Settings) -> Result<()> {
+    let target = settings.target.map(access::qualify_target).transpose()?;
+    let _path = FixedSearchPath::enter();
     let current = source::managed(name)?;
     check(settings, Some(&current))?;
-    let target = settings.target.map(source::qualified_target).transpose()?;
     source::update(name, &Settings { target: target.as_deref(), ..*settings })
 }
 
@@ -142,6 +142,7 @@ fn vs_ingest_disable_source(name: &str) {
 #[pg_extern(volatile, parallel_unsafe)]
 fn vs_ingest_drop_source(name: &str) {
     let drop = || {
+        let _path = FixedSearchPath::enter();
         access::check_role()?;
         source::managed(name)?;
         source::delete(name)
@@ -172,6 +173,7 @@ fn vs_ingest_run_source(
     ),
 > {
     let run = || {
+        let _path = FixedSearchPath::enter();
         let source = source::managed(name)?;
         load::load_source(&source, false, wait).map(|s| s.expect("an unscheduled load always runs"))
     };

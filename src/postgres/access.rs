@@ -1,12 +1,18 @@
 //! Who may read which server files: the role check, `vs_ingest.allowed_dirs`, path
 //! canonicalisation and file-name patterns.
 
+use std::ffi::{CStr, CString};
 use std::path::{Component, Path, PathBuf};
 
-use pgrx::pg_sys;
+use pgrx::{pg_sys, PgSqlErrorCode};
+use vs_ingest_engine::error::Error as EngineError;
+use vs_ingest_engine::source::CheckedDir;
+
+use crate::postgres::subxact::in_subtransaction;
 
 use crate::error::{IngestError, Result};
 use crate::gucs;
+use vs_ingest_engine::source::open::FileType;
 
 /// Superusers and members of pg_read_server_files may load (EXECUTE is also revoked from PUBLIC;
 /// this check holds even if someone grants EXECUTE more widely).
@@ -20,6 +26,31 @@ pub fn check_role() -> Result<()> {
         Ok(())
     } else {
         Err(IngestError::NotPermitted)
+    }
+}
+
+/// The current user's name.
+pub fn current_user_name() -> String {
+    // SAFETY: a catalog look-up of the current user, who exists.
+    unsafe { CStr::from_ptr(pg_sys::GetUserNameFromId(pg_sys::GetUserId(), false)).to_string_lossy().into_owned() }
+}
+
+/// The oid of the role called `name`, if it exists.
+pub fn role_oid(name: &str) -> Option<pg_sys::Oid> {
+    let name = CString::new(name).ok()?;
+    // SAFETY: a catalog look-up on the backend's main thread.
+    let oid = unsafe { pg_sys::get_role_oid(name.as_ptr(), true) };
+    (oid != pg_sys::InvalidOid).then_some(oid)
+}
+
+/// Whether the current user may act for `role` (a run's or a source's owner): a superuser, or a
+/// role with that role's privileges.
+pub fn may_act_for(role: &str) -> bool {
+    let Ok(name) = CString::new(role) else { return false };
+    // SAFETY: catalog look-ups on the backend's main thread.
+    unsafe {
+        let oid = pg_sys::get_role_oid(name.as_ptr(), true);
+        pg_sys::superuser() || (oid != pg_sys::InvalidOid && pg_sys::has_privs_of_role(pg_sys::GetUserId(), oid))
     }
 }
 
@@ -59,7 +90,8 @@ fn lexical(path: &Path) -> PathBuf {
 
 /// Resolves `path` (symbolic links, `..`) and checks it lies below an allowed directory. A path
 /// that does not exist is reported missing only if it would lie below one, so the error does not
-/// reveal what exists elsewhere.
+/// reveal what exists elsewhere. This is the early check of a caller's argument; what is read is
+/// checked again on the opened descriptor.
 pub fn resolve(path: &str, allowed: &[PathBuf], missing: fn(String) -> IngestError) -> Result<PathBuf> {
     match std::fs::canonicalize(path) {
         Ok(real) if is_below(&real, allowed) => Ok(real),
@@ -71,40 +103,102 @@ pub fn resolve(path: &str, allowed: &[PathBuf], missing: fn(String) -> IngestErr
     }
 }
 
-pub fn resolve_dir(dir: &str, allowed: &[PathBuf]) -> Result<PathBuf> {
+/// Opens the directory `dir` by descriptor, checked below the allowed directories.
+pub fn open_dir(dir: &str, allowed: &[PathBuf]) -> Result<CheckedDir> {
     let real = resolve(dir, allowed, IngestError::DirectoryMissing)?;
     if !real.is_dir() {
         return Err(IngestError::NotADirectory(dir.to_string()));
     }
-    Ok(real)
+    Ok(CheckedDir::open(&real, allowed)?)
 }
 
-/// Regular files directly in `dir` whose names match the glob `pattern`, sorted by name.
-pub fn list_matching(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>> {
-    let matcher = file_pattern(pattern)?;
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| IngestError::Engine(vs_ingest_engine::error::Error::Io { path: dir.to_owned(), source: e }))?;
-    let mut files_in_dir = 0;
-    let mut matched = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if !path.is_file() {
-            continue;
+/// Checks that `path` names a regular file below the allowed directories (looked at through its
+/// directory's descriptor, not opened: the worker opens it once, when it loads it).
+pub fn check_file(path: &str, allowed: &[PathBuf]) -> Result<PathBuf> {
+    let real = resolve(path, allowed, IngestError::FileMissing)?;
+    // `real` has no symbolic link left in it; `path` itself may have been one.
+    let name = Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = match (Path::new(path).parent(), real.parent()) {
+        (Some(given), Some(_)) if !name.is_empty() => {
+            let given_real = resolve(&given.display().to_string(), allowed, IngestError::DirectoryMissing)?;
+            CheckedDir::open(&given_real, allowed)?
         }
-        files_in_dir += 1;
-        if matcher.is_match(entry.file_name()) {
-            matched.push(path);
-        }
+        _ => return Err(IngestError::FileMissing(path.into())),
+    };
+    match dir.kind_of(&name)? {
+        Some(FileType::RegularFile) => Ok(dir.real().join(&name)),
+        Some(other) => Err(IngestError::Engine(EngineError::NotRegularFile {
+            path: PathBuf::from(path),
+            kind: match other {
+                FileType::Symlink => "symbolic link",
+                FileType::Directory => "directory",
+                FileType::Fifo => "FIFO",
+                _ => "special file",
+            },
+        })),
+        None => Err(IngestError::FileMissing(path.into())),
     }
+}
+
+/// Regular files (and, so that they fail visibly, symbolic links) directly in `dir` whose names
+/// match the glob `pattern`, sorted by name, as paths below the directory's real path.
+pub fn list_matching(dir: &CheckedDir, pattern: &str) -> Result<Vec<PathBuf>> {
+    let matcher = file_pattern(pattern)?;
+    let names = dir.names()?;
+    let files_in_dir = names.len();
+    let mut matched: Vec<PathBuf> =
+        names.into_iter().filter(|(name, _)| matcher.is_match(name)).map(|(name, _)| dir.real().join(name)).collect();
     if matched.is_empty() {
         return Err(IngestError::NoMatch {
-            dir: dir.display().to_string(),
+            dir: dir.real().display().to_string(),
             pattern: pattern.to_string(),
             files_in_dir,
         });
     }
     matched.sort();
     Ok(matched)
+}
+
+/// The table name `target` qualified with its schema, as the caller's `search_path` resolves it:
+/// an existing table's schema, or the schema a new table would be created in. Done with the
+/// catalog look-ups Postgres itself uses (no SQL runs, so no function of the caller's path can),
+/// before the load switches to its fixed `search_path`.
+pub fn qualify_target(target: &str) -> Result<String> {
+    let bad = || IngestError::BadTarget(target.to_string());
+    let name = CString::new(target).map_err(|_| bad())?;
+    let outcome = in_subtransaction(|| {
+        // SAFETY: catalog look-ups on the main thread inside a (sub)transaction; every pointer
+        // comes from Postgres and is read before the subtransaction ends.
+        unsafe {
+            let names = pg_sys::stringToQualifiedNameList(name.as_ptr());
+            if names.is_null() || !(1..=2).contains(&(*names).length) {
+                return Err(bad());
+            }
+            let rv = pg_sys::makeRangeVarFromNameList(names);
+            let relid = pg_sys::RangeVarGetRelidExtended(
+                rv,
+                pg_sys::NoLock as pg_sys::LOCKMODE,
+                pg_sys::RVROption::RVR_MISSING_OK,
+                None,
+                std::ptr::null_mut(),
+            );
+            let (namespace, relname) = if relid != pg_sys::InvalidOid {
+                (pg_sys::get_rel_namespace(relid), CStr::from_ptr(pg_sys::get_rel_name(relid)).to_owned())
+            } else {
+                (pg_sys::RangeVarGetCreationNamespace(rv), CStr::from_ptr((*rv).relname).to_owned())
+            };
+            if pg_sys::isAnyTempNamespace(namespace) {
+                return Err(bad());
+            }
+            let quote = |s: &CStr| CStr::from_ptr(pg_sys::quote_identifier(s.as_ptr())).to_string_lossy().into_owned();
+            let schema = CStr::from_ptr(pg_sys::get_namespace_name(namespace)).to_owned();
+            Ok(format!("{}.{}", quote(&schema), quote(&relname)))
+        }
+    });
+    match outcome {
+        Err(IngestError::Postgres { code: PgSqlErrorCode::ERRCODE_INVALID_NAME, .. }) => Err(bad()),
+        other => other,
+    }
 }
 
 /// Compiles a glob over file names (`*` never crosses a `/`).
@@ -116,49 +210,94 @@ pub fn file_pattern(pattern: &str) -> Result<globset::GlobMatcher> {
         .compile_matcher())
 }
 
-/// Runs `work` with `role` as the current user and `search_path` set to `pg_catalog, pg_temp`,
-/// as a SECURITY DEFINER function with `SET search_path` would. The caller's identity and path
-/// come back afterwards (on an ERROR, the transaction's abort restores the path). Without the
-/// fixed path, the caller's own functions or operators could run with `role`'s rights.
+/// While alive, `search_path` is `pg_catalog, pg_temp`, as in a function with
+/// `SET search_path = pg_catalog, pg_temp`: no function, operator or table of another role can be
+/// picked up by the SQL the extension runs. Dropping it restores the caller's path (on an ERROR,
+/// the (sub)transaction's abort does).
+pub struct FixedSearchPath {
+    guc_level: i32,
+}
+
+impl FixedSearchPath {
+    pub fn enter() -> FixedSearchPath {
+        // SAFETY: a GUC nest level and a setting, on the backend's main thread.
+        unsafe {
+            let guc_level = pg_sys::NewGUCNestLevel();
+            pg_sys::set_config_option(
+                c"search_path".as_ptr(),
+                SAFE_SEARCH_PATH.as_ptr(),
+                pg_sys::GucContext::PGC_USERSET,
+                pg_sys::GucSource::PGC_S_SESSION,
+                pg_sys::GucAction::GUC_ACTION_SAVE,
+                true,
+                0,
+                false,
+            );
+            FixedSearchPath { guc_level }
+        }
+    }
+}
+
+impl Drop for FixedSearchPath {
+    fn drop(&mut self) {
+        // SAFETY: pops the nest level `enter` pushed. While an ERROR unwinds, the abort does it.
+        if !std::thread::panicking() {
+            unsafe { pg_sys::AtEOXact_GUC(true, self.guc_level) }
+        }
+    }
+}
+
+/// The `search_path` every piece of the extension's SQL runs with.
+pub const SAFE_SEARCH_PATH: &CStr = c"pg_catalog, pg_temp";
+
+/// Sets this process's `search_path` to [`SAFE_SEARCH_PATH`] for good: background workers run
+/// nothing but the extension's own SQL, whatever `ALTER ROLE ... SET search_path` says.
+pub fn fix_search_path_for_process() {
+    // SAFETY: a setting of this process, set at the highest priority, on its main thread.
+    unsafe {
+        pg_sys::SetConfigOption(
+            c"search_path".as_ptr(),
+            SAFE_SEARCH_PATH.as_ptr(),
+            pg_sys::GucContext::PGC_SUSET,
+            pg_sys::GucSource::PGC_S_OVERRIDE,
+        )
+    }
+}
+
+/// Runs `work` with `role` as the current user and the fixed `search_path`, as a SECURITY
+/// DEFINER function with `SET search_path` would. The caller's identity and path come back
+/// afterwards. Without the fixed path, the caller's own functions or operators could run with
+/// `role`'s rights.
 pub fn as_role<T>(role: pg_sys::Oid, work: impl FnOnce() -> T) -> T {
     struct Restore {
         user: pg_sys::Oid,
         context: i32,
-        guc_level: i32,
     }
     impl Drop for Restore {
         fn drop(&mut self) {
-            // SAFETY: puts back what was saved below, on the backend's main thread. While an ERROR
-            // unwinds, the (sub)transaction abort pops the GUC level itself.
-            unsafe {
-                if !std::thread::panicking() {
-                    pg_sys::AtEOXact_GUC(true, self.guc_level);
-                }
-                pg_sys::SetUserIdAndSecContext(self.user, self.context);
-            }
+            // SAFETY: puts back the identity saved below, on the backend's main thread.
+            unsafe { pg_sys::SetUserIdAndSecContext(self.user, self.context) }
         }
     }
     let (mut user, mut context) = (pg_sys::Oid::INVALID, 0);
-    // SAFETY: reads and switches the current user and a setting on the backend's main thread.
+    let path = FixedSearchPath::enter();
+    // SAFETY: reads and switches the current user on the backend's main thread.
     let restore = unsafe {
         pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
-        let guc_level = pg_sys::NewGUCNestLevel();
-        pg_sys::set_config_option(
-            c"search_path".as_ptr(),
-            c"pg_catalog, pg_temp".as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            0,
-            false,
-        );
         pg_sys::SetUserIdAndSecContext(role, context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
-        Restore { user, context, guc_level }
+        Restore { user, context }
     };
     let out = work();
     drop(restore);
+    drop(path);
     out
+}
+
+/// Runs `work` as the owner of the extension's catalog (the bootstrap superuser), under the fixed
+/// `search_path`: the catalog tables are written only this way, never with the loading role's
+/// rights, so no role can forge a run, a ledger row or coverage.
+pub fn as_catalog_owner<T>(work: impl FnOnce() -> T) -> T {
+    as_role(superuser_oid(), work)
 }
 
 /// The bootstrap superuser, who owns the extension's catalog.

@@ -7,6 +7,7 @@ use vs_ingest_engine::aggregate::{Coverage, SLOTS};
 use vs_ingest_engine::pipeline::{EntryReject, Position};
 
 use crate::error::{IngestError, Result};
+use crate::postgres::access;
 use crate::postgres::writer::spi_error;
 use crate::worker::request::Request;
 
@@ -58,29 +59,38 @@ pub enum Prior {
 const RUN_LOCKS: &str = "hashtext('vs_ingest.run')";
 const FILE_LOCKS: &str = "hashtext('vs_ingest.file')";
 
-/// The first column of the first row; `None` for NULL or no row at all.
+/// The first column of the first row; `None` for NULL or no row at all. Like all catalog SQL
+/// here, it runs as the catalog's owner under a fixed `search_path` (see [`owner`]).
 fn get<T: IntoDatum + FromDatum>(query: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Option<T>> {
-    match Spi::get_one_with_args::<T>(query, args) {
+    owner(|| match Spi::get_one_with_args::<T>(query, args) {
         Err(pgrx::spi::Error::InvalidPosition) => Ok(None),
         other => other.map_err(spi_error),
-    }
+    })
 }
 
 fn run_sql(query: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<()> {
-    Spi::run_with_args(query, args).map_err(spi_error)
+    owner(|| Spi::run_with_args(query, args).map_err(spi_error))
+}
+
+/// Runs catalog SQL as the catalog's owner: users (loading roles included) cannot write the
+/// catalog tables, and see only their own rows of them (row-level security, `catalog.sql`).
+fn owner<T>(work: impl FnOnce() -> T) -> T {
+    access::as_catalog_owner(work)
 }
 
 pub fn start_run(request: &Request) -> Result<i64> {
     let json = serde_json::to_value(request).expect("a request serialises");
     get::<i64>(
-        "INSERT INTO vs_ingest.run (dir, pattern, target, options, source_id) VALUES ($1, $2, $3, $4::jsonb, $5)
-         RETURNING run_id",
+        "INSERT INTO vs_ingest.run (dir, pattern, target, options, source_id, started_by)
+         VALUES ($1, $2, $3, $4::jsonb, $5, $6::name) RETURNING run_id",
         &[
             request.dir.clone().into(),
             request.pattern.clone().into(),
             request.target.clone().into(),
             json.to_string().into(),
             request.source_id.into(),
+            // Taken before `get` switches to the catalog's owner.
+            access::current_user_name().into(),
         ],
     )
     .map(|id| id.expect("INSERT RETURNING gives the id"))
@@ -99,10 +109,12 @@ pub fn add_pending_files(run_id: i64, paths: &[String]) -> Result<()> {
 
 /// The request a run was started with.
 pub fn run_request(run_id: i64) -> Result<Option<(String, String)>> {
-    let found = Spi::get_two_with_args::<String, String>(
-        "SELECT options::text, status FROM vs_ingest.run WHERE run_id = $1",
-        &[run_id.into()],
-    );
+    let found = owner(|| {
+        Spi::get_two_with_args::<String, String>(
+            "SELECT options::text, status FROM vs_ingest.run WHERE run_id = $1",
+            &[run_id.into()],
+        )
+    });
     match found {
         Err(pgrx::spi::Error::InvalidPosition) => Ok(None),
         Ok((request, status)) => Ok(request.zip(status)),
@@ -125,15 +137,17 @@ pub fn worker_name(run_id: i64) -> String {
 /// Marks runs left `running` by a crash, a kill or a vanished caller as failed. A run is live while
 /// any of its workers holds its lock.
 pub fn fail_orphaned_runs() -> Result<Vec<i64>> {
-    let ids: Vec<i64> = Spi::connect_mut(|client| {
-        client
-            .update(
-                "SELECT run_id FROM vs_ingest.run WHERE status IN ('running', 'cancelling') ORDER BY run_id",
-                None,
-                &[],
-            )?
-            .map(|row| row.get::<i64>(1).map(|v| v.unwrap_or_default()))
-            .collect::<Result<Vec<_>, _>>()
+    let ids: Vec<i64> = owner(|| {
+        Spi::connect_mut(|client| {
+            client
+                .update(
+                    "SELECT run_id FROM vs_ingest.run WHERE status IN ('running', 'cancelling') ORDER BY run_id",
+                    None,
+                    &[],
+                )?
+                .map(|row| row.get::<i64>(1).map(|v| v.unwrap_or_default()))
+                .collect::<Result<Vec<_>, _>>()
+        })
     })
     .map_err(spi_error)?;
     let mut orphaned = Vec::new();
@@ -178,22 +192,24 @@ pub struct Candidate {
 }
 
 pub fn candidates(run_id: i64) -> Result<Vec<Candidate>> {
-    Spi::connect_mut(|client| {
-        client
-            .update(
-                "SELECT file_id, path, status = 'pending' FROM vs_ingest.file
+    owner(|| {
+        Spi::connect_mut(|client| {
+            client
+                .update(
+                    "SELECT file_id, path, status = 'pending' FROM vs_ingest.file
                   WHERE run_id = $1 AND status IN ('pending', 'loading') ORDER BY file_id",
-                None,
-                &[run_id.into()],
-            )?
-            .map(|row| {
-                Ok(Candidate {
-                    file_id: row.get::<i64>(1)?.unwrap_or_default(),
-                    path: row.get::<String>(2)?.unwrap_or_default(),
-                    pending: row.get::<bool>(3)?.unwrap_or(false),
+                    None,
+                    &[run_id.into()],
+                )?
+                .map(|row| {
+                    Ok(Candidate {
+                        file_id: row.get::<i64>(1)?.unwrap_or_default(),
+                        path: row.get::<String>(2)?.unwrap_or_default(),
+                        pending: row.get::<bool>(3)?.unwrap_or(false),
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+                .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+        })
     })
     .map_err(spi_error)
 }
@@ -234,8 +250,9 @@ pub struct FileState {
 }
 
 pub fn file_state(file_id: i64) -> Result<FileState> {
-    Spi::connect_mut(|client| {
-        let row = client
+    owner(|| {
+        Spi::connect_mut(|client| {
+            let row = client
             .update(
                 "SELECT fingerprint, resume_entry, resume_offset, resume_line, rows_read, rows_loaded, rows_duplicate,
                         rows_missing, rows_rejected, bytes,
@@ -245,19 +262,24 @@ pub fn file_state(file_id: i64) -> Result<FileState> {
                 &[file_id.into()],
             )?
             .first();
-        let big = |i| row.get::<i64>(i).map(|v| v.unwrap_or_default() as u64);
-        Ok(FileState {
-            fingerprint: row.get::<String>(1)?,
-            start: Position { entry: row.get::<i32>(2)?.unwrap_or_default() as u32, offset: big(3)?, line: big(4)? },
-            totals: Totals {
-                rows_read: big(5)?,
-                rows_loaded: big(6)?,
-                rows_duplicate: big(7)?,
-                rows_missing: big(8)?,
-                rows_rejected: big(9)?,
-                bytes: big(10)?,
-            },
-            rejects_stored: big(11)?,
+            let big = |i| row.get::<i64>(i).map(|v| v.unwrap_or_default() as u64);
+            Ok(FileState {
+                fingerprint: row.get::<String>(1)?,
+                start: Position {
+                    entry: row.get::<i32>(2)?.unwrap_or_default() as u32,
+                    offset: big(3)?,
+                    line: big(4)?,
+                },
+                totals: Totals {
+                    rows_read: big(5)?,
+                    rows_loaded: big(6)?,
+                    rows_duplicate: big(7)?,
+                    rows_missing: big(8)?,
+                    rows_rejected: big(9)?,
+                    bytes: big(10)?,
+                },
+                rejects_stored: big(11)?,
+            })
         })
     })
     .map_err(spi_error)
@@ -285,18 +307,20 @@ pub fn mtime_seconds(meta: &std::fs::Metadata) -> std::io::Result<f64> {
 /// What the ledger knows about `file` in the table `target` (a file loaded into another table
 /// is new to this one).
 pub fn prior(file: &FileFacts, target: &str) -> Result<Prior> {
-    let (same, any) = Spi::get_two_with_args::<bool, bool>(
-        "SELECT bool_or(f.size = $2 AND f.mtime = to_timestamp($3) AND f.fingerprint = $4), count(*) > 0
+    let (same, any) = owner(|| {
+        Spi::get_two_with_args::<bool, bool>(
+            "SELECT bool_or(f.size = $2 AND f.mtime = to_timestamp($3) AND f.fingerprint = $4), count(*) > 0
            FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
           WHERE f.path = $1 AND f.status = 'loaded' AND r.target = $5",
-        &[
-            file.path.clone().into(),
-            (file.size as i64).into(),
-            file.mtime.into(),
-            file.fingerprint.clone().into(),
-            target.into(),
-        ],
-    )
+            &[
+                file.path.clone().into(),
+                (file.size as i64).into(),
+                file.mtime.into(),
+                file.fingerprint.clone().into(),
+                target.into(),
+            ],
+        )
+    })
     .map_err(spi_error)?;
     Ok(match (same, any) {
         (Some(true), _) => Prior::Loaded,
@@ -410,6 +434,11 @@ pub fn request_cancel(run_id: i64) -> Result<bool> {
     .map(|b| b.unwrap_or(false))
 }
 
+/// The role that started a run; `None` if there is no such run.
+pub fn run_started_by(run_id: i64) -> Result<Option<String>> {
+    get::<String>("SELECT started_by::text FROM vs_ingest.run WHERE run_id = $1", &[run_id.into()])
+}
+
 pub fn run_status(run_id: i64) -> Result<Option<String>> {
     get::<String>("SELECT status FROM vs_ingest.run WHERE run_id = $1", &[run_id.into()])
 }
@@ -464,10 +493,11 @@ pub struct RunView {
 }
 
 pub fn run_view(run_id: i64) -> Result<RunView> {
-    Spi::connect_mut(|client| {
-        let row = client
-            .update(
-                "SELECT r.status, count(f.*),
+    owner(|| {
+        Spi::connect_mut(|client| {
+            let row = client
+                .update(
+                    "SELECT r.status, count(f.*),
                         count(*) FILTER (WHERE f.status NOT IN ('pending', 'loading')),
                         count(*) FILTER (WHERE f.status = 'loaded'),
                         count(*) FILTER (WHERE f.status IN ('skipped', 'changed')),
@@ -479,29 +509,30 @@ pub fn run_view(run_id: i64) -> Result<RunView> {
                         min(f.error) FILTER (WHERE f.error LIKE 'internal error: %')
                    FROM vs_ingest.run r LEFT JOIN vs_ingest.file f USING (run_id)
                   WHERE r.run_id = $1 GROUP BY r.status",
-                None,
-                &[run_id.into()],
-            )?
-            .first();
-        let big = |i| row.get::<i64>(i).map(|v| v.unwrap_or_default());
-        Ok(RunView {
-            status: row.get::<String>(1)?.unwrap_or_default(),
-            files_seen: big(2)?,
-            files_done: big(3)?,
-            files_loaded: big(4)?,
-            files_skipped: big(5)?,
-            files_failed: big(6)?,
-            totals: Totals {
-                rows_read: big(7)? as u64,
-                rows_loaded: big(8)? as u64,
-                rows_duplicate: big(9)? as u64,
-                rows_missing: big(10)? as u64,
-                rows_rejected: big(11)? as u64,
-                bytes: big(12)? as u64,
-            },
-            input_done: big(13)?,
-            input_total: big(14)?,
-            internal_error: row.get::<String>(15)?,
+                    None,
+                    &[run_id.into()],
+                )?
+                .first();
+            let big = |i| row.get::<i64>(i).map(|v| v.unwrap_or_default());
+            Ok(RunView {
+                status: row.get::<String>(1)?.unwrap_or_default(),
+                files_seen: big(2)?,
+                files_done: big(3)?,
+                files_loaded: big(4)?,
+                files_skipped: big(5)?,
+                files_failed: big(6)?,
+                totals: Totals {
+                    rows_read: big(7)? as u64,
+                    rows_loaded: big(8)? as u64,
+                    rows_duplicate: big(9)? as u64,
+                    rows_missing: big(10)? as u64,
+                    rows_rejected: big(11)? as u64,
+                    bytes: big(12)? as u64,
+                },
+                input_done: big(13)?,
+                input_total: big(14)?,
+                internal_error: row.get::<String>(15)?,
+            })
         })
     })
     .map_err(spi_error)
@@ -526,23 +557,25 @@ pub struct Failure {
 
 /// The files of a run that failed, with why.
 pub fn failed_files(run_id: i64) -> Result<Vec<Failure>> {
-    Spi::connect_mut(|client| {
-        client
-            .update(
-                "SELECT path, coalesce(error, ''), error_code, error_hint FROM vs_ingest.file
+    owner(|| {
+        Spi::connect_mut(|client| {
+            client
+                .update(
+                    "SELECT path, coalesce(error, ''), error_code, error_hint FROM vs_ingest.file
                   WHERE run_id = $1 AND status = 'failed' ORDER BY file_id",
-                None,
-                &[run_id.into()],
-            )?
-            .map(|row| {
-                Ok(Failure {
-                    path: row.get::<String>(1)?.unwrap_or_default(),
-                    error: row.get::<String>(2)?.unwrap_or_default(),
-                    code: row.get::<String>(3)?,
-                    hint: row.get::<String>(4)?,
+                    None,
+                    &[run_id.into()],
+                )?
+                .map(|row| {
+                    Ok(Failure {
+                        path: row.get::<String>(1)?.unwrap_or_default(),
+                        error: row.get::<String>(2)?.unwrap_or_default(),
+                        code: row.get::<String>(3)?,
+                        hint: row.get::<String>(4)?,
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+                .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+        })
     })
     .map_err(spi_error)
 }
@@ -590,14 +623,18 @@ pub fn recount_coverage(target_name: &str, stamp: i64) -> Result<()> {
         ),
         &[target_name.into(), stamp.into()],
     )?;
+    // The table is read with the loading role's rights; only the catalog row is written as owner.
     let slots = (1..=SLOTS).map(|i| format!("count(t.speed[{i}])::int")).collect::<Vec<_>>().join(", ");
-    run_sql(
+    let (links, slot_links) = Spi::get_two_with_args::<i32, Vec<i32>>(
         &format!(
-            "INSERT INTO vs_ingest.coverage AS c (target, hour, links, slot_links)
-             SELECT $1, {PG_STAMP}, count(*) FILTER (WHERE t.samples > 0)::int, ARRAY[{slots}]
-               FROM {target_name} t WHERE t.hour = {PG_STAMP}
-             ON CONFLICT (target, hour) DO UPDATE SET links = excluded.links, slot_links = excluded.slot_links"
+            "SELECT count(*) FILTER (WHERE t.samples > 0)::int, ARRAY[{slots}]
+               FROM {target_name} t WHERE t.hour = {PG_STAMP}"
         ),
         &[target_name.into(), stamp.into()],
+    )
+    .map_err(spi_error)?;
+    run_sql(
+        &format!("UPDATE vs_ingest.coverage SET links = $3, slot_links = $4 WHERE target = $1 AND hour = {PG_STAMP}"),
+        &[target_name.into(), stamp.into(), links.unwrap_or(0).into(), slot_links.unwrap_or_default().into()],
     )
 }

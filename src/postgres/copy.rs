@@ -48,10 +48,29 @@ pub fn copy_into(relation: pg_sys::Oid, payload: &[u8]) -> u64 {
         let rel = pg_sys::table_open(relation, lockmode);
         let pstate = pg_sys::make_parsestate(std::ptr::null_mut());
         // COPY's executor state resolves its result relation through the range table, and the
-        // INSERT privilege is checked on it, exactly as DoCopy does for COPY FROM.
+        // INSERT privilege is checked on it, on every column written, exactly as DoCopy does for
+        // COPY FROM; like DoCopy, a table whose row-level security applies is refused.
         let item = pg_sys::addRangeTableEntryForRelation(pstate, rel, lockmode, std::ptr::null_mut(), false, false);
-        (*(*item).p_rte).requiredPerms = pg_sys::ACL_INSERT as pg_sys::AclMode;
+        let rte = (*item).p_rte;
+        (*rte).requiredPerms = pg_sys::ACL_INSERT as pg_sys::AclMode;
+        let desc = (*rel).rd_att;
+        for i in 0..(*desc).natts as usize {
+            let attr = &(*desc).attrs.as_slice((*desc).natts as usize)[i];
+            if !attr.attisdropped {
+                let column = i32::from(attr.attnum) - pg_sys::FirstLowInvalidHeapAttributeNumber;
+                (*rte).insertedCols = pg_sys::bms_add_member((*rte).insertedCols, column);
+            }
+        }
         pg_sys::ExecCheckRTPerms((*pstate).p_rtable, true);
+        if pg_sys::check_enable_rls(relation, pg_sys::InvalidOid, false)
+            == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32
+        {
+            pgrx::ereport!(
+                pgrx::PgLogLevel::ERROR,
+                pgrx::PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                "COPY FROM not supported with row-level security"
+            );
+        }
         let format = pg_sys::makeDefElem(
             c"format".as_ptr().cast_mut(),
             pg_sys::makeString(c"binary".as_ptr().cast_mut()).cast(),

@@ -61,14 +61,7 @@ pub fn managed(name: &str) -> Result<Source> {
     let source = select(&format!("SELECT {COLUMNS} FROM vs_ingest.source WHERE name = $1"), &[name.into()])?
         .pop()
         .ok_or_else(|| IngestError::NoSuchSource(name.into()))?;
-    let may = Spi::get_one_with_args::<bool>(
-        "SELECT (SELECT rolsuper FROM pg_roles WHERE oid = current_user::regrole)
-             OR (to_regrole($1) IS NOT NULL AND pg_has_role(current_user, to_regrole($1), 'MEMBER'))",
-        &[source.owner.clone().into()],
-    )
-    .map_err(spi_error)?
-    .unwrap_or(false);
-    if !may {
+    if !access::may_act_for(&source.owner) {
         return Err(IngestError::NotSourceOwner(name.into()));
     }
     Ok(source)
@@ -131,7 +124,8 @@ pub fn unsettled(target: &str, files: &[(String, i64, f64)], reload_changed: boo
     let paths: Vec<String> = files.iter().map(|f| f.0.clone()).collect();
     let sizes: Vec<i64> = files.iter().map(|f| f.1).collect();
     let mtimes: Vec<f64> = files.iter().map(|f| f.2).collect();
-    Spi::connect(|client| {
+    // The whole ledger of the target, whoever loaded into it: as the catalog's owner.
+    access::as_catalog_owner(|| Spi::connect(|client| {
         client
             .select(
                 "SELECT f.path FROM unnest($1::text[], $2::bigint[], $3::float8[]) WITH ORDINALITY AS f(path, size, mtime, n)
@@ -152,7 +146,7 @@ pub fn unsettled(target: &str, files: &[(String, i64, f64)], reload_changed: boo
             )?
             .map(|row| row.get::<String>(1).map(Option::unwrap_or_default))
             .collect::<Result<Vec<_>, pgrx::spi::Error>>()
-    })
+    }))
     .map_err(spi_error)
 }
 
@@ -173,19 +167,6 @@ pub struct Settings<'a> {
     pub retain: Option<Interval>,
     pub retain_action: Option<&'a str>,
     pub enabled: Option<bool>,
-}
-
-/// `target` with its schema, as the caller's session resolves it (the schema a new table would go
-/// to): scheduled runs and the workers they start resolve names with other search paths.
-pub fn qualified_target(target: &str) -> Result<String> {
-    Spi::get_one_with_args::<String>(
-        "SELECT CASE cardinality(p) WHEN 1 THEN format('%I.%I', current_schema(), p[1])
-                                    ELSE format('%I.%I', p[1], p[2]) END
-           FROM parse_ident($1) AS p",
-        &[target.into()],
-    )
-    .map_err(spi_error)?
-    .ok_or_else(|| IngestError::BadTarget(target.into()))
 }
 
 /// Checks that an interval is at least `min` (an SQL interval literal).

@@ -46,15 +46,41 @@ impl Writer {
             Spi::get_one_with_args::<pg_sys::Oid>("SELECT vs_ingest.ensure_hourly_table($1)::oid", &[target.into()])
                 .map_err(spi_error)?
                 .expect("ensure_hourly_table returns a table");
-        let may_insert = Spi::get_one_with_args::<bool>("SELECT has_table_privilege($1, 'INSERT')", &[oid.into()])
-            .map_err(spi_error)?
-            .unwrap_or(false);
+        // What COPY FROM checks: INSERT on every column written (a table-level grant covers all).
+        let may_insert = Spi::get_one_with_args::<bool>(
+            "SELECT bool_and(has_column_privilege($1, a.attnum, 'INSERT'))
+               FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped",
+            &[oid.into()],
+        )
+        .map_err(spi_error)?
+        .unwrap_or(false);
         if !may_insert {
             return Err(IngestError::Postgres {
                 code: PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
                 message: format!("permission denied to insert into table {target}"),
                 detail: None,
-                hint: Some("GRANT INSERT on the target table to the loading role, or pick another target.".into()),
+                hint: Some(
+                    "GRANT INSERT on the target table (or on each of its columns) to the loading role, or pick \
+                     another target."
+                        .into(),
+                ),
+            });
+        }
+        // COPY FROM refuses a table with row-level security (it would bypass the INSERT policies);
+        // so does vs_ingest, unless the role bypasses them anyway (superuser, BYPASSRLS, owner).
+        let rls = Spi::get_one_with_args::<bool>("SELECT row_security_active($1)", &[oid.into()])
+            .map_err(spi_error)?
+            .unwrap_or(false);
+        if rls {
+            return Err(IngestError::Postgres {
+                code: PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                message: format!("table {target} has row-level security, which vs_ingest's COPY would bypass"),
+                detail: None,
+                hint: Some(
+                    "Load as a role that bypasses row-level security (the table's owner, or BYPASSRLS), or into \
+                     another table."
+                        .into(),
+                ),
             });
         }
         let target_name = qualified_name(oid)?;

@@ -1,5 +1,11 @@
 -- The loading entry points, also reachable unqualified, and who may call them. Reading server
 -- files is a privilege: superusers and members of pg_read_server_files only.
+--
+-- The public wrappers are the only functions of the extension without a fixed search_path: they
+-- must pass the caller's table names through unresolved. Their bodies call one schema-qualified
+-- function with typed arguments, so the caller's search_path cannot change what they run; the
+-- functions they call resolve names the way Postgres does (catalog look-ups, no SQL), then run
+-- under search_path = pg_catalog, pg_temp.
 
 CREATE FUNCTION public.vs_ingest_dir(
     dir text,
@@ -52,9 +58,10 @@ GRANT EXECUTE ON FUNCTION vs_ingest.vs_ingest_dir, vs_ingest.vs_ingest_file,
                           public.vs_ingest_resume, public.vs_ingest_cancel TO pg_read_server_files;
 -- Helpers that create tables and partitions run as the loading role.
 REVOKE ALL ON FUNCTION vs_ingest.ensure_hourly_table, vs_ingest.ensure_day_partition,
-                       vs_ingest.merge_staged FROM PUBLIC;
+                       vs_ingest.merge_staged, vs_ingest.coverage_report, vs_ingest.gaps_report FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION vs_ingest.ensure_hourly_table, vs_ingest.ensure_day_partition,
-                          vs_ingest.merge_staged TO pg_read_server_files;
+                          vs_ingest.merge_staged, vs_ingest.coverage_report,
+                          vs_ingest.gaps_report TO pg_read_server_files;
 
 -- Sources for the scheduler.
 CREATE FUNCTION public.vs_ingest_add_source(
@@ -118,7 +125,7 @@ REVOKE ALL ON FUNCTION vs_ingest.vs_ingest_add_source, vs_ingest.vs_ingest_alter
 GRANT EXECUTE ON FUNCTION vs_ingest.vs_ingest_add_source, vs_ingest.vs_ingest_alter_source,
                           vs_ingest.vs_ingest_enable_source, vs_ingest.vs_ingest_disable_source,
                           vs_ingest.vs_ingest_drop_source, vs_ingest.vs_ingest_run_source,
-                          vs_ingest.apply_retention,
+                          vs_ingest.apply_retention, vs_ingest.forget_coverage,
                           public.vs_ingest_add_source, public.vs_ingest_alter_source,
                           public.vs_ingest_enable_source, public.vs_ingest_disable_source,
                           public.vs_ingest_drop_source, public.vs_ingest_run_source,

@@ -142,8 +142,9 @@ SELECT pg_catalog.pg_extension_config_dump('vs_ingest.reject', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('vs_ingest.run', 'run_id'), '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('vs_ingest.file', 'file_id'), '');
 
--- Live progress of loads, from any session: it reflects committed chunks.
-CREATE VIEW vs_ingest.progress AS
+-- Live progress of loads, from any session: it reflects committed chunks. security_invoker: the
+-- reader's own row-level security applies, so each role sees its own loads' progress.
+CREATE VIEW vs_ingest.progress WITH (security_invoker = true) AS
 SELECT f.run_id, f.file_id, f.path, f.status,
        f.input_done AS bytes_done, f.size AS bytes_total,
        f.rows_read AS rows,
@@ -160,13 +161,42 @@ SELECT f.run_id, f.file_id, f.path, f.status,
  WHERE r.status IN ('running', 'cancelling');
 COMMENT ON VIEW vs_ingest.progress IS 'Files of running loads, as of their last committed chunk.';
 
--- Loading users (superusers, pg_read_server_files) keep the history; anyone may not read paths.
+-- Who sees what (row-level security). The catalog is written only by the extension, as its
+-- owner (see src/postgres/access.rs, as_catalog_owner), so no role has INSERT, UPDATE or DELETE
+-- on it. A role sees the runs and files of loads it started (or that a role it has the
+-- privileges of started) and of loads into tables it owns; members of pg_monitor see every run
+-- and file; superusers see everything. Raw rejected lines are seen only by the role that
+-- started the load (and its members) and superusers.
+CREATE FUNCTION vs_ingest.sees_run(started_by name, target text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_has_role('pg_monitor', 'USAGE')
+        OR coalesce(pg_has_role(to_regrole(quote_ident(started_by)), 'USAGE'), false)
+        OR coalesce((SELECT pg_has_role(c.relowner, 'USAGE') FROM pg_class c WHERE c.oid = to_regclass(target)),
+                    false)
+$$;
+
+CREATE FUNCTION vs_ingest.sees_rejects(file_id bigint) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce((SELECT pg_has_role(to_regrole(quote_ident(r.started_by)), 'USAGE')
+                       FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
+                      WHERE f.file_id = $1), false)
+$$;
+
+ALTER TABLE vs_ingest.run ENABLE ROW LEVEL SECURITY;
+ALTER TABLE vs_ingest.file ENABLE ROW LEVEL SECURITY;
+ALTER TABLE vs_ingest.reject ENABLE ROW LEVEL SECURITY;
+ALTER TABLE vs_ingest.coverage ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_runs ON vs_ingest.run FOR SELECT USING (vs_ingest.sees_run(started_by, target));
+CREATE POLICY own_files ON vs_ingest.file FOR SELECT
+    USING (EXISTS (SELECT 1 FROM vs_ingest.run r WHERE r.run_id = file.run_id));
+CREATE POLICY own_rejects ON vs_ingest.reject FOR SELECT USING (vs_ingest.sees_rejects(file_id));
+-- Coverage describes a table's data: it is seen by whoever may read that table.
+CREATE POLICY readable_targets ON vs_ingest.coverage FOR SELECT
+    USING (coalesce(has_table_privilege(to_regclass(target), 'SELECT'), false));
+
 REVOKE ALL ON vs_ingest.run, vs_ingest.file, vs_ingest.reject, vs_ingest.progress, vs_ingest.source,
               vs_ingest.coverage FROM PUBLIC;
-GRANT SELECT, INSERT, UPDATE ON vs_ingest.run, vs_ingest.file, vs_ingest.reject TO pg_read_server_files;
--- Workers (running as the loading role) keep coverage; retention deletes it with a dropped day.
-GRANT SELECT, INSERT, UPDATE, DELETE ON vs_ingest.coverage TO pg_read_server_files;
--- Sources are read by anyone who may load, and written only by the source functions.
-GRANT SELECT ON vs_ingest.source TO pg_read_server_files;
-GRANT SELECT ON vs_ingest.progress TO pg_read_server_files;
-GRANT USAGE ON SCHEMA vs_ingest TO pg_read_server_files;
+GRANT SELECT ON vs_ingest.run, vs_ingest.file, vs_ingest.reject, vs_ingest.progress, vs_ingest.source,
+                vs_ingest.coverage TO pg_read_server_files;
+GRANT SELECT ON vs_ingest.run, vs_ingest.file, vs_ingest.progress TO pg_monitor;
+GRANT USAGE ON SCHEMA vs_ingest TO pg_read_server_files, pg_monitor;

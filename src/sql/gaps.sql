@@ -5,7 +5,7 @@
 -- Normalises a target name the way the loader records it (schema.table, quoted as needed).
 -- With missing_ok, a table that does not exist yet is NULL instead of an error.
 CREATE FUNCTION vs_ingest.target_name(target text, missing_ok boolean DEFAULT false) RETURNS text
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     rel regclass := to_regclass(target);
 BEGIN
@@ -20,21 +20,26 @@ BEGIN
 END
 $$;
 
+-- The report functions are entry points in public: thin SQL wrappers whose bodies are fully
+-- schema-qualified, resolving the user's table name under the caller's search_path (with
+-- pg_catalog.to_regclass), and calling the functions below, which run with a fixed search_path.
+
 -- Every hour of [since, until) with what reported in it. links_expected is the most links that
 -- reported in any one hour of the `expected_days` days before (NULL without history): an exact
 -- count of distinct links over days would mean scanning the data or keeping link sets per day.
-CREATE FUNCTION public.vs_ingest_coverage(
+CREATE FUNCTION vs_ingest.coverage_report(
+    rel regclass,
+    target text,
     since timestamptz,
     until timestamptz,
-    target text DEFAULT 'public.vs_its_hourly',
-    expected_days int DEFAULT 7
+    expected_days int
 ) RETURNS TABLE (
     hour timestamptz, links_expected int, links_reported int, coverage double precision,
     slots_missing int
-) LANGUAGE plpgsql STABLE AS $$
+) LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
-    tname text := vs_ingest.target_name(target);
+    tname text := vs_ingest.target_name(coalesce(rel::text, target));
 BEGIN
     IF since IS NULL OR until IS NULL OR until <= since THEN
         RAISE EXCEPTION 'invalid time range [%, %)', since, until
@@ -59,10 +64,21 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.vs_ingest_coverage(
+    since timestamptz,
+    until timestamptz,
+    target text DEFAULT 'public.vs_its_hourly',
+    expected_days int DEFAULT 7
+) RETURNS TABLE (
+    hour timestamptz, links_expected int, links_reported int, coverage double precision,
+    slots_missing int
+) LANGUAGE sql STABLE
+AS $$ SELECT * FROM vs_ingest.coverage_report(pg_catalog.to_regclass($3), $3, $1, $2, $4) $$;
+
 -- The hours of [since, until): the loaded hours' starts, and whole hours of the same grid in
 -- between (the grid follows the loaded data, so zones with half-hour offsets work too).
 CREATE FUNCTION vs_ingest.hour_grid(tname text, since timestamptz, until timestamptz)
-RETURNS TABLE (hour timestamptz) LANGUAGE sql STABLE AS $$
+RETURNS TABLE (hour timestamptz) LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     WITH anchor AS (
         SELECT coalesce((SELECT c.hour FROM vs_ingest.coverage c WHERE c.target = tname ORDER BY c.hour LIMIT 1),
                         date_trunc('hour', since)) AS a
@@ -76,19 +92,20 @@ $$;
 -- What is missing in [since, until): runs of 5-minute intervals with no sample at all (kind
 -- 'no_data', e.g. a file that never came), and hours with data where fewer than `min_coverage`
 -- of the expected links reported (kind 'low_coverage').
-CREATE FUNCTION public.vs_ingest_gaps(
+CREATE FUNCTION vs_ingest.gaps_report(
+    rel regclass,
+    target text,
     since timestamptz,
     until timestamptz,
-    target text DEFAULT 'public.vs_its_hourly',
-    expected_days int DEFAULT 7,
-    min_coverage double precision DEFAULT 0.9
+    expected_days int,
+    min_coverage double precision
 ) RETURNS TABLE (
     kind text, interval_start timestamptz, interval_end timestamptz, intervals int,
     links_expected int, links_reported int, coverage double precision
-) LANGUAGE plpgsql STABLE AS $$
+) LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
-    tname text := vs_ingest.target_name(target);
+    tname text := vs_ingest.target_name(coalesce(rel::text, target));
 BEGIN
     IF min_coverage IS NULL OR min_coverage < 0 OR min_coverage > 1 THEN
         RAISE EXCEPTION 'min_coverage must be between 0 and 1, not %', min_coverage
@@ -96,7 +113,7 @@ BEGIN
     END IF;
     RETURN QUERY
     WITH hours AS (
-        SELECT * FROM public.vs_ingest_coverage(since, until, target, expected_days)
+        SELECT * FROM vs_ingest.coverage_report(rel, target, since, until, expected_days)
     ), empty_slots AS (
         -- Every 5-minute interval inside [since, until) that no link reported.
         SELECT h.hour + s.slot * interval '5 minutes' AS t, h.links_expected
@@ -122,3 +139,15 @@ BEGIN
     ORDER BY 2, 1;
 END
 $$;
+
+CREATE FUNCTION public.vs_ingest_gaps(
+    since timestamptz,
+    until timestamptz,
+    target text DEFAULT 'public.vs_its_hourly',
+    expected_days int DEFAULT 7,
+    min_coverage double precision DEFAULT 0.9
+) RETURNS TABLE (
+    kind text, interval_start timestamptz, interval_end timestamptz, intervals int,
+    links_expected int, links_reported int, coverage double precision
+) LANGUAGE sql STABLE
+AS $$ SELECT * FROM vs_ingest.gaps_report(pg_catalog.to_regclass($3), $3, $1, $2, $4, $5) $$;

@@ -6,7 +6,7 @@
 -- row (what tells the scheduler the file is settled; a skipped row says no more than the loaded
 -- one); and unfinished files (their resume offsets and rejects). Returns what was deleted.
 CREATE FUNCTION vs_ingest.prune_history(days int, OUT runs bigint, OUT files bigint, OUT rejects bigint)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     cutoff timestamptz := clock_timestamp() - make_interval(days => days);
 BEGIN
@@ -15,8 +15,8 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Give how many days of history to keep.';
     END IF;
     CREATE TEMP TABLE IF NOT EXISTS vs_ingest_pruned_files (file_id bigint) ON COMMIT DROP;
-    TRUNCATE vs_ingest_pruned_files;
-    INSERT INTO vs_ingest_pruned_files
+    TRUNCATE pg_temp.vs_ingest_pruned_files;
+    INSERT INTO pg_temp.vs_ingest_pruned_files
     SELECT f.file_id
       FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
      WHERE r.finished_at < cutoff
@@ -28,9 +28,9 @@ BEGIN
                SELECT max(k.file_id) FROM vs_ingest.file k JOIN vs_ingest.run kr USING (run_id)
                 WHERE k.path = f.path AND kr.target = r.target
                   AND k.status IN ('loaded', 'changed', 'failed'));
-    DELETE FROM vs_ingest.reject j USING vs_ingest_pruned_files p WHERE j.file_id = p.file_id;
+    DELETE FROM vs_ingest.reject j USING pg_temp.vs_ingest_pruned_files p WHERE j.file_id = p.file_id;
     GET DIAGNOSTICS rejects = ROW_COUNT;
-    DELETE FROM vs_ingest.file f USING vs_ingest_pruned_files p WHERE f.file_id = p.file_id;
+    DELETE FROM vs_ingest.file f USING pg_temp.vs_ingest_pruned_files p WHERE f.file_id = p.file_id;
     GET DIAGNOSTICS files = ROW_COUNT;
     DELETE FROM vs_ingest.run r
      WHERE r.finished_at < cutoff
@@ -39,10 +39,34 @@ BEGIN
 END
 $$;
 
+-- Deletes the coverage of the hours [lo, hi) of `target` that hold no row any more (a dropped
+-- day). Users cannot write the catalog, so this runs as its owner (SECURITY DEFINER); it trusts
+-- no argument: it removes only coverage the table itself shows to be stale.
+CREATE FUNCTION vs_ingest.forget_coverage(target text, lo timestamptz, hi timestamptz) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    rel regclass := to_regclass(target);
+    has_rows boolean;
+    forgotten bigint;
+BEGIN
+    IF rel IS NULL OR (SELECT c.relkind FROM pg_class c WHERE c.oid = rel) <> 'p' THEN
+        RETURN 0;
+    END IF;
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s WHERE hour >= $1 AND hour < $2)', rel) INTO has_rows USING lo, hi;
+    IF has_rows THEN
+        RETURN 0;
+    END IF;
+    DELETE FROM vs_ingest.coverage c WHERE c.target = vs_ingest.target_name(target) AND c.hour >= lo AND c.hour < hi;
+    GET DIAGNOSTICS forgotten = ROW_COUNT;
+    RETURN forgotten;
+END
+$$;
+REVOKE ALL ON FUNCTION vs_ingest.forget_coverage FROM PUBLIC;
+
 -- Detaches or drops the daily partitions of `target` whose day ended more than `retain` ago
 -- (pg_partman style). Dropping a day also forgets its coverage. Returns the partitions' names.
 CREATE FUNCTION vs_ingest.apply_retention(target text, retain interval, action text)
-RETURNS SETOF text LANGUAGE plpgsql AS $$
+RETURNS SETOF text LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     tname text := vs_ingest.target_name(target);
     part record;
@@ -65,7 +89,7 @@ BEGIN
         rel_name := part.rel::text;
         IF action = 'drop' THEN
             EXECUTE format('DROP TABLE %s', part.rel);
-            DELETE FROM vs_ingest.coverage c WHERE c.target = tname AND c.hour >= part.lo AND c.hour < part.hi;
+            PERFORM vs_ingest.forget_coverage(tname, part.lo, part.hi);
         ELSE
             EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', to_regclass(target), part.rel);
         END IF;

@@ -1,13 +1,18 @@
 -- The hourly data table and its daily partitions. The table is created on first use by the
 -- loading role and is not an extension member: DROP EXTENSION never drops loaded data.
+-- Like every function of the extension, these run with a fixed search_path, so no function or
+-- operator of another role can stand in for a built-in (they run as the loading role, which may
+-- be a superuser or the scheduler acting for a source's owner).
 
 -- Creates the hourly table named `target` unless it exists; returns it.
 CREATE FUNCTION vs_ingest.ensure_hourly_table(target text) RETURNS regclass
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     parts text[] := parse_ident(target);
     qualified text;
     existing regclass;
+    shape text[];
+    distributed boolean;
 BEGIN
     IF cardinality(parts) NOT IN (1, 2) THEN
         RAISE EXCEPTION 'invalid target table name "%"', target
@@ -16,9 +21,30 @@ BEGIN
     existing := to_regclass(target);
     IF existing IS NOT NULL THEN
         IF NOT EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = existing) THEN
-            RAISE EXCEPTION 'table % is not partitioned', existing
+            RAISE EXCEPTION '% is not a partitioned table', existing
                 USING ERRCODE = 'wrong_object_type',
                       HINT = 'vs_ingest writes into a table it created: pick another target name.';
+        END IF;
+        -- Rows are written by position: the columns must be exactly these, in this order.
+        shape := (SELECT array_agg(a.attname::text || ' ' || format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
+                    FROM pg_attribute a WHERE a.attrelid = existing AND a.attnum > 0 AND NOT a.attisdropped);
+        IF shape IS DISTINCT FROM ARRAY['hour timestamp with time zone', 'link_id bigint', 'speed real[]',
+                                        'travel_time integer[]', 'samples smallint', 'speed_avg real',
+                                        'speed_min real', 'speed_max real'] THEN
+            RAISE EXCEPTION 'table % does not have the columns of a vs_ingest hourly table', existing
+                USING ERRCODE = 'wrong_object_type',
+                      DETAIL = format('Its columns are: %s.', array_to_string(shape, ', ')),
+                      HINT = 'vs_ingest writes into a table it created: pick another target name.';
+        END IF;
+        -- COPY into a Citus-distributed table from here would only fill the coordinator's shell.
+        IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+            EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)'
+               INTO distributed USING existing;
+            IF distributed THEN
+                RAISE EXCEPTION 'table % is distributed by Citus, which vs_ingest cannot load into yet', existing
+                    USING ERRCODE = 'feature_not_supported',
+                          HINT = 'Load into a local table, then copy it into the distributed one.';
+            END IF;
         END IF;
         RETURN existing;
     END IF;
@@ -47,7 +73,7 @@ $$;
 -- returns the day's bounds as epoch microseconds of each local hour 00..24 (25 values; hour 24
 -- is the next midnight), which the writer uses to stamp rows.
 CREATE FUNCTION vs_ingest.ensure_day_partition(target regclass, day date, tz text) RETURNS bigint[]
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     hours bigint[];
     lo timestamptz := (day::timestamp) AT TIME ZONE tz;
@@ -71,7 +97,7 @@ $$;
 -- Merges the staged rows `stage` into `target`: a slot already filled keeps its sample (first
 -- sample wins). Returns the staged samples that were duplicates and the rows inserted or changed.
 CREATE FUNCTION vs_ingest.merge_staged(target regclass, stage regclass, OUT duplicate bigint, OUT rows_written bigint)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     EXECUTE format($merge$
         WITH existing AS (

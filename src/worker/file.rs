@@ -2,7 +2,7 @@
 //! file's counters and the offset where the next chunk starts, so a crash loses at most the chunk
 //! in flight and the next load continues exactly there.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use pgrx::bgworkers::BackgroundWorker;
@@ -12,6 +12,7 @@ use vs_ingest_engine::source::{self, Source};
 
 use super::{abort, begin, commit, in_transaction, stop_run, Worker};
 use crate::error::{IngestError, Result};
+use crate::gucs;
 use crate::postgres::access;
 use crate::postgres::catalog::{self, FileFacts, Prior, StageTimes, Totals};
 
@@ -66,9 +67,20 @@ pub fn load(worker: &mut Worker, file_id: i64, path: &str) -> Outcome {
 /// Runs inside the transaction `load` began; leaves it committed on `Ok`.
 fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome> {
     let request = &worker.request;
-    let facts = access::resolve(path, &worker.allowed, IngestError::FileMissing).and_then(|real| file_facts(&real));
-    let facts = match facts {
-        Ok(facts) => facts,
+    // Opened once, by descriptor, and checked on it against the server's allowed directories as
+    // they are now; the fingerprint and the load read through the same descriptor.
+    let opened = open(path).and_then(|source| {
+        let fingerprint = source.fingerprint()?;
+        let facts = FileFacts {
+            path: source.path().display().to_string(),
+            size: source.meta().size,
+            mtime: source.meta().mtime_seconds(),
+            fingerprint: fingerprint.hash,
+        };
+        Ok((source, facts))
+    });
+    let (source, facts) = match opened {
+        Ok(opened) => opened,
         Err(e) => {
             catalog::fail_file(file_id, &e)?;
             commit();
@@ -79,9 +91,8 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
     if state.fingerprint.as_ref().is_some_and(|f| *f != facts.fingerprint) && state.start != Position::default() {
         return Err(IngestError::FileChanged(facts.path));
     }
-    let real = PathBuf::from(&facts.path);
-    let container = Source::open(&real, u64::MAX).map(|s| s.container().name()).ok();
-    catalog::set_facts(file_id, &facts, container)?;
+    let real = source.path().to_owned();
+    catalog::set_facts(file_id, &facts, Some(source.container().name()))?;
     match catalog::prior(&facts, &request.target)? {
         Prior::Loaded => {
             catalog::finish_file(file_id, "skipped", None)?;
@@ -106,11 +117,10 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
 
     let mut options = pipeline::Options::new(worker.format);
     options.chunk_size = request.chunk_size;
-    options.max_entry_bytes = request.max_entry_bytes;
     options.checkpoint_at_hours = true;
     options.checkpoint_bytes = Some(CHECKPOINT_BYTES);
     options.start = state.start;
-    let load = worker.engine.load(real.clone(), options);
+    let load = worker.engine.load_source(Ok(source), options);
     let mut totals = state.totals;
     let mut rejects_stored = state.rejects_stored;
     let mut chunk = Totals::default();
@@ -143,7 +153,7 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
         catalog::store_rejects(file_id, keep)?;
         rejects_stored += keep.len() as u64;
 
-        let fault_after = request.test_exit_after_chunks;
+        let fault_after = gucs::TEST_EXIT_AFTER_CHUNKS.get().max(0) as u32;
         if fault_after > 0 && worker.chunks_committed >= fault_after && !batch.hours.is_empty() {
             // Test-only: die with a chunk written but not committed, as a crash would.
             // SAFETY: ends the process; Postgres rolls the open transaction back.
@@ -192,10 +202,11 @@ fn check_reject_ratio(path: &Path, totals: &Totals, max_ratio: f64, now: bool) -
     Ok(())
 }
 
-fn file_facts(path: &Path) -> Result<FileFacts> {
-    let io = |e| IngestError::Engine(vs_ingest_engine::error::Error::Io { path: path.to_owned(), source: e });
-    let meta = std::fs::metadata(path).map_err(io)?;
-    let mtime = catalog::mtime_seconds(&meta).map_err(io)?;
-    let fp = source::fingerprint(path)?;
-    Ok(FileFacts { path: path.display().to_string(), size: fp.size, mtime, fingerprint: fp.hash })
+/// Opens a file to load with the server's current `vs_ingest.allowed_dirs` and
+/// `vs_ingest.max_entry_size` (never values stored with the run).
+fn open(path: &str) -> Result<Source> {
+    let allowed = access::allowed_dirs()?;
+    let checked = source::open_checked(Path::new(path), &allowed)?;
+    let max_entry_bytes = gucs::MAX_ENTRY_MB.get() as u64 * 1024 * 1024;
+    Ok(Source::from_checked(checked, max_entry_bytes)?)
 }

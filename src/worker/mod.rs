@@ -11,7 +11,6 @@ pub mod handoff;
 pub mod request;
 
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use pgrx::bgworkers::{
@@ -71,6 +70,7 @@ pub extern "C-unwind" fn vs_ingest_worker_main(argument: pg_sys::Datum) {
     let [role, database, user] = extra[..] else { panic!("bad worker arguments {extra:?}") };
     let oid = |s: &str| pg_sys::Oid::from(s.parse::<u32>().expect("an oid"));
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(oid(database)), Some(oid(user)));
+    crate::postgres::access::fix_search_path_for_process();
 
     let (run_id, request) = match role {
         "leader" => {
@@ -153,7 +153,6 @@ pub struct Worker {
     pub run_id: i64,
     pub request: Request,
     pub format: &'static dyn Format,
-    pub allowed: Vec<PathBuf>,
     pub engine: Engine,
     pub writer: Writer,
     /// Chunks this worker committed, for the test-only fault injection.
@@ -165,8 +164,7 @@ fn work(run_id: i64, request: Request) {
     let engine = Engine::new(request.threads).expect("the parse threads start");
     let writer = in_transaction(|| Writer::open(&request.target, &request.source_timezone))
         .unwrap_or_else(|e| panic!("vs_ingest worker could not open {}: {e}", request.target));
-    let allowed = request.allowed_dirs.iter().map(PathBuf::from).collect();
-    let mut worker = Worker { run_id, request, format, allowed, engine, writer, chunks_committed: 0 };
+    let mut worker = Worker { run_id, request, format, engine, writer, chunks_committed: 0 };
 
     loop {
         if BackgroundWorker::sigterm_received() {

@@ -214,3 +214,39 @@ fn two_loads_of_the_same_files_never_load_one_twice() {
     compute_expected(&manifests.iter().collect::<Vec<_>>(), "Asia/Seoul");
     assert_eq!(differences("public.concurrent"), (0, 0));
 }
+
+#[pg_test]
+fn a_panic_on_a_worker_main_thread_fails_the_file_and_the_caller_raises_it() {
+    let dir = fresh_dir("main_panic");
+    generate(&dir, Day { links: 300, days: 2, ..Day::default() });
+    Spi::run("SET vs_ingest.max_workers = 1").unwrap();
+    server_setting("vs_ingest.test_panic_after_chunks", Some("2"));
+    let outcome =
+        try_sql(&format!("SELECT * FROM vs_ingest_dir('{}', '*.zip', target => 'public.main_panic')", dir.display()));
+    wait_for_workers();
+    server_setting("vs_ingest.test_panic_after_chunks", None);
+    // The caller raises the worker's panic as an internal error with its message.
+    assert!(
+        outcome.starts_with("XX000: a vs_ingest worker panicked: test-only fault: the worker's main thread panicked"),
+        "{outcome}"
+    );
+    let run = last_run();
+    // The file is recorded as failed with the message (not left `loading`), the run is over,
+    // and the other file was not started.
+    assert_eq!(
+        one::<String>(&format!(
+            "SELECT string_agg(status || ':' || (error LIKE 'internal error: a vs_ingest worker panicked: test-only%'),
+                               ' ' ORDER BY file_id)
+               FROM vs_ingest.file WHERE run_id = {run}"
+        )),
+        "failed:true"
+    );
+    assert_eq!(
+        one::<String>(&format!("SELECT string_agg(status, ' ' ORDER BY file_id) FROM vs_ingest.file WHERE run_id = {run}")),
+        "failed cancelled"
+    );
+    assert_eq!(one::<String>(&format!("SELECT status FROM vs_ingest.run WHERE run_id = {run}")), "cancelled");
+    // Its two committed chunks are kept, and the next load finishes both files.
+    let got = load_dir(&dir, "*.zip", "public.main_panic");
+    assert_eq!(got.files_loaded, 2);
+}

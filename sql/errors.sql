@@ -54,6 +54,61 @@ SELECT status, error FROM vs_ingest.file WHERE path LIKE '%escape%';
 -- Refusals leave no run behind: the runs are load.sql's four and the escaped file's one.
 SELECT count(*) AS runs FROM vs_ingest.run;
 
+-- NULL arguments are refused, naming the argument.
+SELECT regress_try($$SELECT * FROM vs_ingest_dir(NULL)$$);
+SELECT regress_try($$SELECT * FROM vs_ingest_dir('/tmp/vs_ingest_regress/data', NULL)$$);
+SELECT regress_try($$SELECT * FROM vs_ingest_dir('/tmp/vs_ingest_regress/data', target => NULL)$$);
+SELECT regress_try($$SELECT * FROM vs_ingest_file(NULL)$$);
+SELECT regress_try($$SELECT * FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', wait => NULL)$$);
+SELECT regress_try($$SELECT * FROM vs_ingest_resume(NULL)$$);
+SELECT regress_try($$SELECT vs_ingest_cancel(NULL)$$);
+SELECT regress_try($$SELECT vs_ingest_add_source(NULL, '/tmp/vs_ingest_regress/data')$$);
+SELECT regress_try($$SELECT vs_ingest_add_source('s', '/tmp/vs_ingest_regress/data', every => NULL)$$);
+SELECT regress_try($$SELECT vs_ingest_drop_source(NULL)$$);
+SELECT regress_try($$SELECT * FROM vs_ingest_run_source(NULL)$$);
+
+-- Targets are checked before anything loads: a plain table, a view, a partitioned table with
+-- other columns, a temporary table, a name that is not a table name.
+CREATE TABLE public.plain_target (hour timestamptz, link_id bigint);
+CREATE VIEW public.view_target AS SELECT 1 AS x;
+CREATE TABLE public.shaped_target (hour timestamptz NOT NULL, link_id bigint NOT NULL, speed real[],
+    travel_time int[], samples int, speed_avg real, speed_min real, speed_max real) PARTITION BY RANGE (hour);
+CREATE TEMP TABLE temp_target (x int);
+SELECT regress_try($$SELECT * FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', target => 'public.plain_target')$$);
+SELECT regress_try($$SELECT * FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', target => 'public.view_target')$$);
+SELECT regress_try($$SELECT * FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', target => 'public.shaped_target')$$);
+SELECT regress_try($$SELECT * FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', target => 'temp_target')$$);
+SELECT regress_try($$SELECT * FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', target => 'no_schema.t')$$);
+SELECT regress_try($$SELECT * FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', target => '')$$);
+DROP TABLE public.plain_target, public.shaped_target, temp_target;
+DROP VIEW public.view_target;
+
+-- The ledger follows the table, not its name: a table dropped and created again loads its
+-- files again (with exact coverage), a renamed one keeps its history.
+SELECT files_loaded FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', target => 'public.again_hourly');
+DROP TABLE public.again_hourly;
+SELECT files_loaded, files_skipped
+  FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', target => 'public.again_hourly');
+SELECT (SELECT sum(links) FROM vs_ingest.coverage WHERE target = 'public.again_hourly')
+     = (SELECT count(*) FROM public.again_hourly WHERE samples > 0) AS coverage_exact;
+ALTER TABLE public.again_hourly RENAME TO again_renamed;
+SELECT files_loaded, files_skipped
+  FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', target => 'public.again_renamed');
+DROP TABLE public.again_renamed;
+
+-- A file that grew since it was loaded (an append) merges again; one rewritten otherwise is
+-- reported as changed and left alone (without reload_changed).
+\! printf '20230502,0000,1000000002,A01,40,0\n' > /tmp/vs_ingest_regress/flip/20230502_5Min.csv
+SELECT files_loaded FROM vs_ingest_file('/tmp/vs_ingest_regress/flip/20230502_5Min.csv', target => 'public.append_hourly');
+\! printf '20230502,0005,1000000002,A01,41,0\n' >> /tmp/vs_ingest_regress/flip/20230502_5Min.csv
+SELECT files_loaded, files_skipped, rows_loaded, rows_duplicate
+  FROM vs_ingest_file('/tmp/vs_ingest_regress/flip/20230502_5Min.csv', target => 'public.append_hourly');
+\! printf '20230502,0000,1000000002,A01,99,0\n20230502,0005,1000000002,A01,98,0\n20230502,0010,1000000002,A01,97,0\n' > /tmp/vs_ingest_regress/flip/20230502_5Min.csv
+SELECT files_loaded, files_skipped
+  FROM vs_ingest_file('/tmp/vs_ingest_regress/flip/20230502_5Min.csv', target => 'public.append_hourly');
+SELECT link_id, speed[1:3] FROM public.append_hourly;
+DROP TABLE public.append_hourly;
+
 -- Runs that do not exist, and a waiting load inside REPEATABLE READ (it could not see its
 -- workers' commits).
 SELECT regress_try($$SELECT * FROM vs_ingest_resume(424242)$$);
@@ -74,6 +129,34 @@ SELECT files_loaded + files_skipped AS done
   FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230102_5Min.zip', target => 'public.locked_hourly');
 SELECT count(DISTINCT link_id) AS links, count(*) AS hourly_rows FROM public.locked_hourly;
 DROP TABLE public.locked_hourly;
+
+-- And when this transaction created the target: the workers would wait for it to commit.
+BEGIN;
+SELECT vs_ingest.ensure_hourly_table('public.uncommitted_hourly') IS NOT NULL AS created;
+SELECT regress_try($$SELECT * FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230102_5Min.zip',
+                                                   target => 'public.uncommitted_hourly')$$);
+ROLLBACK;
+
+-- The same through a third session: a DROP EXTENSION queued behind this transaction's lock holds
+-- up the workers. The load stops (and names the session) instead of all three waiting for ever.
+CREATE EXTENSION dblink;
+SELECT dblink_connect('dropper', format('dbname=%s port=%s host=127.0.0.1 user=%s', current_database(),
+                                        current_setting('port'), current_user));
+BEGIN;
+LOCK TABLE vs_ingest.run, vs_ingest.file, vs_ingest.reject, vs_ingest.coverage IN ACCESS SHARE MODE;
+SELECT dblink_send_query('dropper', 'DROP EXTENSION vs_ingest');
+SELECT regexp_replace(regress_try($$SELECT * FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230102_5Min.zip',
+                                                                  target => 'public.dropped_hourly')$$),
+                      'through [0-9]+', 'through PID') AS refused;
+SELECT dblink_cancel_query('dropper');
+ROLLBACK;
+SELECT * FROM dblink_get_result('dropper') AS r(x text);
+SELECT dblink_disconnect('dropper');
+DROP EXTENSION dblink;
+SELECT extversion IS NOT NULL AS still_installed FROM pg_extension WHERE extname = 'vs_ingest';
+SELECT files_loaded + files_skipped AS done
+  FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230102_5Min.zip', target => 'public.dropped_hourly');
+DROP TABLE public.dropped_hourly;
 
 -- Sources: each refusal of the source functions, and of the gaps report.
 SELECT regress_try($$SELECT vs_ingest_add_source('s', '/etc')$$);

@@ -10,6 +10,9 @@ pub enum IngestError {
     #[error("permission denied to load files with vs_ingest")]
     NotPermitted,
 
+    #[error("argument {0} must not be NULL")]
+    NullArgument(&'static str),
+
     #[error("vs_ingest.allowed_dirs is empty, so no directory may be read")]
     NoAllowedDirs,
 
@@ -79,6 +82,9 @@ pub enum IngestError {
     #[error("the load's workers wait for a lock held by this transaction{through}")]
     WorkersBlocked { through: String },
 
+    #[error("a vs_ingest worker panicked: {0}")]
+    WorkerPanic(String),
+
     #[error("the workers of run {0} stopped before it finished")]
     Interrupted(i64),
 
@@ -105,6 +111,7 @@ impl IngestError {
                 ERRCODE_UNDEFINED_FILE
             }
             IngestError::NotADirectory(_) => ERRCODE_WRONG_OBJECT_TYPE,
+            IngestError::NullArgument(_) => ERRCODE_NULL_VALUE_NOT_ALLOWED,
             IngestError::BadPattern { .. }
             | IngestError::UnknownFormat(_)
             | IngestError::BadTimeZone(_)
@@ -120,6 +127,7 @@ impl IngestError {
             IngestError::RunIsLive(_) => ERRCODE_OBJECT_IN_USE,
             IngestError::NoWorkerSlot => ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
             IngestError::Interrupted(_) => ERRCODE_CONNECTION_FAILURE,
+            IngestError::WorkerPanic(_) => ERRCODE_INTERNAL_ERROR,
             IngestError::IsolationLevel(_) => ERRCODE_ACTIVE_SQL_TRANSACTION,
             IngestError::Engine(e) => match e {
                 EngineError::Io { .. } => ERRCODE_IO_ERROR,
@@ -157,6 +165,7 @@ impl IngestError {
                 "The directory holds {files_in_dir} file(s). The pattern matches file names, not paths: \
                  * any characters, ? one character, [abc] one of them, e.g. '*_5Min.zip'."
             ),
+            IngestError::NullArgument(_) => "Give a value, or leave the argument out to take its default.".to_string(),
             IngestError::BadPattern { .. } => "Use a glob such as '*_5Min.zip' or '2023??01_*'.".to_string(),
             IngestError::UnknownFormat(_) => {
                 format!("Known formats: {}.", vs_ingest_engine::format::NAMES.join(", "))
@@ -259,6 +268,12 @@ impl IngestError {
 }
 
 pub type Result<T, E = IngestError> = std::result::Result<T, E>;
+
+/// The value of an SQL argument that must not be NULL (the SQL functions are not STRICT, so that a
+/// NULL is an error naming the argument rather than a silent empty result).
+pub fn required<T>(name: &'static str, value: Option<T>) -> Result<T> {
+    value.ok_or(IngestError::NullArgument(name))
+}
 
 /// Raises the error of a failed call as an ERROR.
 pub trait OrRaise<T> {

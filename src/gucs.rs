@@ -14,6 +14,8 @@ pub static PROGRESS_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(10);
 pub static MAX_REJECTS_STORED: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 pub static MAX_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static TEST_EXIT_AFTER_CHUNKS: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static TEST_PANIC_AFTER_CHUNKS: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static SETTLE_TIME: GucSetting<i32> = GucSetting::<i32>::new(60);
 pub static DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
 pub static SCHEDULER_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(60);
 pub static HISTORY_DAYS: GucSetting<i32> = GucSetting::<i32>::new(30);
@@ -119,6 +121,26 @@ fn init_workers() {
         i32::MAX,
         GucContext::Suset,
         GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"vs_ingest.test_panic_after_chunks",
+        c"TEST ONLY: a worker's main thread panics after committing this many chunks; 0 is off.",
+        c"Fault injection for the tests of the failure path. Never set it on a real load.",
+        &TEST_PANIC_AFTER_CHUNKS,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"vs_ingest.settle_time",
+        c"A scheduled load takes a file only once it has not been modified for this long.",
+        c"So that a file still being uploaded or copied is not loaded half-written.",
+        &SETTLE_TIME,
+        0,
+        86_400,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
     );
 }
 

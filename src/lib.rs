@@ -49,6 +49,12 @@ extension_sql_file!(
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    // Errors reach users without a Rust backtrace in their DETAIL (pgrx adds one when it can
+    // capture it). Panics still print theirs to the server log under RUST_BACKTRACE.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: _PG_init runs while the backend has a single thread.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
     gucs::init();
     // SAFETY: a plain read of a postmaster flag.
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
@@ -78,6 +84,8 @@ pub mod pg_test {
             "shared_preload_libraries = 'vs_ingest'",
             "vs_ingest.database = 'pgrx_tests'",
             "vs_ingest.scheduler_interval = 1",
+            // The tests deliver files they have just written.
+            "vs_ingest.settle_time = 0",
         ]
     }
 }

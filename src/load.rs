@@ -95,30 +95,66 @@ pub fn resume(run_id: i64, wait: bool) -> Result<Summary> {
     own_run(run_id)?;
     let (json, _) = catalog::run_request(run_id)?.ok_or(IngestError::NoSuchRun(run_id))?;
     let mut request: Request = serde_json::from_str(&json).expect("a stored request is valid JSON");
-    // Runs stored by 0.1.0 may name their target unqualified.
-    request.target = access::qualify_target(&request.target)?;
+    // The table the run loaded into, under its current name (renamed since, or stored
+    // unqualified by 0.1.0).
+    request.target = match catalog::run_target(run_id)? {
+        Some(current) => current,
+        None => access::qualify_target(&request.target)?,
+    };
     let started_by = catalog::run_started_by(run_id)?.ok_or(IngestError::NoSuchRun(run_id))?;
     let role = access::role_oid(&started_by).ok_or(IngestError::NotRunOwner(run_id))?;
     access::as_role(role, || launch(Envelope { request, resume_run: Some(run_id) }, wait))
 }
 
-/// Asks the workers of a run to stop after their chunk in flight; false if none was running.
+/// How long `vs_ingest_cancel` lets workers finish their chunk in flight before it terminates the
+/// ones that wait for a lock.
+const CANCEL_GRACE: Duration = Duration::from_secs(3);
+
+/// Asks the workers of a run to stop after their chunk in flight, and waits (a few seconds at
+/// most) for them to go; false if none was running.
 /// They are signalled rather than told through the catalog: this transaction's writes stay
 /// invisible to them until it commits, and a row it updated would block them.
 pub fn cancel(run_id: i64) -> Result<bool> {
     access::check_role()?;
     let _path = FixedSearchPath::enter();
     own_run(run_id)?;
-    // Signalled as the catalog's owner: the caller may stop this run, whoever its workers run as.
-    let signalled = access::as_catalog_owner(|| {
-        Spi::get_one_with_args::<i64>(
-            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+    // Found as the catalog's owner (pg_stat_activity shows other roles' sessions only to it), and
+    // asked to stop after their chunk in flight.
+    let pids = access::as_catalog_owner(|| {
+        Spi::get_one_with_args::<Vec<i32>>(
+            "SELECT coalesce(array_agg(pid), '{}') FROM pg_stat_activity
               WHERE backend_type = $1 AND application_name = $2",
             &[worker::WORKER_TYPE.into(), catalog::worker_name(run_id).into()],
         )
     })
-    .map_err(crate::postgres::writer::spi_error)?;
-    Ok(signalled.unwrap_or(0) > 0)
+    .map_err(crate::postgres::writer::spi_error)?
+    .unwrap_or_default();
+    let signalled: Vec<i32> = pids.into_iter().filter(|&pid| worker::request_stop(pid)).collect();
+    // A graceful stop waits for the chunk in flight; a worker that is still there after a few
+    // seconds because it waits for a lock would wait for ever, so it is terminated (its chunk in
+    // flight rolls back; the next load resumes it).
+    let started = Instant::now();
+    loop {
+        // SAFETY: signal 0 only tells whether the process still exists.
+        let alive: Vec<i32> = signalled.iter().copied().filter(|&pid| unsafe { libc::kill(pid, 0) } == 0).collect();
+        if alive.is_empty() {
+            break;
+        }
+        if started.elapsed() >= CANCEL_GRACE {
+            access::as_catalog_owner(|| {
+                Spi::run_with_args(
+                    "SELECT pg_terminate_backend(p) FROM unnest($1::int[]) AS p
+                      WHERE cardinality(pg_blocking_pids(p)) > 0",
+                    &[alive.into()],
+                )
+            })
+            .map_err(crate::postgres::writer::spi_error)?;
+            break;
+        }
+        check_for_interrupts!();
+        sleep(Duration::from_millis(50));
+    }
+    Ok(!signalled.is_empty())
 }
 
 /// Loads a source (`vs_ingest.source`) with its options. A scheduled load takes only the files
@@ -142,7 +178,11 @@ pub fn load_source(source: &Source, scheduled: bool, wait: bool) -> Result<Optio
         listed => listed?,
     };
     let files = if scheduled {
-        let facts: Vec<(String, i64, f64)> = files.iter().filter_map(|f| stat(f)).collect();
+        // A file still being written (modified within the settle time) waits for a later check.
+        let settle = gucs::SETTLE_TIME.get().max(0) as f64;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        let facts: Vec<(String, i64, f64)> =
+            files.iter().filter_map(|f| stat(f)).filter(|(_, _, mtime)| now - mtime >= settle).collect();
         let unsettled = crate::postgres::source::unsettled(&source.target, &facts, source.reload_changed)?;
         if unsettled.is_empty() {
             return Ok(None);
@@ -159,7 +199,7 @@ pub fn load_source(source: &Source, scheduled: bool, wait: bool) -> Result<Optio
 
 /// (path, size, mtime in seconds) as the ledger records them; `None` for a file that vanished.
 fn stat(path: &std::path::Path) -> Option<(String, i64, f64)> {
-    let meta = std::fs::metadata(path).ok()?;
+    let meta = std::fs::symlink_metadata(path).ok()?;
     let mtime = catalog::mtime_seconds(&meta).ok()?;
     Some((path.display().to_string(), meta.len() as i64, mtime))
 }
@@ -300,6 +340,19 @@ fn launch(envelope: Envelope, wait: bool) -> Result<Summary> {
         }
         report.report(PgLogLevel::WARNING);
     }
+    if view.status == "cancelled" && view.internal_error.is_none() {
+        let unfinished = view.files_seen - view.files_loaded - view.files_skipped - view.files_failed;
+        ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
+            format!("vs_ingest: run {run_id} was stopped before it finished: {unfinished} file(s) not loaded"),
+            "vs_ingest",
+        )
+        .set_hint(format!(
+            "A cancel or a signal stopped its workers; committed chunks are kept. Continue with SELECT * FROM \
+             vs_ingest_resume({run_id})."
+        ))
+        .report(PgLogLevel::WARNING);
+    }
     if let Some(error) = view.internal_error {
         return Err(IngestError::Postgres {
             code: PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
@@ -326,8 +379,11 @@ fn guarded_interrupt_check(workers: &RefCell<Vec<DynamicBackgroundWorker>>) {
         check_for_interrupts!();
     });
     if let Err(error) = checked {
+        // Ctrl-C, a statement timeout: the workers commit their chunk in flight and stop.
         for w in workers.borrow_mut().drain(..) {
-            let _ = w.terminate();
+            if let Ok(pid) = w.pid() {
+                worker::request_stop(pid);
+            }
         }
         std::panic::resume_unwind(error);
     }

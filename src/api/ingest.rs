@@ -6,7 +6,7 @@
 
 use pgrx::prelude::*;
 
-use crate::error::OrRaise;
+use crate::error::{required, OrRaise};
 use crate::load::{self, LoadOptions, Summary};
 
 /// The summary row's values, in column order.
@@ -32,14 +32,14 @@ pub(crate) fn values(s: Summary) -> SummaryValues {
 /// Loads every file of the server directory `dir` whose name matches the glob `pattern`.
 #[pg_extern(volatile, parallel_unsafe)]
 fn vs_ingest_dir(
-    dir: &str,
-    pattern: default!(&str, "'*'"),
-    target: default!(&str, "'public.vs_its_hourly'"),
-    format: default!(&str, "'its_5min'"),
+    dir: Option<&str>,
+    pattern: default!(Option<&str>, "'*'"),
+    target: default!(Option<&str>, "'public.vs_its_hourly'"),
+    format: default!(Option<&str>, "'its_5min'"),
     source_timezone: default!(Option<&str>, "NULL"),
     max_reject_ratio: default!(Option<f64>, "NULL"),
-    reload_changed: default!(bool, false),
-    wait: default!(bool, true),
+    reload_changed: default!(Option<bool>, false),
+    wait: default!(Option<bool>, true),
 ) -> TableIterator<
     'static,
     (
@@ -56,20 +56,30 @@ fn vs_ingest_dir(
         name!(mb_per_s, f64),
     ),
 > {
-    let options = LoadOptions { target, format, source_timezone, max_reject_ratio, reload_changed, wait };
-    TableIterator::once(values(load::load_dir(dir, pattern, &options).or_raise()))
+    let load = || {
+        let options = LoadOptions {
+            target: required("target", target)?,
+            format: required("format", format)?,
+            source_timezone,
+            max_reject_ratio,
+            reload_changed: required("reload_changed", reload_changed)?,
+            wait: required("wait", wait)?,
+        };
+        load::load_dir(required("dir", dir)?, required("pattern", pattern)?, &options)
+    };
+    TableIterator::once(values(load().or_raise()))
 }
 
 /// Loads one server file.
 #[pg_extern(volatile, parallel_unsafe)]
 fn vs_ingest_file(
-    path: &str,
-    target: default!(&str, "'public.vs_its_hourly'"),
-    format: default!(&str, "'its_5min'"),
+    path: Option<&str>,
+    target: default!(Option<&str>, "'public.vs_its_hourly'"),
+    format: default!(Option<&str>, "'its_5min'"),
     source_timezone: default!(Option<&str>, "NULL"),
     max_reject_ratio: default!(Option<f64>, "NULL"),
-    reload_changed: default!(bool, false),
-    wait: default!(bool, true),
+    reload_changed: default!(Option<bool>, false),
+    wait: default!(Option<bool>, true),
 ) -> TableIterator<
     'static,
     (
@@ -86,15 +96,25 @@ fn vs_ingest_file(
         name!(mb_per_s, f64),
     ),
 > {
-    let options = LoadOptions { target, format, source_timezone, max_reject_ratio, reload_changed, wait };
-    TableIterator::once(values(load::load_file(path, &options).or_raise()))
+    let load = || {
+        let options = LoadOptions {
+            target: required("target", target)?,
+            format: required("format", format)?,
+            source_timezone,
+            max_reject_ratio,
+            reload_changed: required("reload_changed", reload_changed)?,
+            wait: required("wait", wait)?,
+        };
+        load::load_file(required("path", path)?, &options)
+    };
+    TableIterator::once(values(load().or_raise()))
 }
 
 /// Continues an interrupted run: every unfinished file goes on from its last committed chunk.
 #[pg_extern(volatile, parallel_unsafe)]
 fn vs_ingest_resume(
-    run_id: i64,
-    wait: default!(bool, true),
+    run_id: Option<i64>,
+    wait: default!(Option<bool>, true),
 ) -> TableIterator<
     'static,
     (
@@ -111,11 +131,12 @@ fn vs_ingest_resume(
         name!(mb_per_s, f64),
     ),
 > {
-    TableIterator::once(values(load::resume(run_id, wait).or_raise()))
+    let resume = || load::resume(required("run_id", run_id)?, required("wait", wait)?);
+    TableIterator::once(values(resume().or_raise()))
 }
 
 /// Stops a run's workers after their chunk in flight; false if the run was not running.
 #[pg_extern(volatile, parallel_unsafe)]
-fn vs_ingest_cancel(run_id: i64) -> bool {
-    load::cancel(run_id).or_raise()
+fn vs_ingest_cancel(run_id: Option<i64>) -> bool {
+    required("run_id", run_id).and_then(load::cancel).or_raise()
 }

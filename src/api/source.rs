@@ -10,7 +10,7 @@
 use pgrx::datum::Interval;
 use pgrx::prelude::*;
 
-use crate::error::{IngestError, OrRaise, Result};
+use crate::error::{required, IngestError, OrRaise, Result};
 use crate::load;
 use crate::postgres::access::{self, FixedSearchPath};
 use crate::postgres::source::{self, Settings};
@@ -49,33 +49,35 @@ fn check(s: &Settings, current: Option<&source::Source>) -> Result<()> {
 /// days older than it. Scheduled runs run as the calling role. Returns the source's id.
 #[pg_extern(volatile, parallel_unsafe)]
 fn vs_ingest_add_source(
-    name: &str,
-    dir: &str,
-    pattern: default!(&str, "'*'"),
-    every: default!(Interval, "'1 minute'"),
-    target: default!(&str, "'public.vs_its_hourly'"),
-    format: default!(&str, "'its_5min'"),
+    name: Option<&str>,
+    dir: Option<&str>,
+    pattern: default!(Option<&str>, "'*'"),
+    every: default!(Option<Interval>, "'1 minute'"),
+    target: default!(Option<&str>, "'public.vs_its_hourly'"),
+    format: default!(Option<&str>, "'its_5min'"),
     source_timezone: default!(Option<&str>, "NULL"),
     max_reject_ratio: default!(Option<f64>, "NULL"),
-    reload_changed: default!(bool, false),
+    reload_changed: default!(Option<bool>, false),
     retain: default!(Option<Interval>, "NULL"),
-    retain_action: default!(&str, "'detach'"),
-    enabled: default!(bool, true),
+    retain_action: default!(Option<&str>, "'detach'"),
+    enabled: default!(Option<bool>, true),
 ) -> i32 {
-    let settings = Settings {
-        dir: Some(dir),
-        pattern: Some(pattern),
-        every: Some(every),
-        target: Some(target),
-        format: Some(format),
-        source_timezone,
-        max_reject_ratio,
-        reload_changed: Some(reload_changed),
-        retain,
-        retain_action: Some(retain_action),
-        enabled: Some(enabled),
-    };
     let add = || {
+        let name = required("name", name)?;
+        let target = required("target", target)?;
+        let settings = Settings {
+            dir: Some(required("dir", dir)?),
+            pattern: Some(required("pattern", pattern)?),
+            every: Some(required("every", every)?),
+            target: Some(target),
+            format: Some(required("format", format)?),
+            source_timezone,
+            max_reject_ratio,
+            reload_changed: Some(required("reload_changed", reload_changed)?),
+            retain,
+            retain_action: Some(required("retain_action", retain_action)?),
+            enabled: Some(required("enabled", enabled)?),
+        };
         // Stored schema-qualified: scheduled runs resolve names with another search path.
         let target = access::qualify_target(target)?;
         let _path = FixedSearchPath::enter();
@@ -89,7 +91,7 @@ fn vs_ingest_add_source(
 /// goes back to the setting, `retain => '0'` keeps every day. Its next check is due at once.
 #[pg_extern(volatile, parallel_unsafe)]
 fn vs_ingest_alter_source(
-    name: &str,
+    name: Option<&str>,
     dir: default!(Option<&str>, "NULL"),
     pattern: default!(Option<&str>, "NULL"),
     every: default!(Option<Interval>, "NULL"),
@@ -115,7 +117,7 @@ fn vs_ingest_alter_source(
         retain_action,
         enabled,
     };
-    alter(name, &settings).or_raise()
+    required("name", name).and_then(|name| alter(name, &settings)).or_raise()
 }
 
 fn alter(name: &str, settings: &Settings) -> Result<()> {
@@ -128,20 +130,25 @@ fn alter(name: &str, settings: &Settings) -> Result<()> {
 
 /// Lets the scheduler load the source again (at once).
 #[pg_extern(volatile, parallel_unsafe)]
-fn vs_ingest_enable_source(name: &str) {
-    alter(name, &Settings { enabled: Some(true), ..Settings::default() }).or_raise()
+fn vs_ingest_enable_source(name: Option<&str>) {
+    required("name", name)
+        .and_then(|name| alter(name, &Settings { enabled: Some(true), ..Settings::default() }))
+        .or_raise()
 }
 
 /// Stops scheduled loads of the source; a run in progress goes on.
 #[pg_extern(volatile, parallel_unsafe)]
-fn vs_ingest_disable_source(name: &str) {
-    alter(name, &Settings { enabled: Some(false), ..Settings::default() }).or_raise()
+fn vs_ingest_disable_source(name: Option<&str>) {
+    required("name", name)
+        .and_then(|name| alter(name, &Settings { enabled: Some(false), ..Settings::default() }))
+        .or_raise()
 }
 
 /// Removes the source. Its runs stay in the history; loaded data stays in its table.
 #[pg_extern(volatile, parallel_unsafe)]
-fn vs_ingest_drop_source(name: &str) {
+fn vs_ingest_drop_source(name: Option<&str>) {
     let drop = || {
+        let name = required("name", name)?;
         let _path = FixedSearchPath::enter();
         access::check_role()?;
         source::managed(name)?;
@@ -154,8 +161,8 @@ fn vs_ingest_drop_source(name: &str) {
 /// the source's options (loaded files are skipped, failed ones tried again).
 #[pg_extern(volatile, parallel_unsafe)]
 fn vs_ingest_run_source(
-    name: &str,
-    wait: default!(bool, true),
+    name: Option<&str>,
+    wait: default!(Option<bool>, true),
 ) -> TableIterator<
     'static,
     (
@@ -173,6 +180,7 @@ fn vs_ingest_run_source(
     ),
 > {
     let run = || {
+        let (name, wait) = (required("name", name)?, required("wait", wait)?);
         let _path = FixedSearchPath::enter();
         let source = source::managed(name)?;
         load::load_source(&source, false, wait).map(|s| s.expect("an unscheduled load always runs"))

@@ -78,11 +78,17 @@ fn owner<T>(work: impl FnOnce() -> T) -> T {
     access::as_catalog_owner(work)
 }
 
-pub fn start_run(request: &Request) -> Result<i64> {
+/// How a ledger row's run is matched to a target table (`$n` is its oid): by the table's oid,
+/// or, for runs recorded before the oid was, by the name the table has now.
+fn same_target(param: u8) -> String {
+    format!("coalesce(r.target_oid, to_regclass(r.target)::oid) = ${param}")
+}
+
+pub fn start_run(request: &Request, target_oid: pg_sys::Oid) -> Result<i64> {
     let json = serde_json::to_value(request).expect("a request serialises");
     get::<i64>(
-        "INSERT INTO vs_ingest.run (dir, pattern, target, options, source_id, started_by)
-         VALUES ($1, $2, $3, $4::jsonb, $5, $6::name) RETURNING run_id",
+        "INSERT INTO vs_ingest.run (dir, pattern, target, options, source_id, started_by, target_oid)
+         VALUES ($1, $2, $3, $4::jsonb, $5, $6::name, $7) RETURNING run_id",
         &[
             request.dir.clone().into(),
             request.pattern.clone().into(),
@@ -91,6 +97,7 @@ pub fn start_run(request: &Request) -> Result<i64> {
             request.source_id.into(),
             // Taken before `get` switches to the catalog's owner.
             access::current_user_name().into(),
+            target_oid.into(),
         ],
     )
     .map(|id| id.expect("INSERT RETURNING gives the id"))
@@ -304,14 +311,17 @@ pub fn mtime_seconds(meta: &std::fs::Metadata) -> std::io::Result<f64> {
     Ok(meta.modified()?.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0))
 }
 
-/// What the ledger knows about `file` in the table `target` (a file loaded into another table
-/// is new to this one).
-pub fn prior(file: &FileFacts, target: &str) -> Result<Prior> {
+/// What the ledger knows about `file` in the table `target` (a file loaded into another table,
+/// or into an earlier table of the same name, is new to this one).
+pub fn prior(file: &FileFacts, target: pg_sys::Oid) -> Result<Prior> {
     let (same, any) = owner(|| {
         Spi::get_two_with_args::<bool, bool>(
-            "SELECT bool_or(f.size = $2 AND f.mtime = to_timestamp($3) AND f.fingerprint = $4), count(*) > 0
-           FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
-          WHERE f.path = $1 AND f.status = 'loaded' AND r.target = $5",
+            &format!(
+                "SELECT bool_or(f.size = $2 AND f.mtime = to_timestamp($3) AND f.fingerprint = $4), count(*) > 0
+                   FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
+                  WHERE f.path = $1 AND f.status = 'loaded' AND {}",
+                same_target(5)
+            ),
             &[
                 file.path.clone().into(),
                 (file.size as i64).into(),
@@ -329,15 +339,38 @@ pub fn prior(file: &FileFacts, target: &str) -> Result<Prior> {
     })
 }
 
+/// Size and fingerprint of the newest loaded version of `path` in the table `target`.
+pub fn last_loaded(path: &str, target: pg_sys::Oid) -> Result<Option<(u64, String)>> {
+    let found = owner(|| {
+        Spi::get_two_with_args::<i64, String>(
+            &format!(
+                "SELECT f.size, f.fingerprint FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
+                  WHERE f.path = $1 AND f.status = 'loaded' AND {} ORDER BY f.file_id DESC LIMIT 1",
+                same_target(2)
+            ),
+            &[path.into(), target.into()],
+        )
+    });
+    match found {
+        Err(pgrx::spi::Error::InvalidPosition) => Ok(None),
+        Ok((Some(size), Some(fingerprint))) => Ok(Some((size as u64, fingerprint))),
+        Ok(_) => Ok(None),
+        Err(e) => Err(spi_error(e)),
+    }
+}
+
 /// Takes over the committed progress of an interrupted load of the same content into the same
 /// table (an older run's file left `loading` or `cancelled`): its offset, counters and rejects.
 /// Returns whether there was one.
-pub fn adopt_interrupted(file_id: i64, facts: &FileFacts, target: &str) -> Result<bool> {
+pub fn adopt_interrupted(file_id: i64, facts: &FileFacts, target: pg_sys::Oid) -> Result<bool> {
     let old = get::<i64>(
-        "SELECT f.file_id FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
-          WHERE f.path = $1 AND f.fingerprint = $2 AND r.target = $3 AND f.file_id <> $4
-            AND f.status IN ('loading', 'cancelled') AND r.status NOT IN ('running', 'cancelling')
-          ORDER BY f.file_id DESC LIMIT 1",
+        &format!(
+            "SELECT f.file_id FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
+              WHERE f.path = $1 AND f.fingerprint = $2 AND {} AND f.file_id <> $4
+                AND f.status IN ('loading', 'cancelled') AND r.status NOT IN ('running', 'cancelling')
+              ORDER BY f.file_id DESC LIMIT 1",
+            same_target(3)
+        ),
         &[facts.path.clone().into(), facts.fingerprint.clone().into(), target.into(), file_id.into()],
     )?;
     let Some(old) = old else { return Ok(false) };
@@ -432,6 +465,16 @@ pub fn request_cancel(run_id: i64) -> Result<bool> {
         &[run_id.into()],
     )
     .map(|b| b.unwrap_or(false))
+}
+
+/// The current schema-qualified name of the table a run loaded into, if it still exists.
+pub fn run_target(run_id: i64) -> Result<Option<String>> {
+    get::<String>(
+        "SELECT format('%I.%I', n.nspname, c.relname)
+           FROM vs_ingest.run r JOIN pg_class c ON c.oid = r.target_oid JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE r.run_id = $1",
+        &[run_id.into()],
+    )
 }
 
 /// The role that started a run; `None` if there is no such run.

@@ -132,7 +132,8 @@ pub fn unsettled(target: &str, files: &[(String, i64, f64)], reload_changed: boo
                   WHERE NOT EXISTS (
                         SELECT 1 FROM (SELECT l.status, l.size, l.mtime
                                          FROM vs_ingest.file l JOIN vs_ingest.run r USING (run_id)
-                                        WHERE l.path = f.path AND r.target = vs_ingest.target_name($4, missing_ok => true)
+                                        WHERE l.path = f.path
+                                          AND coalesce(r.target_oid, to_regclass(r.target)::oid) = to_regclass($4)::oid
                                         ORDER BY l.file_id DESC LIMIT 1) last
                          WHERE (last.size = f.size AND last.mtime = to_timestamp(f.mtime)
                                 AND (last.status IN ('loaded', 'skipped', 'failed')

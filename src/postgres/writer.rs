@@ -14,6 +14,7 @@ use vs_ingest_engine::calendar::Date;
 use vs_ingest_engine::copy_binary::{CopyBuffer, PG_EPOCH_OFFSET_MICROS};
 
 use crate::error::{IngestError, Result};
+use crate::postgres::access;
 use crate::postgres::catalog;
 use crate::postgres::copy::copy_into;
 use crate::postgres::subxact::in_subtransaction;
@@ -84,6 +85,18 @@ impl Writer {
             });
         }
         let target_name = qualified_name(oid)?;
+        // Coverage is kept per table name: a table dropped and created again under the same name
+        // starts with none. (An empty table has no coverage; the check and the delete share one
+        // snapshot, so a writer committing rows meanwhile keeps its coverage.)
+        access::as_catalog_owner(|| {
+            Spi::run_with_args(
+                &format!(
+                    "DELETE FROM vs_ingest.coverage c WHERE c.target = $1 AND NOT EXISTS (SELECT 1 FROM {target_name})"
+                ),
+                &[target_name.clone().into()],
+            )
+        })
+        .map_err(spi_error)?;
         Ok(Writer {
             target: oid,
             target_name,
@@ -96,6 +109,10 @@ impl Writer {
 
     pub fn target_name(&self) -> &str {
         &self.target_name
+    }
+
+    pub fn target_oid(&self) -> pg_sys::Oid {
+        self.target
     }
 
     /// Forgets the stage table, dropped at the commit that ended the last transaction.

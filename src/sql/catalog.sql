@@ -43,6 +43,10 @@ CREATE TABLE vs_ingest.run (
     dir             text        NOT NULL,
     pattern         text        NOT NULL,
     target          text        NOT NULL,
+    -- The table loaded into: the ledger follows the table, not its name (a table dropped and
+    -- created again under the same name is new; a renamed one keeps its history). NULL for
+    -- runs recorded by 0.1.0, which are matched by name.
+    target_oid      oid,
     options         jsonb       NOT NULL DEFAULT '{}',
     -- cancelling: vs_ingest_cancel asked the workers to stop after their chunk in flight.
     status          text        NOT NULL DEFAULT 'running'

@@ -23,10 +23,11 @@ BEGIN
        AND f.status NOT IN ('pending', 'loading', 'cancelled')
        AND f.file_id IS DISTINCT FROM (
                SELECT max(k.file_id) FROM vs_ingest.file k JOIN vs_ingest.run kr USING (run_id)
-                WHERE k.path = f.path AND kr.target = r.target AND k.status = 'loaded')
+                WHERE k.path = f.path AND kr.target = r.target AND kr.target_oid IS NOT DISTINCT FROM r.target_oid
+                  AND k.status = 'loaded')
        AND f.file_id IS DISTINCT FROM (
                SELECT max(k.file_id) FROM vs_ingest.file k JOIN vs_ingest.run kr USING (run_id)
-                WHERE k.path = f.path AND kr.target = r.target
+                WHERE k.path = f.path AND kr.target = r.target AND kr.target_oid IS NOT DISTINCT FROM r.target_oid
                   AND k.status IN ('loaded', 'changed', 'failed'));
     DELETE FROM vs_ingest.reject j USING pg_temp.vs_ingest_pruned_files p WHERE j.file_id = p.file_id;
     GET DIAGNOSTICS rejects = ROW_COUNT;
@@ -39,13 +40,13 @@ BEGIN
 END
 $$;
 
--- Deletes the coverage of the hours [lo, hi) of `target` that hold no row any more (a dropped
+-- Deletes the coverage of the hours [lo, hi) of the table `table_name` that hold no row any more (a dropped
 -- day). Users cannot write the catalog, so this runs as its owner (SECURITY DEFINER); it trusts
 -- no argument: it removes only coverage the table itself shows to be stale.
-CREATE FUNCTION vs_ingest.forget_coverage(target text, lo timestamptz, hi timestamptz) RETURNS bigint
+CREATE FUNCTION vs_ingest.forget_coverage(table_name text, lo timestamptz, hi timestamptz) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    rel regclass := to_regclass(target);
+    rel regclass := to_regclass(table_name);
     has_rows boolean;
     forgotten bigint;
 BEGIN
@@ -56,7 +57,7 @@ BEGIN
     IF has_rows THEN
         RETURN 0;
     END IF;
-    DELETE FROM vs_ingest.coverage c WHERE c.target = vs_ingest.target_name(target) AND c.hour >= lo AND c.hour < hi;
+    DELETE FROM vs_ingest.coverage c WHERE c.target = vs_ingest.target_name(table_name) AND c.hour >= lo AND c.hour < hi;
     GET DIAGNOSTICS forgotten = ROW_COUNT;
     RETURN forgotten;
 END

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use pgrx::bgworkers::BackgroundWorker;
+use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 use vs_ingest_engine::pipeline::{self, Event, Position};
 use vs_ingest_engine::source::{self, Source};
@@ -37,16 +37,22 @@ pub fn load(worker: &mut Worker, file_id: i64, path: &str) -> Outcome {
     let outcome = PgTryBuilder::new(std::panic::AssertUnwindSafe(|| Ok(load_claimed(worker, file_id, path))))
         .catch_others(|caught| Err(Box::new(caught)))
         .execute();
-    let failure = match outcome {
+    let (failure, main_thread_panic) = match outcome {
         Ok(Ok(outcome)) => return outcome,
-        Ok(Err(e)) => e,
-        Err(caught) => crate::postgres::subxact::caught_to_error(*caught),
+        Ok(Err(e)) => (e, false),
+        // A panic on this thread (a broken invariant of our own, not the file's fault): recorded
+        // like an engine thread's panic, never left as a file stuck in `loading`.
+        Err(caught) => match *caught {
+            CaughtError::RustPanic { ereport, .. } => (IngestError::WorkerPanic(ereport.message().to_string()), true),
+            other => (crate::postgres::subxact::caught_to_error(other), false),
+        },
     };
     // The chunk in flight is rolled back; committed chunks stay, with their offset. A bad file
     // fails alone; a bug in our own code (a panic) stops the run, and the caller raises it.
     abort();
     worker.writer.after_abort();
-    let internal = matches!(failure, IngestError::Engine(vs_ingest_engine::error::Error::Panic(_)));
+    let internal =
+        main_thread_panic || matches!(failure, IngestError::Engine(vs_ingest_engine::error::Error::Panic(_)));
     let run_id = worker.run_id;
     let _ = in_transaction(|| {
         if internal {
@@ -93,13 +99,16 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
     }
     let real = source.path().to_owned();
     catalog::set_facts(file_id, &facts, Some(source.container().name()))?;
-    match catalog::prior(&facts, &request.target)? {
+    let target = worker.writer.target_oid();
+    match catalog::prior(&facts, target)? {
         Prior::Loaded => {
             catalog::finish_file(file_id, "skipped", None)?;
             commit();
             return Ok(Outcome::Continue);
         }
-        Prior::Changed if !request.reload_changed => {
+        // A file that only grew since it was loaded (an append) merges again: the table then holds
+        // all of it, and the first sample of every slot still wins.
+        Prior::Changed if !request.reload_changed && !appended(&source, &facts, target)? => {
             catalog::finish_file(
                 file_id,
                 "changed",
@@ -110,7 +119,7 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
         }
         _ => {}
     }
-    if state.start == Position::default() && catalog::adopt_interrupted(file_id, &facts, &request.target)? {
+    if state.start == Position::default() && catalog::adopt_interrupted(file_id, &facts, target)? {
         state = catalog::file_state(file_id)?;
     }
     commit();
@@ -160,6 +169,12 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
             unsafe { pg_sys::proc_exit(1) }
         }
 
+        let panic_after = gucs::TEST_PANIC_AFTER_CHUNKS.get().max(0) as u32;
+        if panic_after > 0 && worker.chunks_committed >= panic_after && !batch.hours.is_empty() {
+            // Test-only: a broken invariant on the worker's main thread.
+            panic!("test-only fault: the worker's main thread panicked after {panic_after} chunks");
+        }
+
         let Some(at) = batch.checkpoint else { continue };
         let mut after = totals;
         after += chunk;
@@ -172,7 +187,7 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
         chunk = Totals::default();
         worker.writer.new_transaction();
         worker.chunks_committed += 1;
-        if BackgroundWorker::sigterm_received()
+        if super::stop_requested()
             || in_transaction(|| catalog::run_status(worker.run_id))?.as_deref() != Some("running")
         {
             let run_id = worker.run_id;
@@ -188,6 +203,12 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
     catalog::finish_file(file_id, "loaded", None)?;
     commit();
     Ok(Outcome::Continue)
+}
+
+/// Whether the file's first bytes are exactly its newest loaded version, and it is longer.
+fn appended(source: &Source, facts: &FileFacts, target: pg_sys::Oid) -> Result<bool> {
+    let Some((size, fingerprint)) = catalog::last_loaded(&facts.path, target)? else { return Ok(false) };
+    Ok(facts.size > size && source.fingerprint_prefix(size)?.hash == fingerprint)
 }
 
 fn check_reject_ratio(path: &Path, totals: &Totals, max_ratio: f64, now: bool) -> Result<()> {

@@ -11,7 +11,7 @@ pub mod handoff;
 pub mod request;
 
 use std::panic::AssertUnwindSafe;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use pgrx::bgworkers::{
     BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, DynamicBackgroundWorker, SignalWakeFlags,
@@ -65,7 +65,8 @@ pub fn start(role: Role, argument: pg_sys::Datum) -> Option<DynamicBackgroundWor
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn vs_ingest_worker_main(argument: pg_sys::Datum) {
-    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP);
+    install_stop_handlers();
     let extra: Vec<&str> = BackgroundWorker::get_extra().split(' ').collect();
     let [role, database, user] = extra[..] else { panic!("bad worker arguments {extra:?}") };
     let oid = |s: &str| pg_sys::Oid::from(s.parse::<u32>().expect("an oid"));
@@ -120,7 +121,7 @@ fn register(request_json: &[u8]) -> Result<(i64, Request)> {
             run_id
         }
         None => {
-            let run_id = catalog::start_run(&request)?;
+            let run_id = catalog::start_run(&request, writer.target_oid())?;
             catalog::add_pending_files(run_id, &request.files)?;
             run_id
         }
@@ -167,7 +168,7 @@ fn work(run_id: i64, request: Request) {
     let mut worker = Worker { run_id, request, format, engine, writer, chunks_committed: 0 };
 
     loop {
-        if BackgroundWorker::sigterm_received() {
+        if stop_requested() {
             let _ = in_transaction(|| stop_run(run_id));
             break;
         }
@@ -182,7 +183,18 @@ fn work(run_id: i64, request: Request) {
                 }
             }
             Next::Wait => {
-                BackgroundWorker::wait_latch(Some(Duration::from_millis(200)));
+                // SAFETY: waits on this worker's latch; SIGTERM's `die` ends the process at the
+                // interrupt check below, and SIGUSR2 sets the latch.
+                unsafe {
+                    pg_sys::WaitLatch(
+                        pg_sys::MyLatch,
+                        (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
+                        200,
+                        pg_sys::PG_WAIT_EXTENSION,
+                    );
+                    pg_sys::ResetLatch(pg_sys::MyLatch);
+                }
+                check_for_interrupts!();
             }
             Next::Done => break,
         }
@@ -217,7 +229,50 @@ fn next_file(worker: &Worker) -> Result<Next> {
     Ok(if wait { Next::Wait } else { Next::Done })
 }
 
-/// Stops the run on SIGTERM or a cancel: the files nobody started are cancelled too.
+/// Set by SIGUSR2: stop after the chunk in flight (a cancel, or the caller's Ctrl-C).
+static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// SIGTERM (`pg_terminate_backend`, a fast shutdown, the caller giving up on a deadlock) is
+/// Postgres' own `die`: it ends the worker at the next interrupt check, also while it waits for a
+/// lock or for I/O; the chunk in flight is rolled back and the next load resumes the file.
+/// SIGUSR2 asks for a graceful stop instead: the worker commits the chunk in flight, marks the
+/// run cancelled and exits.
+fn install_stop_handlers() {
+    unsafe extern "C-unwind" {
+        /// Postgres' SIGTERM handler for backends (the pgrx binding wraps it; a handler needs the
+        /// symbol itself).
+        #[link_name = "die"]
+        fn postgres_die(signal: std::ffi::c_int);
+    }
+    extern "C-unwind" fn request_stop(_signal: std::ffi::c_int) {
+        // SAFETY: only async-signal-safe work: an atomic store and SetLatch, with errno saved as
+        // Postgres' own handlers do.
+        unsafe {
+            let errno = *libc::__errno_location();
+            STOP_REQUESTED.store(true, Ordering::SeqCst);
+            pg_sys::SetLatch(pg_sys::MyLatch);
+            *libc::__errno_location() = errno;
+        }
+    }
+    // SAFETY: installs handlers on the worker's main thread before anything else runs.
+    unsafe {
+        pg_sys::pqsignal(libc::SIGTERM, Some(postgres_die));
+        pg_sys::pqsignal(libc::SIGUSR2, Some(request_stop));
+    }
+}
+
+/// Whether a graceful stop was asked for.
+pub fn stop_requested() -> bool {
+    STOP_REQUESTED.load(Ordering::SeqCst)
+}
+
+/// Asks the worker `pid` to stop after its chunk in flight; false if there is no such process.
+pub fn request_stop(pid: i32) -> bool {
+    // SAFETY: a signal to another backend process of this server (same OS user).
+    unsafe { libc::kill(pid, libc::SIGUSR2) == 0 }
+}
+
+/// Stops the run on a requested stop or a cancel: the files nobody started are cancelled too.
 pub fn stop_run(run_id: i64) -> Result<()> {
     catalog::request_cancel(run_id)?;
     catalog::cancel_pending(run_id)

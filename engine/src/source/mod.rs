@@ -62,13 +62,23 @@ pub fn fingerprint(path: &Path) -> Result<Fingerprint> {
 
 /// The fingerprint of an open file, read with positioned reads (the file's offset is not moved).
 pub fn fingerprint_file(file: &File, path: &Path) -> Result<Fingerprint> {
+    fingerprint_prefix(file, path, u64::MAX)
+}
+
+/// The fingerprint of the first `limit` bytes of an open file (all of it if it is shorter): equal
+/// to an earlier version's fingerprint when the file only grew since.
+pub fn fingerprint_prefix(file: &File, path: &Path, limit: u64) -> Result<Fingerprint> {
     use std::os::unix::fs::FileExt;
     let io_err = |source| Error::Io { path: path.to_owned(), source };
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
     loop {
-        let n = match file.read_at(&mut buf, size) {
+        let want = (buf.len() as u64).min(limit - size) as usize;
+        if want == 0 {
+            break;
+        }
+        let n = match file.read_at(&mut buf[..want], size) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -139,6 +149,11 @@ impl Source {
     /// The file's content fingerprint, read through the same descriptor.
     pub fn fingerprint(&self) -> Result<Fingerprint> {
         fingerprint_file(&self.file, &self.path)
+    }
+
+    /// The fingerprint of the file's first `len` bytes.
+    pub fn fingerprint_prefix(&self, len: u64) -> Result<Fingerprint> {
+        fingerprint_prefix(&self.file, &self.path, len)
     }
 
     /// Size and modification time when the file was opened.

@@ -189,3 +189,16 @@ fn a_file_that_changes_after_it_was_opened_is_reported() {
     std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(10).unwrap();
     assert!(matches!(source.check_unchanged(), Err(Error::ChangedWhileReading { .. })));
 }
+
+#[test]
+fn a_prefix_fingerprint_recognises_an_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = b"20230701,0000,1,A,50,0\n";
+    let before = fingerprint(&write(&dir, "day.csv", first)).unwrap();
+    let path = write(&dir, "day.csv", b"20230701,0000,1,A,50,0\n20230701,0005,1,A,51,0\n");
+    let source = Source::open(&path, u64::MAX).unwrap();
+    assert_eq!(source.fingerprint_prefix(first.len() as u64).unwrap(), before);
+    assert_ne!(source.fingerprint().unwrap(), before);
+    // Past the end, the prefix is the whole file.
+    assert_eq!(source.fingerprint_prefix(1 << 40).unwrap(), source.fingerprint().unwrap());
+}

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use pgrx::prelude::*;
-use vs_ingest_engine::gen::{self, Container, GenConfig, Manifest, Quirks, Variant};
+use vs_ingest_gen::{self as gen, Container, GenConfig, Manifest, Quirks, Variant};
 
 /// Must match `vs_ingest.allowed_dirs` in `pg_test::postgresql_conf_options`.
 const TEST_ROOT: &str = "/tmp/vs_ingest_pgtest";

@@ -91,7 +91,7 @@ DAY_COMPACT=${DAY//-/}
 SEED=42
 LEVEL=1                                 # zip level 1 is what the README's figures used
 GEN_ARGS=(--links "$LINKS" --start "$DAY" --days 1 --variant 2023 --container zip --level "$LEVEL" --seed "$SEED")
-GEN_HASH=$(cat engine/src/gen.rs engine/src/bin/vs_ingest_gen.rs | sha256sum | cut -c1-12)
+GEN_HASH=$(cat tools/gen/src/lib.rs tools/gen/src/bin/vs_ingest_gen.rs | sha256sum | cut -c1-12)
 CACHE_ROOT=${VS_INGEST_BENCH_CACHE:-/var/tmp/vs_ingest_bench}
 DATA=$CACHE_ROOT/$SCALE/links$LINKS-$DAY_COMPACT-v2023-zip-level$LEVEL-seed$SEED-gen$GEN_HASH
 FILE=$DATA/${DAY_COMPACT}_5Min.zip
@@ -124,7 +124,7 @@ bench_log "setup: packages, cargo-pgrx, builds (release)"
 ./scripts/setup.sh
 # Build outside the lock; `cargo pgrx install` below then only copies files.
 cargo pgrx package --pg-config "$PG_CONFIG" >/dev/null
-cargo build --release --quiet -p vs_ingest_engine --bin vs-ingest-gen --bin vs-ingest-bench --bin vs-ingest-report
+cargo build --release --quiet -p vs_ingest_gen --bin vs-ingest-gen -p vs_ingest_bench --bin vs-ingest-bench --bin vs-ingest-report
 mkdir -p "$BENCH" "$ROOT/docs"
 postgres_dir "$WORK"
 : >"$RAW"

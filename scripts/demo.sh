@@ -17,7 +17,7 @@ FILES=/tmp/vs_ingest_demo/its
 
 echo "== building and installing vs_ingest (release)"
 cargo pgrx install --release --pg-config "$PG_BIN/pg_config" >/dev/null
-cargo build --release -p vs_ingest_engine --bin vs-ingest-gen --quiet
+cargo build --release -p vs_ingest_gen --bin vs-ingest-gen --quiet
 
 echo "== generating one day of ITS 5-minute data: $LINKS links"
 rm -rf "$FILES" && mkdir -p "$FILES"

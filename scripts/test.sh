@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what is needed, then runs
-#   1. the engine's tests (cargo test, no Postgres),
+#   1. the engine's and the tools' tests (cargo test, no Postgres),
 #   2. the in-database tests (cargo pgrx test pg15 --runas postgres),
 #   3. pg_regress over sql/ and expected/ against the installed extension in a local cluster,
 #   4. the crash test: kill -9 of workers during a load, then resume (scripts/crash-test.sh).
@@ -18,8 +18,8 @@ REGRESS_TESTS=(setup load errors security drop)
 ./scripts/setup.sh
 . scripts/cluster.sh
 
-echo "== 1/4 engine tests: cargo test -p vs_ingest_engine"
-cargo test -p vs_ingest_engine
+echo "== 1/4 engine and tool tests: cargo test -p vs_ingest_engine -p vs_ingest_gen -p vs_ingest_bench"
+cargo test -p vs_ingest_engine -p vs_ingest_gen -p vs_ingest_bench
 
 if $FAST; then
     echo "== 2/4 in-database tests: skipped (--fast)"
@@ -32,7 +32,7 @@ fi
 echo "== 3/4 pg_regress: ${REGRESS_TESTS[*]}"
 # pgrx test left its test build installed; install the plain build.
 cargo pgrx install --pg-config "$PG_BIN/pg_config" >/dev/null
-cargo build -p vs_ingest_engine --bin vs-ingest-gen --quiet
+cargo build -p vs_ingest_gen --bin vs-ingest-gen --quiet
 ./scripts/regress-fixtures.sh target/debug/vs-ingest-gen "$REGRESS_FILES"
 cluster_start "$REGRESS_DATA" "$REGRESS_PORT" \
     "vs_ingest.allowed_dirs = '$REGRESS_FILES/data, $REGRESS_FILES/broken, $REGRESS_FILES/crash, $REGRESS_FILES/special, $REGRESS_FILES/flip'" "lc_messages = 'C'"

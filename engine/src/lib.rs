@@ -4,7 +4,11 @@
 //! zstd or plain, told apart by magic bytes) → [`chunk`] cuts a stream into line-aligned chunks →
 //! [`format`] parses a chunk's lines into samples and rejects → [`aggregate`] folds samples into
 //! hourly rows (first sample wins) → [`pipeline`] runs those stages on threads and hands the
-//! caller batches of finished hours. [`gen`] writes realistic test files.
+//! caller batches of finished hours.
+//!
+//! The engine links only what loading needs. The test-file generator (`tools/gen`, package
+//! `vs_ingest_gen`) and the benchmark tools (`tools/bench`, package `vs_ingest_bench`) are
+//! separate workspace crates that depend on this one, never the other way round.
 
 pub mod aggregate;
 pub mod calendar;
@@ -12,6 +16,5 @@ pub mod chunk;
 pub mod copy_binary;
 pub mod error;
 pub mod format;
-pub mod gen;
 pub mod pipeline;
 pub mod source;

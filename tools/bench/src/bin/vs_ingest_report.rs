@@ -11,7 +11,8 @@
 //!   vs-ingest-report chart RESULTS.json --svg OUT.svg
 //!       Draws the wall times of the JSON as a bar chart.
 //!
-//! Linux only (it reads /proc). No dependencies beyond the engine's own (clap, serde_json).
+//! Linux only (it reads /proc). Dependencies: clap, serde_json, and plotters (its SVG backend
+//! only) for the chart.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -20,6 +21,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde_json::{json, Value};
 
 #[derive(Parser)]
@@ -828,15 +831,15 @@ impl Bar {
 }
 
 /// Segment kinds: legend label and colour.
-const KINDS: [(&str, &str); 8] = [
-    ("decompress only", "#9e9e9e"),
-    ("engine: decompress, parse, aggregate", "#80b1d3"),
-    ("waiting for the engine", "#8dd3c7"),
-    ("writing hours (binary COPY)", "#1f5fa8"),
-    ("committing and other", "#b3cde3"),
-    ("binary COPY FROM STDIN", "#6a3d9a"),
-    ("COPY into staging", "#fdb462"),
-    ("INSERT ... SELECT ... GROUP BY", "#e6550d"),
+const KINDS: [(&str, RGBColor); 8] = [
+    ("decompress only", RGBColor(0x9e, 0x9e, 0x9e)),
+    ("engine: decompress, parse, aggregate", RGBColor(0x80, 0xb1, 0xd3)),
+    ("waiting for the engine", RGBColor(0x8d, 0xd3, 0xc7)),
+    ("writing hours (binary COPY)", RGBColor(0x1f, 0x5f, 0xa8)),
+    ("committing and other", RGBColor(0xb3, 0xcd, 0xe3)),
+    ("binary COPY FROM STDIN", RGBColor(0x6a, 0x3d, 0x9a)),
+    ("COPY into staging", RGBColor(0xfd, 0xb4, 0x62)),
+    ("INSERT ... SELECT ... GROUP BY", RGBColor(0xe6, 0x55, 0x0d)),
 ];
 
 fn chart(results_path: &Path, svg_path: &Path) -> Result<()> {
@@ -907,6 +910,38 @@ fn chart(results_path: &Path, svg_path: &Path) -> Result<()> {
         return Err("the results hold no timings".into());
     }
 
+    draw_chart(&r, &bars, svg_path)
+}
+
+/// Pixels of the layout: the plotting area's left and right edges and its top; each bar's height
+/// and the gap between bars.
+const WIDTH: u32 = 980;
+const LEFT: i32 = 320;
+const RIGHT: i32 = 150;
+const TOP: i32 = 92;
+const BAR_H: i32 = 30;
+const GAP: i32 = 22;
+const INK: RGBColor = RGBColor(0x22, 0x22, 0x22);
+const GREY: RGBColor = RGBColor(0x44, 0x44, 0x44);
+const NOTE: RGBColor = RGBColor(0x66, 0x66, 0x66);
+const GRID: RGBColor = RGBColor(0xe4, 0xe4, 0xe4);
+const TARGET: RGBColor = RGBColor(0xc0, 0x39, 0x2b);
+
+/// A text style of `px` pixels. Plotters' SVG backend writes a font size of the given size
+/// divided by 1.24, so the size asked for is scaled up by as much.
+fn font(px: f64, colour: RGBColor) -> TextStyle<'static> {
+    font_styled(px, colour, FontStyle::Normal)
+}
+
+fn font_styled(px: f64, colour: RGBColor, style: FontStyle) -> TextStyle<'static> {
+    FontDesc::new(FontFamily::SansSerif, px * 1.24, style).color(&colour)
+}
+
+/// Draws the bars with plotters' SVG backend: a horizontal stacked bar per measurement, labelled
+/// on the left and with its total seconds on the right, the targets as dashed lines, a legend of
+/// the segment kinds, and notes on the machine and the settings.
+fn draw_chart(r: &Value, bars: &[Bar], svg_path: &Path) -> Result<()> {
+    let num = |v: &Value| v.as_f64();
     // Axis: a bar much longer than the others (the native way) is drawn broken, so that the
     // short bars stay readable.
     let mut totals: Vec<f64> = bars.iter().map(Bar::total).collect();
@@ -917,20 +952,18 @@ fn chart(results_path: &Path, svg_path: &Path) -> Result<()> {
     let axis_max = nice_ceiling(if broken { second * 1.25 } else { longest * 1.05 });
     let tick = nice_tick(axis_max);
 
-    let (width, left, right, top) = (980.0, 320.0, 150.0, 92.0);
-    let (bar_h, gap) = (30.0, 22.0);
-    let plot_w = width - left - right;
-    let plot_h = bars.len() as f64 * (bar_h + gap);
-    let legend_y = top + plot_h + 66.0;
-    let height = legend_y + 110.0;
-    let x = |s: f64| left + plot_w * (s.min(axis_max) / axis_max);
+    let n = bars.len();
+    let plot_h = n as i32 * (BAR_H + GAP);
+    let x_label_h = 46;
+    let legend_y = TOP + plot_h + 66;
+    let height = (legend_y + 110) as u32;
 
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height:.0}" viewBox="0 0 {width} {height:.0}" font-family="Helvetica, Arial, sans-serif" font-size="13">"#
-    );
-    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    if let Some(dir) = svg_path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let root = SVGBackend::new(svg_path, (WIDTH, height)).into_drawing_area();
+    root.fill(&WHITE)?;
+
     let input = &r["input"];
     let title =
         format!("Loading one day of ITS 5-minute data into PostgreSQL ({} scale)", r["scale"].as_str().unwrap_or("?"));
@@ -946,32 +979,34 @@ fn chart(results_path: &Path, svg_path: &Path) -> Result<()> {
             None => "? runs".to_string(),
         },
     );
-    let _ = writeln!(svg, r#"<text x="20" y="30" font-size="18" font-weight="bold">{}</text>"#, esc(&title));
-    let _ = writeln!(svg, r##"<text x="20" y="52" fill="#444">{}</text>"##, esc(&subtitle));
+    let top_left = Pos::new(HPos::Left, VPos::Top);
+    root.draw(&Text::new(title, (20, 14), font_styled(18.0, INK, FontStyle::Bold).pos(top_left)))?;
+    root.draw(&Text::new(subtitle, (20, 40), font(13.0, GREY).pos(top_left)))?;
 
-    // Grid and ticks.
-    let mut t = 0.0;
-    while t <= axis_max + 1e-9 {
-        let gx = x(t);
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{gx:.1}" y1="{top}" x2="{gx:.1}" y2="{:.1}" stroke="#e4e4e4"/>"##,
-            top + plot_h
-        );
-        let _ = writeln!(
-            svg,
-            r##"<text x="{gx:.1}" y="{:.1}" text-anchor="middle" fill="#444">{}</text>"##,
-            top + plot_h + 18.0,
-            trim_float(t)
-        );
-        t += tick;
-    }
-    let _ = writeln!(
-        svg,
-        r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#222">wall time, seconds</text>"##,
-        left + plot_w / 2.0,
-        top + plot_h + 38.0
-    );
+    // The plotting area: seconds across, one unit of height per bar, the first bar on top.
+    let area = root.clone().shrink((0, TOP), (WIDTH - RIGHT as u32, (plot_h + x_label_h) as u32));
+    let mut chart = ChartBuilder::on(&area)
+        .y_label_area_size(LEFT as u32)
+        .x_label_area_size(x_label_h as u32)
+        .build_cartesian_2d(0.0..axis_max, 0.0..n as f64)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(0)
+        .x_labels((axis_max / tick).round() as usize + 1)
+        .x_label_formatter(&|t| trim_float(*t))
+        .x_label_style(font(13.0, GREY))
+        .bold_line_style(GRID)
+        .light_line_style(TRANSPARENT)
+        .axis_style(INK)
+        .x_desc("wall time, seconds")
+        .axis_desc_style(font(13.0, INK))
+        .draw()?;
+    // Pixel coordinates of a point of the chart, for the texts drawn around the plotting area.
+    let plot = chart.plotting_area();
+    let px = |s: f64, y: f64| plot.map_coordinate(&(s.min(axis_max), y));
+    let row = |i: usize| (n - 1 - i) as f64;
+    let half_bar = 0.5 * BAR_H as f64 / (BAR_H + GAP) as f64;
 
     // Reference lines: 1.5x the floor, and the 30 s target on the national file.
     let mut refs = Vec::new();
@@ -981,45 +1016,19 @@ fn chart(results_path: &Path, svg_path: &Path) -> Result<()> {
     if r["scale"].as_str() == Some("national") {
         refs.push((30.0, "target: 30 s".to_string()));
     }
-    for (s, label) in refs {
-        if s <= axis_max {
-            let rx = x(s);
-            let _ = writeln!(
-                svg,
-                r##"<line x1="{rx:.1}" y1="{:.1}" x2="{rx:.1}" y2="{:.1}" stroke="#c0392b" stroke-dasharray="5,4"/>"##,
-                top - 8.0,
-                top + plot_h
-            );
-            let _ = writeln!(
-                svg,
-                r##"<text x="{rx:.1}" y="{:.1}" text-anchor="middle" font-size="11" fill="#c0392b">{}</text>"##,
-                top - 12.0,
-                esc(&label)
-            );
+    for (s, label) in refs.into_iter().filter(|(s, _)| *s <= axis_max) {
+        for dashes in DashedLineSeries::new([(s, 0.0), (s, n as f64)], 5, 4, TARGET.stroke_width(1)) {
+            plot.draw(&dashes)?;
         }
+        let (x, y) = px(s, n as f64);
+        root.draw(&Text::new(label, (x, y - 12), font(11.0, TARGET).pos(Pos::new(HPos::Center, VPos::Bottom))))?;
     }
 
     // Bars.
     let mut kinds_used = Vec::new();
     for (i, bar) in bars.iter().enumerate() {
-        let y = top + i as f64 * (bar_h + gap) + gap / 2.0;
-        let weight = if bar.highlight { "bold" } else { "normal" };
-        let _ = writeln!(
-            svg,
-            r##"<text x="{:.1}" y="{:.1}" text-anchor="end" font-weight="{weight}" fill="#222">{}</text>"##,
-            left - 10.0,
-            y + 13.0,
-            esc(&bar.label)
-        );
-        if !bar.note.is_empty() {
-            let _ = writeln!(
-                svg,
-                r##"<text x="{:.1}" y="{:.1}" text-anchor="end" font-size="11" fill="#666">{}</text>"##,
-                left - 10.0,
-                y + 27.0,
-                esc(&bar.note)
-            );
-        }
+        let centre = row(i) + 0.5;
+        let (y0, y1) = (centre - half_bar, centre + half_bar);
         let total = bar.total();
         // A broken bar keeps the proportions of its segments within the length drawn.
         let squeeze = if total > axis_max { axis_max / total } else { 1.0 };
@@ -1031,65 +1040,53 @@ fn chart(results_path: &Path, svg_path: &Path) -> Result<()> {
             if !kinds_used.contains(&kind) {
                 kinds_used.push(kind);
             }
-            let (x0, x1) = (x(start * squeeze), x((start + s) * squeeze));
-            if x1 > x0 {
-                let _ = writeln!(
-                    svg,
-                    r#"<rect x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{bar_h}" fill="{}"><title>{}: {} s</title></rect>"#,
-                    x1 - x0,
-                    KINDS[kind].1,
-                    esc(KINDS[kind].0),
-                    fmt_s(s)
-                );
-            }
+            let (x0, x1) = (start * squeeze, (start + s) * squeeze);
+            plot.draw(&Rectangle::new([(x0, y0), (x1, y1)], KINDS[kind].1.filled()))?;
             start += s;
         }
-        let end = x(total);
+
+        let (_, mid) = px(0.0, centre);
+        let weight = if bar.highlight { FontStyle::Bold } else { FontStyle::Normal };
+        let right = Pos::new(HPos::Right, VPos::Center);
+        if bar.note.is_empty() {
+            root.draw(&Text::new(bar.label.clone(), (LEFT - 10, mid), font_styled(13.0, INK, weight).pos(right)))?;
+        } else {
+            root.draw(&Text::new(bar.label.clone(), (LEFT - 10, mid - 7), font_styled(13.0, INK, weight).pos(right)))?;
+            root.draw(&Text::new(bar.note.clone(), (LEFT - 10, mid + 8), font(11.0, NOTE).pos(right)))?;
+        }
+        let (end, _) = px(total, centre);
         if total > axis_max {
             // The break mark: two white slashes near the end of the bar.
-            for dx in [-26.0, -18.0] {
+            let (_, top) = px(0.0, y1);
+            let (_, bottom) = px(0.0, y0);
+            for dx in [-26, -18] {
                 let bx = end + dx;
-                let _ = writeln!(
-                    svg,
-                    r#"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="white" stroke-width="4"/>"#,
-                    bx - 4.0,
-                    y + bar_h + 3.0,
-                    bx + 4.0,
-                    y - 3.0
-                );
+                root.draw(&PathElement::new(vec![(bx - 4, bottom + 3), (bx + 4, top - 3)], WHITE.stroke_width(4)))?;
             }
         }
         let value =
             if total > axis_max { format!("{} s (axis broken)", fmt_s(total)) } else { format!("{} s", fmt_s(total)) };
-        let _ = writeln!(
-            svg,
-            r##"<text x="{:.1}" y="{:.1}" font-weight="{weight}" fill="#222">{}</text>"##,
-            end + 6.0,
-            y + bar_h / 2.0 + 5.0,
-            esc(&value)
-        );
+        root.draw(&Text::new(
+            value,
+            (end + 6, mid),
+            font_styled(13.0, INK, weight).pos(Pos::new(HPos::Left, VPos::Center)),
+        ))?;
     }
-    let _ = writeln!(svg, r##"<line x1="{left}" y1="{top}" x2="{left}" y2="{:.1}" stroke="#222"/>"##, top + plot_h);
 
     // Legend (wrapped), then the machine and settings notes.
-    let (mut lx, mut ly) = (20.0, legend_y);
+    let (mut lx, mut ly) = (20, legend_y);
     for kind in kinds_used {
         let (label, colour) = KINDS[kind];
-        let item = 16.0 + 6.6 * label.len() as f64 + 22.0;
-        if lx + item > width - 10.0 {
-            lx = 20.0;
-            ly += 20.0;
+        let item = 16 + (6.6 * label.len() as f64) as i32 + 22;
+        if lx + item > WIDTH as i32 - 10 {
+            lx = 20;
+            ly += 20;
         }
-        let _ = writeln!(svg, r#"<rect x="{lx:.1}" y="{:.1}" width="12" height="12" fill="{colour}"/>"#, ly - 10.0);
-        let _ = writeln!(
-            svg,
-            r##"<text x="{:.1}" y="{ly:.1}" font-size="12" fill="#222">{}</text>"##,
-            lx + 16.0,
-            esc(label)
-        );
+        root.draw(&Rectangle::new([(lx, ly - 10), (lx + 12, ly + 2)], colour.filled()))?;
+        root.draw(&Text::new(label, (lx + 16, ly - 4), font(12.0, INK).pos(Pos::new(HPos::Left, VPos::Center))))?;
         lx += item;
     }
-    let mut notes = vec![format!("machine: {}", machine_note(&r))];
+    let mut notes = vec![format!("machine: {}", machine_note(r))];
     if let Some(m) = r["settings"].as_object() {
         let settings: Vec<String> = [
             "shared_buffers",
@@ -1109,18 +1106,14 @@ fn chart(results_path: &Path, svg_path: &Path) -> Result<()> {
         "made by scripts/bench.sh from target/bench/results-SCALE.json"
             .replace("SCALE", r["scale"].as_str().unwrap_or("SCALE")),
     );
-    let mut ny = ly + 26.0;
+    let mut ny = ly + 26;
     for note in notes {
         for line in wrap(&note, 150) {
-            let _ = writeln!(svg, r##"<text x="20" y="{ny:.1}" font-size="11" fill="#666">{}</text>"##, esc(&line));
-            ny += 15.0;
+            root.draw(&Text::new(line, (20, ny), font(11.0, NOTE).pos(Pos::new(HPos::Left, VPos::Bottom))))?;
+            ny += 15;
         }
     }
-    let _ = writeln!(svg, "</svg>");
-    if let Some(dir) = svg_path.parent() {
-        fs::create_dir_all(dir)?;
-    }
-    fs::write(svg_path, svg)?;
+    root.present()?;
     Ok(())
 }
 
@@ -1186,6 +1179,61 @@ fn trim_float(v: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chart_of(results: &Value, name: &str) -> Result<String> {
+        let dir = std::env::temp_dir().join(format!("vs_ingest_report_test_{}_{name}", std::process::id()));
+        fs::create_dir_all(&dir)?;
+        let (json, svg) = (dir.join(format!("{name}.json")), dir.join(format!("{name}.svg")));
+        fs::write(&json, results.to_string())?;
+        let outcome = chart(&json, &svg).and_then(|()| Ok(fs::read_to_string(&svg)?));
+        let _ = fs::remove_dir_all(&dir);
+        outcome
+    }
+
+    #[test]
+    fn chart_labels_every_measurement_with_its_seconds() {
+        let results = json!({
+            "scale": "small",
+            "runs": 3,
+            "input": {"links": 20000, "csv_rows": 5_760_000, "csv_bytes": 190_000_000, "compressed_bytes": 52_000_000},
+            "decompress_only": {"seconds": 0.31},
+            "engine_only": {"seconds": 0.52, "threads": 2},
+            "vs_ingest_dir": {"wall_seconds": {"median": 1.4},
+                              "stages_of_median_run": {"wait_seconds": 0.1, "write_seconds": 1.1}},
+            "binary_copy": {"seconds": {"median": 0.9}},
+            "native": {"total_seconds": {"median": 30.0},
+                       "copy_seconds_of_median_run": 10.0, "insert_select_seconds_of_median_run": 20.0},
+        });
+        let svg = chart_of(&results, "small").unwrap();
+        assert!(svg.starts_with("<svg"), "{svg}");
+        for text in [
+            "decompress only (the floor)",
+            "0.31 s",
+            "engine only, no database",
+            "0.52 s",
+            "vs_ingest_dir, 2 cores",
+            "1.40 s",
+            "binary COPY of our hourly rows",
+            "0.90 s",
+            "native PostgreSQL",
+            "30.0 s (axis broken)",
+            "target: 1.5x floor",
+            "INSERT ... SELECT ... GROUP BY",
+            "wall time, seconds",
+        ] {
+            assert!(svg.contains(text), "{text:?} missing from the chart");
+        }
+        // Only the national file has the 30 s target; the 1-core run was not measured.
+        assert!(!svg.contains("target: 30 s"));
+        assert!(!svg.contains("1 core"));
+    }
+
+    #[test]
+    fn chart_needs_a_timing() {
+        let err = chart_of(&json!({"scale": "small"}), "empty").unwrap_err();
+        assert!(err.to_string().contains("no timings"), "{err}");
+    }
 }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
-use crate::calendar::Date;
+use vs_ingest_engine::calendar::Date;
 
 /// Five-minute intervals in a day.
 pub const INTERVALS_PER_DAY: u32 = 288;
@@ -157,7 +157,7 @@ mod date_text {
     use serde::de::Error;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    use crate::calendar::Date;
+    use vs_ingest_engine::calendar::Date;
 
     pub fn serialize<S: Serializer>(date: &Date, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(date)

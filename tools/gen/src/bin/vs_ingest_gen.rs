@@ -1,4 +1,4 @@
-//! `vs-ingest-gen`: writes realistic ITS 5-minute daily files (see `vs_ingest_engine::gen`).
+//! `vs-ingest-gen`: writes realistic ITS 5-minute daily files (see the `vs_ingest_gen` library).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use vs_ingest_engine::calendar::Date;
-use vs_ingest_engine::gen::{self, Container, GenConfig, Quirks, Variant, NATIONAL_LINKS};
+use vs_ingest_gen::{self as gen, Container, GenConfig, Quirks, Variant, NATIONAL_LINKS};
 
 #[derive(Parser, Debug)]
 #[command(name = "vs-ingest-gen", version, about = "Generate realistic Korean ITS 5-minute speed files")]

@@ -125,7 +125,8 @@ SELECT regress_try($$INSERT INTO vs_ingest.run (dir, pattern, target, options)
 SELECT regress_try($$INSERT INTO vs_ingest.file (run_id, path, status) VALUES (1, '/etc/passwd', 'loaded')$$);
 SELECT regress_try($$UPDATE vs_ingest.file SET status = 'loaded'$$);
 SELECT regress_try($$DELETE FROM vs_ingest.reject$$);
-SELECT regress_try($$INSERT INTO vs_ingest.coverage VALUES ('public.sec_hourly', now(), 1, array_fill(1, ARRAY[12]))$$);
+SELECT regress_try($$INSERT INTO vs_ingest.coverage (target_oid, target, hour, links, slot_links)
+                     VALUES ('public.sec_hourly'::regclass, 'public.sec_hourly', now(), 1, array_fill(1, ARRAY[12]))$$);
 SELECT regress_try($$UPDATE vs_ingest.source SET owner = 'postgres'$$);
 -- Nor act on the superuser's runs.
 SELECT regexp_replace(regress_try('SELECT * FROM vs_ingest_resume(' || :superuser_run || ')'), 'run [0-9]+', 'run N');

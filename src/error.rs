@@ -79,6 +79,9 @@ pub enum IngestError {
     #[error("must be the role that started run {0}")]
     NotRunOwner(i64),
 
+    #[error("the table run {0} loaded into no longer exists")]
+    RunTargetGone(i64),
+
     #[error("the load's workers wait for a lock held by this transaction{through}")]
     WorkersBlocked { through: String },
 
@@ -120,6 +123,7 @@ impl IngestError {
             IngestError::TooManyRejects { .. } => ERRCODE_BAD_COPY_FILE_FORMAT,
             IngestError::FileChanged(_) => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             IngestError::NoSuchRun(_) | IngestError::NoSuchSource(_) => ERRCODE_UNDEFINED_OBJECT,
+            IngestError::RunTargetGone(_) => ERRCODE_UNDEFINED_TABLE,
             IngestError::SourceExists(_) => ERRCODE_DUPLICATE_OBJECT,
             IngestError::NotSourceOwner(_) | IngestError::NotRunOwner(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
             IngestError::WorkersBlocked { .. } => ERRCODE_LOCK_NOT_AVAILABLE,
@@ -205,6 +209,11 @@ impl IngestError {
             }
             IngestError::NotSourceOwner(_) => {
                 "Only the role that added the source (or a member of it, or a superuser) may change or run it."
+                    .to_string()
+            }
+            IngestError::RunTargetGone(_) => {
+                "Its files were partly loaded into a table that was dropped since: load them again with \
+                 vs_ingest_dir, which starts them from the beginning."
                     .to_string()
             }
             IngestError::NotRunOwner(_) => {

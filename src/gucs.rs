@@ -99,6 +99,10 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::default(),
     );
+    // Every vs_ingest.* setting is defined above: a misspelt one (vs_ingest.alowed_dirs) is an
+    // error, not a silently ignored placeholder.
+    // SAFETY: registers a prefix with the GUC machinery, on the backend's main thread.
+    unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"vs_ingest".as_ptr()) };
 }
 
 fn init_workers() {

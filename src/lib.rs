@@ -50,7 +50,8 @@ extension_sql_file!(
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     // Errors reach users without a Rust backtrace in their DETAIL (pgrx adds one when it can
-    // capture it). Panics still print theirs to the server log under RUST_BACKTRACE.
+    // capture it). This turns capturing off in the server log too; start the server with
+    // RUST_LIB_BACKTRACE=1 to debug a panic.
     if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
         // SAFETY: _PG_init runs while the backend has a single thread.
         unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };

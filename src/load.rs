@@ -98,12 +98,30 @@ pub fn resume(run_id: i64, wait: bool) -> Result<Summary> {
     // The table the run loaded into, under its current name (renamed since, or stored
     // unqualified by 0.1.0).
     request.target = match catalog::run_target(run_id)? {
-        Some(current) => current,
-        None => access::qualify_target(&request.target)?,
+        (_, Some(current)) => current,
+        (false, None) => access::qualify_target(&request.target)?,
+        // Its committed chunks went into a table that is gone: continuing mid-file into whatever
+        // has the name now would leave that table short.
+        (true, None) => return Err(IngestError::RunTargetGone(run_id)),
     };
     let started_by = catalog::run_started_by(run_id)?.ok_or(IngestError::NoSuchRun(run_id))?;
     let role = access::role_oid(&started_by).ok_or(IngestError::NotRunOwner(run_id))?;
     access::as_role(role, || launch(Envelope { request, resume_run: Some(run_id) }, wait))
+}
+
+/// The pids of the live workers of a run (of those in `among`, if given), from a fresh look at
+/// pg_stat_activity (it is otherwise cached for the whole transaction).
+fn run_workers(run_id: i64, among: Option<&[i32]>) -> Result<Vec<i32>> {
+    access::as_catalog_owner(|| {
+        Spi::run("SELECT pg_stat_clear_snapshot()")?;
+        Spi::get_one_with_args::<Vec<i32>>(
+            "SELECT coalesce(array_agg(pid), '{}') FROM pg_stat_activity
+              WHERE backend_type = $1 AND application_name = $2 AND ($3::int[] IS NULL OR pid = ANY ($3))",
+            &[worker::WORKER_TYPE.into(), catalog::worker_name(run_id).into(), among.map(<[i32]>::to_vec).into()],
+        )
+    })
+    .map(Option::unwrap_or_default)
+    .map_err(crate::postgres::writer::spi_error)
 }
 
 /// How long `vs_ingest_cancel` lets workers finish their chunk in flight before it terminates the
@@ -120,23 +138,15 @@ pub fn cancel(run_id: i64) -> Result<bool> {
     own_run(run_id)?;
     // Found as the catalog's owner (pg_stat_activity shows other roles' sessions only to it), and
     // asked to stop after their chunk in flight.
-    let pids = access::as_catalog_owner(|| {
-        Spi::get_one_with_args::<Vec<i32>>(
-            "SELECT coalesce(array_agg(pid), '{}') FROM pg_stat_activity
-              WHERE backend_type = $1 AND application_name = $2",
-            &[worker::WORKER_TYPE.into(), catalog::worker_name(run_id).into()],
-        )
-    })
-    .map_err(crate::postgres::writer::spi_error)?
-    .unwrap_or_default();
+    let pids = run_workers(run_id, None)?;
     let signalled: Vec<i32> = pids.into_iter().filter(|&pid| worker::request_stop(pid)).collect();
     // A graceful stop waits for the chunk in flight; a worker that is still there after a few
     // seconds because it waits for a lock would wait for ever, so it is terminated (its chunk in
-    // flight rolls back; the next load resumes it).
+    // flight rolls back; the next load resumes it). Workers are found by pid *and* by what they
+    // are, so a reused pid is never signalled.
     let started = Instant::now();
-    loop {
-        // SAFETY: signal 0 only tells whether the process still exists.
-        let alive: Vec<i32> = signalled.iter().copied().filter(|&pid| unsafe { libc::kill(pid, 0) } == 0).collect();
+    while !signalled.is_empty() {
+        let alive = run_workers(run_id, Some(&signalled))?;
         if alive.is_empty() {
             break;
         }
@@ -181,8 +191,11 @@ pub fn load_source(source: &Source, scheduled: bool, wait: bool) -> Result<Optio
         // A file still being written (modified within the settle time) waits for a later check.
         let settle = gucs::SETTLE_TIME.get().max(0) as f64;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
-        let facts: Vec<(String, i64, f64)> =
-            files.iter().filter_map(|f| stat(f)).filter(|(_, _, mtime)| now - mtime >= settle).collect();
+        let facts: Vec<(String, i64, f64)> = files
+            .iter()
+            .filter_map(|f| stat(f))
+            .filter(|(_, _, mtime)| settle <= 0.0 || now - mtime >= settle)
+            .collect();
         let unsettled = crate::postgres::source::unsettled(&source.target, &facts, source.reload_changed)?;
         if unsettled.is_empty() {
             return Ok(None);
@@ -327,6 +340,10 @@ fn launch(envelope: Envelope, wait: bool) -> Result<Summary> {
         progress.report(&view);
         sleep(Duration::from_millis(100));
     };
+    if view.orphaned {
+        // Its workers died (a crash, a kill) and another session marked it failed first.
+        return Err(IngestError::Interrupted(run_id));
+    }
     for failure in catalog::failed_files(run_id)? {
         let message = if failure.error.contains(&failure.path) {
             failure.error
@@ -381,8 +398,14 @@ fn guarded_interrupt_check(workers: &RefCell<Vec<DynamicBackgroundWorker>>) {
     if let Err(error) = checked {
         // Ctrl-C, a statement timeout: the workers commit their chunk in flight and stop.
         for w in workers.borrow_mut().drain(..) {
-            if let Ok(pid) = w.pid() {
-                worker::request_stop(pid);
+            match w.pid() {
+                Ok(pid) => {
+                    worker::request_stop(pid);
+                }
+                // Not started yet: the postmaster will not start it.
+                Err(_) => {
+                    let _ = w.terminate();
+                }
             }
         }
         std::panic::resume_unwind(error);

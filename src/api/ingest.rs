@@ -29,6 +29,25 @@ pub(crate) fn values(s: Summary) -> SummaryValues {
     )
 }
 
+/// The options of a load as given in SQL; NULL is refused where a value is required.
+fn options<'a>(
+    target: Option<&'a str>,
+    format: Option<&'a str>,
+    source_timezone: Option<&'a str>,
+    max_reject_ratio: Option<f64>,
+    reload_changed: Option<bool>,
+    wait: Option<bool>,
+) -> crate::error::Result<LoadOptions<'a>> {
+    Ok(LoadOptions {
+        target: required("target", target)?,
+        format: required("format", format)?,
+        source_timezone,
+        max_reject_ratio,
+        reload_changed: required("reload_changed", reload_changed)?,
+        wait: required("wait", wait)?,
+    })
+}
+
 /// Loads every file of the server directory `dir` whose name matches the glob `pattern`.
 #[pg_extern(volatile, parallel_unsafe)]
 fn vs_ingest_dir(
@@ -57,14 +76,7 @@ fn vs_ingest_dir(
     ),
 > {
     let load = || {
-        let options = LoadOptions {
-            target: required("target", target)?,
-            format: required("format", format)?,
-            source_timezone,
-            max_reject_ratio,
-            reload_changed: required("reload_changed", reload_changed)?,
-            wait: required("wait", wait)?,
-        };
+        let options = options(target, format, source_timezone, max_reject_ratio, reload_changed, wait)?;
         load::load_dir(required("dir", dir)?, required("pattern", pattern)?, &options)
     };
     TableIterator::once(values(load().or_raise()))
@@ -97,14 +109,7 @@ fn vs_ingest_file(
     ),
 > {
     let load = || {
-        let options = LoadOptions {
-            target: required("target", target)?,
-            format: required("format", format)?,
-            source_timezone,
-            max_reject_ratio,
-            reload_changed: required("reload_changed", reload_changed)?,
-            wait: required("wait", wait)?,
-        };
+        let options = options(target, format, source_timezone, max_reject_ratio, reload_changed, wait)?;
         load::load_file(required("path", path)?, &options)
     };
     TableIterator::once(values(load().or_raise()))

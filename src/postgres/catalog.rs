@@ -467,14 +467,23 @@ pub fn request_cancel(run_id: i64) -> Result<bool> {
     .map(|b| b.unwrap_or(false))
 }
 
-/// The current schema-qualified name of the table a run loaded into, if it still exists.
-pub fn run_target(run_id: i64) -> Result<Option<String>> {
-    get::<String>(
-        "SELECT format('%I.%I', n.nspname, c.relname)
-           FROM vs_ingest.run r JOIN pg_class c ON c.oid = r.target_oid JOIN pg_namespace n ON n.oid = c.relnamespace
-          WHERE r.run_id = $1",
-        &[run_id.into()],
-    )
+/// Whether a run recorded its table's oid, and that table's current schema-qualified name if it
+/// still exists.
+pub fn run_target(run_id: i64) -> Result<(bool, Option<String>)> {
+    let found = owner(|| {
+        Spi::get_two_with_args::<bool, String>(
+            "SELECT r.target_oid IS NOT NULL, CASE WHEN c.oid IS NOT NULL THEN format('%I.%I', n.nspname, c.relname) END
+               FROM vs_ingest.run r LEFT JOIN pg_class c ON c.oid = r.target_oid
+               LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE r.run_id = $1",
+            &[run_id.into()],
+        )
+    });
+    match found {
+        Err(pgrx::spi::Error::InvalidPosition) => Ok((false, None)),
+        Ok((has_oid, name)) => Ok((has_oid.unwrap_or(false), name)),
+        Err(e) => Err(spi_error(e)),
+    }
 }
 
 /// The role that started a run; `None` if there is no such run.
@@ -533,6 +542,8 @@ pub struct RunView {
     pub input_total: i64,
     /// The first internal error a worker recorded, if any.
     pub internal_error: Option<String>,
+    /// The run was found orphaned (its workers gone before it finished) and marked failed.
+    pub orphaned: bool,
 }
 
 pub fn run_view(run_id: i64) -> Result<RunView> {
@@ -549,9 +560,10 @@ pub fn run_view(run_id: i64) -> Result<RunView> {
                         coalesce(sum(f.rows_duplicate), 0)::bigint, coalesce(sum(f.rows_missing), 0)::bigint,
                         coalesce(sum(f.rows_rejected), 0)::bigint, coalesce(sum(f.bytes), 0)::bigint,
                         coalesce(sum(f.input_done), 0)::bigint, coalesce(sum(f.size), 0)::bigint,
-                        min(f.error) FILTER (WHERE f.error LIKE 'internal error: %')
+                        min(f.error) FILTER (WHERE f.error LIKE 'internal error: %'),
+                        coalesce(r.error LIKE 'interrupted before it finished%', false)
                    FROM vs_ingest.run r LEFT JOIN vs_ingest.file f USING (run_id)
-                  WHERE r.run_id = $1 GROUP BY r.status",
+                  WHERE r.run_id = $1 GROUP BY r.status, r.error",
                     None,
                     &[run_id.into()],
                 )?
@@ -575,6 +587,7 @@ pub fn run_view(run_id: i64) -> Result<RunView> {
                 input_done: big(13)?,
                 input_total: big(14)?,
                 internal_error: row.get::<String>(15)?,
+                orphaned: row.get::<bool>(16)?.unwrap_or(false),
             })
         })
     })
@@ -639,32 +652,34 @@ pub fn is_time_zone(name: &str) -> Result<bool> {
 const PG_STAMP: &str = "(timestamptz '2000-01-01 00:00:00+00' + $2 * interval '1 microsecond')";
 
 /// Adds an hour's newly written links to its coverage (the COPY path: none of them had a row).
-pub fn add_coverage(target: &str, stamp: i64, coverage: &Coverage) -> Result<()> {
+pub fn add_coverage(target_oid: pg_sys::Oid, target: &str, stamp: i64, coverage: &Coverage) -> Result<()> {
     let slots: Vec<i32> = coverage.slot_links.iter().map(|&n| n as i32).collect();
     run_sql(
         &format!(
-            "INSERT INTO vs_ingest.coverage AS c (target, hour, links, slot_links) VALUES ($1, {PG_STAMP}, $3, $4)
-             ON CONFLICT (target, hour) DO UPDATE SET
+            "INSERT INTO vs_ingest.coverage AS c (target, hour, links, slot_links, target_oid)
+             VALUES ($1, {PG_STAMP}, $3, $4, $5)
+             ON CONFLICT (target_oid, hour) DO UPDATE SET
+                target = excluded.target,
                 links = c.links + excluded.links,
                 slot_links = ARRAY(SELECT a + b FROM unnest(c.slot_links, excluded.slot_links)
                                                      WITH ORDINALITY AS u(a, b, i) ORDER BY i)"
         ),
-        &[target.into(), stamp.into(), (coverage.links as i32).into(), slots.into()],
+        &[target.into(), stamp.into(), (coverage.links as i32).into(), slots.into(), target_oid.into()],
     )
 }
 
 /// Recounts an hour's coverage from the table (the merge path: rows may have gained slots).
-pub fn recount_coverage(target_name: &str, stamp: i64) -> Result<()> {
+pub fn recount_coverage(target_oid: pg_sys::Oid, target_name: &str, stamp: i64) -> Result<()> {
     // Lock the hour's coverage row first, in a statement of its own: another writer that added
     // to it has then committed, and the count below (a fresh snapshot) sees its rows. One that
     // adds later adds only rows this count cannot see.
     run_sql(
         &format!(
-            "INSERT INTO vs_ingest.coverage AS c (target, hour, links, slot_links)
-             VALUES ($1, {PG_STAMP}, 0, array_fill(0, ARRAY[12]))
-             ON CONFLICT (target, hour) DO UPDATE SET links = c.links"
+            "INSERT INTO vs_ingest.coverage AS c (target, hour, links, slot_links, target_oid)
+             VALUES ($1, {PG_STAMP}, 0, array_fill(0, ARRAY[12]), $3)
+             ON CONFLICT (target_oid, hour) DO UPDATE SET links = c.links"
         ),
-        &[target_name.into(), stamp.into()],
+        &[target_name.into(), stamp.into(), target_oid.into()],
     )?;
     // The table is read with the loading role's rights; only the catalog row is written as owner.
     let slots = (1..=SLOTS).map(|i| format!("count(t.speed[{i}])::int")).collect::<Vec<_>>().join(", ");
@@ -677,7 +692,16 @@ pub fn recount_coverage(target_name: &str, stamp: i64) -> Result<()> {
     )
     .map_err(spi_error)?;
     run_sql(
-        &format!("UPDATE vs_ingest.coverage SET links = $3, slot_links = $4 WHERE target = $1 AND hour = {PG_STAMP}"),
-        &[target_name.into(), stamp.into(), links.unwrap_or(0).into(), slot_links.unwrap_or_default().into()],
+        &format!(
+            "UPDATE vs_ingest.coverage SET target = $1, links = $3, slot_links = $4
+              WHERE target_oid = $5 AND hour = {PG_STAMP}"
+        ),
+        &[
+            target_name.into(),
+            stamp.into(),
+            links.unwrap_or(0).into(),
+            slot_links.unwrap_or_default().into(),
+            target_oid.into(),
+        ],
     )
 }

@@ -14,7 +14,6 @@ use vs_ingest_engine::calendar::Date;
 use vs_ingest_engine::copy_binary::{CopyBuffer, PG_EPOCH_OFFSET_MICROS};
 
 use crate::error::{IngestError, Result};
-use crate::postgres::access;
 use crate::postgres::catalog;
 use crate::postgres::copy::copy_into;
 use crate::postgres::subxact::in_subtransaction;
@@ -85,18 +84,6 @@ impl Writer {
             });
         }
         let target_name = qualified_name(oid)?;
-        // Coverage is kept per table name: a table dropped and created again under the same name
-        // starts with none. (An empty table has no coverage; the check and the delete share one
-        // snapshot, so a writer committing rows meanwhile keeps its coverage.)
-        access::as_catalog_owner(|| {
-            Spi::run_with_args(
-                &format!(
-                    "DELETE FROM vs_ingest.coverage c WHERE c.target = $1 AND NOT EXISTS (SELECT 1 FROM {target_name})"
-                ),
-                &[target_name.clone().into()],
-            )
-        })
-        .map_err(spi_error)?;
         Ok(Writer {
             target: oid,
             target_name,
@@ -153,7 +140,7 @@ impl Writer {
         match in_subtransaction(|| Ok(copy_into(self.target, payload))) {
             Ok(_) => {
                 // No row of this hour existed for these links: their coverage adds up.
-                catalog::add_coverage(&self.target_name, stamp, &batch.coverage())?;
+                catalog::add_coverage(self.target, &self.target_name, stamp, &batch.coverage())?;
                 Ok(Written { loaded: samples, duplicate: 0 })
             }
             Err(IngestError::Postgres { code: PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, .. }) => {
@@ -166,7 +153,7 @@ impl Writer {
                 )
                 .map_err(spi_error)?;
                 let duplicate = duplicate.unwrap_or(0) as u64;
-                catalog::recount_coverage(&self.target_name, stamp)?;
+                catalog::recount_coverage(self.target, &self.target_name, stamp)?;
                 Ok(Written { loaded: samples - duplicate, duplicate })
             }
             Err(e) => Err(e),

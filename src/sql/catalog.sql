@@ -127,13 +127,16 @@ CREATE INDEX reject_file_idx ON vs_ingest.reject (file_id, line);
 -- What each loaded hour of each target holds, kept exact by the writer in the same transaction
 -- as the hour's rows, so that vs_ingest_gaps never scans the data.
 CREATE TABLE vs_ingest.coverage (
+    -- The table, by oid: coverage follows a renamed table, and a table created again under an old
+    -- name starts with none. `target` is its name when the hour was last written.
+    target_oid      oid         NOT NULL,
     target          text        NOT NULL,
     hour            timestamptz NOT NULL,
     -- Links with at least one sample in the hour.
     links           int         NOT NULL,
     -- Per 5-minute slot (1-12), the links with a sample in it.
     slot_links      int[]       NOT NULL CHECK (cardinality(slot_links) = 12),
-    PRIMARY KEY (target, hour)
+    PRIMARY KEY (target_oid, hour)
 );
 COMMENT ON TABLE vs_ingest.coverage IS 'Per target and hour: how many links reported, per 5-minute slot.';
 
@@ -196,7 +199,7 @@ CREATE POLICY own_files ON vs_ingest.file FOR SELECT
 CREATE POLICY own_rejects ON vs_ingest.reject FOR SELECT USING (vs_ingest.sees_rejects(file_id));
 -- Coverage describes a table's data: it is seen by whoever may read that table.
 CREATE POLICY readable_targets ON vs_ingest.coverage FOR SELECT
-    USING (coalesce(has_table_privilege(to_regclass(target), 'SELECT'), false));
+    USING (coalesce(has_table_privilege(target_oid, 'SELECT'), false));
 
 REVOKE ALL ON vs_ingest.run, vs_ingest.file, vs_ingest.reject, vs_ingest.progress, vs_ingest.source,
               vs_ingest.coverage FROM PUBLIC;

@@ -39,7 +39,8 @@ CREATE FUNCTION vs_ingest.coverage_report(
 ) LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
-    tname text := vs_ingest.target_name(coalesce(rel::text, target));
+    -- The table (target_name raises a clear error if there is none); coverage is kept by its oid.
+    relid oid := vs_ingest.target_name(coalesce(rel::text, target))::regclass;
 BEGIN
     IF since IS NULL OR until IS NULL OR until <= since THEN
         RAISE EXCEPTION 'invalid time range [%, %)', since, until
@@ -54,11 +55,11 @@ BEGIN
            CASE WHEN e.links > 0 THEN coalesce(c.links, 0)::double precision / e.links END,
            CASE WHEN c.hour IS NULL THEN 12
                 ELSE (SELECT count(*)::int FROM unnest(c.slot_links) AS n WHERE n = 0) END
-      FROM vs_ingest.hour_grid(tname, since, until) AS h
-      LEFT JOIN vs_ingest.coverage c ON c.target = tname AND c.hour = h.hour
+      FROM vs_ingest.hour_grid(relid, since, until) AS h
+      LEFT JOIN vs_ingest.coverage c ON c.target_oid = relid AND c.hour = h.hour
      CROSS JOIN LATERAL (
             SELECT max(p.links) AS links FROM vs_ingest.coverage p
-             WHERE p.target = tname AND p.hour >= h.hour - make_interval(days => expected_days)
+             WHERE p.target_oid = relid AND p.hour >= h.hour - make_interval(days => expected_days)
                AND p.hour < h.hour) e
      ORDER BY h.hour;
 END
@@ -77,10 +78,10 @@ AS $$ SELECT * FROM vs_ingest.coverage_report(pg_catalog.to_regclass($3), $3, $1
 
 -- The hours of [since, until): the loaded hours' starts, and whole hours of the same grid in
 -- between (the grid follows the loaded data, so zones with half-hour offsets work too).
-CREATE FUNCTION vs_ingest.hour_grid(tname text, since timestamptz, until timestamptz)
+CREATE FUNCTION vs_ingest.hour_grid(relid oid, since timestamptz, until timestamptz)
 RETURNS TABLE (hour timestamptz) LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     WITH anchor AS (
-        SELECT coalesce((SELECT c.hour FROM vs_ingest.coverage c WHERE c.target = tname ORDER BY c.hour LIMIT 1),
+        SELECT coalesce((SELECT c.hour FROM vs_ingest.coverage c WHERE c.target_oid = relid ORDER BY c.hour LIMIT 1),
                         date_trunc('hour', since)) AS a
     ), first AS (
         -- The first hour of the grid that overlaps [since, until).
@@ -105,7 +106,7 @@ CREATE FUNCTION vs_ingest.gaps_report(
 ) LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
-    tname text := vs_ingest.target_name(coalesce(rel::text, target));
+    relid oid := vs_ingest.target_name(coalesce(rel::text, target))::regclass;
 BEGIN
     IF min_coverage IS NULL OR min_coverage < 0 OR min_coverage > 1 THEN
         RAISE EXCEPTION 'min_coverage must be between 0 and 1, not %', min_coverage
@@ -119,7 +120,7 @@ BEGIN
         SELECT h.hour + s.slot * interval '5 minutes' AS t, h.links_expected
           FROM hours h
          CROSS JOIN generate_series(0, 11) AS s(slot)
-          LEFT JOIN vs_ingest.coverage c ON c.target = tname AND c.hour = h.hour
+          LEFT JOIN vs_ingest.coverage c ON c.target_oid = relid AND c.hour = h.hour
          WHERE coalesce(c.slot_links[s.slot + 1], 0) = 0
            AND h.hour + s.slot * interval '5 minutes' >= since
            AND h.hour + (s.slot + 1) * interval '5 minutes' <= until

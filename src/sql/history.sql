@@ -33,6 +33,8 @@ BEGIN
     GET DIAGNOSTICS rejects = ROW_COUNT;
     DELETE FROM vs_ingest.file f USING pg_temp.vs_ingest_pruned_files p WHERE f.file_id = p.file_id;
     GET DIAGNOSTICS files = ROW_COUNT;
+    -- Coverage of tables that no longer exist.
+    DELETE FROM vs_ingest.coverage c WHERE NOT EXISTS (SELECT 1 FROM pg_class t WHERE t.oid = c.target_oid);
     DELETE FROM vs_ingest.run r
      WHERE r.finished_at < cutoff
        AND NOT EXISTS (SELECT 1 FROM vs_ingest.file f WHERE f.run_id = r.run_id);
@@ -57,7 +59,7 @@ BEGIN
     IF has_rows THEN
         RETURN 0;
     END IF;
-    DELETE FROM vs_ingest.coverage c WHERE c.target = vs_ingest.target_name(table_name) AND c.hour >= lo AND c.hour < hi;
+    DELETE FROM vs_ingest.coverage c WHERE c.target_oid = rel AND c.hour >= lo AND c.hour < hi;
     GET DIAGNOSTICS forgotten = ROW_COUNT;
     RETURN forgotten;
 END

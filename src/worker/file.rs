@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 use vs_ingest_engine::pipeline::{self, Event, Position};
-use vs_ingest_engine::source::{self, Source};
+use vs_ingest_engine::source::{self, Container, Source};
 
 use super::{abort, begin, commit, in_transaction, stop_run, Worker};
 use crate::error::{IngestError, Result};
@@ -205,10 +205,19 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
     Ok(Outcome::Continue)
 }
 
-/// Whether the file's first bytes are exactly its newest loaded version, and it is longer.
+/// Whether the file's first bytes are exactly its newest loaded version, and it is longer: an
+/// append. A zip is never one (its directory is at the end), and a plain file only when the
+/// loaded version ended with a whole line (a line cut by a copy in progress could have parsed
+/// as a wrong value, which would then win its slot). A gzip or zstd version that was loaded was
+/// whole: a cut one fails as truncated.
 fn appended(source: &Source, facts: &FileFacts, target: pg_sys::Oid) -> Result<bool> {
     let Some((size, fingerprint)) = catalog::last_loaded(&facts.path, target)? else { return Ok(false) };
-    Ok(facts.size > size && source.fingerprint_prefix(size)?.hash == fingerprint)
+    let whole = match source.container() {
+        Container::Zip => false,
+        Container::Plain => size > 0 && source.byte_at(size - 1)? == Some(b'\n'),
+        Container::Gzip | Container::Zstd => true,
+    };
+    Ok(whole && facts.size > size && source.fingerprint_prefix(size)?.hash == fingerprint)
 }
 
 fn check_reject_ratio(path: &Path, totals: &Totals, max_ratio: f64, now: bool) -> Result<()> {

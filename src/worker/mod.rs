@@ -243,6 +243,9 @@ fn install_stop_handlers() {
         /// symbol itself).
         #[link_name = "die"]
         fn postgres_die(signal: std::ffi::c_int);
+        /// The raw SetLatch (async-signal-safe); pgrx's binding adds error handling that is not.
+        #[link_name = "SetLatch"]
+        fn set_latch(latch: *mut pg_sys::Latch);
     }
     extern "C-unwind" fn request_stop(_signal: std::ffi::c_int) {
         // SAFETY: only async-signal-safe work: an atomic store and SetLatch, with errno saved as
@@ -250,7 +253,7 @@ fn install_stop_handlers() {
         unsafe {
             let errno = *libc::__errno_location();
             STOP_REQUESTED.store(true, Ordering::SeqCst);
-            pg_sys::SetLatch(pg_sys::MyLatch);
+            set_latch(pg_sys::MyLatch);
             *libc::__errno_location() = errno;
         }
     }

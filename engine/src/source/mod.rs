@@ -151,6 +151,17 @@ impl Source {
         fingerprint_file(&self.file, &self.path)
     }
 
+    /// The byte at `pos`, if the file is that long.
+    pub fn byte_at(&self, pos: u64) -> Result<Option<u8>> {
+        use std::os::unix::fs::FileExt;
+        let mut b = [0u8; 1];
+        match self.file.read_at(&mut b, pos) {
+            Ok(0) => Ok(None),
+            Ok(_) => Ok(Some(b[0])),
+            Err(e) => Err(self.io(e)),
+        }
+    }
+
     /// The fingerprint of the file's first `len` bytes.
     pub fn fingerprint_prefix(&self, len: u64) -> Result<Fingerprint> {
         fingerprint_prefix(&self.file, &self.path, len)

@@ -85,6 +85,17 @@ SELECT regress_try($$SELECT * FROM vs_ingest_file('/tmp/vs_ingest_regress/data/2
 DROP TABLE public.plain_target, public.shaped_target, temp_target;
 DROP VIEW public.view_target;
 
+-- A Citus-distributed target is refused (COPY from here would only fill the coordinator's shell
+-- table). Citus is faked by the one catalog table the check reads.
+SELECT files_loaded FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', target => 'public.citus_hourly');
+SET allow_system_table_mods = on;
+CREATE TABLE pg_catalog.pg_dist_partition (logicalrelid regclass);
+INSERT INTO pg_catalog.pg_dist_partition VALUES ('public.citus_hourly');
+SELECT regress_try($$SELECT * FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230102_5Min.zip', target => 'public.citus_hourly')$$);
+DROP TABLE pg_catalog.pg_dist_partition;
+RESET allow_system_table_mods;
+DROP TABLE public.citus_hourly;
+
 -- The ledger follows the table, not its name: a table dropped and created again loads its
 -- files again (with exact coverage), a renamed one keeps its history.
 SELECT files_loaded FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', target => 'public.again_hourly');

@@ -11,6 +11,7 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::{IntoDatum, PgLogLevel};
 use vs_ingest_engine::format;
+use vs_ingest_engine::source::FileMeta;
 
 use crate::error::{IngestError, Result};
 use crate::gucs;
@@ -77,12 +78,12 @@ pub fn load_file(path: &str, options: &LoadOptions) -> Result<Summary> {
     launch(Envelope { request, resume_run: None }, options.wait)
 }
 
-/// The run `run_id`, if the caller may act on it: a run is resumed or cancelled only by the
-/// role that started it (or a member of that role, or a superuser).
-fn own_run(run_id: i64) -> Result<()> {
+/// The role that started the run `run_id`, if the caller may act on it: a run is resumed or
+/// cancelled only by that role (or a member of it, or a superuser).
+fn own_run(run_id: i64) -> Result<String> {
     let started_by = catalog::run_started_by(run_id)?.ok_or(IngestError::NoSuchRun(run_id))?;
     if access::may_act_for(&started_by) {
-        Ok(())
+        Ok(started_by)
     } else {
         Err(IngestError::NotRunOwner(run_id))
     }
@@ -92,7 +93,7 @@ fn own_run(run_id: i64) -> Result<()> {
 /// workers run as the role that started it, whoever resumes it.
 pub fn resume(run_id: i64, wait: bool) -> Result<Summary> {
     access::check_role()?;
-    own_run(run_id)?;
+    let started_by = own_run(run_id)?;
     let (json, _) = catalog::run_request(run_id)?.ok_or(IngestError::NoSuchRun(run_id))?;
     let mut request: Request = serde_json::from_str(&json).expect("a stored request is valid JSON");
     // The table the run loaded into, under its current name (renamed since, or stored
@@ -104,7 +105,6 @@ pub fn resume(run_id: i64, wait: bool) -> Result<Summary> {
         // has the name now would leave that table short.
         (true, None) => return Err(IngestError::RunTargetGone(run_id)),
     };
-    let started_by = catalog::run_started_by(run_id)?.ok_or(IngestError::NoSuchRun(run_id))?;
     let role = access::role_oid(&started_by).ok_or(IngestError::NotRunOwner(run_id))?;
     access::as_role(role, || launch(Envelope { request, resume_run: Some(run_id) }, wait))
 }
@@ -212,9 +212,8 @@ pub fn load_source(source: &Source, scheduled: bool, wait: bool) -> Result<Optio
 
 /// (path, size, mtime in seconds) as the ledger records them; `None` for a file that vanished.
 fn stat(path: &std::path::Path) -> Option<(String, i64, f64)> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
-    let mtime = catalog::mtime_seconds(&meta).ok()?;
-    Some((path.display().to_string(), meta.len() as i64, mtime))
+    let meta = FileMeta::from_metadata(&std::fs::symlink_metadata(path).ok()?).ok()?;
+    Some((path.display().to_string(), meta.size as i64, meta.mtime_seconds()))
 }
 
 /// Checks a load's options; returns the format's name.
@@ -468,7 +467,9 @@ fn all_stopped(workers: &RefCell<Vec<DynamicBackgroundWorker>>) -> bool {
         .all(|w| matches!(w.pid(), Err(BackgroundWorkerStatus::Stopped | BackgroundWorkerStatus::PostmasterDied)))
 }
 
-fn sleep(duration: Duration) {
+/// Waits on this process's latch for `duration` at most (a signal sets it); the caller checks
+/// for interrupts.
+pub(crate) fn sleep(duration: Duration) {
     // SAFETY: waits on the backend's own latch; interrupts are checked by the caller's loop.
     unsafe {
         pg_sys::WaitLatch(

@@ -12,7 +12,7 @@ use crate::postgres::subxact::in_subtransaction;
 
 use crate::error::{IngestError, Result};
 use crate::gucs;
-use vs_ingest_engine::source::open::FileType;
+use vs_ingest_engine::source::open::{is_below, kind_name, FileType};
 
 /// Superusers and members of pg_read_server_files may load (EXECUTE is also revoked from PUBLIC;
 /// this check holds even if someone grants EXECUTE more widely).
@@ -46,11 +46,9 @@ pub fn role_oid(name: &str) -> Option<pg_sys::Oid> {
 /// Whether the current user may act for `role` (a run's or a source's owner): a superuser, or a
 /// role with that role's privileges.
 pub fn may_act_for(role: &str) -> bool {
-    let Ok(name) = CString::new(role) else { return false };
     // SAFETY: catalog look-ups on the backend's main thread.
     unsafe {
-        let oid = pg_sys::get_role_oid(name.as_ptr(), true);
-        pg_sys::superuser() || (oid != pg_sys::InvalidOid && pg_sys::has_privs_of_role(pg_sys::GetUserId(), oid))
+        pg_sys::superuser() || role_oid(role).is_some_and(|oid| pg_sys::has_privs_of_role(pg_sys::GetUserId(), oid))
     }
 }
 
@@ -67,10 +65,6 @@ pub fn allowed_dirs() -> Result<Vec<PathBuf>> {
         return Err(IngestError::NoAllowedDirs);
     }
     Ok(dirs)
-}
-
-fn is_below(path: &Path, allowed: &[PathBuf]) -> bool {
-    allowed.iter().any(|dir| path.starts_with(dir))
 }
 
 /// `..` and `.` removed without touching the file system, for paths that do not exist.
@@ -115,27 +109,19 @@ pub fn open_dir(dir: &str, allowed: &[PathBuf]) -> Result<CheckedDir> {
 /// Checks that `path` names a regular file below the allowed directories (looked at through its
 /// directory's descriptor, not opened: the worker opens it once, when it loads it).
 pub fn check_file(path: &str, allowed: &[PathBuf]) -> Result<PathBuf> {
-    let real = resolve(path, allowed, IngestError::FileMissing)?;
-    // `real` has no symbolic link left in it; `path` itself may have been one.
-    let name = Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let dir = match (Path::new(path).parent(), real.parent()) {
-        (Some(given), Some(_)) if !name.is_empty() => {
-            let given_real = resolve(&given.display().to_string(), allowed, IngestError::DirectoryMissing)?;
-            CheckedDir::open(&given_real, allowed)?
-        }
-        _ => return Err(IngestError::FileMissing(path.into())),
+    // Outside or missing, told apart without revealing what exists elsewhere. What follows looks
+    // at `path` itself, which may be a symbolic link.
+    resolve(path, allowed, IngestError::FileMissing)?;
+    let (Some(given_dir), Some(name)) = (Path::new(path).parent(), Path::new(path).file_name()) else {
+        return Err(IngestError::FileMissing(path.into()));
     };
+    let name = name.to_string_lossy().into_owned();
+    let dir = open_dir(&given_dir.display().to_string(), allowed)?;
     match dir.kind_of(&name)? {
         Some(FileType::RegularFile) => Ok(dir.real().join(&name)),
-        Some(other) => Err(IngestError::Engine(EngineError::NotRegularFile {
-            path: PathBuf::from(path),
-            kind: match other {
-                FileType::Symlink => "symbolic link",
-                FileType::Directory => "directory",
-                FileType::Fifo => "FIFO",
-                _ => "special file",
-            },
-        })),
+        Some(other) => {
+            Err(IngestError::Engine(EngineError::NotRegularFile { path: PathBuf::from(path), kind: kind_name(other) }))
+        }
         None => Err(IngestError::FileMissing(path.into())),
     }
 }

@@ -68,6 +68,17 @@ fn get<T: IntoDatum + FromDatum>(query: &str, args: &[pgrx::datum::DatumWithOid]
     })
 }
 
+/// The first two columns of the first row; `None` for no row at all.
+fn get_two<A: IntoDatum + FromDatum, B: IntoDatum + FromDatum>(
+    query: &str,
+    args: &[pgrx::datum::DatumWithOid],
+) -> Result<Option<(Option<A>, Option<B>)>> {
+    owner(|| match Spi::get_two_with_args::<A, B>(query, args) {
+        Err(pgrx::spi::Error::InvalidPosition) => Ok(None),
+        other => other.map(Some).map_err(spi_error),
+    })
+}
+
 fn run_sql(query: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<()> {
     owner(|| Spi::run_with_args(query, args).map_err(spi_error))
 }
@@ -116,17 +127,11 @@ pub fn add_pending_files(run_id: i64, paths: &[String]) -> Result<()> {
 
 /// The request a run was started with.
 pub fn run_request(run_id: i64) -> Result<Option<(String, String)>> {
-    let found = owner(|| {
-        Spi::get_two_with_args::<String, String>(
-            "SELECT options::text, status FROM vs_ingest.run WHERE run_id = $1",
-            &[run_id.into()],
-        )
-    });
-    match found {
-        Err(pgrx::spi::Error::InvalidPosition) => Ok(None),
-        Ok((request, status)) => Ok(request.zip(status)),
-        Err(e) => Err(spi_error(e)),
-    }
+    let found = get_two::<String, String>(
+        "SELECT options::text, status FROM vs_ingest.run WHERE run_id = $1",
+        &[run_id.into()],
+    )?;
+    Ok(found.and_then(|(request, status)| request.zip(status)))
 }
 
 /// Takes this session's share of the run's lock (a run whose lock nobody holds is not live), and
@@ -305,12 +310,6 @@ pub fn set_facts(file_id: i64, facts: &FileFacts, container: Option<&str>) -> Re
     )
 }
 
-/// A file's modification time as the ledger records it (seconds since 1970, `to_timestamp`'s
-/// input). The scheduler compares a listed file's mtime with the ledger's, so both take it here.
-pub fn mtime_seconds(meta: &std::fs::Metadata) -> std::io::Result<f64> {
-    Ok(meta.modified()?.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0))
-}
-
 /// What the ledger knows about `file` in the table `target` (a file loaded into another table,
 /// or into an earlier table of the same name, is new to this one).
 pub fn prior(file: &FileFacts, target: pg_sys::Oid) -> Result<Prior> {
@@ -341,22 +340,18 @@ pub fn prior(file: &FileFacts, target: pg_sys::Oid) -> Result<Prior> {
 
 /// Size and fingerprint of the newest loaded version of `path` in the table `target`.
 pub fn last_loaded(path: &str, target: pg_sys::Oid) -> Result<Option<(u64, String)>> {
-    let found = owner(|| {
-        Spi::get_two_with_args::<i64, String>(
-            &format!(
-                "SELECT f.size, f.fingerprint FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
-                  WHERE f.path = $1 AND f.status = 'loaded' AND {} ORDER BY f.file_id DESC LIMIT 1",
-                same_target(2)
-            ),
-            &[path.into(), target.into()],
-        )
-    });
-    match found {
-        Err(pgrx::spi::Error::InvalidPosition) => Ok(None),
-        Ok((Some(size), Some(fingerprint))) => Ok(Some((size as u64, fingerprint))),
-        Ok(_) => Ok(None),
-        Err(e) => Err(spi_error(e)),
-    }
+    let found = get_two::<i64, String>(
+        &format!(
+            "SELECT f.size, f.fingerprint FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
+              WHERE f.path = $1 AND f.status = 'loaded' AND {} ORDER BY f.file_id DESC LIMIT 1",
+            same_target(2)
+        ),
+        &[path.into(), target.into()],
+    )?;
+    Ok(match found {
+        Some((Some(size), Some(fingerprint))) => Some((size as u64, fingerprint)),
+        _ => None,
+    })
 }
 
 /// Takes over the committed progress of an interrupted load of the same content into the same
@@ -470,20 +465,14 @@ pub fn request_cancel(run_id: i64) -> Result<bool> {
 /// Whether a run recorded its table's oid, and that table's current schema-qualified name if it
 /// still exists.
 pub fn run_target(run_id: i64) -> Result<(bool, Option<String>)> {
-    let found = owner(|| {
-        Spi::get_two_with_args::<bool, String>(
-            "SELECT r.target_oid IS NOT NULL, CASE WHEN c.oid IS NOT NULL THEN format('%I.%I', n.nspname, c.relname) END
-               FROM vs_ingest.run r LEFT JOIN pg_class c ON c.oid = r.target_oid
-               LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE r.run_id = $1",
-            &[run_id.into()],
-        )
-    });
-    match found {
-        Err(pgrx::spi::Error::InvalidPosition) => Ok((false, None)),
-        Ok((has_oid, name)) => Ok((has_oid.unwrap_or(false), name)),
-        Err(e) => Err(spi_error(e)),
-    }
+    let found = get_two::<bool, String>(
+        "SELECT r.target_oid IS NOT NULL, CASE WHEN c.oid IS NOT NULL THEN format('%I.%I', n.nspname, c.relname) END
+           FROM vs_ingest.run r LEFT JOIN pg_class c ON c.oid = r.target_oid
+           LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE r.run_id = $1",
+        &[run_id.into()],
+    )?;
+    Ok(found.map_or((false, None), |(has_oid, name)| (has_oid.unwrap_or(false), name)))
 }
 
 /// The role that started a run; `None` if there is no such run.

@@ -54,8 +54,7 @@ pub fn copy_into(relation: pg_sys::Oid, payload: &[u8]) -> u64 {
         let rte = (*item).p_rte;
         (*rte).requiredPerms = pg_sys::ACL_INSERT as pg_sys::AclMode;
         let desc = (*rel).rd_att;
-        for i in 0..(*desc).natts as usize {
-            let attr = &(*desc).attrs.as_slice((*desc).natts as usize)[i];
+        for attr in (*desc).attrs.as_slice((*desc).natts as usize) {
             if !attr.attisdropped {
                 let column = i32::from(attr.attnum) - pg_sys::FirstLowInvalidHeapAttributeNumber;
                 (*rte).insertedCols = pg_sys::bms_add_member((*rte).insertedCols, column);

@@ -12,6 +12,7 @@ pub mod request;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use pgrx::bgworkers::{
     BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, DynamicBackgroundWorker, SignalWakeFlags,
@@ -183,17 +184,8 @@ fn work(run_id: i64, request: Request) {
                 }
             }
             Next::Wait => {
-                // SAFETY: waits on this worker's latch; SIGTERM's `die` ends the process at the
-                // interrupt check below, and SIGUSR2 sets the latch.
-                unsafe {
-                    pg_sys::WaitLatch(
-                        pg_sys::MyLatch,
-                        (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
-                        200,
-                        pg_sys::PG_WAIT_EXTENSION,
-                    );
-                    pg_sys::ResetLatch(pg_sys::MyLatch);
-                }
+                // SIGUSR2 sets the latch; SIGTERM's `die` ends the process at the interrupt check.
+                crate::load::sleep(Duration::from_millis(200));
                 check_for_interrupts!();
             }
             Next::Done => break,

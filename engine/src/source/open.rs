@@ -50,7 +50,13 @@ impl FileMeta {
         FileMeta { size: st.st_size.max(0) as u64, mtime: UNIX_EPOCH + secs }
     }
 
-    /// Seconds since 1970, as the ledger records modification times.
+    /// The metadata of a path, as listed (the scheduler compares it with the ledger's).
+    pub fn from_metadata(meta: &std::fs::Metadata) -> io::Result<FileMeta> {
+        Ok(FileMeta { size: meta.len(), mtime: meta.modified()? })
+    }
+
+    /// Seconds since 1970, as the ledger records modification times: the scheduler's listing and
+    /// the worker's open both take it here, so they compare equal.
     pub fn mtime_seconds(&self) -> f64 {
         self.mtime.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
     }
@@ -65,7 +71,8 @@ fn io_err(path: &Path) -> impl Fn(io::Error) -> Error + '_ {
     move |source| Error::Io { path: path.to_owned(), source }
 }
 
-fn is_below(path: &Path, allowed: &[PathBuf]) -> bool {
+/// Whether `path` lies below one of the `allowed` directories (all of them real paths).
+pub fn is_below(path: &Path, allowed: &[PathBuf]) -> bool {
     allowed.iter().any(|dir| path.starts_with(dir))
 }
 
@@ -76,7 +83,8 @@ fn real_path(fd: impl AsFd, shown: &Path) -> Result<PathBuf> {
     std::fs::read_link(link).map_err(io_err(shown))
 }
 
-fn kind_name(kind: FileType) -> &'static str {
+/// What a file of this kind is called in errors.
+pub fn kind_name(kind: FileType) -> &'static str {
     match kind {
         FileType::RegularFile => "regular file",
         FileType::Directory => "directory",

@@ -131,6 +131,48 @@ impl FromStr for Container {
     }
 }
 
+/// How speeds and travel times are drawn. [`generate`] and [`generate_day`] use the default,
+/// [`SpeedModel::Noise`]; [`generate_with`] and [`generate_day_with`] take a model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SpeedModel {
+    /// Each sample is the link's time-of-day profile plus independent noise (a few km/h), and
+    /// travel time appears on random rows (`travel_time_per_mille` of them, on any link).
+    #[default]
+    #[serde(rename = "noise")]
+    Noise,
+    /// Closer to the real files: a link's speed is its base speed shaped by the smooth
+    /// time-of-day profile, plus a small mean-reverting random walk of one 0.5 km/h step at most
+    /// per 5 minutes (so consecutive samples differ by little: see [`REAL_LIKE_MAX_STEP_HALVES`]).
+    /// Travel time belongs to links, not rows: `travel_time_per_mille` of the links report it on
+    /// every row with a speed, all others never (`0`), so ~99% of rows and of hours have none
+    /// with the default quirks.
+    #[serde(rename = "real-like")]
+    RealLike,
+}
+
+impl SpeedModel {
+    pub fn is_noise(&self) -> bool {
+        *self == SpeedModel::Noise
+    }
+}
+
+impl FromStr for SpeedModel {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "noise" => Ok(SpeedModel::Noise),
+            "real-like" | "real_like" => Ok(SpeedModel::RealLike),
+            _ => Err(format!("unknown speed model {text:?} (expected noise or real-like)")),
+        }
+    }
+}
+
+/// [`SpeedModel::RealLike`]: the most a normal link's speed changes between two consecutive
+/// 5-minute samples, in half km/h (the time-of-day profile's steepest 5 minutes, under 4 km/h,
+/// plus one 0.5 km/h step of the walk).
+pub const REAL_LIKE_MAX_STEP_HALVES: u16 = 9;
+
 /// `{YYYYMMDD}_5Min.csv`: the zip entry name, and the CSV's name in every container.
 pub fn csv_name(date: Date) -> String {
     format!("{}_5Min.csv", date.yyyymmdd())
@@ -341,23 +383,36 @@ pub struct Manifest {
     /// Distinct (time, link) slots holding a speed once the first sample wins:
     /// `links * 288 - empty_speed_rows` (duplicates never repeat an empty-speed row).
     pub samples: u64,
+    /// Written only when not the default ([`SpeedModel::Noise`]).
+    #[serde(default, skip_serializing_if = "SpeedModel::is_noise")]
+    pub speed_model: SpeedModel,
 }
 
 /// Writes `cfg.days` daily files into `out_dir` (created if missing), one [`Manifest`] each.
 pub fn generate(cfg: &GenConfig, out_dir: &Path) -> io::Result<Vec<Manifest>> {
+    generate_with(cfg, SpeedModel::Noise, out_dir)
+}
+
+/// [`generate`] with speeds and travel times drawn by `model`.
+pub fn generate_with(cfg: &GenConfig, model: SpeedModel, out_dir: &Path) -> io::Result<Vec<Manifest>> {
     let first = cfg.start.days_since_epoch();
     (0..i64::from(cfg.days))
-        .map(|offset| generate_day(cfg, Date::from_days_since_epoch(first + offset), out_dir))
+        .map(|offset| generate_day_with(cfg, model, Date::from_days_since_epoch(first + offset), out_dir))
         .collect()
 }
 
 /// Writes the file for one `date` (`cfg.start` and `cfg.days` are ignored). The file appears
 /// under its final name only once complete.
 pub fn generate_day(cfg: &GenConfig, date: Date, out_dir: &Path) -> io::Result<Manifest> {
+    generate_day_with(cfg, SpeedModel::Noise, date, out_dir)
+}
+
+/// [`generate_day`] with speeds and travel times drawn by `model`.
+pub fn generate_day_with(cfg: &GenConfig, model: SpeedModel, date: Date, out_dir: &Path) -> io::Result<Manifest> {
     validate(cfg)?;
     fs::create_dir_all(out_dir)?;
-    let network = build_network(cfg);
-    DayWriter::new(cfg, &network, date)?.run(out_dir)
+    let network = build_network(cfg, model);
+    DayWriter::new(cfg, model, &network, date)?.run(out_dir)
 }
 
 /// The link ids `generate` uses for `links` and `seed`: distinct, 10 digits, ascending.
@@ -453,10 +508,17 @@ struct Link {
     noise: f32,
     length_m: f32,
     agency: &'static [u8],
+    /// [`SpeedModel::RealLike`]: whether the link reports travel times (on every row with a speed).
+    reports_travel_time: bool,
+    /// [`SpeedModel::RealLike`]: bound of the random walk, in half km/h.
+    walk_max: i16,
 }
 
-fn build_network(cfg: &GenConfig) -> Vec<Link> {
+fn build_network(cfg: &GenConfig, model: SpeedModel) -> Vec<Link> {
     let mut rng = network_rng(cfg.seed);
+    // The real-like model's per-link draws come from a stream of their own, so that the network
+    // (ids, classes, quirks) is the same in every model.
+    let mut real_rng = SmallRng::seed_from_u64(mix(cfg.seed ^ 0x5245_414C_4C49_4B45));
     let ids = link_ids_from(&mut rng, cfg.links);
     let q = &cfg.quirks;
     ids.into_iter()
@@ -511,6 +573,14 @@ fn build_network(cfg: &GenConfig) -> Vec<Link> {
                 *byte = b'0' + (rest % 10) as u8;
                 rest /= 10;
             }
+            let (reports_travel_time, walk_max) = match model {
+                SpeedModel::Noise => (false, 0),
+                SpeedModel::RealLike => {
+                    let tt_pick = real_rng.random_range(0..1000u32);
+                    // A walk of up to twice the noise model's amplitude: 2-8 km/h.
+                    (tt_pick < q.travel_time_per_mille, (noise * 4.0).round() as i16)
+                }
+            };
             Link {
                 id: text,
                 kind,
@@ -521,6 +591,8 @@ fn build_network(cfg: &GenConfig) -> Vec<Link> {
                 noise,
                 length_m,
                 agency: if agency_pick < q.agency_per_mille { agency_code } else { b"" },
+                reports_travel_time,
+                walk_max,
             }
         })
         .collect()
@@ -552,6 +624,19 @@ impl Profile {
         }
     }
 
+    /// [`SpeedModel::RealLike`]: speed in half km/h, the smooth profile plus the walk's `walk`.
+    fn drifting_speed(&self, link: &Link, slot: usize, walk: i16) -> u16 {
+        match link.kind {
+            Kind::Zero => 0,
+            Kind::Constant(half) => half,
+            Kind::Normal => {
+                let slow = link.day_load * self.day[slot] + link.am_peak * self.am[slot] + link.pm_peak * self.pm[slot];
+                let smooth = (link.free_flow * (1.0 - slow).max(0.1) * 2.0).round() as i32;
+                (smooth + i32::from(walk)).clamp(0, (MAX_SPEED_KMH * 2) as i32) as u16
+            }
+        }
+    }
+
     /// Speed in half km/h; `lane` is 16 random bits for the noise.
     fn speed(&self, link: &Link, slot: usize, lane: u16) -> u16 {
         match link.kind {
@@ -565,6 +650,27 @@ impl Profile {
             }
         }
     }
+}
+
+/// One 5-minute step of a link's random walk (half km/h), from 16 random bits: -1, 0 or +1,
+/// pulled back towards 0 the further it is, and never beyond `walk_max`.
+fn walk_step(walk: i16, walk_max: i16, lane: u16) -> i16 {
+    if walk_max <= 0 {
+        return 0;
+    }
+    // P(down) = 1/4 + 1/4 * walk / walk_max, P(up) = 1/4 - 1/4 * walk / walk_max.
+    let u = i32::from(lane);
+    let pull = 16_384 * i32::from(walk) / i32::from(walk_max);
+    let down = 16_384 + pull;
+    let up = 16_384 - pull;
+    let next = if u < down {
+        walk - 1
+    } else if u < down + up {
+        walk + 1
+    } else {
+        walk
+    };
+    next.clamp(-walk_max, walk_max)
 }
 
 fn travel_time(link: &Link, half_kmh: u16) -> u32 {
@@ -717,7 +823,10 @@ fn push_u32(buf: &mut Vec<u8>, mut value: u32) {
 /// Writes one day's file.
 struct DayWriter<'a> {
     cfg: &'a GenConfig,
+    model: SpeedModel,
     links: &'a [Link],
+    /// [`SpeedModel::RealLike`]: each link's random walk (half km/h), carried from slot to slot.
+    walks: Vec<i16>,
     date: Date,
     rng: SmallRng,
     profile: Profile,
@@ -732,15 +841,32 @@ struct DayWriter<'a> {
 }
 
 impl<'a> DayWriter<'a> {
-    fn new(cfg: &'a GenConfig, links: &'a [Link], date: Date) -> io::Result<DayWriter<'a>> {
+    fn new(cfg: &'a GenConfig, model: SpeedModel, links: &'a [Link], date: Date) -> io::Result<DayWriter<'a>> {
         let eight = |d: Date| -> [u8; 8] { d.yyyymmdd().as_bytes().try_into().expect("4-digit year") };
         if !(0..=9999).contains(&date.year) {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("year out of range: {date}")));
         }
         let minutes = |slot: u32| (slot / 12) * 100 + (slot % 12) * 5;
+        // The walks start the day anywhere in the middle half of their range, so a link's speed
+        // at a given time differs a little from day to day.
+        let day_key = mix(cfg.seed ^ 0x5741_4C4B) ^ mix(date.days_since_epoch() as u64);
+        let walks = match model {
+            SpeedModel::Noise => Vec::new(),
+            SpeedModel::RealLike => links
+                .iter()
+                .enumerate()
+                .map(|(i, link)| {
+                    let span = i64::from(link.walk_max);
+                    let r = (mix(day_key ^ i as u64) % (span + 1).max(1) as u64) as i64;
+                    (r - span / 2) as i16
+                })
+                .collect(),
+        };
         Ok(DayWriter {
             cfg,
+            model,
             links,
+            walks,
             date,
             rng: day_rng(cfg.seed, date),
             profile: Profile::new(date),
@@ -814,6 +940,7 @@ impl<'a> DayWriter<'a> {
             malformed_rows: q.malformed.total(),
             valid_rows: 0,
             samples: 0,
+            speed_model: self.model,
         };
 
         if cfg.variant.has_header() {
@@ -858,7 +985,11 @@ impl<'a> DayWriter<'a> {
         for (slot, picks) in blocks.into_iter().rev() {
             for index in picks {
                 let link = &self.links[index];
-                let speed = self.profile.speed(link, slot, self.rng.next_u64() as u16);
+                let bits = self.rng.next_u64() as u16;
+                let speed = match self.model {
+                    SpeedModel::Noise => self.profile.speed(link, slot, bits),
+                    SpeedModel::RealLike => self.profile.drifting_speed(link, slot, 0),
+                };
                 self.row(&mut out.buf, &prev, &self.padded[slot], link, Some(speed), 0);
                 out.end_line()?;
                 written += 1;
@@ -916,16 +1047,23 @@ impl<'a> DayWriter<'a> {
             for (link_index, link) in links.iter().enumerate() {
                 let bits = self.rng.next_u64();
                 let tt_bits = self.rng.next_u64();
-                let speed = self.profile.speed(link, slot, lane(bits, 0));
+                let (speed, reports_tt) = match self.model {
+                    SpeedModel::Noise => {
+                        (self.profile.speed(link, slot, lane(bits, 0)), u32::from(lane(tt_bits, 0)) < t_tt)
+                    }
+                    SpeedModel::RealLike => {
+                        let walk = &mut self.walks[link_index];
+                        if slot > 0 {
+                            *walk = walk_step(*walk, link.walk_max, lane(bits, 0));
+                        }
+                        (self.profile.drifting_speed(link, slot, *walk), link.reports_travel_time)
+                    }
+                };
                 let normal = link.kind == Kind::Normal;
                 let empty = normal && u32::from(lane(bits, 1)) < t_empty;
                 let dup = normal && !empty && u32::from(lane(bits, 2)) < t_dup;
                 let unpad = can_unpad && !dup && u32::from(lane(bits, 3)) < t_unpad;
-                let tt = if !empty && speed > 0 && u32::from(lane(tt_bits, 0)) < t_tt {
-                    travel_time(link, speed)
-                } else {
-                    0
-                };
+                let tt = if !empty && speed > 0 && reports_tt { travel_time(link, speed) } else { 0 };
                 let time: &[u8] = if unpad { &self.unpadded[slot] } else { &self.padded[slot] };
                 self.row(&mut out.buf, &date, time, link, (!empty).then_some(speed), tt);
                 out.end_line()?;
@@ -1556,5 +1694,151 @@ mod tests {
             assert_eq!(generate(&cfg, dir.path()).unwrap_err().kind(), io::ErrorKind::InvalidInput);
         }
         assert!(generate(&GenConfig { days: 0, ..small(1) }, dir.path()).unwrap().is_empty());
+    }
+
+    /// Per link, per slot: the first sample's speed text and travel time.
+    type FirstSamples = HashMap<u64, Vec<Option<(Option<String>, u32)>>>;
+
+    /// The first sample of every (slot, link) of a file's valid rows.
+    fn first_samples(m: &Manifest) -> FirstSamples {
+        let mut per_link = FirstSamples::new();
+        for class in check_against_manifest(m) {
+            if let Line::Valid { slot, link, speed, travel_time, .. } = class {
+                let slots = per_link.entry(link).or_insert_with(|| vec![None; 288]);
+                if slots[slot as usize].is_none() {
+                    slots[slot as usize] = Some((speed, travel_time));
+                }
+            }
+        }
+        per_link
+    }
+
+    /// Speed text to half km/h, checking it has at most one decimal digit and steps of 0.5.
+    fn halves(text: &str) -> u16 {
+        let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+        assert!(is_digits(whole) && (frac.is_empty() || frac == "5"), "speed {text:?} is not in 0.5 steps");
+        whole.parse::<u16>().unwrap() * 2 + u16::from(frac == "5")
+    }
+
+    #[test]
+    fn real_like_travel_time_is_missing_in_99_percent_of_rows_and_hours() {
+        let dir = tempfile::tempdir().unwrap();
+        let m =
+            generate_day_with(&small(2_000), SpeedModel::RealLike, Date { year: 2023, month: 7, day: 12 }, dir.path())
+                .unwrap();
+        assert_eq!(m.speed_model, SpeedModel::RealLike);
+        let per_link = first_samples(&m);
+        let rows = m.valid_rows as f64;
+        let share = m.travel_time_rows as f64 / rows;
+        assert!((0.004..0.02).contains(&share), "travel time on {share:.4} of rows");
+        // Travel time belongs to links: a link reports it with every speed, or never.
+        let (mut hours, mut hours_with_tt, mut reporting) = (0u32, 0u32, 0u32);
+        for slots in per_link.values() {
+            let with_speed: Vec<&(Option<String>, u32)> =
+                slots.iter().flatten().filter(|(s, _)| s.as_deref().is_some_and(|s| s != "0")).collect();
+            let with_tt = with_speed.iter().filter(|(_, tt)| *tt > 0).count();
+            assert!(with_tt == 0 || with_tt == with_speed.len(), "{with_tt} of {}", with_speed.len());
+            reporting += u32::from(with_tt > 0);
+            for hour in slots.chunks(12) {
+                hours += 1;
+                hours_with_tt += u32::from(hour.iter().flatten().any(|(_, tt)| *tt > 0));
+            }
+        }
+        assert!(reporting > 0);
+        let hour_share = f64::from(hours_with_tt) / f64::from(hours);
+        assert!(hour_share < 0.02, "travel time in {hour_share:.4} of the link-hours");
+        // The noise model spreads the same rate over rows, so most links have some travel time.
+        let noise = generate_day(&small(2_000), Date { year: 2023, month: 7, day: 12 }, dir.path()).unwrap();
+        let noisy_hours = first_samples(&noise)
+            .values()
+            .flat_map(|slots| slots.chunks(12).map(|h| h.iter().flatten().any(|(_, tt)| *tt > 0)).collect::<Vec<_>>())
+            .filter(|&any| any)
+            .count() as f64;
+        assert!(noisy_hours / f64::from(hours) > 0.05, "{noisy_hours}");
+    }
+
+    #[test]
+    fn real_like_speeds_drift_slowly_in_half_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        // 2023-07-03 is a Monday.
+        let cfg = GenConfig { start: Date { year: 2023, month: 7, day: 3 }, ..small(1_500) };
+        let m = generate_with(&cfg, SpeedModel::RealLike, dir.path()).unwrap().remove(0);
+        let per_link = first_samples(&m);
+        let (mut steps, mut total_step, mut max_step) = (0u64, 0u64, 0u16);
+        let mut moving = 0u32;
+        for slots in per_link.values() {
+            let speeds: Vec<Option<u16>> =
+                slots.iter().map(|s| s.as_ref().and_then(|(v, _)| v.as_deref().map(halves))).collect();
+            assert!(speeds.iter().flatten().all(|&h| h <= 300));
+            moving += u32::from(speeds.iter().flatten().any(|&h| Some(h) != speeds[0]));
+            for pair in speeds.windows(2) {
+                if let [Some(a), Some(b)] = pair {
+                    let step = a.abs_diff(*b);
+                    max_step = max_step.max(step);
+                    total_step += u64::from(step);
+                    steps += 1;
+                }
+            }
+        }
+        // Consecutive 5-minute samples differ by at most the bound, and by little on average.
+        assert!(max_step <= REAL_LIKE_MAX_STEP_HALVES, "step of {max_step} half km/h");
+        let mean_kmh = total_step as f64 / steps as f64 / 2.0;
+        assert!(mean_kmh < 0.8, "mean step {mean_kmh} km/h");
+        assert!(moving as usize > per_link.len() * 9 / 10, "most links move: {moving}");
+        // The day still has its shape: peaks slower than noon, noon slower than the night.
+        let mean = |slot: usize| {
+            let v: Vec<f64> = per_link
+                .values()
+                .filter_map(|s| s[slot].as_ref().and_then(|(v, _)| v.as_deref().map(|t| f64::from(halves(t)) / 2.0)))
+                .collect();
+            v.iter().sum::<f64>() / v.len() as f64
+        };
+        let (night, am, noon, pm) = (mean(3 * 12), mean(8 * 12), mean(13 * 12), mean(18 * 12));
+        assert!(am < noon && pm < noon && noon < night, "{night} {am} {noon} {pm}");
+
+        // The noise model's independent noise moves much more from one sample to the next.
+        let noise = generate(&cfg, dir.path()).unwrap().remove(0);
+        let (mut n_steps, mut n_total) = (0u64, 0u64);
+        for slots in first_samples(&noise).values() {
+            let speeds: Vec<Option<u16>> =
+                slots.iter().map(|s| s.as_ref().and_then(|(v, _)| v.as_deref().map(halves))).collect();
+            for pair in speeds.windows(2) {
+                if let [Some(a), Some(b)] = pair {
+                    n_total += u64::from(a.abs_diff(*b));
+                    n_steps += 1;
+                }
+            }
+        }
+        assert!(n_total as f64 / n_steps as f64 / 2.0 > 2.0 * mean_kmh);
+    }
+
+    #[test]
+    fn real_like_keeps_the_network_and_is_reproducible() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let cfg = GenConfig { days: 2, ..small(300) };
+        let ma = generate_with(&cfg, SpeedModel::RealLike, &a).unwrap();
+        let mb = generate_with(&cfg, SpeedModel::RealLike, &b).unwrap();
+        for (x, y) in ma.iter().zip(&mb) {
+            assert_eq!(read(&x.path), read(&y.path));
+        }
+        assert_ne!(read(&ma[0].path), read(&ma[1].path));
+        // Same link ids as the noise model (and as `link_ids`), same quirk links.
+        let noise = generate(&cfg, &dir.path().join("n")).unwrap();
+        let ids = |m: &Manifest| -> Vec<u64> {
+            let mut ids: Vec<u64> = first_samples(m).into_keys().collect();
+            ids.sort_unstable();
+            ids
+        };
+        assert_eq!(ids(&ma[0]), link_ids(300, cfg.seed));
+        assert_eq!(ids(&noise[0]), link_ids(300, cfg.seed));
+        assert_eq!(
+            (ma[0].zero_speed_links, ma[0].constant_speed_links),
+            (noise[0].zero_speed_links, noise[0].constant_speed_links)
+        );
+        // The manifest names the model only when it is not the default.
+        assert_eq!(serde_json::to_value(&ma[0]).unwrap()["speed_model"], "real-like");
+        assert!(serde_json::to_value(&noise[0]).unwrap().get("speed_model").is_none());
+        assert_eq!("real-like".parse::<SpeedModel>(), Ok(SpeedModel::RealLike));
     }
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use vs_ingest_engine::calendar::Date;
-use vs_ingest_gen::{self as gen, Container, GenConfig, Quirks, Variant, NATIONAL_LINKS};
+use vs_ingest_gen::{self as gen, Container, GenConfig, Quirks, SpeedModel, Variant, NATIONAL_LINKS};
 
 #[derive(Parser, Debug)]
 #[command(name = "vs-ingest-gen", version, about = "Generate realistic Korean ITS 5-minute speed files")]
@@ -45,6 +45,12 @@ struct Args {
     /// No quirks at all: every row valid, sorted, padded.
     #[arg(long)]
     clean: bool,
+    /// Speeds and travel times like the real files: each link's speed drifts slowly (its base
+    /// speed, a smooth time-of-day profile and a small random walk, in 0.5 km/h steps) instead of
+    /// independent noise per sample, and travel time is reported by ~1% of the links only, so
+    /// ~99% of rows carry 0.
+    #[arg(long)]
+    real_like: bool,
 }
 
 fn parse_start(text: &str) -> Result<Date, String> {
@@ -80,7 +86,8 @@ fn run(args: &Args) -> std::io::Result<()> {
     let first = cfg.start.days_since_epoch();
     for offset in 0..i64::from(cfg.days) {
         let started = Instant::now();
-        let manifest = gen::generate_day(&cfg, Date::from_days_since_epoch(first + offset), &args.out)?;
+        let model = if args.real_like { SpeedModel::RealLike } else { SpeedModel::Noise };
+        let manifest = gen::generate_day_with(&cfg, model, Date::from_days_since_epoch(first + offset), &args.out)?;
         let seconds = started.elapsed().as_secs_f64();
         println!(
             "{}\t{} rows\t{} bytes\t{:.2} s\t({} bytes of CSV, {:.0} MB/s)",

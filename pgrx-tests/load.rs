@@ -69,7 +69,7 @@ fn a_generated_day_of_20000_links_loads_exactly() {
     assert_eq!(misnumbered, 0);
 
     // Partitions are local days: the Seoul day is one partition.
-    assert_eq!(one::<i64>("SELECT count(*) FROM pg_inherits WHERE inhparent = 'public.vs_its_hourly'::regclass"), 1);
+    assert_eq!(one::<i64>("SELECT count(*) FROM pg_inherits WHERE inhparent = 'public.vs_its_hourly_blocks'::regclass"), 1);
     assert_eq!(
         one::<String>("SELECT min(hour AT TIME ZONE 'Asia/Seoul')::text FROM public.vs_its_hourly"),
         "2023-07-01 00:00:00"

@@ -300,12 +300,12 @@ fn retention_detaches_or_drops_the_old_days() {
     let detached = one::<String>(&format!(
         "SELECT string_agg(p, ' ' ORDER BY p) FROM vs_ingest.apply_retention('public.retain', {older}, 'detach') p"
     ));
-    assert_eq!(detached, "public.retain_p20230701 public.retain_p20230702");
-    assert_eq!(one::<i64>("SELECT count(*) FROM pg_inherits WHERE inhparent = 'public.retain'::regclass"), 1);
-    assert!(one::<i64>("SELECT count(*) FROM retain_p20230701") > 0, "a detached day keeps its rows");
+    assert_eq!(detached, "public.retain_blocks_p20230701 public.retain_blocks_p20230702");
+    assert_eq!(one::<i64>("SELECT count(*) FROM pg_inherits WHERE inhparent = 'public.retain_blocks'::regclass"), 1);
+    assert!(one::<i64>("SELECT count(*) FROM retain_blocks_p20230701") > 0, "a detached day keeps its rows");
     // Dropping the third day also forgets its coverage.
     Spi::run("SELECT vs_ingest.apply_retention('public.retain', '1 day', 'drop')").unwrap();
-    assert!(Spi::get_one::<bool>("SELECT to_regclass('retain_p20230703') IS NULL").unwrap().unwrap());
+    assert!(Spi::get_one::<bool>("SELECT to_regclass('retain_blocks_p20230703') IS NULL").unwrap().unwrap());
     assert_eq!(
         one::<i64>(
             "SELECT count(*) FROM vs_ingest.coverage WHERE target = 'public.retain' AND hour >= '2023-07-03 00:00+09'"

@@ -73,6 +73,7 @@ SELECT regress_try($$SELECT * FROM vs_ingest_run_source(NULL)$$);
 -- other columns, a temporary table, a name that is not a table name.
 CREATE TABLE public.plain_target (hour timestamptz, link_id bigint);
 CREATE VIEW public.view_target AS SELECT 1 AS x;
+-- A table of vs_ingest 0.1.0 (one row per link and hour) is recognised.
 CREATE TABLE public.shaped_target (hour timestamptz NOT NULL, link_id bigint NOT NULL, speed real[],
     travel_time int[], samples int, speed_avg real, speed_min real, speed_max real) PARTITION BY RANGE (hour);
 CREATE TEMP TABLE temp_target (x int);
@@ -82,7 +83,13 @@ SELECT regress_try($$SELECT * FROM vs_ingest_file('/tmp/vs_ingest_regress/data/2
 SELECT regress_try($$SELECT * FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', target => 'temp_target')$$);
 SELECT regress_try($$SELECT * FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', target => 'no_schema.t')$$);
 SELECT regress_try($$SELECT * FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', target => '')$$);
-DROP TABLE public.plain_target, public.shaped_target, temp_target;
+-- A target stores the local days of one time zone.
+SELECT regress_try($$SELECT * FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', target => 'public.utc_hourly')$$);
+SELECT regress_try($$SELECT vs_ingest_create_target('public.tz_hourly', time_zone => 'Mars/Olympus')$$);
+-- A storage name taken by another table.
+CREATE TABLE public.taken_hourly_blocks (x int);
+SELECT regress_try($$SELECT vs_ingest_create_target('public.taken_hourly')$$);
+DROP TABLE public.plain_target, public.shaped_target, temp_target, public.taken_hourly_blocks;
 DROP VIEW public.view_target;
 
 -- A Citus-distributed target is refused (COPY from here would only fill the coordinator's shell
@@ -90,28 +97,29 @@ DROP VIEW public.view_target;
 SELECT files_loaded FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', target => 'public.citus_hourly');
 SET allow_system_table_mods = on;
 CREATE TABLE pg_catalog.pg_dist_partition (logicalrelid regclass);
-INSERT INTO pg_catalog.pg_dist_partition VALUES ('public.citus_hourly');
+INSERT INTO pg_catalog.pg_dist_partition VALUES ('public.citus_hourly_blocks');
 SELECT regress_try($$SELECT * FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230102_5Min.zip', target => 'public.citus_hourly')$$);
 DROP TABLE pg_catalog.pg_dist_partition;
 RESET allow_system_table_mods;
-DROP TABLE public.citus_hourly;
+DROP TABLE public.citus_hourly_blocks CASCADE;
 
--- The ledger follows the table, not its name: a table dropped and created again loads its
--- files again (with exact coverage), a renamed one keeps its history.
+-- The ledger follows the target, not its name: a target dropped (DROP TABLE of its storage,
+-- CASCADE to its views) and created again loads its files again (with exact coverage), a renamed
+-- one keeps its history.
 SELECT files_loaded FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', target => 'public.again_hourly');
-DROP TABLE public.again_hourly;
+DROP TABLE public.again_hourly_blocks CASCADE;
 SELECT files_loaded, files_skipped
   FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', target => 'public.again_hourly');
 SELECT (SELECT sum(links) FROM vs_ingest.coverage WHERE target_oid = 'public.again_hourly'::regclass)
      = (SELECT count(*) FROM public.again_hourly WHERE samples > 0) AS coverage_exact;
-ALTER TABLE public.again_hourly RENAME TO again_renamed;
+ALTER VIEW public.again_hourly RENAME TO again_renamed;
 SELECT files_loaded, files_skipped
   FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', target => 'public.again_renamed');
 -- Its coverage came along: the report on the new name sees every hour of the day.
 SELECT count(*) AS hours_reported
   FROM vs_ingest_coverage('2023-01-01 00:00+09', '2023-01-02 00:00+09', 'public.again_renamed')
  WHERE links_reported > 0;
-DROP TABLE public.again_renamed;
+DROP TABLE public.again_hourly_blocks CASCADE;
 
 -- A file that grew since it was loaded (an append) merges again; one rewritten otherwise is
 -- reported as changed and left alone (without reload_changed).
@@ -124,7 +132,7 @@ SELECT files_loaded, files_skipped, rows_loaded, rows_duplicate
 SELECT files_loaded, files_skipped
   FROM vs_ingest_file('/tmp/vs_ingest_regress/flip/20230502_5Min.csv', target => 'public.append_hourly');
 SELECT link_id, speed[1:3] FROM public.append_hourly;
-DROP TABLE public.append_hourly;
+DROP TABLE public.append_hourly_blocks CASCADE;
 
 -- Runs that do not exist, and a waiting load inside REPEATABLE READ (it could not see its
 -- workers' commits).
@@ -145,7 +153,7 @@ ROLLBACK;
 SELECT files_loaded + files_skipped AS done
   FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230102_5Min.zip', target => 'public.locked_hourly');
 SELECT count(DISTINCT link_id) AS links, count(*) AS hourly_rows FROM public.locked_hourly;
-DROP TABLE public.locked_hourly;
+DROP TABLE public.locked_hourly_blocks CASCADE;
 -- A run whose table was dropped since is not resumed into whatever has that name later.
 SELECT regexp_replace(regress_try(format('SELECT * FROM vs_ingest_resume(%s)',
                       (SELECT min(run_id) FROM vs_ingest.run WHERE target = 'public.locked_hourly'))),
@@ -153,7 +161,7 @@ SELECT regexp_replace(regress_try(format('SELECT * FROM vs_ingest_resume(%s)',
 
 -- And when this transaction created the target: the workers would wait for it to commit.
 BEGIN;
-SELECT vs_ingest.ensure_hourly_table('public.uncommitted_hourly') IS NOT NULL AS created;
+SELECT vs_ingest_create_target('public.uncommitted_hourly') AS created;
 SELECT regress_try($$SELECT * FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230102_5Min.zip',
                                                    target => 'public.uncommitted_hourly')$$);
 ROLLBACK;
@@ -187,7 +195,7 @@ DROP EXTENSION dblink;
 SELECT extversion IS NOT NULL AS still_installed FROM pg_extension WHERE extname = 'vs_ingest';
 SELECT files_loaded + files_skipped AS done
   FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230102_5Min.zip', target => 'public.dropped_hourly');
-DROP TABLE public.dropped_hourly;
+DROP TABLE public.dropped_hourly_blocks CASCADE;
 
 -- Sources: each refusal of the source functions, and of the gaps report.
 SELECT regress_try($$SELECT vs_ingest_add_source('s', '/etc')$$);

@@ -11,10 +11,13 @@ SELECT regexp_replace(path, '.*/', '') AS file, container, status,
        rows_read, rows_loaded, rows_duplicate, rows_missing, rows_rejected
   FROM vs_ingest.file ORDER BY path;
 
--- One partition per local (Seoul) day.
+-- The target is a view over a table of six-hour rows with one partition per local (Seoul) day.
+SELECT relname, relkind FROM pg_class WHERE relname ~ '^vs_its_(hourly|5min)' AND relkind IN ('v', 'p', 'r') ORDER BY 1;
 SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) AS bounds
   FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
- WHERE i.inhparent = 'public.vs_its_hourly'::regclass ORDER BY 1;
+ WHERE i.inhparent = 'public.vs_its_hourly_blocks'::regclass ORDER BY 1;
+SELECT day, block, count(*) AS rows, sum(cardinality(array_remove(speed, NULL))) AS samples
+  FROM public.vs_its_hourly_blocks GROUP BY 1, 2 ORDER BY 1, 2;
 
 SET TimeZone = 'Asia/Seoul';
 SELECT count(*) AS hourly_rows, sum(samples) AS samples, count(DISTINCT link_id) AS links,
@@ -25,6 +28,24 @@ SELECT hour, link_id, speed, travel_time, samples, speed_avg, speed_min, speed_m
 -- Rows keep their twelve slots; samples counts the non-NULL ones.
 SELECT count(*) AS inconsistent FROM public.vs_its_hourly
  WHERE cardinality(speed) <> 12 OR samples <> (SELECT count(x) FROM unnest(speed) x);
+
+-- The 5-minute view: one row per sample, at its slot's time, with the hourly view's values.
+CREATE TEMP VIEW unnested AS
+SELECT h.link_id, h.hour + (s.i - 1) * interval '5 minutes' AS ts, s.v AS speed, h.travel_time[s.i] AS travel_time
+  FROM public.vs_its_hourly h CROSS JOIN LATERAL unnest(h.speed) WITH ORDINALITY AS s(v, i) WHERE s.v IS NOT NULL;
+SELECT (SELECT count(*) FROM public.vs_its_5min) AS five_min_rows,
+       (SELECT count(*) FROM ((SELECT link_id, ts, speed, travel_time FROM public.vs_its_5min EXCEPT ALL
+                               SELECT * FROM unnested)
+                              UNION ALL (SELECT * FROM unnested EXCEPT ALL
+                                         SELECT link_id, ts, speed, travel_time FROM public.vs_its_5min)) d)
+       AS mismatches;
+
+-- Local time does not depend on the session's TimeZone: local_day and local_hour are Seoul's.
+SET TimeZone = 'UTC';
+SELECT local_day, local_hour, hour, count(*) AS links
+  FROM public.vs_its_hourly WHERE local_day = '2023-01-01' AND local_hour IN (0, 9) GROUP BY 1, 2, 3 ORDER BY 3;
+SELECT local_day, local_time, ts FROM public.vs_its_5min ORDER BY ts LIMIT 2;
+SET TimeZone = 'Asia/Seoul';
 
 SELECT regexp_replace(f.path, '.*/', '') AS file, r.line, r.reason, r.raw
   FROM vs_ingest.reject r JOIN vs_ingest.file f USING (file_id) ORDER BY f.path, r.line;

@@ -294,3 +294,8 @@ impl<T> OrRaise<T> for Result<T> {
         self.unwrap_or_else(|e| e.raise())
     }
 }
+
+/// SPI errors other than Postgres ERRORs (which unwind) are invariant failures of our own SQL.
+pub fn spi_error(e: pgrx::spi::Error) -> IngestError {
+    panic!("vs_ingest's own SQL failed: {e}")
+}

@@ -23,14 +23,14 @@ pub mod worker;
 ::pgrx::pg_module_magic!(name, version);
 
 extension_sql_file!("sql/catalog.sql", name = "catalog", bootstrap);
-extension_sql_file!("sql/hourly_table.sql", name = "hourly_table", requires = ["catalog"]);
+extension_sql_file!("sql/target.sql", name = "target", requires = ["catalog"]);
 extension_sql_file!("sql/gaps.sql", name = "gaps", requires = ["catalog"]);
-extension_sql_file!("sql/history.sql", name = "history", requires = ["gaps"]);
+extension_sql_file!("sql/history.sql", name = "history", requires = ["gaps", "target"]);
 extension_sql_file!(
     "sql/api.sql",
     name = "api",
     requires = [
-        "hourly_table",
+        "target",
         "gaps",
         "history",
         api::ingest::vs_ingest_dir,
@@ -42,7 +42,8 @@ extension_sql_file!(
         api::source::vs_ingest_enable_source,
         api::source::vs_ingest_disable_source,
         api::source::vs_ingest_drop_source,
-        api::source::vs_ingest_run_source
+        api::source::vs_ingest_run_source,
+        api::target::vs_ingest_create_target
     ],
     finalize
 );

@@ -121,7 +121,7 @@ fn run_workers(run_id: i64, among: Option<&[i32]>) -> Result<Vec<i32>> {
         )
     })
     .map(Option::unwrap_or_default)
-    .map_err(crate::postgres::writer::spi_error)
+    .map_err(crate::error::spi_error)
 }
 
 /// How long `vs_ingest_cancel` lets workers finish their chunk in flight before it terminates the
@@ -158,7 +158,7 @@ pub fn cancel(run_id: i64) -> Result<bool> {
                     &[alive.into()],
                 )
             })
-            .map_err(crate::postgres::writer::spi_error)?;
+            .map_err(crate::error::spi_error)?;
             break;
         }
         check_for_interrupts!();
@@ -447,7 +447,7 @@ impl DeadlockCheck {
                FROM waits w LEFT JOIN pg_stat_activity a ON a.pid = w.pid",
             &[pids.into()],
         )
-        .map_err(crate::postgres::writer::spi_error)?;
+        .map_err(crate::error::spi_error)?;
         if waited_for != Some(true) {
             return Ok(());
         }

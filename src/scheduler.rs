@@ -112,7 +112,7 @@ impl Scheduler {
 fn extension_installed() -> Result<bool> {
     Spi::get_one::<bool>("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vs_ingest')")
         .map(|b| b.unwrap_or(false))
-        .map_err(crate::postgres::writer::spi_error)
+        .map_err(crate::error::spi_error)
 }
 
 /// Runs `work` as the source's owner, who must still exist and still be allowed to load.
@@ -151,7 +151,7 @@ fn apply_retention(s: &Source) {
         as_owner(s, || {
             // Detaching or dropping waits for every reader of the table: give up after a while
             // (the next tick tries again) rather than stall the scheduler and queue everyone.
-            Spi::run("SET LOCAL lock_timeout = '5s'").map_err(crate::postgres::writer::spi_error)?;
+            Spi::run("SET LOCAL lock_timeout = '5s'").map_err(crate::error::spi_error)?;
             Spi::connect_mut(|client| {
                 client
                     .update(
@@ -163,7 +163,7 @@ fn apply_retention(s: &Source) {
                     .map(|row| row.get::<String>(1).map(Option::unwrap_or_default))
                     .collect::<Result<Vec<_>, pgrx::spi::Error>>()
             })
-            .map_err(crate::postgres::writer::spi_error)
+            .map_err(crate::error::spi_error)
         })
     });
     match handled {
@@ -189,7 +189,7 @@ fn prune_history() {
             "SELECT runs, files, rejects FROM vs_ingest.prune_history($1)",
             &[days.into()],
         )
-        .map_err(crate::postgres::writer::spi_error)
+        .map_err(crate::error::spi_error)
     });
     match pruned {
         Ok((Some(runs), Some(files), Some(rejects))) if runs + files + rejects > 0 => {

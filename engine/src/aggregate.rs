@@ -61,15 +61,7 @@ impl HourlyRow {
     /// (average, minimum, maximum) of the present speeds. The average sums in f64 in slot order,
     /// as Postgres' `avg(real)` does, then rounds once to f32.
     pub fn speed_stats(&self) -> Option<(f32, f32, f32)> {
-        let present = (0..SLOTS).filter_map(|i| self.speed_at(i));
-        let (mut n, mut sum, mut min, mut max) = (0u32, 0f64, f32::INFINITY, f32::NEG_INFINITY);
-        for s in present {
-            n += 1;
-            sum += f64::from(s);
-            min = min.min(s);
-            max = max.max(s);
-        }
-        (n > 0).then(|| ((sum / f64::from(n)) as f32, min, max))
+        crate::block::speed_stats((0..SLOTS).filter_map(|i| self.speed_at(i)))
     }
 }
 

@@ -1,18 +1,24 @@
-//! Hourly rows in PostgreSQL's binary COPY format, ready for `COPY ... FROM ... (FORMAT binary)`.
+//! Rows in PostgreSQL's binary COPY format, ready for `COPY ... FROM ... (FORMAT binary)`.
 //!
-//! Encoding is plain byte work, so it runs off the database's main thread and is tested here
-//! without a server. The column order is the hourly table's: hour, link_id, speed, travel_time,
-//! samples, speed_avg, speed_min, speed_max.
+//! Encoding is plain byte work, tested here without a server. Two row shapes: the stored block
+//! rows (link_id, day, block, hours, speed smallint[72], travel_time int[72] or NULL), and the
+//! hourly rows of the first release (hour, link_id, speed, travel_time, samples, speed_avg,
+//! speed_min, speed_max), which the benchmark's binary-COPY baseline writes.
 
 use crate::aggregate::{HourlyRow, SLOTS};
+use crate::block::{BlockRow, BLOCK_SLOTS};
 
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 const COLUMNS: i16 = 8;
+const BLOCK_COLUMNS: i16 = 6;
 /// Signature, flags and header extension length.
 const HEADER_LEN: usize = SIGNATURE.len() + 8;
 /// pg_type OIDs of the array element types (`real`, `integer`).
 const FLOAT4_OID: u32 = 700;
 const INT4_OID: u32 = 23;
+const INT2_OID: u32 = 21;
+/// Days between 1970-01-01 and 2000-01-01, the epoch of Postgres dates.
+pub const PG_EPOCH_OFFSET_DAYS: i64 = 10_957;
 
 /// Microseconds between 1970-01-01 and 2000-01-01, the epoch of Postgres timestamps.
 pub const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
@@ -62,6 +68,23 @@ impl CopyBuffer {
         self.rows += 1;
     }
 
+    /// Appends one stored block row of local day `day` (days since 1970-01-01).
+    pub fn push_block(&mut self, day: i64, block: u8, row: &BlockRow) {
+        let b = &mut self.buf;
+        b.extend_from_slice(&BLOCK_COLUMNS.to_be_bytes());
+        field(b, &row.link_id.to_be_bytes());
+        field(b, &((day - PG_EPOCH_OFFSET_DAYS) as i32).to_be_bytes());
+        field(b, &i16::from(block).to_be_bytes());
+        field(b, &i16::from(row.hours).to_be_bytes());
+        wide_array(b, INT2_OID, row.speed_mask, |i| row.speed[i].to_be_bytes());
+        if row.travel_time_mask == 0 {
+            b.extend_from_slice(&(-1i32).to_be_bytes());
+        } else {
+            wide_array(b, INT4_OID, row.travel_time_mask, |i| row.travel_time[i].to_be_bytes());
+        }
+        self.rows += 1;
+    }
+
     pub fn rows(&self) -> u64 {
         self.rows
     }
@@ -104,6 +127,26 @@ fn array(b: &mut Vec<u8>, element_oid: u32, mask: u16, element: impl Fn(usize) -
     for i in 0..SLOTS {
         if mask & (1 << i) != 0 {
             b.extend_from_slice(&4i32.to_be_bytes());
+            b.extend_from_slice(&element(i));
+        } else {
+            b.extend_from_slice(&(-1i32).to_be_bytes());
+        }
+    }
+}
+
+/// A one-dimensional array of the block's 72 elements, NULL where `mask` has no bit.
+fn wide_array<const N: usize>(b: &mut Vec<u8>, element_oid: u32, mask: u128, element: impl Fn(usize) -> [u8; N]) {
+    let present = mask.count_ones() as usize;
+    let len = 20 + present * (4 + N) + (BLOCK_SLOTS - present) * 4;
+    b.extend_from_slice(&(len as i32).to_be_bytes());
+    b.extend_from_slice(&1i32.to_be_bytes()); // dimensions
+    b.extend_from_slice(&i32::from(present < BLOCK_SLOTS).to_be_bytes()); // has nulls
+    b.extend_from_slice(&element_oid.to_be_bytes());
+    b.extend_from_slice(&(BLOCK_SLOTS as i32).to_be_bytes());
+    b.extend_from_slice(&1i32.to_be_bytes()); // lower bound
+    for i in 0..BLOCK_SLOTS {
+        if mask >> i & 1 == 1 {
+            b.extend_from_slice(&(N as i32).to_be_bytes());
             b.extend_from_slice(&element(i));
         } else {
             b.extend_from_slice(&(-1i32).to_be_bytes());
@@ -177,5 +220,44 @@ mod tests {
         reused.push(1, &row);
         assert_eq!(reused.rows(), 1);
         assert_eq!(reused.finished(), &expected[..]);
+    }
+
+    #[test]
+    fn encodes_a_block_row() {
+        use crate::aggregate::HourBatch;
+        let mut hourly = HourlyRow::new(42);
+        hourly.apply(0, 12.5, None);
+        let hours = [HourBatch { local_hour: 19_539 * 24 + 7, rows: vec![hourly] }];
+        let blocks = crate::block::blocks(&hours);
+        let row = blocks[0].rows().next().unwrap();
+        let mut copy = CopyBuffer::new();
+        copy.push_block(19_539, 1, &row);
+        let bytes = copy.finish();
+        let mut p = HEADER_LEN;
+        let mut take = |n: usize| {
+            p += n;
+            &bytes[p - n..p]
+        };
+        assert_eq!(take(2), &6i16.to_be_bytes());
+        assert_eq!(take(12), &[&8i32.to_be_bytes()[..], &42i64.to_be_bytes()].concat()[..]);
+        // 2023-07-01 is day 8582 of the Postgres epoch.
+        assert_eq!(take(8), &[&4i32.to_be_bytes()[..], &8582i32.to_be_bytes()].concat()[..]);
+        assert_eq!(take(6), &[&2i32.to_be_bytes()[..], &1i16.to_be_bytes()].concat()[..]);
+        assert_eq!(take(6), &[&2i32.to_be_bytes()[..], &0b10i16.to_be_bytes()].concat()[..]);
+        // speed: 20-byte header, slot 12 present (4 + 2 bytes), 71 NULLs of 4 bytes
+        assert_eq!(take(4), &(20 + 6 + 71 * 4i32).to_be_bytes());
+        assert_eq!(take(4), &1i32.to_be_bytes());
+        assert_eq!(take(4), &1i32.to_be_bytes());
+        assert_eq!(take(4), &INT2_OID.to_be_bytes());
+        assert_eq!(take(8), &[0, 0, 0, 72, 0, 0, 0, 1]);
+        for _ in 0..12 {
+            assert_eq!(take(4), &(-1i32).to_be_bytes());
+        }
+        assert_eq!(take(6), &[&2i32.to_be_bytes()[..], &125i16.to_be_bytes()].concat()[..]);
+        take(59 * 4);
+        // no travel time at all: a NULL column
+        assert_eq!(take(4), &(-1i32).to_be_bytes());
+        assert_eq!(take(2), &(-1i16).to_be_bytes());
+        assert_eq!(p, bytes.len());
     }
 }

@@ -4,13 +4,15 @@
 //! zstd or plain, told apart by magic bytes) → [`chunk`] cuts a stream into line-aligned chunks →
 //! [`format`] parses a chunk's lines into samples and rejects → [`aggregate`] folds samples into
 //! hourly rows (first sample wins) → [`pipeline`] runs those stages on threads and hands the
-//! caller batches of finished hours.
+//! caller batches of finished hours → [`block`] merges them into the stored rows of six hours,
+//! which [`copy_binary`] encodes for COPY.
 //!
 //! The engine links only what loading needs. The test-file generator (`tools/gen`, package
 //! `vs_ingest_gen`) and the benchmark tools (`tools/bench`, package `vs_ingest_bench`) are
 //! separate workspace crates that depend on this one, never the other way round.
 
 pub mod aggregate;
+pub mod block;
 pub mod calendar;
 pub mod chunk;
 pub mod copy_binary;

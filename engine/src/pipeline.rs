@@ -40,9 +40,10 @@ pub struct Options {
     pub max_line: usize,
     /// Cap on the decompressed size of one entry.
     pub max_entry_bytes: u64,
-    /// Flush every open hour and report a checkpoint at the first line of each later hour
-    /// (files come in time order, so each hour is then written once, whole).
-    pub checkpoint_at_hours: bool,
+    /// When non-zero, flush every open hour and report a checkpoint at the first line of each
+    /// later block of this many hours (blocks are aligned to local midnight; 24 must be a
+    /// multiple). Files come in time order, so each block is then written once, whole.
+    pub checkpoint_every_hours: u32,
     /// After this many decompressed bytes without a checkpoint, flush every open hour and report
     /// one at the end of the chunk.
     pub checkpoint_bytes: Option<u64>,
@@ -57,7 +58,7 @@ impl Options {
             chunk_size: 4 << 20,
             max_line: 1 << 20,
             max_entry_bytes: 64 << 30,
-            checkpoint_at_hours: false,
+            checkpoint_every_hours: 0,
             checkpoint_bytes: None,
             start: Position::default(),
         }
@@ -426,13 +427,18 @@ impl Merger {
                 let start_offset = end_offset - len;
                 let chunk_line = self.line;
                 let mut done = Cut::default();
-                if self.options.checkpoint_at_hours {
+                let every = i64::from(self.options.checkpoint_every_hours);
+                if every > 0 {
                     for start in &parsed.hour_starts {
-                        if self.max_hour.is_some_and(|m| start.local_hour <= m) {
+                        let Some(max_hour) = self.max_hour else {
+                            self.max_hour = Some(start.local_hour);
+                            continue;
+                        };
+                        if start.local_hour <= max_hour {
                             continue;
                         }
-                        if self.max_hour.is_some() {
-                            // A later hour begins: commit everything before its first line.
+                        if start.local_hour.div_euclid(every) != max_hour.div_euclid(every) {
+                            // A later block begins: commit everything before its first line.
                             let cut = Cut {
                                 sample: start.sample,
                                 reject: start.rejects,
@@ -465,7 +471,7 @@ impl Merger {
                     self.since_checkpoint = 0;
                     batch.hours = self.acc.take_all();
                     batch.checkpoint = Some(Position { entry: self.entry_index, offset: end_offset, line: self.line });
-                } else if !self.options.checkpoint_at_hours {
+                } else if self.options.checkpoint_every_hours == 0 {
                     if let Some(max_hour) = self.max_hour {
                         // Rows come in time order; keep one finished hour open for rows that
                         // come a little late.
@@ -504,7 +510,7 @@ impl Merger {
             } else {
                 batch.counts.duplicate += 1;
             }
-            if !self.options.checkpoint_at_hours {
+            if self.options.checkpoint_every_hours == 0 {
                 self.max_hour = self.max_hour.max(Some(sample.local_hour));
             }
         }

@@ -1,6 +1,8 @@
 //! The SQL surface: functions in schema `vs_ingest` (wrapped unqualified in `public` by
 //! `src/sql/api.sql`).
 
+pub mod hours;
 pub mod ingest;
 pub mod merge;
 pub mod source;
+pub mod target;

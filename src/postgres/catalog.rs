@@ -6,9 +6,8 @@ use pgrx::prelude::*;
 use vs_ingest_engine::aggregate::{Coverage, SLOTS};
 use vs_ingest_engine::pipeline::{EntryReject, Position};
 
-use crate::error::{IngestError, Result};
+use crate::error::{spi_error, IngestError, Result};
 use crate::postgres::access;
-use crate::postgres::writer::spi_error;
 use crate::worker::request::Request;
 
 /// Counters of a file or a run.
@@ -655,6 +654,11 @@ pub fn add_coverage(target_oid: pg_sys::Oid, target: &str, stamp: i64, coverage:
         ),
         &[target.into(), stamp.into(), (coverage.links as i32).into(), slots.into(), target_oid.into()],
     )
+}
+
+/// Adds a local day of `time_zone` to the calendar the targets' views join (once per day and zone).
+pub fn fill_calendar(time_zone: &str, day: &str) -> Result<()> {
+    run_sql("SELECT vs_ingest.fill_calendar($1, $2::date)", &[time_zone.into(), day.into()])
 }
 
 /// Recounts an hour's coverage from the table (the merge path: rows may have gained slots).

@@ -6,4 +6,5 @@ pub mod catalog;
 pub mod copy;
 pub mod source;
 pub mod subxact;
+pub mod target;
 pub mod writer;

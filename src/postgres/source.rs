@@ -5,9 +5,8 @@
 use pgrx::datum::{DatumWithOid, Interval};
 use pgrx::prelude::*;
 
-use crate::error::{IngestError, Result};
+use crate::error::{spi_error, IngestError, Result};
 use crate::postgres::access;
-use crate::postgres::writer::spi_error;
 
 /// A source, with what a run of it needs.
 #[derive(Clone, Debug)]

@@ -57,9 +57,9 @@ GRANT EXECUTE ON FUNCTION vs_ingest.vs_ingest_dir, vs_ingest.vs_ingest_file,
                           public.vs_ingest_dir, public.vs_ingest_file,
                           public.vs_ingest_resume, public.vs_ingest_cancel TO pg_read_server_files;
 -- Helpers that create tables and partitions run as the loading role.
-REVOKE ALL ON FUNCTION vs_ingest.ensure_hourly_table, vs_ingest.ensure_day_partition,
+REVOKE ALL ON FUNCTION vs_ingest.ensure_target, vs_ingest.ensure_day_partition,
                        vs_ingest.merge_staged, vs_ingest.coverage_report, vs_ingest.gaps_report FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION vs_ingest.ensure_hourly_table, vs_ingest.ensure_day_partition,
+GRANT EXECUTE ON FUNCTION vs_ingest.ensure_target, vs_ingest.ensure_day_partition,
                           vs_ingest.merge_staged, vs_ingest.coverage_report,
                           vs_ingest.gaps_report TO pg_read_server_files;
 
@@ -130,3 +130,10 @@ GRANT EXECUTE ON FUNCTION vs_ingest.vs_ingest_add_source, vs_ingest.vs_ingest_al
                           public.vs_ingest_enable_source, public.vs_ingest_disable_source,
                           public.vs_ingest_drop_source, public.vs_ingest_run_source,
                           public.vs_ingest_coverage, public.vs_ingest_gaps TO pg_read_server_files;
+
+-- Targets made ahead of any load.
+CREATE FUNCTION public.vs_ingest_create_target(target text DEFAULT 'public.vs_its_hourly',
+                                               time_zone text DEFAULT 'Asia/Seoul') RETURNS text
+LANGUAGE sql VOLATILE AS $$ SELECT vs_ingest.vs_ingest_create_target($1, $2) $$;
+REVOKE ALL ON FUNCTION vs_ingest.vs_ingest_create_target, public.vs_ingest_create_target FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vs_ingest.vs_ingest_create_target, public.vs_ingest_create_target TO pg_read_server_files;

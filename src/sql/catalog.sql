@@ -140,7 +140,42 @@ CREATE TABLE vs_ingest.coverage (
 );
 COMMENT ON TABLE vs_ingest.coverage IS 'Per target and hour: how many links reported, per 5-minute slot.';
 
+-- The local time of the loaded hours and 5-minute slots, per time zone, filled as loads reach
+-- each day. A target's hourly and 5-minute views join the stored rows of six hours through these
+-- tables, so a filter on the view's `hour` or `ts` (or on local_day / local_hour) selects
+-- calendar rows first and reaches the stored rows through their (day, block) key.
+CREATE TABLE vs_ingest.calendar_hour (
+    time_zone       text        NOT NULL,
+    hour            timestamptz NOT NULL,
+    local_day       date        NOT NULL,
+    local_hour      smallint    NOT NULL CHECK (local_hour BETWEEN 0 AND 23),
+    -- The stored row holding the hour: block 0-3 of the day (hours 6 * block .. 6 * block + 5).
+    block           smallint    NOT NULL CHECK (block BETWEEN 0 AND 3),
+    hour_in_block   smallint    NOT NULL CHECK (hour_in_block BETWEEN 0 AND 5),
+    -- 1 << hour_in_block, tested against the stored row's `hours` bits.
+    hour_bit        smallint    NOT NULL,
+    -- Subscripts of the hour's twelve slots in the stored row's arrays.
+    first_slot      smallint    NOT NULL,
+    last_slot       smallint    NOT NULL,
+    PRIMARY KEY (time_zone, hour)
+);
+COMMENT ON TABLE vs_ingest.calendar_hour IS 'Each loaded local hour of each time zone and where its stored row is.';
+
+CREATE TABLE vs_ingest.calendar_5min (
+    time_zone       text        NOT NULL,
+    ts              timestamptz NOT NULL,
+    local_day       date        NOT NULL,
+    local_time      timestamp   NOT NULL,
+    block           smallint    NOT NULL CHECK (block BETWEEN 0 AND 3),
+    -- Subscript (1-72) of the slot in the stored row's arrays.
+    slot            smallint    NOT NULL CHECK (slot BETWEEN 1 AND 72),
+    PRIMARY KEY (time_zone, ts)
+);
+COMMENT ON TABLE vs_ingest.calendar_5min IS 'Each loaded local 5-minute slot of each time zone and where it is stored.';
+
 SELECT pg_catalog.pg_extension_config_dump('vs_ingest.source', '');
+SELECT pg_catalog.pg_extension_config_dump('vs_ingest.calendar_hour', '');
+SELECT pg_catalog.pg_extension_config_dump('vs_ingest.calendar_5min', '');
 SELECT pg_catalog.pg_extension_config_dump('vs_ingest.coverage', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('vs_ingest.source', 'source_id'), '');
 SELECT pg_catalog.pg_extension_config_dump('vs_ingest.run', '');
@@ -207,3 +242,6 @@ GRANT SELECT ON vs_ingest.run, vs_ingest.file, vs_ingest.reject, vs_ingest.progr
                 vs_ingest.coverage TO pg_read_server_files;
 GRANT SELECT ON vs_ingest.run, vs_ingest.file, vs_ingest.progress TO pg_monitor;
 GRANT USAGE ON SCHEMA vs_ingest TO pg_read_server_files, pg_monitor;
+-- The calendar is public knowledge, and the targets' views (owned by the loading roles) read it.
+REVOKE ALL ON vs_ingest.calendar_hour, vs_ingest.calendar_5min FROM PUBLIC;
+GRANT SELECT ON vs_ingest.calendar_hour, vs_ingest.calendar_5min TO PUBLIC;

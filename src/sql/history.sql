@@ -66,12 +66,15 @@ END
 $$;
 REVOKE ALL ON FUNCTION vs_ingest.forget_coverage FROM PUBLIC;
 
--- Detaches or drops the daily partitions of `target` whose day ended more than `retain` ago
--- (pg_partman style). Dropping a day also forgets its coverage. Returns the partitions' names.
+-- Detaches or drops the daily partitions of `target`'s storage whose local day ended more than
+-- `retain` ago (pg_partman style). Dropping a day also forgets its coverage. Returns the
+-- partitions' names.
 CREATE FUNCTION vs_ingest.apply_retention(target text, retain interval, action text)
 RETURNS SETOF text LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     tname text := vs_ingest.target_name(target);
+    storage regclass := vs_ingest.storage_of(to_regclass(target));
+    tz text := vs_ingest.time_zone_of(to_regclass(target));
     part record;
     rel_name text;
 BEGIN
@@ -79,14 +82,18 @@ BEGIN
         RAISE EXCEPTION 'retain_action must be detach or drop, not %', action
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Use detach (keep the table) or drop.';
     END IF;
+    IF storage IS NULL THEN
+        RAISE EXCEPTION '% is not a vs_ingest target', tname
+            USING ERRCODE = 'wrong_object_type', HINT = 'Retention applies to targets vs_ingest created.';
+    END IF;
     FOR part IN
-        SELECT b.oid::regclass AS rel, b.lo, b.hi
+        SELECT b.oid::regclass AS rel, b.lo::timestamp AT TIME ZONE tz AS lo, b.hi::timestamp AT TIME ZONE tz AS hi
           FROM (SELECT c.oid,
-                       (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::timestamptz AS lo,
-                       (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::timestamptz AS hi
+                       (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::date AS lo,
+                       (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::date AS hi
                   FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-                 WHERE i.inhparent = to_regclass(target)) b
-         WHERE b.hi <= clock_timestamp() - retain
+                 WHERE i.inhparent = storage) b
+         WHERE b.hi::timestamp AT TIME ZONE tz <= clock_timestamp() - retain
          ORDER BY b.lo
     LOOP
         rel_name := part.rel::text;
@@ -94,7 +101,7 @@ BEGIN
             EXECUTE format('DROP TABLE %s', part.rel);
             PERFORM vs_ingest.forget_coverage(tname, part.lo, part.hi);
         ELSE
-            EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', to_regclass(target), part.rel);
+            EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', storage, part.rel);
         END IF;
         RETURN NEXT rel_name;
     END LOOP;

@@ -1,120 +1,244 @@
--- The hourly data table and its daily partitions. The table is created on first use by the
--- loading role and is not an extension member: DROP EXTENSION never drops loaded data.
--- Like every function of the extension, these run with a fixed search_path, so no function or
--- operator of another role can stand in for a built-in (they run as the loading role, which may
--- be a superuser or the scheduler acting for a source's owner).
+-- A target: the relation users query, `target` (default public.vs_its_hourly), is a view with one
+-- row per link and hour; the data lives in `<target>_blocks`, one row per link and block of six
+-- local hours, partitioned by local day; `<target>_5min` (vs_its_5min for the default) is a view
+-- with one row per link and 5-minute slot. Why this layout: docs/storage.md.
+--
+-- Targets are created by the loading role and are not extension members: DROP EXTENSION never
+-- drops loaded data. Like every function of the extension, these run with a fixed search_path,
+-- so no function or operator of another role can stand in for a built-in.
 
--- Creates the hourly table named `target` unless it exists; returns it.
-CREATE FUNCTION vs_ingest.ensure_hourly_table(target text) RETURNS regclass
+-- Whether `rel` has exactly the columns of a storage table, in order (rows are COPYed by position).
+CREATE FUNCTION vs_ingest.has_block_shape(rel oid) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(array_agg(a.attname::text || ' ' || format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
+                    = ARRAY['link_id bigint', 'day date', 'block smallint', 'hours smallint', 'speed smallint[]',
+                            'travel_time integer[]'], false)
+      FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+$$;
+
+-- The storage table behind a target view, or NULL when `target` is not one: the partitioned
+-- table of block rows its definition reads.
+CREATE FUNCTION vs_ingest.storage_of(target regclass) RETURNS regclass
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT d.refobjid::regclass
+      FROM pg_rewrite r
+      JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                      AND d.refclassid = 'pg_class'::regclass
+      JOIN pg_partitioned_table p ON p.partrelid = d.refobjid
+     WHERE r.ev_class = target AND r.rulename = '_RETURN' AND d.refobjid <> target
+       AND vs_ingest.has_block_shape(d.refobjid)
+     LIMIT 1
+$$;
+
+-- The time zone whose local days a target stores (its views select the calendar of that zone).
+CREATE FUNCTION vs_ingest.time_zone_of(target regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT replace((regexp_match(pg_get_viewdef(target), 'c\.time_zone = ''((?:[^'']|'''')*)''::text'))[1], '''''', '''')
+$$;
+
+-- Creates the target `target` (its storage table and its two views) unless it exists, for local
+-- days of time zone `tz`; returns the hourly view and the storage table.
+CREATE FUNCTION vs_ingest.ensure_target(target text, tz text, OUT hourly regclass, OUT storage regclass)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     parts text[] := parse_ident(target);
-    qualified text;
+    nsp text;
+    rel text;
     existing regclass;
-    shape text[];
+    existing_tz text;
+    five_min text;
     distributed boolean;
 BEGIN
     IF cardinality(parts) NOT IN (1, 2) THEN
         RAISE EXCEPTION 'invalid target table name "%"', target
             USING ERRCODE = 'invalid_name', HINT = 'Give a table name, optionally schema-qualified.';
     END IF;
+    PERFORM 1 FROM pg_timezone_names WHERE name = tz;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown time zone "%"', tz
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use a name from pg_timezone_names, such as Asia/Seoul.';
+    END IF;
     existing := to_regclass(target);
     IF existing IS NOT NULL THEN
-        IF NOT EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = existing) THEN
-            RAISE EXCEPTION '% is not a partitioned table', existing
+        storage := vs_ingest.storage_of(existing);
+        IF storage IS NULL THEN
+            IF EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = existing)
+               AND (SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
+                     WHERE a.attrelid = existing AND a.attnum > 0 AND NOT a.attisdropped)
+                   = ARRAY['hour', 'link_id', 'speed', 'travel_time', 'samples', 'speed_avg', 'speed_min', 'speed_max'] THEN
+                RAISE EXCEPTION 'table % stores one row per link and hour, the layout of vs_ingest 0.1.0', existing
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          HINT = format('Convert it to the current layout with SELECT vs_ingest_convert_target(%L).', existing::text);
+            END IF;
+            RAISE EXCEPTION '% is not a vs_ingest target', existing
                 USING ERRCODE = 'wrong_object_type',
-                      HINT = 'vs_ingest writes into a table it created: pick another target name.';
+                      DETAIL = 'A target is a view over a partitioned table of six-hour rows, both created by vs_ingest.',
+                      HINT = 'vs_ingest writes into a target it created: pick another target name.';
         END IF;
-        -- Rows are written by position: the columns must be exactly these, in this order.
-        shape := (SELECT array_agg(a.attname::text || ' ' || format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
-                    FROM pg_attribute a WHERE a.attrelid = existing AND a.attnum > 0 AND NOT a.attisdropped);
-        IF shape IS DISTINCT FROM ARRAY['hour timestamp with time zone', 'link_id bigint', 'speed real[]',
-                                        'travel_time integer[]', 'samples smallint', 'speed_avg real',
-                                        'speed_min real', 'speed_max real'] THEN
-            RAISE EXCEPTION 'table % does not have the columns of a vs_ingest hourly table', existing
-                USING ERRCODE = 'wrong_object_type',
-                      DETAIL = format('Its columns are: %s.', array_to_string(shape, ', ')),
-                      HINT = 'vs_ingest writes into a table it created: pick another target name.';
+        existing_tz := vs_ingest.time_zone_of(existing);
+        IF existing_tz IS DISTINCT FROM tz THEN
+            RAISE EXCEPTION 'target % stores local days of time zone %, not %', existing, existing_tz, tz
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = format('Load with time_zone => %L, or into another target.', existing_tz);
         END IF;
         -- COPY into a Citus-distributed table from here would only fill the coordinator's shell.
         IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
             EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)'
-               INTO distributed USING existing;
+               INTO distributed USING storage;
             IF distributed THEN
-                RAISE EXCEPTION 'table % is distributed by Citus, which vs_ingest cannot load into yet', existing
+                RAISE EXCEPTION 'table % is distributed by Citus, which vs_ingest cannot load into yet', storage
                     USING ERRCODE = 'feature_not_supported',
-                          HINT = 'Load into a local table, then copy it into the distributed one.';
+                          HINT = 'Load into a local target, then copy it into the distributed one.';
             END IF;
         END IF;
-        RETURN existing;
+        hourly := existing;
+        RETURN;
     END IF;
-    qualified := CASE cardinality(parts) WHEN 1 THEN format('%I', parts[1]) ELSE format('%I.%I', parts[1], parts[2]) END;
-    EXECUTE format($ddl$
-        CREATE TABLE %s (
-            hour        timestamptz NOT NULL,
-            link_id     bigint      NOT NULL,
-            speed       real[]      NOT NULL CHECK (cardinality(speed) = 12),
-            travel_time int[]       NOT NULL CHECK (cardinality(travel_time) = 12),
-            samples     smallint    NOT NULL CHECK (samples BETWEEN 0 AND 12),
-            speed_avg   real,
-            speed_min   real,
-            speed_max   real,
-            -- (hour, link_id): each hour's rows append at the index's right edge; with
-            -- (link_id, hour) every hour's rows land all across it (1.35-1.4x slower COPY, see README).
-            PRIMARY KEY (hour, link_id)
-        ) PARTITION BY RANGE (hour)$ddl$, qualified);
-    EXECUTE format($c$COMMENT ON TABLE %s IS %L$c$, qualified,
-        'Hourly link speeds loaded by vs_ingest: twelve 5-minute slots per row (slot i = minutes 5i..5i+4).');
-    RETURN to_regclass(qualified);
+
+    nsp := CASE cardinality(parts) WHEN 1 THEN current_schema() ELSE parts[1] END;
+    IF nsp IS NULL THEN
+        RAISE EXCEPTION 'no schema has been selected to create the target "%" in', target
+            USING ERRCODE = 'invalid_schema_name', HINT = 'Schema-qualify the target name.';
+    END IF;
+    rel := parts[cardinality(parts)];
+    five_min := CASE WHEN rel ~ '_hourly$' THEN regexp_replace(rel, '_hourly$', '_5min') ELSE left(rel, 58) || '_5min' END;
+    storage := to_regclass(format('%I.%I', nsp, left(rel, 56) || '_blocks'));
+    IF storage IS NOT NULL AND NOT (vs_ingest.has_block_shape(storage)
+                                    AND EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = storage)) THEN
+        RAISE EXCEPTION 'cannot create target %: % exists and is not a vs_ingest storage table', target, storage
+            USING ERRCODE = 'duplicate_table', HINT = 'Pick another target name.';
+    END IF;
+    -- A storage table without its views (they went with DROP EXTENSION ... CASCADE) is adopted:
+    -- the views are created again over it.
+    IF storage IS NULL THEN
+        EXECUTE format($ddl$
+            CREATE TABLE %I.%I (
+                link_id     bigint     NOT NULL,
+                day         date       NOT NULL,
+                block       smallint   NOT NULL CHECK (block BETWEEN 0 AND 3),
+                hours       smallint   NOT NULL CHECK (hours BETWEEN 1 AND 63),
+                speed       smallint[] NOT NULL CHECK (cardinality(speed) = 72),
+                travel_time int[]               CHECK (cardinality(travel_time) = 72),
+                -- (day, block, link_id): a block's rows append at the index's right edge, and a
+                -- view query reaches one block of one day through the calendar (docs/storage.md).
+                PRIMARY KEY (day, block, link_id)
+            ) PARTITION BY RANGE (day)$ddl$, nsp, left(rel, 56) || '_blocks');
+        storage := format('%I.%I', nsp, left(rel, 56) || '_blocks')::regclass;
+    END IF;
+    EXECUTE format($c$COMMENT ON TABLE %s IS %L$c$, storage,
+        'Link speeds loaded by vs_ingest, one row per link and block of six local hours (block 0-3 of day): '
+        'slot 12 * h + i + 1 of speed (tenths of km/h) and travel_time is minutes 5i..5i+4 of hour 6 * block + h; '
+        'bit h of hours: hour h has a sample. Query it through the view ' || format('%I.%I', nsp, rel) || '.');
+    EXECUTE format($view$
+        CREATE VIEW %I.%I AS
+        SELECT c.hour,
+               b.link_id,
+               vs_ingest.hour_speed(b.speed, c.hour_in_block) AS speed,
+               coalesce(b.travel_time[c.first_slot:c.last_slot], '{NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL}'::int[]) AS travel_time,
+               vs_ingest.hour_samples(b.speed, c.hour_in_block) AS samples,
+               vs_ingest.hour_speed_avg(b.speed, c.hour_in_block) AS speed_avg,
+               vs_ingest.hour_speed_min(b.speed, c.hour_in_block) AS speed_min,
+               vs_ingest.hour_speed_max(b.speed, c.hour_in_block) AS speed_max,
+               b.day AS local_day,
+               c.local_hour
+          FROM %s b
+          JOIN vs_ingest.calendar_hour c ON c.local_day = b.day AND c.block = b.block
+         WHERE c.time_zone = %L AND b.hours & c.hour_bit <> 0$view$, nsp, rel, storage, tz);
+    hourly := format('%I.%I', nsp, rel)::regclass;
+    EXECUTE format($c$COMMENT ON VIEW %s IS %L$c$, hourly,
+        'Hourly link speeds loaded by vs_ingest (time zone ' || tz || '): twelve 5-minute slots per row '
+        '(slot i = minutes 5i..5i+4); local_day and local_hour are the hour in that time zone.');
+    IF to_regclass(format('%I.%I', nsp, five_min)) IS NULL THEN
+        EXECUTE format($view$
+            CREATE VIEW %I.%I AS
+            SELECT c.ts,
+                   b.link_id,
+                   b.speed[c.slot] / 10.0::real AS speed,
+                   b.travel_time[c.slot] AS travel_time,
+                   b.day AS local_day,
+                   c.local_time
+              FROM %s b
+              JOIN vs_ingest.calendar_5min c ON c.local_day = b.day AND c.block = b.block
+             WHERE c.time_zone = %L AND b.speed[c.slot] IS NOT NULL$view$, nsp, five_min, storage, tz);
+        EXECUTE format($c$COMMENT ON VIEW %I.%I IS %L$c$, nsp, five_min,
+            'Link speeds loaded by vs_ingest (time zone ' || tz || '), one row per link and 5-minute slot with a sample.');
+    ELSE
+        RAISE NOTICE '% exists already: the 5-minute view of % was not created', format('%I.%I', nsp, five_min), hourly;
+    END IF;
 END
 $$;
 
--- Creates the partition of `target` for the local day `day` in time zone `tz` unless one exists;
--- returns the day's bounds as epoch microseconds of each local hour 00..24 (25 values; hour 24
--- is the next midnight), which the writer uses to stamp rows.
-CREATE FUNCTION vs_ingest.ensure_day_partition(target regclass, day date, tz text) RETURNS bigint[]
+-- Creates the partition of `storage` for local day `day` unless one exists.
+CREATE FUNCTION vs_ingest.ensure_day_partition(storage regclass, day date) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    hours bigint[];
-    lo timestamptz := (day::timestamp) AT TIME ZONE tz;
-    hi timestamptz := ((day + 1)::timestamp) AT TIME ZONE tz;
     nsp name;
     rel name;
 BEGIN
-    SELECT array_agg((extract(epoch FROM ((day::timestamp + make_interval(hours => h)) AT TIME ZONE tz))
-                      * 1000000)::bigint ORDER BY h)
-      INTO hours FROM generate_series(0, 24) AS h;
     SELECT n.nspname, c.relname INTO nsp, rel
-      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = target;
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = storage;
     -- Serialise partition creation per table across sessions.
-    PERFORM pg_advisory_xact_lock(hashtext('vs_ingest.partition'), hashtext(target::text));
+    PERFORM pg_advisory_xact_lock(hashtext('vs_ingest.partition'), hashtext(storage::text));
     EXECUTE format('CREATE TABLE IF NOT EXISTS %I.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
-                   nsp, left(rel, 53) || '_p' || to_char(day, 'YYYYMMDD'), target, lo, hi);
-    RETURN hours;
+                   nsp, left(rel, 53) || '_p' || to_char(day, 'YYYYMMDD'), storage, day, day + 1);
 END
 $$;
 
--- Merges the staged rows `stage` into `target`: a slot already filled keeps its sample (first
--- sample wins). Returns the staged samples that were duplicates and the rows inserted or changed.
-CREATE FUNCTION vs_ingest.merge_staged(target regclass, stage regclass, OUT duplicate bigint, OUT rows_written bigint)
+-- The instants of local hours 0..24 of `day` in `tz` (hour 24 is the next midnight), as epoch
+-- microseconds: the writer stamps coverage with them.
+CREATE FUNCTION vs_ingest.day_hours(day date, tz text) RETURNS bigint[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT array_agg((extract(epoch FROM ((day::timestamp + make_interval(hours => h)) AT TIME ZONE tz)) * 1000000)::bigint
+                     ORDER BY h)
+      FROM generate_series(0, 24) AS h
+$$;
+
+-- Adds local day `day` of `tz` to the calendar (run as the catalog's owner). Where a local hour
+-- does not exist (a daylight-saving gap) it names the same instant as the next one, which keeps
+-- it: hours are inserted from the last, and the first to claim an instant wins.
+CREATE FUNCTION vs_ingest.fill_calendar(tz text, day date) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM vs_ingest.calendar_hour
+                WHERE time_zone = tz AND hour = (day::timestamp + interval '12 hours') AT TIME ZONE tz) THEN
+        RETURN;
+    END IF;
+    INSERT INTO vs_ingest.calendar_hour AS c
+        (time_zone, hour, local_day, local_hour, block, hour_in_block, hour_bit, first_slot, last_slot)
+    SELECT tz, (day::timestamp + make_interval(hours => h)) AT TIME ZONE tz, day, h, h / 6, h % 6,
+           (1 << (h % 6))::smallint, 12 * (h % 6) + 1, 12 * (h % 6) + 12
+      FROM generate_series(23, 0, -1) AS h
+    ON CONFLICT DO NOTHING;
+    INSERT INTO vs_ingest.calendar_5min AS c (time_zone, ts, local_day, local_time, block, slot)
+    SELECT tz, t AT TIME ZONE tz, day, t, s / 72, s % 72 + 1
+      FROM generate_series(287, 0, -1) AS s
+     CROSS JOIN LATERAL (SELECT day::timestamp + make_interval(mins => 5 * s) AS t) l
+    ON CONFLICT DO NOTHING;
+END
+$$;
+REVOKE ALL ON FUNCTION vs_ingest.fill_calendar FROM PUBLIC;
+
+-- Merges the staged block rows `stage` into `storage`: a slot already filled keeps its sample
+-- (first sample wins). Returns the staged samples that were duplicates and the rows inserted or
+-- changed.
+CREATE FUNCTION vs_ingest.merge_staged(storage regclass, stage regclass, OUT duplicate bigint, OUT rows_written bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     EXECUTE format($merge$
         WITH existing AS (
-            SELECT coalesce(sum(s.samples - vs_ingest.slots_to_fill(t.speed, s.speed)), 0)::bigint AS duplicate
-              FROM %2$s s JOIN %1$s t ON t.link_id = s.link_id AND t.hour = s.hour
+            SELECT coalesce(sum(cardinality(array_remove(s.speed, NULL)) - vs_ingest.slots_to_fill(t.speed, s.speed)), 0)::bigint
+                   AS duplicate
+              FROM %2$s s JOIN %1$s t ON t.day = s.day AND t.block = s.block AND t.link_id = s.link_id
         ), merged AS (
             INSERT INTO %1$s AS t SELECT * FROM %2$s
-            ON CONFLICT (hour, link_id) DO UPDATE SET
+            ON CONFLICT (day, block, link_id) DO UPDATE SET
+                hours = t.hours | excluded.hours,
                 speed = vs_ingest.merge_speed(t.speed, excluded.speed),
-                travel_time = vs_ingest.merge_travel_time(t.speed, t.travel_time, excluded.speed, excluded.travel_time),
-                (samples, speed_avg, speed_min, speed_max) = (
-                    SELECT count(x)::smallint, avg(x)::real, min(x), max(x)
-                      FROM unnest(vs_ingest.merge_speed(t.speed, excluded.speed)) AS x)
+                travel_time = vs_ingest.merge_travel_time(t.speed, t.travel_time, excluded.speed, excluded.travel_time)
             WHERE vs_ingest.slots_to_fill(t.speed, excluded.speed) > 0
             RETURNING 1
         )
-        SELECT (SELECT duplicate FROM existing), (SELECT count(*) FROM merged)$merge$, target, stage)
+        SELECT (SELECT duplicate FROM existing), (SELECT count(*) FROM merged)$merge$, storage, stage)
     INTO duplicate, rows_written;
 END
 $$;

@@ -1,6 +1,6 @@
-//! Loading one claimed file in chunk transactions: each commits its hourly rows together with the
-//! file's counters and the offset where the next chunk starts, so a crash loses at most the chunk
-//! in flight and the next load continues exactly there.
+//! Loading one claimed file in chunk transactions: each commits a block of six hours of the file's
+//! data together with the file's counters and the offset where the next chunk starts, so a crash
+//! loses at most the block in flight and the next load continues exactly there.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -27,8 +27,10 @@ pub enum Outcome {
 /// How a file's error starts when a worker thread panicked (a bug, not a bad file).
 pub const INTERNAL_ERROR: &str = "internal error: ";
 
-/// A checkpoint is also taken after this many decompressed bytes within one hour of data.
-const CHECKPOINT_BYTES: u64 = 256 << 20;
+/// A checkpoint is also taken after this many decompressed bytes within one block of data: more
+/// than a national block (~1.1 GB of CSV for six hours), so that only files out of time order
+/// split a block (whose second part then merges).
+const CHECKPOINT_BYTES: u64 = 2 << 30;
 /// Early reject-ratio checks wait for this many rows, so a bad first line does not fail a file.
 const EARLY_RATIO_ROWS: u64 = 100_000;
 
@@ -126,7 +128,7 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
 
     let mut options = pipeline::Options::new(worker.format);
     options.chunk_size = request.chunk_size;
-    options.checkpoint_at_hours = true;
+    options.checkpoint_every_hours = vs_ingest_engine::block::BLOCK_HOURS as u32;
     options.checkpoint_bytes = Some(CHECKPOINT_BYTES);
     options.start = state.start;
     let load = worker.engine.load_source(Ok(source), options);

@@ -21,7 +21,8 @@ pub struct Its5Min;
 
 const FIELDS: usize = 6;
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
-const MAX_SPEED: f32 = 300.0;
+/// The highest speed accepted, in tenths of km/h.
+const MAX_SPEED_TENTHS: u64 = 3000;
 
 impl Format for Its5Min {
     fn name(&self) -> &'static str {
@@ -193,26 +194,25 @@ fn parse_digits(text: &[u8], max_len: usize) -> Option<u64> {
     text.iter().try_fold(0u64, |acc, &b| b.is_ascii_digit().then(|| acc * 10 + u64::from(b - b'0')))
 }
 
-/// `digits[.digits]` within 0..=300, rounded to the nearest `f32` as Postgres' `real` input does.
+/// `digits[.digits]` within 0..=300 with at most one non-zero decimal (`25.5`, `25.50`, `115`),
+/// rounded to the nearest `f32` as Postgres' `real` input does. Speeds are stored as tenths of
+/// km/h, so a finer value (`25.25`) is rejected rather than silently rounded.
 fn parse_speed(text: &[u8]) -> Option<f32> {
     let (int, frac) = match memchr::memchr(b'.', text) {
         Some(dot) => (&text[..dot], Some(&text[dot + 1..])),
         None => (text, None),
     };
     let int_value = parse_digits(int, 18)?;
-    let value = match frac {
-        None => int_value as f32,
-        // One decimal is the common case. n and 10 are exact in f32 and IEEE division rounds
-        // correctly, so n / 10 is the correctly rounded value of the decimal.
-        Some(&[d]) if d.is_ascii_digit() && int_value < 100_000 => (int_value * 10 + u64::from(d - b'0')) as f32 / 10.0,
-        Some(f) => {
-            if f.is_empty() || !f.iter().all(u8::is_ascii_digit) {
-                return None;
-            }
-            std::str::from_utf8(text).ok()?.parse::<f32>().ok()?
+    let tenths = match frac {
+        None => int_value * 10,
+        Some([d, zeros @ ..]) if d.is_ascii_digit() && zeros.iter().all(|&z| z == b'0') => {
+            int_value * 10 + u64::from(d - b'0')
         }
+        Some(_) => return None,
     };
-    (value <= MAX_SPEED).then_some(value)
+    // n and 10 are exact in f32 and IEEE division rounds correctly, so n / 10 is the correctly
+    // rounded value of the decimal, the same `real` that `n / 10.0::real` gives in SQL.
+    (tenths <= MAX_SPEED_TENTHS).then(|| tenths as f32 / 10.0)
 }
 
 #[cfg(test)]

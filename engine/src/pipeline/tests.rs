@@ -96,7 +96,7 @@ fn resuming_from_any_byte_checkpoint_completes_the_same_table() {
 fn resuming_from_any_hour_checkpoint_completes_the_same_table() {
     let mut options = Options::new(lookup("its_5min").unwrap());
     options.chunk_size = 2000;
-    options.checkpoint_at_hours = true;
+    options.checkpoint_every_hours = 1;
     resume_from_checkpoints(options);
 }
 
@@ -108,7 +108,7 @@ fn hour_checkpoints_write_each_hour_once_at_its_first_line() {
     std::fs::write(&path, &csv).unwrap();
     let mut options = Options::new(lookup("its_5min").unwrap());
     options.chunk_size = 1500;
-    options.checkpoint_at_hours = true;
+    options.checkpoint_every_hours = 1;
     let (hours, _, _, checkpoints) = run(path, options, 2).unwrap();
     let mut seen: Vec<i64> = hours.iter().map(|h| h.local_hour).collect();
     seen.dedup();
@@ -264,7 +264,7 @@ fn resuming_after_a_line_too_long_completes_the_same_table() {
         assert_eq!(csv[..offset].matches('\n').count() as u64 + u64::from(at_end), cp.line, "{cp:?}");
     }
     options.checkpoint_bytes = None;
-    options.checkpoint_at_hours = true;
+    options.checkpoint_every_hours = 1;
     resume_from_checkpoints_of(&csv, options);
 }
 

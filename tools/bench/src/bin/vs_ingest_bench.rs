@@ -30,7 +30,7 @@ fn decompress(path: &Path) -> Result<u64, Error> {
 
 fn engine(path: &Path, engine: &Engine) -> Result<(u64, u64), Error> {
     let mut options = Options::new(format::lookup("its_5min").expect("its_5min exists"));
-    options.checkpoint_at_hours = true;
+    options.checkpoint_every_hours = vs_ingest_engine::block::BLOCK_HOURS as u32;
     let load = engine.load(path.to_owned(), options);
     let (mut rows, mut hourly) = (0u64, 0u64);
     loop {

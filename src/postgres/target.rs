@@ -1,0 +1,86 @@
+//! A target: the hourly view users query and the storage table of six-hour rows behind it
+//! (`src/sql/target.sql` creates them).
+
+use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
+
+use crate::error::{spi_error, IngestError, Result};
+
+pub struct Target {
+    /// The hourly view: runs, the ledger and coverage are keyed by it.
+    pub oid: pg_sys::Oid,
+    /// Its schema-qualified, quoted name.
+    pub name: String,
+    /// The partitioned table of block rows.
+    pub storage: pg_sys::Oid,
+    pub storage_name: String,
+}
+
+/// Opens the target `target` (schema-qualified), creating it for local days of `time_zone` unless
+/// it exists; an existing one must store days of that zone.
+pub fn ensure(target: &str, time_zone: &str) -> Result<Target> {
+    let (view, storage) = Spi::get_two_with_args::<pg_sys::Oid, pg_sys::Oid>(
+        "SELECT hourly::oid, storage::oid FROM vs_ingest.ensure_target($1, $2)",
+        &[target.into(), time_zone.into()],
+    )
+    .map_err(spi_error)?;
+    let (oid, storage) = (view.expect("ensure_target returns a view"), storage.expect("and its storage"));
+    Ok(Target { oid, name: qualified_name(oid)?, storage, storage_name: qualified_name(storage)? })
+}
+
+impl Target {
+    /// What COPY FROM checks on the storage table: INSERT on every column written (a table-level
+    /// grant covers all), and no row-level security that applies to the role (COPY would bypass
+    /// the INSERT policies).
+    pub fn check_may_load(&self) -> Result<()> {
+        let may_insert = Spi::get_one_with_args::<bool>(
+            "SELECT bool_and(has_column_privilege($1, a.attnum, 'INSERT'))
+               FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped",
+            &[self.storage.into()],
+        )
+        .map_err(spi_error)?
+        .unwrap_or(false);
+        if !may_insert {
+            return Err(IngestError::Postgres {
+                code: PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                message: format!("permission denied to insert into table {}", self.storage_name),
+                detail: None,
+                hint: Some(format!(
+                    "GRANT INSERT on {}, the storage of {} (or on each of its columns), to the loading role, or \
+                     pick another target.",
+                    self.storage_name, self.name
+                )),
+            });
+        }
+        let rls = Spi::get_one_with_args::<bool>("SELECT row_security_active($1)", &[self.storage.into()])
+            .map_err(spi_error)?
+            .unwrap_or(false);
+        if rls {
+            return Err(IngestError::Postgres {
+                code: PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                message: format!(
+                    "table {} has row-level security, which vs_ingest's COPY would bypass",
+                    self.storage_name
+                ),
+                detail: None,
+                hint: Some(
+                    "Load as a role that bypasses row-level security (the table's owner, or BYPASSRLS), or into \
+                     another target."
+                        .into(),
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The schema-qualified, quoted name of a relation.
+pub fn qualified_name(oid: pg_sys::Oid) -> Result<String> {
+    Spi::get_one_with_args::<String>(
+        "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.oid = $1",
+        &[oid.into()],
+    )
+    .map_err(spi_error)
+    .map(|n| n.expect("a relation has a name"))
+}

@@ -1,0 +1,403 @@
+#!/usr/bin/env bash
+# The query suite of issue 11 (shared/QUERIES.md: the analysts' questions a-e) and the storage it
+# reads: N real-like days at 1/10 national scale (45,000 links, 2023-07-01 onwards), loaded with
+# vs_ingest_dir into a fresh PostgreSQL 15 cluster, then each query run warm several times.
+#
+#   ./scripts/bench-queries.sh [--runs N] [--days N] [--links N] [--keep] [--prepare]
+#
+#   --runs N     measured runs of each query, after one warm-up run (default 5); medians reported
+#   --days N     days loaded from 2023-07-01 (default 28: 2023-07-01 .. 2023-07-28)
+#   --links N    links per day (default 45000, 1/10 of the national 449,000)
+#   --keep       leave the server running at the end (port 54323, database vs_ingest_queries)
+#   --prepare    only build and generate (or find) the cached input, then stop
+#
+# What it measures:
+# - load: wall time of one `SELECT * FROM vs_ingest_dir(dir, '*_5Min.zip')` of all the days, into
+#   an empty database, then VACUUM ANALYZE (timed apart).
+# - queries a-e, verbatim from shared/QUERIES.md, with psql variables :X (one link with data in
+#   every hour loaded) and :L50 (fifty links spread over the id range), both picked from the data
+#   deterministically. Each query's time is the median over --runs of Planning Time + Execution
+#   Time from EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) (per-node timing on, as the issue measured;
+#   its buffers are reported too), and, separately, the median client-side time of running the
+#   query itself with psql's \timing (rows sent to the client and discarded).
+#   If a relation vs_its_5min with columns link_id, ts and speed exists, e' (the 5-minute view
+#   form of e) is run as well.
+# - time zones: the database's TimeZone is set to the source's, Asia/Seoul (ALTER DATABASE ... SET
+#   timezone), but every timed run sets TimeZone = 'UTC' in its session, to show that the answers
+#   do not depend on it; each query is also run once under each of the two zones, and the results
+#   compared (row counts, and the rows rendered under one zone). Query a must return 24 rows per
+#   loaded day in July 1-28 for :X; e 288 rows per link of :L50 if 2023-07-12 is loaded.
+# - storage: total bytes (heap, TOAST, indexes: pg_total_relation_size of every table) of the
+#   relations in schema public named vs_its_hourly* and of every partition below them, per day,
+#   and extrapolated to a national year: x 450,000 / links (x10 at 45,000) x 365 / days.
+#
+# Settings: PostgreSQL's defaults (JIT on, shared_buffers 128MB), as issue 11 asks for the
+# queries, plus vs_ingest.allowed_dirs for the input. Writes target/bench-queries/results.json
+# and docs/bench-queries.json, and prints a table with issue 11's targets.
+# The generated days are cached in /var/tmp/vs_ingest_bench/queries/<generator parameters>/
+# ($VS_INGEST_BENCH_CACHE instead of /var/tmp/vs_ingest_bench). The server runs in
+# target/bench-queries/pgdata on port 54323 ($VS_INGEST_QUERIES_PORT). Installing the extension
+# and everything up to the last query hold /tmp/vs_ingest_pg.lock, like scripts/bench.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+RUNS=5
+DAYS=28
+LINKS=45000
+KEEP=0
+PREPARE=0
+COMMAND_LINE="scripts/bench-queries.sh $*"
+while (($#)); do
+    case $1 in
+        --runs) RUNS=${2:?--runs needs a value}; shift 2 ;;
+        --runs=*) RUNS=${1#*=}; shift ;;
+        --days) DAYS=${2:?--days needs a value}; shift 2 ;;
+        --days=*) DAYS=${1#*=}; shift ;;
+        --links) LINKS=${2:?--links needs a value}; shift 2 ;;
+        --links=*) LINKS=${1#*=}; shift ;;
+        --keep) KEEP=1; shift ;;
+        --prepare) PREPARE=1; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) usage >&2; exit 2 ;;
+    esac
+done
+for n in "$RUNS" "$DAYS" "$LINKS"; do
+    [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "--runs, --days and --links take positive integers" >&2; exit 2; }
+done
+
+. scripts/cluster.sh
+. scripts/bench-lib.sh
+
+PG_CONFIG=$PG_BIN/pg_config
+PORT=${VS_INGEST_QUERIES_PORT:-54323}
+OUT=$ROOT/target/bench-queries
+PGDATA_DIR=$OUT/pgdata
+RAW=$OUT/raw.tsv                        # raw measurements, one `key<TAB>value` a line
+PLANS=$OUT/plans                        # EXPLAIN output of every run
+JSON=$OUT/results.json
+DOCS_JSON=$ROOT/docs/bench-queries.json
+DB=vs_ingest_queries
+TZ_NAME=Asia/Seoul
+LOCK=/tmp/vs_ingest_pg.lock
+
+START=2023-07-01
+START_COMPACT=${START//-/}
+SEED=42
+GEN_ARGS=(--links "$LINKS" --start "$START" --days "$DAYS" --variant 2023 --container zip --level 1 --seed "$SEED" --real-like)
+GEN_HASH=$(cat tools/gen/src/lib.rs tools/gen/src/bin/vs_ingest_gen.rs | sha256sum | cut -c1-12)
+CACHE_ROOT=${VS_INGEST_BENCH_CACHE:-/var/tmp/vs_ingest_bench}
+DATA=$CACHE_ROOT/queries/links$LINKS-$START_COMPACT-days$DAYS-reallike-seed$SEED-gen$GEN_HASH
+
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+GEN=$TARGET_DIR/release/vs-ingest-gen
+
+pg() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres "$@"; }
+put() { printf '%s\t%s\n' "$1" "$2" >>"$RAW"; }
+
+cleanup() {
+    local rc=$?
+    if ((KEEP)) && ((rc == 0)); then
+        echo "server left running: psql -h 127.0.0.1 -p $PORT -U postgres $DB (stop: pg_ctl -D $PGDATA_DIR stop)"
+    elif [ -s "$PGDATA_DIR/postmaster.pid" ]; then
+        cluster_stop "$PGDATA_DIR"
+    fi
+    flock -u 9 2>/dev/null || true
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------------------------------------
+bench_log "setup: packages, cargo-pgrx, builds (release)"
+./scripts/setup.sh
+cargo pgrx package --pg-config "$PG_CONFIG" >/dev/null
+cargo build --release --quiet -p vs_ingest_gen --bin vs-ingest-gen
+mkdir -p "$OUT" "$ROOT/docs"
+
+if [ -s "$DATA/manifest.json" ]; then
+    bench_log "input: cached $DATA"
+else
+    bench_log "input: generating ${GEN_ARGS[*]} (cached for later runs)"
+    rm -rf "$DATA.partial"
+    "$GEN" --out "$DATA.partial" "${GEN_ARGS[@]}" | awk -F'\t' '{ print "  " $1 "\t" $4 }'
+    mv "$DATA.partial" "$DATA"
+fi
+chmod -R o+rX "$DATA"
+d=$DATA
+while [ "$d" != / ]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
+FILES=$(find "$DATA" -maxdepth 1 -name '*_5Min.zip' | wc -l)
+ZIP_BYTES=$(find "$DATA" -maxdepth 1 -name '*_5Min.zip' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+CSV_ROWS=$(sed -n 's/.*"data_rows": *\([0-9]*\).*/\1/p' "$DATA/manifest.json" | awk '{ s += $1 } END { print s + 0 }')
+echo "$FILES files, $ZIP_BYTES bytes of zip, $CSV_ROWS CSV rows in $DATA"
+if ((PREPARE)); then exit 0; fi
+
+rm -rf "$PLANS"
+mkdir -p "$PLANS"
+: >"$RAW"
+put meta.command "$COMMAND_LINE"
+put meta.date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+put meta.git_commit "$(git rev-parse HEAD 2>/dev/null || echo unknown)"
+put meta.git_dirty "$(if [ -n "$(git status --porcelain 2>/dev/null)" ]; then echo true; else echo false; fi)"
+put meta.runs "$RUNS"
+put machine.nproc "$(nproc)"
+put machine.ram_kib "$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
+put machine.cpu "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+put input.dir "$DATA"
+put input.generator "vs-ingest-gen ${GEN_ARGS[*]}"
+put input.links "$LINKS"
+put input.days "$DAYS"
+put input.start "$START"
+put input.files "$FILES"
+put input.zip_bytes "$ZIP_BYTES"
+put input.csv_rows "$CSV_ROWS"
+
+# ---------------------------------------------------------------------------------------------
+bench_log "waiting for $LOCK (held from installing the extension to the last query)"
+exec 9>"$LOCK"
+flock 9
+cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null
+
+bench_log "a fresh cluster in $PGDATA_DIR, port $PORT (PostgreSQL defaults)"
+cluster_stop "$PGDATA_DIR"
+rm -rf "$PGDATA_DIR"
+postgres_dir "$OUT"
+cluster_start "$PGDATA_DIR" "$PORT" "vs_ingest.allowed_dirs = '$DATA'" 9>&-
+put machine.postgres "$(pg -d postgres -At -c 'SELECT version()')"
+for s in shared_buffers work_mem jit max_parallel_workers_per_gather effective_cache_size random_page_cost; do
+    put "setting.$s" "$(pg -d postgres -At -c "SHOW $s")"
+done
+pg -d postgres -c "CREATE DATABASE $DB"
+# The source's zone for the database, as the README's demo does; the timed runs use UTC below.
+pg -d postgres -c "ALTER DATABASE $DB SET timezone = '$TZ_NAME'"
+pg -d "$DB" -c "CREATE EXTENSION vs_ingest" -c CHECKPOINT
+put tz.database "$TZ_NAME"
+put tz.timed_runs UTC
+
+bench_log "loading $FILES days: SELECT * FROM vs_ingest_dir('$DATA', '*_5Min.zip')"
+start=$(now)
+pg -d "$DB" -At -F ' | ' -c "SELECT * FROM vs_ingest_dir('$DATA', '*_5Min.zip')" | tee "$OUT/load.out"
+load_s=$(elapsed "$start")
+IFS=$'\t' read -r status failed rows_read rows_loaded < <(
+    pg -d "$DB" -At -F $'\t' -c "SELECT status, files_failed, rows_read, rows_loaded FROM vs_ingest.run ORDER BY run_id DESC LIMIT 1") || true
+if [ "${status:-}" != succeeded ] || [ "${failed:-}" != 0 ]; then
+    bench_die "the load did not succeed (status ${status:-?}, ${failed:-?} files failed); see $PGDATA_DIR/server.log"
+fi
+echo "loaded in $load_s s: $rows_read rows read, $rows_loaded loaded"
+put load.seconds "$load_s"
+put load.rows_read "$rows_read"
+put load.rows_loaded "$rows_loaded"
+start=$(now)
+pg -d "$DB" -c "VACUUM ANALYZE"
+put load.vacuum_analyze_seconds "$(elapsed "$start")"
+
+# ---------------------------------------------------------------------------------------------
+# Storage: every table in public named vs_its_hourly*, and every partition below those, with its
+# TOAST and indexes (pg_total_relation_size of the leaves; partitioned parents hold nothing).
+STORAGE_SQL="
+WITH named AS (
+    SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = 'public' AND c.relname LIKE 'vs\\_its\\_hourly%' AND c.relkind IN ('r', 'p', 'm')
+), tree AS (
+    SELECT DISTINCT t.relid FROM named, pg_partition_tree(named.oid) t
+), leaves AS (
+    SELECT c.oid, c.oid::regclass AS rel FROM tree JOIN pg_class c ON c.oid = tree.relid WHERE c.relkind IN ('r', 'm')
+)
+SELECT coalesce(sum(pg_total_relation_size(oid)), 0), coalesce(sum(pg_relation_size(oid)), 0),
+       coalesce(sum(pg_table_size(oid) - pg_relation_size(oid)), 0), coalesce(sum(pg_indexes_size(oid)), 0),
+       count(*), coalesce(string_agg(DISTINCT regexp_replace(rel::text, '_[0-9]+\$', '_*'), ' '), '')
+  FROM leaves"
+IFS=$'\t' read -r total_b heap_b toast_b index_b tables names < <(pg -d "$DB" -At -F $'\t' -c "$STORAGE_SQL")
+HOURLY_ROWS=$(pg -d "$DB" -At -c "SELECT count(*) FROM public.vs_its_hourly")
+put storage.total_bytes "$total_b"
+put storage.heap_bytes "$heap_b"
+put storage.toast_fsm_vm_bytes "$toast_b"
+put storage.index_bytes "$index_b"
+put storage.tables "$tables"
+put storage.relations "$names"
+put storage.hourly_rows "$HOURLY_ROWS"
+echo "storage: $total_b bytes in $tables tables ($names), $HOURLY_ROWS hourly rows"
+
+# ---------------------------------------------------------------------------------------------
+# :X and :L50, from the links of the first loaded hour: X is the link in the middle of the id
+# range that has a row in every loaded hour; L50 are fifty links evenly spaced over the ids.
+FIRST_HOUR="$START 00:00+09"
+mapfile -t CANDIDATES < <(pg -d "$DB" -At -c "
+    SELECT link_id FROM (
+        SELECT link_id, row_number() OVER (ORDER BY link_id) AS rn, count(*) OVER () AS n
+          FROM public.vs_its_hourly WHERE hour = '$FIRST_HOUR') s
+     ORDER BY abs(rn - n / 2), link_id LIMIT 50")
+X=
+for c in "${CANDIDATES[@]}"; do
+    hours=$(pg -d "$DB" -At -c "SELECT count(*) FROM public.vs_its_hourly WHERE link_id = $c")
+    if [ "$hours" = $((DAYS * 24)) ]; then X=$c; break; fi
+done
+[ -n "$X" ] || bench_die "no link with a row in each of the $((DAYS * 24)) hours among ${#CANDIDATES[@]} candidates"
+L50=$(pg -d "$DB" -At -c "
+    SELECT '{' || string_agg(link_id::text, ',' ORDER BY link_id) || '}' FROM (
+        SELECT link_id, row_number() OVER (ORDER BY link_id) - 1 AS i, count(*) OVER () AS n
+          FROM public.vs_its_hourly WHERE hour = '$FIRST_HOUR') s
+     WHERE i % greatest(n / 50, 1) = 0 AND i / greatest(n / 50, 1) < 50")
+echo "X = $X; L50 = $L50"
+put params.X "$X"
+put params.L50 "$L50"
+
+# Loaded days within a date range [from, to): expected row counts of a and e.
+days_within() {
+    local from=$1 to=$2 first last
+    first=$(date -u -d "$START" +%s)
+    last=$(date -u -d "$START + $DAYS days" +%s)
+    from=$(date -u -d "$from" +%s)
+    to=$(date -u -d "$to" +%s)
+    ((from > first)) && first=$from
+    ((to < last)) && last=$to
+    echo $(((last > first) ? (last - first) / 86400 : 0))
+}
+
+# The queries, verbatim from shared/QUERIES.md.
+declare -A QUERY TITLE EXPECT
+TITLE[a]="one link's month"
+QUERY[a]="SELECT hour, speed, speed_avg FROM vs_its_hourly
+ WHERE link_id = :X AND hour >= '2023-07-01 00:00+09' AND hour < '2023-07-29 00:00+09' ORDER BY hour;"
+EXPECT[a]=$((24 * $(days_within 2023-07-01 2023-07-29)))
+TITLE[b]="the whole network in one hour"
+QUERY[b]="SELECT link_id, speed, speed_avg FROM vs_its_hourly WHERE hour = '2023-07-12 08:00+09';"
+TITLE[c]="daily average speed per link, one region, one week"
+QUERY[c]="SELECT link_id, (hour AT TIME ZONE 'Asia/Seoul')::date AS day,
+       sum(speed_avg::float8 * samples) / nullif(sum(samples), 0) AS avg_speed
+  FROM vs_its_hourly
+ WHERE link_id BETWEEN 1000000000 AND 1099999999
+   AND hour >= '2023-07-03 00:00+09' AND hour < '2023-07-10 00:00+09'
+ GROUP BY 1, 2;"
+TITLE[d]="the 100 slowest links in the weekday 07-09 peak, month"
+QUERY[d]="SELECT link_id, sum(speed_avg::float8 * samples) / sum(samples) AS peak_speed
+  FROM vs_its_hourly
+ WHERE hour >= '2023-07-01 00:00+09' AND hour < '2023-07-29 00:00+09'
+   AND extract(hour FROM hour AT TIME ZONE 'Asia/Seoul') IN (7, 8)
+   AND extract(isodow FROM hour AT TIME ZONE 'Asia/Seoul') < 6
+ GROUP BY link_id ORDER BY peak_speed LIMIT 100;"
+TITLE[e]="5-minute profile of 50 links over one day"
+QUERY[e]="SELECT t.link_id, t.hour + (s.i - 1) * interval '5 minutes' AS ts, s.v AS speed
+  FROM vs_its_hourly t CROSS JOIN LATERAL unnest(t.speed) WITH ORDINALITY AS s(v, i)
+ WHERE t.link_id = ANY (:L50)
+   AND t.hour >= '2023-07-12 00:00+09' AND t.hour < '2023-07-13 00:00+09'
+ ORDER BY 1, 2;"
+EXPECT[e]=$((50 * 288 * $(days_within 2023-07-12 2023-07-13)))
+NAMES=(a b c d e)
+
+# e': the same profile from the 5-minute view, if there is one with the columns it needs.
+view_columns=$(pg -d "$DB" -At -c "
+    SELECT count(*) FROM pg_attribute
+     WHERE attrelid = to_regclass('vs_its_5min') AND attname IN ('link_id', 'ts', 'speed') AND NOT attisdropped")
+if [ "$view_columns" = 3 ]; then
+    TITLE[e5]="e' from the 5-minute view vs_its_5min"
+    QUERY[e5]="SELECT link_id, ts, speed FROM vs_its_5min WHERE link_id = ANY(:L50) AND ts >= '2023-07-12 00:00+09' AND ts < '2023-07-13 00:00+09' ORDER BY 1, 2;"
+    # A 5-minute view may leave out the slots without a speed, which e's unnest keeps as NULL:
+    # either count is right, and the check says which one it got.
+    EXPECT[e5]=${EXPECT[e]}
+    NAMES+=(e5)
+else
+    put skipped.e5 "no relation vs_its_5min with columns link_id, ts, speed"
+    echo "e': skipped (no relation vs_its_5min with columns link_id, ts, speed)"
+fi
+
+# session TZ: psql prologue setting the zone and the variables of the queries.
+session() {
+    printf "SET TimeZone = '%s';\n\\\\set X %s\n\\\\set L50 '''%s''::bigint[]'\n" "$1" "$X" "$L50"
+}
+
+# ---------------------------------------------------------------------------------------------
+bench_log "checking each query under TimeZone $TZ_NAME and UTC"
+for q in "${NAMES[@]}"; do
+    body=${QUERY[$q]%;}
+    read -r n_local n_utc same < <({
+        session "$TZ_NAME"
+        echo "CREATE TEMP TABLE r_local AS $body;"
+        echo "SET TimeZone = 'UTC';"
+        echo "CREATE TEMP TABLE r_utc AS $body;"
+        # Rendered under one zone, with float8 cut to 12 digits: a parallel sum may differ in its
+        # last bits from run to run.
+        echo "SET extra_float_digits = -3;"
+        echo "SELECT (SELECT count(*) FROM r_local), (SELECT count(*) FROM r_utc),
+                     (SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM r_local x)
+                   = (SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM r_utc x);"
+    } | pg -d "$DB" -At -F ' ')
+    problems=()
+    if [ "$n_local" != "$n_utc" ] || [ "$same" != t ]; then problems+=("DIFFERS between $TZ_NAME and UTC"); fi
+    if [ "$q" = e5 ] && [ "$n_utc" != "${EXPECT[e5]}" ]; then
+        # e's rows with a speed, under UTC like the timed runs.
+        e_speeds=$({ session UTC; echo "SELECT count(*) FROM (${QUERY[e]%;}) q WHERE speed IS NOT NULL;"; } | pg -d "$DB" -At)
+        if [ "$n_utc" = "$e_speeds" ]; then
+            put "query.e5.note" "e's $e_speeds rows with a speed (the view leaves out empty slots)"
+            EXPECT[e5]=$e_speeds
+        fi
+    fi
+    if [ -n "${EXPECT[$q]:-}" ] && [ "$n_utc" != "${EXPECT[$q]}" ]; then problems+=("expected ${EXPECT[$q]} rows"); fi
+    verdict=ok
+    if ((${#problems[@]})); then verdict=$(IFS=';'; echo "${problems[*]}"); fi
+    printf '  %-3s %8s rows (%s), %8s rows (UTC): %s\n' "$q" "$n_local" "$TZ_NAME" "$n_utc" "$verdict"
+    put "query.$q.rows" "$n_utc"
+    put "query.$q.rows_local_tz" "$n_local"
+    put "query.$q.expected_rows" "${EXPECT[$q]:-}"
+    put "query.$q.check" "$verdict"
+done
+
+bench_log "timing: each query once to warm up, then $RUNS runs, session TimeZone UTC"
+for q in "${NAMES[@]}"; do
+    body=${QUERY[$q]}
+    put "query.$q.title" "${TITLE[$q]}"
+    put "query.$q.sql" "$(tr '\n' ' ' <<<"$body" | tr -s ' ')"
+    # EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON): planning + execution time, buffers.
+    {
+        session UTC
+        echo "\\o /dev/null"
+        echo "$body"
+        echo "\\o"
+        for ((i = 1; i <= RUNS; i++)); do
+            printf "%s\n" "\\echo @@run $i"
+            echo "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) $body"
+        done
+    } | pg -d "$DB" -At >"$PLANS/$q.txt"
+    # psql's \timing of the query itself: what a client waits for, rows included.
+    {
+        session UTC
+        echo "\\o /dev/null"
+        echo "$body"
+        printf "%s\n" "\\timing on"
+        for ((i = 1; i <= RUNS; i++)); do echo "$body"; done
+    } | pg -d "$DB" -At | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' >"$PLANS/$q.timing"
+    python3 - "$PLANS/$q.txt" "$PLANS/$q.timing" "$q" >>"$RAW" <<'PY'
+import json, sys
+text, timing, q = open(sys.argv[1]).read(), open(sys.argv[2]).read().split(), sys.argv[3]
+for chunk in text.split("@@run ")[1:]:
+    plan = json.loads(chunk[chunk.index("\n") + 1:])[0]
+    top = plan["Plan"]
+    hit = top.get("Shared Hit Blocks", 0)
+    read = top.get("Shared Read Blocks", 0)
+    print(f"query.{q}.ms\t{plan['Planning Time'] + plan['Execution Time']:.3f}")
+    print(f"query.{q}.planning_ms\t{plan['Planning Time']:.3f}")
+    print(f"query.{q}.execution_ms\t{plan['Execution Time']:.3f}")
+    print(f"query.{q}.buffers\t{hit + read}")
+    print(f"query.{q}.buffers_read\t{read}")
+    print(f"query.{q}.plan_rows\t{top['Actual Rows'] * top.get('Actual Loops', 1):.0f}")
+for t in timing:
+    print(f"query.{q}.client_ms\t{t}")
+PY
+    printf '  %-3s %s\n' "$q" "$(awk -F'\t' -v k="query.$q.ms" '$1 == k { printf "%s ms  ", $2 }' "$RAW")"
+done
+
+if ((!KEEP)); then
+    cp "$PGDATA_DIR/server.log" "$OUT/server.log"
+    cluster_stop "$PGDATA_DIR"
+fi
+flock -u 9
+exec 9>&-
+
+# ---------------------------------------------------------------------------------------------
+bench_log "results"
+python3 tools/bench/bench_queries_report.py "$RAW" --json "$JSON"
+cp "$JSON" "$DOCS_JSON"
+echo
+echo "results: $JSON (copied to $DOCS_JSON); plans: $PLANS"

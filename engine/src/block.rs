@@ -153,26 +153,58 @@ impl Iterator for BlockRows<'_> {
     }
 }
 
-/// What one stored hour reads as: the columns of the hourly relation.
-#[derive(Clone, Debug, PartialEq)]
-pub struct HourValues {
-    pub speed: [Option<f32>; SLOTS],
-    pub samples: u16,
-    pub stats: Option<(f32, f32, f32)>,
-}
-
-impl HourValues {
-    pub fn from_tenths(slots: &[Option<i16>]) -> HourValues {
-        let mut speed = [None; SLOTS];
-        for (to, from) in speed.iter_mut().zip(slots) {
-            *to = from.map(kmh);
-        }
-        HourValues {
-            speed,
-            samples: speed.iter().flatten().count() as u16,
-            stats: speed_stats(speed.iter().flatten().copied()),
+/// Samples in hour `hour` (0-5) of a stored `smallint[72]` with null bitmap `nulls` (none: every
+/// slot has one).
+pub fn hour_samples(nulls: Option<&[u8]>, hour: usize) -> u16 {
+    let first = hour.min(BLOCK_HOURS as usize - 1) * SLOTS;
+    match nulls {
+        None => SLOTS as u16,
+        Some(bits) => {
+            (first..first + SLOTS).filter(|&i| bits.get(i / 8).is_some_and(|b| b >> (i % 8) & 1 == 1)).count() as u16
         }
     }
+}
+
+/// The hour's average speed in km/h, summed as `avg(real)` sums the `real` speeds.
+pub fn hour_average(slots: &[Option<i16>; SLOTS]) -> Option<f32> {
+    let (n, sum) = slots.iter().flatten().fold((0u32, 0f64), |(n, sum), &t| (n + 1, sum + f64::from(kmh(t))));
+    (n > 0).then(|| (sum / f64::from(n)) as f32)
+}
+
+/// The hour's lowest and highest speed in km/h.
+pub fn hour_min_max(slots: &[Option<i16>; SLOTS]) -> Option<(f32, f32)> {
+    let present = slots.iter().flatten();
+    Some((kmh(*present.clone().min()?), kmh(*present.max()?)))
+}
+
+/// The twelve slots of hour `hour` (0-5) of a stored `smallint[72]`, read from its parts as
+/// Postgres lays them out: `nulls` is the array's null bitmap (bit i set: element i present; none
+/// when no element is NULL), `data` its elements' bytes, the present ones only, in order. `None`
+/// when the parts are inconsistent (too short).
+pub fn hour_slots(nulls: Option<&[u8]>, data: &[u8], hour: usize) -> Option<[Option<i16>; SLOTS]> {
+    let first = hour.min(BLOCK_HOURS as usize - 1) * SLOTS;
+    let present = |i: usize| nulls.is_none_or(|bits| bits.get(i / 8).is_some_and(|b| b >> (i % 8) & 1 == 1));
+    // Elements before the hour's first slot that take room in `data`.
+    let mut at = match nulls {
+        None => first,
+        Some(bits) => {
+            let whole = bits.get(..first / 8)?.iter().map(|b| b.count_ones() as usize).sum::<usize>();
+            let partial = match first % 8 {
+                0 => 0,
+                r => (bits.get(first / 8)? & ((1u8 << r) - 1)).count_ones() as usize,
+            };
+            whole + partial
+        }
+    };
+    let mut slots = [None; SLOTS];
+    for (i, slot) in slots.iter_mut().enumerate() {
+        if present(first + i) {
+            let bytes = data.get(at * 2..at * 2 + 2)?;
+            *slot = Some(i16::from_ne_bytes([bytes[0], bytes[1]]));
+            at += 1;
+        }
+    }
+    Some(slots)
 }
 
 #[cfg(test)]
@@ -211,10 +243,7 @@ mod tests {
             .iter()
             .map(|b| (b.day, b.block, b.hours.iter().map(|h| h.local_hour - day * 24).collect()))
             .collect();
-        assert_eq!(
-            got,
-            vec![(day, 0, vec![0, 5]), (day, 1, vec![6, 7]), (day, 3, vec![23]), (day + 1, 0, vec![24])]
-        );
+        assert_eq!(got, vec![(day, 0, vec![0, 5]), (day, 1, vec![6, 7]), (day, 3, vec![23]), (day + 1, 0, vec![24])]);
         assert_eq!(block_of(-1), (-1, 3));
     }
 
@@ -254,12 +283,59 @@ mod tests {
         let batches = vec![hour(19_539 * 24 + 14, vec![original.clone()])];
         let blocks = blocks(&batches);
         let stored = blocks[0].rows().next().unwrap();
-        let first = 2 * SLOTS;
-        let slots: Vec<Option<i16>> = (first..first + SLOTS).map(|s| stored.speed_at(s)).collect();
-        let values = HourValues::from_tenths(&slots);
-        assert_eq!(values.speed.to_vec(), (0..SLOTS).map(|i| original.speed_at(i)).collect::<Vec<_>>());
-        assert_eq!(values.samples, original.samples());
-        assert_eq!(values.stats, original.speed_stats());
-        assert_eq!(HourValues::from_tenths(&[None; SLOTS]).stats, None);
+        let (nulls, data) = postgres_layout(&stored);
+        let slots = hour_slots(nulls.as_deref(), &data, 2).unwrap();
+        assert_eq!(slots.map(|s| s.map(kmh)).to_vec(), (0..SLOTS).map(|i| original.speed_at(i)).collect::<Vec<_>>());
+        assert_eq!(hour_samples(nulls.as_deref(), 2), original.samples());
+        assert_eq!(hour_samples(nulls.as_deref(), 1), 0);
+        assert_eq!(hour_samples(None, 4), 12);
+        let (avg, min, max) = original.speed_stats().unwrap();
+        assert_eq!(hour_average(&slots), Some(avg));
+        assert_eq!(hour_min_max(&slots), Some((min, max)));
+        assert_eq!(hour_average(&[None; SLOTS]), None);
+        assert_eq!(hour_min_max(&[None; SLOTS]), None);
+    }
+
+    /// `row`'s speeds laid out as Postgres stores a `smallint[72]`: null bitmap and present elements.
+    fn postgres_layout(row: &BlockRow) -> (Option<Vec<u8>>, Vec<u8>) {
+        let mut bits = vec![0u8; BLOCK_SLOTS.div_ceil(8)];
+        let mut data = Vec::new();
+        for i in 0..BLOCK_SLOTS {
+            if let Some(v) = row.speed_at(i) {
+                bits[i / 8] |= 1 << (i % 8);
+                data.extend_from_slice(&v.to_ne_bytes());
+            }
+        }
+        ((row.speed_mask.count_ones() as usize) < BLOCK_SLOTS)
+            .then_some(bits)
+            .map_or((None, data.clone()), |b| (Some(b), data))
+    }
+
+    #[test]
+    fn hour_slots_reads_every_hour_of_sparse_and_full_rows() {
+        let mut sparse = BlockRow::new(1);
+        let mut full = BlockRow::new(2);
+        for i in 0..BLOCK_SLOTS {
+            full.speed[i] = i as i16 * 3;
+            full.speed_mask |= 1 << i;
+            // present in a pattern that crosses byte boundaries unevenly
+            if i % 3 == 0 || i % 7 == 1 {
+                sparse.speed[i] = 1000 + i as i16;
+                sparse.speed_mask |= 1 << i;
+            }
+        }
+        for row in [&sparse, &full] {
+            let (nulls, data) = postgres_layout(row);
+            assert_eq!(nulls.is_none(), row.speed_mask.count_ones() == 72);
+            for hour in 0..6 {
+                let got = hour_slots(nulls.as_deref(), &data, hour).unwrap();
+                let want: Vec<Option<i16>> = (0..SLOTS).map(|i| row.speed_at(hour * SLOTS + i)).collect();
+                assert_eq!(got.to_vec(), want, "hour {hour}");
+            }
+        }
+        // Inconsistent parts are refused, never read past.
+        let (nulls, data) = postgres_layout(&full);
+        assert_eq!(hour_slots(nulls.as_deref(), &data[..10], 5), None);
+        assert_eq!(hour_slots(Some(&[0xff]), &data, 3), None);
     }
 }

@@ -656,9 +656,21 @@ pub fn add_coverage(target_oid: pg_sys::Oid, target: &str, stamp: i64, coverage:
     )
 }
 
-/// Adds a local day of `time_zone` to the calendar the targets' views join (once per day and zone).
-pub fn fill_calendar(time_zone: &str, day: &str) -> Result<()> {
-    run_sql("SELECT vs_ingest.fill_calendar($1, $2::date)", &[time_zone.into(), day.into()])
+/// Adds a local day of `time_zone` to the calendar the targets' views join (once per day and
+/// zone); true when the day was new.
+pub fn fill_calendar(time_zone: &str, day: &str) -> Result<bool> {
+    owner(|| {
+        Spi::get_one_with_args::<bool>("SELECT vs_ingest.fill_calendar($1, $2::date)", &[time_zone.into(), day.into()])
+            .map_err(spi_error)
+            .map(|added| added.unwrap_or(false))
+    })
+}
+
+/// Refreshes the calendar's statistics (after a load added days), so that the planner's estimates
+/// of time filters on the views count the new hours. Run in a transaction of its own: ANALYZE
+/// locks out other ANALYZEs of the table until commit.
+pub fn analyze_calendar() -> Result<()> {
+    run_sql("ANALYZE vs_ingest.calendar_hour, vs_ingest.calendar_5min", &[])
 }
 
 /// Recounts an hour's coverage from the table (the merge path: rows may have gained slots).

@@ -39,6 +39,8 @@ pub struct Writer {
     stage: Option<pg_sys::Oid>,
     /// The COPY payload of the block being written, reused from block to block.
     copy: CopyBuffer,
+    /// Whether a committed transaction added days to the calendar since the last look.
+    calendar_grew: bool,
 }
 
 impl Writer {
@@ -52,6 +54,7 @@ impl Writer {
             days: HashMap::new(),
             stage: None,
             copy: CopyBuffer::new(),
+            calendar_grew: false,
         })
     }
 
@@ -66,6 +69,11 @@ impl Writer {
     /// Forgets the stage table, dropped at the commit that ended the last transaction.
     pub fn new_transaction(&mut self) {
         self.stage = None;
+    }
+
+    /// Whether days were added to the calendar since the last call (then its statistics are due).
+    pub fn take_calendar_grew(&mut self) -> bool {
+        std::mem::take(&mut self.calendar_grew)
     }
 
     /// Forgets what a rolled-back transaction may have created.
@@ -138,7 +146,7 @@ impl Writer {
             &[regclass(self.target.storage), date.clone().into()],
         )
         .map_err(spi_error)?;
-        catalog::fill_calendar(&self.time_zone, &date)?;
+        self.calendar_grew |= catalog::fill_calendar(&self.time_zone, &date)?;
         let hours = Spi::get_one_with_args::<Vec<i64>>(
             "SELECT vs_ingest.day_hours($1::date, $2)",
             &[date.into(), self.time_zone.clone().into()],

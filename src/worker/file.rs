@@ -204,6 +204,10 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
     check_reject_ratio(&real, &totals, request.max_reject_ratio, true)?;
     catalog::finish_file(file_id, "loaded", None)?;
     commit();
+    if worker.writer.take_calendar_grew() {
+        // Statistics only: the file is loaded whatever happens here.
+        let _ = in_transaction(catalog::analyze_calendar);
+    }
     Ok(Outcome::Continue)
 }
 

@@ -123,6 +123,35 @@ fn hour_checkpoints_write_each_hour_once_at_its_first_line() {
     }
 }
 
+#[test]
+fn block_checkpoints_come_only_where_a_block_of_six_hours_begins() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = day_csv(30);
+    let path = dir.path().join("20230101_5Min.csv");
+    std::fs::write(&path, &csv).unwrap();
+    let mut options = Options::new(lookup("its_5min").unwrap());
+    options.chunk_size = 1500;
+    options.checkpoint_every_hours = 6;
+    let (hours, _, _, checkpoints) = run(path, options, 2).unwrap();
+    assert_eq!(hours.len(), 24);
+    // Local hours 6, 12 and 18 begin blocks, then the entry ends.
+    assert_eq!(checkpoints.len(), 4);
+    for (b, cp) in checkpoints[..3].iter().enumerate() {
+        let line = (b + 1) * 6 * 12 * 30;
+        let offset: usize = csv.split_inclusive('\n').take(line).map(str::len).sum();
+        assert_eq!((cp.offset, cp.line), (offset as u64, line as u64), "block {b}");
+    }
+}
+
+#[test]
+fn resuming_from_any_block_or_byte_checkpoint_completes_the_same_table() {
+    let mut options = Options::new(lookup("its_5min").unwrap());
+    options.chunk_size = 2000;
+    options.checkpoint_every_hours = 6;
+    options.checkpoint_bytes = Some(10_000);
+    resume_from_checkpoints(options);
+}
+
 fn resume_from_checkpoints(options: Options) {
     resume_from_checkpoints_of(&(day_csv(20) + "bad\n"), options);
 }

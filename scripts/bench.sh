@@ -1,26 +1,34 @@
 #!/usr/bin/env bash
-# The benchmark of issue 4: one generated day of ITS 5-minute data, loaded with vs_ingest_dir into
-# a fresh PostgreSQL 15 cluster, against the floor (decompressing only), the engine alone, the
-# PostgreSQL-native way (COPY FROM PROGRAM + INSERT ... GROUP BY) and binary COPY of the same
-# hourly rows; then on one core. Medians of several runs of each, for the same file in the same run.
+# The benchmark of issues 4 and 11: one generated day of ITS 5-minute data (the generator's
+# real-like mode), loaded with vs_ingest_dir into a fresh PostgreSQL 15 cluster, against the floor
+# (decompressing only, with zlib-rs and with libdeflate-gunzip), the engine alone, DuckDB (the
+# same hourly rows from the day's .csv.gz, written to Parquet), the PostgreSQL-native way (COPY
+# FROM PROGRAM + INSERT ... GROUP BY) and binary COPY of the same hourly rows; then on one core.
+# Medians of several runs of each, for the same file in the same run. The query suite over 28 days
+# is scripts/bench-queries.sh.
 #
 #   ./scripts/bench.sh [--scale national|small] [--runs N] [--native-runs N] [--one-core-runs N]
-#                      [--skip-native] [--skip-one-core] [--profile] [--prepare]
+#                      [--skip-native] [--skip-one-core] [--skip-duckdb] [--profile] [--prepare]
 #
 #   --scale national   449,000 links, ~129 M rows, ~4.2 GB of CSV in a ~1.2 GB zip (the default)
 #   --scale small      20,000 links, ~5.8 M rows: a quick run
 #   --runs N           runs of each measurement, for medians (default 3)
 #   --native-runs N    runs of the native way (default: --runs); it is by far the slowest
 #   --one-core-runs N  runs pinned to one core (default: --runs)
+#   --skip-duckdb      leave DuckDB out (it is installed with pip into a venv in the cache if missing)
 #   --profile          one more load under `perf record -g`, attached to the loading worker:
 #                      target/bench/profile-SCALE.txt
 #   --prepare          only build and generate (or find) the cached input, check the disk, stop
 #
-# Prints a table of the measurements and of the targets of issue 4, and writes
+# Prints a table of the measurements and of the targets of issues 4 and 11, and writes
 #   target/bench/results-SCALE.json   every measurement, machine facts and settings
+#   docs/bench-SCALE.json             a copy of it
 #   docs/bench-SCALE.svg              a bar chart of the wall times
 # The generated day is cached in /var/tmp/vs_ingest_bench/SCALE/<generator parameters>/
-# ($VS_INGEST_BENCH_CACHE instead of /var/tmp/vs_ingest_bench), so only the first run generates it.
+# ($VS_INGEST_BENCH_CACHE instead of /var/tmp/vs_ingest_bench), so only the first run generates it;
+# its .csv.gz (gzip -1 of the zip's CSV, for libdeflate-gunzip and DuckDB) is cached beside it.
+# Debian's libdeflate-tools is installed with apt-get if missing, and PyPI's duckdb with pip into
+# the venv /var/tmp/vs_ingest_bench/python. Binaries are built in $CARGO_TARGET_DIR (default target/).
 # The server runs in target/bench/pgdata on port 54322 ($VS_INGEST_BENCH_PORT) and is stopped at
 # the end. Installing the extension and every load hold /tmp/vs_ingest_pg.lock, which anything
 # else installing into or loading with the same PostgreSQL (`cargo pgrx test`) should take too.
@@ -36,6 +44,8 @@ NATIVE_RUNS=
 ONE_CORE_RUNS=
 NATIVE=1
 ONE_CORE=1
+DUCKDB=1
+DUCKDB_THREADS=2
 PROFILE=0
 PREPARE=0
 COMMAND_LINE="scripts/bench.sh $*"
@@ -51,6 +61,7 @@ while (($#)); do
         --one-core-runs=*) ONE_CORE_RUNS=${1#*=}; shift ;;
         --skip-native) NATIVE=0; shift ;;
         --skip-one-core) ONE_CORE=0; shift ;;
+        --skip-duckdb) DUCKDB=0; shift ;;
         --profile) PROFILE=1; shift ;;
         --prepare) PREPARE=1; shift ;;
         -h | --help) usage; exit 0 ;;
@@ -79,6 +90,7 @@ WORK=$BENCH/$SCALE                      # logs, pid files and the binary COPY fi
 RAW=$BENCH/raw-$SCALE.tsv               # raw measurements, one `key<TAB>value` a line
 JSON=$BENCH/results-$SCALE.json
 SVG=$ROOT/docs/bench-$SCALE.svg
+DOCS_JSON=$ROOT/docs/bench-$SCALE.json
 PROFILE_TXT=$BENCH/profile-$SCALE.txt
 DB=vs_ingest_bench
 TZ_NAME=Asia/Seoul
@@ -90,15 +102,22 @@ DAY=2023-07-01
 DAY_COMPACT=${DAY//-/}
 SEED=42
 LEVEL=1                                 # zip level 1 is what the README's figures used
-GEN_ARGS=(--links "$LINKS" --start "$DAY" --days 1 --variant 2023 --container zip --level "$LEVEL" --seed "$SEED")
+# Real-like speeds (slow drift per link) and travel times (~99% of rows without), as in the real
+# files: the storage and the compression of the speeds depend on it.
+GEN_ARGS=(--links "$LINKS" --start "$DAY" --days 1 --variant 2023 --container zip --level "$LEVEL" --seed "$SEED" --real-like)
 GEN_HASH=$(cat tools/gen/src/lib.rs tools/gen/src/bin/vs_ingest_gen.rs | sha256sum | cut -c1-12)
 CACHE_ROOT=${VS_INGEST_BENCH_CACHE:-/var/tmp/vs_ingest_bench}
-DATA=$CACHE_ROOT/$SCALE/links$LINKS-$DAY_COMPACT-v2023-zip-level$LEVEL-seed$SEED-gen$GEN_HASH
+DATA=$CACHE_ROOT/$SCALE/links$LINKS-$DAY_COMPACT-v2023-zip-level$LEVEL-seed$SEED-reallike-gen$GEN_HASH
 FILE=$DATA/${DAY_COMPACT}_5Min.zip
+# The same CSV as .csv.gz (gzip -1, like the zip's level 1), for libdeflate-gunzip and DuckDB. It
+# does not match vs_ingest_dir's pattern '*_5Min.zip'.
+GZ=$DATA/${DAY_COMPACT}_5Min.csv.gz
+VENV=$CACHE_ROOT/python
 
-GEN=$ROOT/target/release/vs-ingest-gen
-ENGINE_BENCH=$ROOT/target/release/vs-ingest-bench
-REPORT=$ROOT/target/release/vs-ingest-report
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+GEN=$TARGET_DIR/release/vs-ingest-gen
+ENGINE_BENCH=$TARGET_DIR/release/vs-ingest-bench
+REPORT=$TARGET_DIR/release/vs-ingest-report
 
 pg() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres "$@"; }
 put() { printf '%s\t%s\n' "$1" "$2" >>"$RAW"; }
@@ -142,13 +161,32 @@ else
         if [ "$old" != "$DATA" ]; then echo "removing stale cache $old"; rm -rf "$old"; fi
     done
 fi
-chmod -R o+rX "$CACHE_ROOT"
+if [ ! -s "$GZ" ]; then
+    bench_log "input: $GZ (gzip -1 of the same CSV, cached)"
+    unzip -p "$FILE" | gzip -1 >"$GZ.partial"
+    mv "$GZ.partial" "$GZ"
+fi
+chmod -R o+rX "$DATA"
 d=$DATA
 while [ "$d" != / ]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
 CSV_BYTES=$(json_number uncompressed_bytes "$DATA/manifest.json")
 CSV_ROWS=$(json_number data_rows "$DATA/manifest.json")
 ZIP_BYTES=$(stat -c %s "$FILE")
-printf '%s: %s bytes, %s rows and %s bytes of CSV\n' "$FILE" "$ZIP_BYTES" "$CSV_ROWS" "$CSV_BYTES"
+GZ_BYTES=$(stat -c %s "$GZ")
+printf '%s: %s bytes, %s rows and %s bytes of CSV (.csv.gz: %s bytes)\n' "$FILE" "$ZIP_BYTES" "$CSV_ROWS" "$CSV_BYTES" "$GZ_BYTES"
+
+# The contenders of issue 11: libdeflate-gunzip (Debian) and DuckDB (PyPI, in a venv of its own).
+if ! command -v libdeflate-gunzip >/dev/null; then
+    bench_log "installing Debian package libdeflate-tools"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq --no-install-recommends libdeflate-tools >/dev/null 2>&1 ||
+        { apt-get update -qq && apt-get install -y -qq --no-install-recommends libdeflate-tools >/dev/null; }
+fi
+if ((DUCKDB)) && ! "$VENV/bin/python" -c 'import duckdb' 2>/dev/null; then
+    bench_log "installing duckdb (PyPI) into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check duckdb
+fi
 
 # Disk: the native way stages every CSV row (about 1.8x the CSV), sorts them (another ~1.5x) and
 # writes the hourly table; binary COPY needs its file and a second table.
@@ -182,6 +220,8 @@ put input.links "$LINKS"
 put input.rows "$CSV_ROWS"
 put input.csv_bytes "$CSV_BYTES"
 put input.compressed_bytes "$ZIP_BYTES"
+put input.gz_file "$GZ"
+put input.gz_bytes "$GZ_BYTES"
 
 # ---------------------------------------------------------------------------------------------
 # Without a database (no lock needed): the floor and the engine alone.
@@ -197,6 +237,42 @@ for ((i = 1; i <= RUNS; i++)); do
     put unzip.seconds "$s"
     echo "run $i: $s s"
 done
+
+# The inflate floor of issue 11: libdeflate, one thread, the same CSV as .csv.gz.
+put libdeflate.version "$(libdeflate-gunzip -V 2>&1 | head -1)"
+bench_log "libdeflate-gunzip -c of the .csv.gz (the single-thread inflate floor), $RUNS runs"
+for ((i = 1; i <= RUNS; i++)); do
+    start=$(now)
+    libdeflate-gunzip -c "$GZ" >/dev/null
+    s=$(elapsed "$start")
+    put libdeflate.seconds "$s"
+    echo "run $i: $s s"
+done
+
+# DuckDB, 2 threads: the .csv.gz to the same hourly rows, written to Parquet
+# (tools/bench/duckdb_hourly.py; its seconds exclude starting Python and importing duckdb).
+if ((DUCKDB)); then
+    bench_log "DuckDB ($DUCKDB_THREADS threads): .csv.gz -> hourly rows -> Parquet, $RUNS runs"
+    put duckdb.method "tools/bench/duckdb_hourly.py --threads $DUCKDB_THREADS"
+    PARQUET=$WORK/duckdb-hourly.parquet
+    for ((i = 1; i <= RUNS; i++)); do
+        start=$(now)
+        duck_json=$("$VENV/bin/python" tools/bench/duckdb_hourly.py "$GZ" "$PARQUET" --date "$DAY_COMPACT" \
+            --tz "$TZ_NAME" --threads "$DUCKDB_THREADS")
+        s=$(elapsed "$start")
+        duck_s=$(json_number seconds <(echo "$duck_json"))
+        put duckdb.seconds "$duck_s"
+        put duckdb.process_seconds "$s"
+        echo "run $i: $duck_s s (process: $s s) $duck_json"
+    done
+    put duckdb.hourly_rows "$(json_number hourly_rows <(echo "$duck_json"))"
+    put duckdb.parquet_bytes "$(json_number parquet_bytes <(echo "$duck_json"))"
+    put duckdb.version "$(sed -n 's/.*"duckdb_version": *"\([^"]*\)".*/\1/p' <<<"$duck_json")"
+    put duckdb.threads "$DUCKDB_THREADS"
+    rm -f "$PARQUET"
+else
+    put skipped.duckdb "skipped (--skip-duckdb)"
+fi
 
 # ---------------------------------------------------------------------------------------------
 bench_log "waiting for $LOCK (held from installing the extension to the last load)"
@@ -344,9 +420,22 @@ if ((PROFILE)); then
     sed -n '/^## CPU by thread/,/^## every thread:/p' "$PROFILE_TXT" | grep -E '^ +[0-9.]+%' | head -30
 fi
 
+# The binary COPY baseline and bench/native-setup.sql need the hourly table of the first storage
+# (a table made by vs_ingest.ensure_hourly_table); with another storage they are left out, and
+# the results say so.
+HOURLY_TABLE=$(pg -d "$DB" -At -c "
+    SELECT EXISTS (SELECT FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                    WHERE n.nspname = 'vs_ingest' AND p.proname = 'ensure_hourly_table')
+       AND coalesce((SELECT relkind IN ('r', 'p') FROM pg_class WHERE oid = to_regclass('public.vs_its_hourly')), false)")
+NO_HOURLY_TABLE="the target is not a table made by vs_ingest.ensure_hourly_table (a view over another storage); not adapted yet"
+
 # ---------------------------------------------------------------------------------------------
 # The write stage alone: binary COPY FROM STDIN of the rows the last load wrote, in the order the
 # worker writes them (hour by hour, links ascending), into an empty table of the same definition.
+if [ "$HOURLY_TABLE" != t ]; then
+    echo "binary COPY: skipped: $NO_HOURLY_TABLE"
+    put skipped.binary "skipped: $NO_HOURLY_TABLE"
+else
 bench_log "binary COPY FROM STDIN of the same hourly rows: $RUNS runs"
 BIN=$WORK/hourly.bin
 rm -f "$BIN"
@@ -371,9 +460,13 @@ put binary.rows "$(pg -d "$DB" -At -c 'SELECT count(*) FROM public.binary_hourly
 pg -d "$DB" -c "DROP TABLE public.binary_hourly"
 # The small file's rows stay for scripts/bench-pk-order.sh; a national file's would take 2.7 GB.
 if [ "$SCALE" != small ]; then rm -f "$BIN"; fi
+fi
 
 # ---------------------------------------------------------------------------------------------
-if ((NATIVE)); then
+if ((NATIVE)) && [ "$HOURLY_TABLE" != t ]; then
+    echo "native: skipped: $NO_HOURLY_TABLE"
+    put skipped.native "skipped: bench/native-setup.sql needs vs_ingest.ensure_hourly_table: $NO_HOURLY_TABLE"
+elif ((NATIVE)); then
     bench_log "the native way: COPY FROM PROGRAM into an UNLOGGED table, then INSERT ... SELECT ... GROUP BY: $NATIVE_RUNS runs"
     put native.method "bench/native-setup.sql, bench/native-copy.sql, bench/native-insert.sql"
     # Only well-formed rows of the file's day reach COPY (see bench/native-copy.sql).
@@ -430,6 +523,7 @@ rm -rf "$PGDATA_DIR"
 bench_log "results"
 "$REPORT" summary "$RAW" --json "$JSON"
 "$REPORT" chart "$JSON" --svg "$SVG"
+cp "$JSON" "$DOCS_JSON"
 echo
-echo "results: $JSON"
+echo "results: $JSON (copied to $DOCS_JSON)"
 echo "chart:   $SVG"

@@ -7,7 +7,7 @@
 //!       Waits for the vs_ingest workers of a load to start and prints their pids.
 //!   vs-ingest-report summary RAW.tsv --json OUT.json
 //!       Turns the raw measurements the script collected into medians, ratios and verdicts on the
-//!       targets of issue 4: prints a table and writes the results as JSON.
+//!       targets of issues 4 and 11: prints a table and writes the results as JSON.
 //!   vs-ingest-report chart RESULTS.json --svg OUT.svg
 //!       Draws the wall times of the JSON as a bar chart.
 //!
@@ -379,6 +379,10 @@ fn summary(raw_path: &Path, json_path: &Path) -> Result<()> {
     let binary = raw.numbers("binary.seconds");
     let binary_median = median(&binary);
     let unzip = raw.numbers("unzip.seconds");
+    let libdeflate_runs = raw.numbers("libdeflate.seconds");
+    let libdeflate = median(&libdeflate_runs);
+    let duckdb_runs = raw.numbers("duckdb.seconds");
+    let duckdb = median(&duckdb_runs);
 
     // Targets of issue 4.
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
@@ -444,7 +448,63 @@ fn summary(raw_path: &Path, json_path: &Path) -> Result<()> {
             note: raw.text("skipped.one_core").unwrap_or_default().to_string(),
         },
     ];
-    for t in &mut targets {
+
+    // Targets of issue 11, on the same run: the inflate floor is libdeflate's, and the load is
+    // compared with DuckDB and, harder than issue 4, with the native way.
+    let load_vs_libdeflate = ratio(ours_wall, libdeflate);
+    let duckdb_vs_load = ratio(duckdb, ours_wall);
+    let native_vs_load = ratio(native, ours_wall);
+    let mut targets_11 = vec![
+        Target {
+            id: "national_day_seconds",
+            what: "national day loaded and committed, 2 cores".into(),
+            goal: "<= 10 s",
+            measured: ours_wall,
+            shown: fmt_opt(ours_wall, |v| format!("{} s", fmt_s(v))),
+            met: if national { ours_wall.map(|w| w <= 10.0) } else { None },
+            note: if national { String::new() } else { "judged on the national file only".into() },
+        },
+        Target {
+            id: "libdeflate_ratio",
+            what: "wall time / libdeflate-gunzip time (inflate floor)".into(),
+            goal: "<= 2.5x",
+            measured: load_vs_libdeflate,
+            shown: fmt_opt(load_vs_libdeflate, |v| format!("{:.2}x", round_up(v, 100.0))),
+            met: load_vs_libdeflate.map(|r| r <= 2.5),
+            note: String::new(),
+        },
+        Target {
+            id: "duckdb_speedup",
+            what: format!(
+                "speed-up over DuckDB ({} threads, .csv.gz -> Parquet)",
+                raw.text("duckdb.threads").unwrap_or("2")
+            ),
+            goal: ">= 2.5x",
+            measured: duckdb_vs_load,
+            shown: fmt_opt(duckdb_vs_load, |v| format!("{:.2}x", round_down(v, 100.0))),
+            met: duckdb_vs_load.map(|r| r >= 2.5),
+            note: raw.text("skipped.duckdb").unwrap_or_default().to_string(),
+        },
+        Target {
+            id: "native_speedup",
+            what: "speed-up over native COPY + INSERT ... GROUP BY".into(),
+            goal: ">= 15x",
+            measured: native_vs_load,
+            shown: fmt_opt(native_vs_load, |v| format!("{:.1}x", round_down(v, 10.0))),
+            met: native_vs_load.map(|r| r >= 15.0),
+            note: raw.text("skipped.native").unwrap_or_default().to_string(),
+        },
+        Target {
+            id: "peak_memory",
+            what: "peak memory per loading process (RssAnon)".into(),
+            goal: "<= 1 GiB",
+            measured: rss_anon.map(|k| k * 1024.0),
+            shown: fmt_opt(rss_anon, |k| fmt_bytes(k * 1024.0)),
+            met: rss_anon.map(|k| k <= GIB_KIB),
+            note: String::new(),
+        },
+    ];
+    for t in targets.iter_mut().chain(targets_11.iter_mut()) {
         if t.measured.is_none() && t.note.is_empty() {
             t.note = "not measured".into();
         }
@@ -472,7 +532,7 @@ fn summary(raw_path: &Path, json_path: &Path) -> Result<()> {
         "rustc": raw.text("machine.rustc"),
     });
     let results = json!({
-        "benchmark": "vs_ingest, issue 4",
+        "benchmark": "vs_ingest, issues 4 and 11",
         "scale": scale,
         "runs": raw.number("meta.runs"),
         "date": raw.text("meta.date"),
@@ -487,6 +547,8 @@ fn summary(raw_path: &Path, json_path: &Path) -> Result<()> {
             "csv_rows": raw.number("input.rows"),
             "csv_bytes": csv_bytes,
             "compressed_bytes": compressed,
+            "gz_file": raw.text("input.gz_file"),
+            "gz_bytes": raw.number("input.gz_bytes"),
         },
         "decompress_only": {
             "seconds": decompress,
@@ -495,6 +557,27 @@ fn summary(raw_path: &Path, json_path: &Path) -> Result<()> {
             "tool": "vs-ingest-bench (zlib-rs, one thread)",
         },
         "unzip_p": {"seconds": runs_json(&unzip), "tool": "unzip -p FILE > /dev/null (Info-ZIP)"},
+        "libdeflate_gunzip": if libdeflate.is_some() { json!({
+            "seconds": runs_json(&libdeflate_runs),
+            "csv_mb_per_s": ratio(csv_bytes.map(|b| b / 1e6), libdeflate),
+            "tool": "libdeflate-gunzip -c FILE.csv.gz > /dev/null (one thread; the inflate floor of issue 11)",
+            "version": raw.text("libdeflate.version"),
+        }) } else { Value::Null },
+        "duckdb": if duckdb.is_some() { json!({
+            "seconds": runs_json(&duckdb_runs),
+            "process_seconds": runs_json(&raw.numbers("duckdb.process_seconds")),
+            "threads": raw.number("duckdb.threads"),
+            "hourly_rows": raw.number("duckdb.hourly_rows"),
+            "parquet_bytes": raw.number("duckdb.parquet_bytes"),
+            "version": raw.text("duckdb.version"),
+            "method": raw.text("duckdb.method"),
+            "what": "read the .csv.gz, keep well-formed rows of the day, first sample of each (link, time) wins, one row per link and local hour (12 slot speeds and travel times, samples, avg/min/max speed), COPY TO Parquet; seconds from connecting to the file closed",
+        }) } else { Value::Null },
+        "ratios": {
+            "load_vs_libdeflate": load_vs_libdeflate,
+            "duckdb_vs_load": duckdb_vs_load,
+            "native_vs_load": native_vs_load,
+        },
         "engine_only": {
             "seconds": engine_seconds,
             "runs": engine["engine_runs"],
@@ -564,6 +647,9 @@ fn summary(raw_path: &Path, json_path: &Path) -> Result<()> {
         "targets": targets.iter().map(|t| json!({
             "id": t.id, "what": t.what, "goal": t.goal, "measured": t.measured, "met": t.met, "note": t.note,
         })).collect::<Vec<_>>(),
+        "targets_issue_11": targets_11.iter().map(|t| json!({
+            "id": t.id, "what": t.what, "goal": t.goal, "measured": t.measured, "met": t.met, "note": t.note,
+        })).collect::<Vec<_>>(),
         "profile": raw.text("profile.file"),
     });
     if let Some(dir) = json_path.parent() {
@@ -624,6 +710,9 @@ fn summary(raw_path: &Path, json_path: &Path) -> Result<()> {
     };
     let csv_rows = raw.number("input.rows");
     row(&mut out, "decompress only (zlib-rs, one thread): the floor", decompress, None);
+    if libdeflate.is_some() {
+        row(&mut out, "libdeflate-gunzip of the .csv.gz, one thread: the floor", libdeflate, None);
+    }
     if !unzip.is_empty() {
         row(&mut out, "unzip -p (Info-ZIP), as the native way reads it", median(&unzip), None);
     }
@@ -633,6 +722,17 @@ fn summary(raw_path: &Path, json_path: &Path) -> Result<()> {
         engine_seconds,
         engine["rows"].as_f64(),
     );
+    if duckdb.is_some() {
+        row(
+            &mut out,
+            &format!(
+                "DuckDB ({} threads): .csv.gz -> hourly rows -> Parquet",
+                raw.text("duckdb.threads").unwrap_or("2")
+            ),
+            duckdb,
+            csv_rows,
+        );
+    }
     row(&mut out, "vs_ingest_dir, 2 cores (wall, one SQL statement)", ours_wall, rows_read.or(csv_rows));
     for (id, label, s) in stages {
         let label = match id {
@@ -691,16 +791,25 @@ fn summary(raw_path: &Path, json_path: &Path) -> Result<()> {
         "  (the 1 GiB target is judged on RssAnon, the process's own memory; VmRSS and VmHWM also count\n   the shared_buffers pages it touched, which are shared by every backend and bounded by shared_buffers)"
     );
     let _ = writeln!(out);
-    let _ = writeln!(out, "{:<50} {:>9} {:>12}  met", "target (issue 4)", "goal", "measured");
-    for t in &targets {
-        let met = match t.met {
-            Some(true) => "yes".to_string(),
-            Some(false) => "NO".to_string(),
-            None => "n/a".to_string(),
-        };
-        let note = if t.note.is_empty() { String::new() } else { format!("  ({})", t.note) };
-        let _ = writeln!(out, "{:<50} {:>9} {:>12}  {met}{note}", t.what, t.goal, t.shown);
+    for (title, list) in [("target (issue 4)", &targets), ("target (issue 11)", &targets_11)] {
+        let _ = writeln!(out, "{:<55} {:>9} {:>12}  met", title, "goal", "measured");
+        for t in list {
+            let met = match t.met {
+                Some(true) => "yes".to_string(),
+                Some(false) => "NO".to_string(),
+                None => "n/a".to_string(),
+            };
+            let note = if t.note.is_empty() { String::new() } else { format!("  ({})", t.note) };
+            let _ = writeln!(out, "{:<55} {:>9} {:>12}  {met}{note}", t.what, t.goal, t.shown);
+        }
+        let _ = writeln!(out);
     }
+    let _ = writeln!(
+        out,
+        "hourly rows: DuckDB {} (Parquet {})",
+        fmt_opt(raw.number("duckdb.hourly_rows"), fmt_count),
+        fmt_opt(raw.number("duckdb.parquet_bytes"), fmt_size),
+    );
     if let (Some((_, label, s)), Some(w)) = (bottleneck, ours_wall) {
         let _ = writeln!(out);
         let _ = writeln!(
@@ -831,7 +940,7 @@ impl Bar {
 }
 
 /// Segment kinds: legend label and colour.
-const KINDS: [(&str, RGBColor); 8] = [
+const KINDS: [(&str, RGBColor); 10] = [
     ("decompress only", RGBColor(0x9e, 0x9e, 0x9e)),
     ("engine: decompress, parse, aggregate", RGBColor(0x80, 0xb1, 0xd3)),
     ("waiting for the engine", RGBColor(0x8d, 0xd3, 0xc7)),
@@ -840,6 +949,8 @@ const KINDS: [(&str, RGBColor); 8] = [
     ("binary COPY FROM STDIN", RGBColor(0x6a, 0x3d, 0x9a)),
     ("COPY into staging", RGBColor(0xfd, 0xb4, 0x62)),
     ("INSERT ... SELECT ... GROUP BY", RGBColor(0xe6, 0x55, 0x0d)),
+    ("libdeflate-gunzip", RGBColor(0x63, 0x63, 0x63)),
+    ("DuckDB to Parquet", RGBColor(0xd9, 0xa4, 0x0e)),
 ];
 
 fn chart(results_path: &Path, svg_path: &Path) -> Result<()> {
@@ -852,6 +963,14 @@ fn chart(results_path: &Path, svg_path: &Path) -> Result<()> {
             label: "decompress only (the floor)".into(),
             note: String::new(),
             segments: vec![(0, s)],
+            highlight: false,
+        });
+    }
+    if let Some(s) = num(&r["libdeflate_gunzip"]["seconds"]["median"]) {
+        bars.push(Bar {
+            label: "libdeflate-gunzip (inflate floor)".into(),
+            note: "one thread, the same CSV as .csv.gz".into(),
+            segments: vec![(8, s)],
             highlight: false,
         });
     }
@@ -884,6 +1003,15 @@ fn chart(results_path: &Path, svg_path: &Path) -> Result<()> {
             label: "vs_ingest_dir, 1 core".into(),
             note: "taskset -c 0, threads = 1".into(),
             segments: vec![(3, write), (2, wait), (4, (wall - wait - write).max(0.0))],
+            highlight: false,
+        });
+    }
+    if let Some(s) = num(&r["duckdb"]["seconds"]["median"]) {
+        let threads = r["duckdb"]["threads"].as_u64().unwrap_or(2);
+        bars.push(Bar {
+            label: "DuckDB, same hourly rows".into(),
+            note: format!("{threads} threads, .csv.gz to Parquet"),
+            segments: vec![(9, s)],
             highlight: false,
         });
     }
@@ -1008,13 +1136,18 @@ fn draw_chart(r: &Value, bars: &[Bar], svg_path: &Path) -> Result<()> {
     let row = |i: usize| (n - 1 - i) as f64;
     let half_bar = 0.5 * BAR_H as f64 / (BAR_H + GAP) as f64;
 
-    // Reference lines: 1.5x the floor, and the 30 s target on the national file.
+    // Reference lines: 1.5x the floor and 2.5x libdeflate's, and the 30 s and 10 s targets on the
+    // national file.
     let mut refs = Vec::new();
     if let Some(d) = num(&r["decompress_only"]["seconds"]) {
         refs.push((1.5 * d, "target: 1.5x floor".to_string()));
     }
+    if let Some(d) = num(&r["libdeflate_gunzip"]["seconds"]["median"]) {
+        refs.push((2.5 * d, "target: 2.5x libdeflate".to_string()));
+    }
     if r["scale"].as_str() == Some("national") {
         refs.push((30.0, "target: 30 s".to_string()));
+        refs.push((10.0, "target: 10 s".to_string()));
     }
     for (s, label) in refs.into_iter().filter(|(s, _)| *s <= axis_max) {
         for dashes in DashedLineSeries::new([(s, 0.0), (s, n as f64)], 5, 4, TARGET.stroke_width(1)) {
@@ -1229,6 +1362,54 @@ mod tests {
         // Only the national file has the 30 s target; the 1-core run was not measured.
         assert!(!svg.contains("target: 30 s"));
         assert!(!svg.contains("1 core"));
+    }
+
+    #[test]
+    fn summary_reports_the_targets_of_issue_11() {
+        let dir = std::env::temp_dir().join(format!("vs_ingest_report_test_{}_summary", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let (raw, json_path, svg) = (dir.join("raw.tsv"), dir.join("results.json"), dir.join("chart.svg"));
+        let lines = [
+            "meta.scale\tsmall",
+            "meta.runs\t3",
+            "input.rows\t5760000",
+            "input.csv_bytes\t190000000",
+            "libdeflate.seconds\t0.5",
+            "libdeflate.seconds\t0.4",
+            "libdeflate.seconds\t0.6",
+            "duckdb.seconds\t3.0",
+            "duckdb.seconds\t3.3",
+            "duckdb.seconds\t2.9",
+            "duckdb.threads\t2",
+            "duckdb.hourly_rows\t480000",
+            "ours.wall\t1.0",
+            "ours.wall\t1.2",
+            "ours.wall\t1.1",
+            "ours.rss_anon_kib\t300000",
+            "native.copy\t10.0",
+            "native.insert\t12.0",
+            "skipped.one_core\tskipped (--skip-one-core)",
+        ];
+        fs::write(&raw, lines.join("\n") + "\n").unwrap();
+        summary(&raw, &json_path).unwrap();
+        let r: Value = serde_json::from_str(&fs::read_to_string(&json_path).unwrap()).unwrap();
+        assert_eq!(r["libdeflate_gunzip"]["seconds"]["median"], 0.5);
+        assert_eq!(r["duckdb"]["seconds"]["median"], 3.0);
+        let close = |v: &Value, x: f64| (v.as_f64().unwrap() - x).abs() < 1e-9;
+        assert!(close(&r["ratios"]["load_vs_libdeflate"], 1.1 / 0.5));
+        assert!(close(&r["ratios"]["duckdb_vs_load"], 3.0 / 1.1));
+        assert!(close(&r["ratios"]["native_vs_load"], 22.0 / 1.1));
+        let verdict =
+            |id: &str| r["targets_issue_11"].as_array().unwrap().iter().find(|t| t["id"] == id).unwrap()["met"].clone();
+        assert_eq!(verdict("libdeflate_ratio"), true);
+        assert_eq!(verdict("duckdb_speedup"), true);
+        assert_eq!(verdict("native_speedup"), true);
+        assert_eq!(verdict("peak_memory"), true);
+        assert_eq!(verdict("national_day_seconds"), Value::Null);
+        chart(&json_path, &svg).unwrap();
+        let text = fs::read_to_string(&svg).unwrap();
+        assert!(text.contains("libdeflate-gunzip (inflate floor)") && text.contains("DuckDB, same hourly rows"));
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -207,7 +207,7 @@ WITH named AS (
 )
 SELECT coalesce(sum(pg_total_relation_size(oid)), 0), coalesce(sum(pg_relation_size(oid)), 0),
        coalesce(sum(pg_table_size(oid) - pg_relation_size(oid)), 0), coalesce(sum(pg_indexes_size(oid)), 0),
-       count(*), coalesce(string_agg(DISTINCT regexp_replace(rel::text, '_[0-9]+\$', '_*'), ' '), '')
+       count(*), coalesce(string_agg(DISTINCT regexp_replace(rel::text, '_p?[0-9]{8}\$', '_*'), ' '), '')
   FROM leaves"
 IFS=$'\t' read -r total_b heap_b toast_b index_b tables names < <(pg -d "$DB" -At -F $'\t' -c "$STORAGE_SQL")
 HOURLY_ROWS=$(pg -d "$DB" -At -c "SELECT count(*) FROM public.vs_its_hourly")

@@ -420,53 +420,37 @@ if ((PROFILE)); then
     sed -n '/^## CPU by thread/,/^## every thread:/p' "$PROFILE_TXT" | grep -E '^ +[0-9.]+%' | head -30
 fi
 
-# The binary COPY baseline and bench/native-setup.sql need the hourly table of the first storage
-# (a table made by vs_ingest.ensure_hourly_table); with another storage they are left out, and
-# the results say so.
-HOURLY_TABLE=$(pg -d "$DB" -At -c "
-    SELECT EXISTS (SELECT FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-                    WHERE n.nspname = 'vs_ingest' AND p.proname = 'ensure_hourly_table')
-       AND coalesce((SELECT relkind IN ('r', 'p') FROM pg_class WHERE oid = to_regclass('public.vs_its_hourly')), false)")
-NO_HOURLY_TABLE="the target is not a table made by vs_ingest.ensure_hourly_table (a view over another storage); not adapted yet"
-
 # ---------------------------------------------------------------------------------------------
-# The write stage alone: binary COPY FROM STDIN of the rows the last load wrote, in the order the
-# worker writes them (hour by hour, links ascending), into an empty table of the same definition.
-if [ "$HOURLY_TABLE" != t ]; then
-    echo "binary COPY: skipped: $NO_HOURLY_TABLE"
-    put skipped.binary "skipped: $NO_HOURLY_TABLE"
-else
-bench_log "binary COPY FROM STDIN of the same hourly rows: $RUNS runs"
-BIN=$WORK/hourly.bin
+# The write stage alone: binary COPY FROM STDIN of the rows the last load wrote (the six-hour
+# rows of public.vs_its_hourly_blocks), in the order the worker writes them, into the empty
+# storage of a new target.
+bench_log "binary COPY FROM STDIN of the same stored rows: $RUNS runs"
+BIN=$WORK/blocks.bin
 rm -f "$BIN"
-pg -d "$DB" -c "COPY (SELECT * FROM public.vs_its_hourly ORDER BY hour, link_id) TO '$BIN' (FORMAT binary)"
+pg -d "$DB" -c "COPY (SELECT * FROM public.vs_its_hourly_blocks ORDER BY day, block, link_id) TO '$BIN' (FORMAT binary)"
 put binary.bytes "$(stat -c %s "$BIN")"
-mapfile -t DAYS < <(pg -d "$DB" -At -c "SELECT DISTINCT (hour AT TIME ZONE '$TZ_NAME')::date FROM public.vs_its_hourly ORDER BY 1")
-pg -d "$DB" -c "DROP TABLE public.vs_its_hourly"
+mapfile -t DAYS < <(pg -d "$DB" -At -c "SELECT DISTINCT day FROM public.vs_its_hourly_blocks ORDER BY 1")
+pg -d "$DB" -c "DROP TABLE public.vs_its_hourly_blocks CASCADE"
 for ((i = 1; i <= RUNS; i++)); do
-    pg -d "$DB" -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS public.binary_hourly" \
-        -c "SELECT vs_ingest.ensure_hourly_table('public.binary_hourly')" >/dev/null
+    pg -d "$DB" -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS public.binary_hourly_blocks CASCADE" \
+        -c "SELECT vs_ingest_create_target('public.binary_hourly', '$TZ_NAME')" >/dev/null
     for day in "${DAYS[@]}"; do
-        pg -d "$DB" -c "SELECT vs_ingest.ensure_day_partition('public.binary_hourly', '$day', '$TZ_NAME')" >/dev/null
+        pg -d "$DB" -c "SELECT vs_ingest.ensure_day_partition('public.binary_hourly_blocks', '$day')" >/dev/null
     done
     pg -d "$DB" -c CHECKPOINT
     start=$(now)
-    pg -d "$DB" -c "\\copy public.binary_hourly FROM '$BIN' WITH (FORMAT binary)"
+    pg -d "$DB" -c "\\copy public.binary_hourly_blocks FROM '$BIN' WITH (FORMAT binary)"
     s=$(elapsed "$start")
     put binary.seconds "$s"
     echo "run $i: $s s"
 done
-put binary.rows "$(pg -d "$DB" -At -c 'SELECT count(*) FROM public.binary_hourly')"
-pg -d "$DB" -c "DROP TABLE public.binary_hourly"
+put binary.rows "$(pg -d "$DB" -At -c 'SELECT count(*) FROM public.binary_hourly_blocks')"
+pg -d "$DB" -c "DROP TABLE public.binary_hourly_blocks CASCADE"
 # The small file's rows stay for scripts/bench-pk-order.sh; a national file's would take 2.7 GB.
 if [ "$SCALE" != small ]; then rm -f "$BIN"; fi
-fi
 
 # ---------------------------------------------------------------------------------------------
-if ((NATIVE)) && [ "$HOURLY_TABLE" != t ]; then
-    echo "native: skipped: $NO_HOURLY_TABLE"
-    put skipped.native "skipped: bench/native-setup.sql needs vs_ingest.ensure_hourly_table: $NO_HOURLY_TABLE"
-elif ((NATIVE)); then
+if ((NATIVE)); then
     bench_log "the native way: COPY FROM PROGRAM into an UNLOGGED table, then INSERT ... SELECT ... GROUP BY: $NATIVE_RUNS runs"
     put native.method "bench/native-setup.sql, bench/native-copy.sql, bench/native-insert.sql"
     # Only well-formed rows of the file's day reach COPY (see bench/native-copy.sql).

@@ -42,8 +42,8 @@ BEGIN
 END
 $$;
 
--- Deletes the coverage of the hours [lo, hi) of the table `table_name` that hold no row any more (a dropped
--- day). Users cannot write the catalog, so this runs as its owner (SECURITY DEFINER); it trusts
+-- Deletes the coverage of the hours [lo, hi) of the target `table_name` that hold no row any more (a
+-- dropped day). Users cannot write the catalog, so this runs as its owner (SECURITY DEFINER); it trusts
 -- no argument: it removes only coverage the table itself shows to be stale.
 CREATE FUNCTION vs_ingest.forget_coverage(table_name text, lo timestamptz, hi timestamptz) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -52,8 +52,8 @@ DECLARE
     has_rows boolean;
     forgotten bigint;
 BEGIN
-    IF rel IS NULL OR (SELECT c.relkind FROM pg_class c WHERE c.oid = rel) <> 'p' THEN
-        RETURN 0;
+    IF rel IS NULL OR vs_ingest.storage_of(rel) IS NULL THEN
+        RETURN 0;  -- not a target
     END IF;
     EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s WHERE hour >= $1 AND hour < $2)', rel) INTO has_rows USING lo, hi;
     IF has_rows THEN

@@ -28,17 +28,26 @@ echo "== starting PostgreSQL 15 in $DATA (port $PORT)"
 cluster_start "$DATA" "$PORT" "vs_ingest.allowed_dirs = '/tmp/vs_ingest_demo'"
 
 psql_demo() { psql -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres "$@"; }
-psql_demo -d postgres -q -c "DROP DATABASE IF EXISTS vs_ingest_demo" -c "CREATE DATABASE vs_ingest_demo"
+# The files' times are Seoul time. Sessions of this database show timestamps in Seoul time too,
+# so that hour::date and extract(hour FROM hour) mean Seoul's day and hour; the views'
+# local_day and local_hour are Seoul's whatever the session's TimeZone.
+psql_demo -d postgres -q -c "DROP DATABASE IF EXISTS vs_ingest_demo" -c "CREATE DATABASE vs_ingest_demo" \
+    -c "ALTER DATABASE vs_ingest_demo SET timezone = 'Asia/Seoul'"
 psql_demo -d vs_ingest_demo <<SQL
 CREATE EXTENSION vs_ingest;
-SET TimeZone = 'Asia/Seoul';
 \echo == SELECT * FROM vs_ingest_dir('$FILES', '*_5Min.zip')
 \x on
 SELECT * FROM vs_ingest_dir('$FILES', '*_5Min.zip');
 \x off
-\echo == a few hourly rows
-SELECT hour, link_id, speed, samples, speed_avg, speed_min, speed_max
+\echo == a few hourly rows (the view public.vs_its_hourly; local_day and local_hour are Seoul time)
+SELECT hour, local_day, local_hour, link_id, speed, samples, speed_avg
   FROM public.vs_its_hourly ORDER BY link_id, hour LIMIT 5;
+\echo == one link's 5-minute profile of the morning (the view public.vs_its_5min)
+SELECT ts, local_time, speed FROM public.vs_its_5min
+ WHERE link_id = (SELECT min(link_id) FROM public.vs_its_hourly_blocks) AND local_time < (SELECT min(local_day) FROM public.vs_its_5min) + time '00:30'
+ ORDER BY ts;
+\echo == storage: six-hour rows per local day, with their size
+SELECT day, count(*) AS rows, pg_size_pretty(sum(pg_column_size(b.*))) AS bytes FROM public.vs_its_hourly_blocks b GROUP BY day ORDER BY day;
 \echo == rejected lines
 SELECT line, reason, raw FROM vs_ingest.reject ORDER BY line LIMIT 10;
 \echo == loading the same directory again changes nothing

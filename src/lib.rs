@@ -43,7 +43,8 @@ extension_sql_file!(
         api::source::vs_ingest_disable_source,
         api::source::vs_ingest_drop_source,
         api::source::vs_ingest_run_source,
-        api::target::vs_ingest_create_target
+        api::target::vs_ingest_create_target,
+        api::convert::vs_ingest_convert_target
     ],
     finalize
 );

@@ -95,7 +95,7 @@ pub fn resume(run_id: i64, wait: bool) -> Result<Summary> {
     access::check_role()?;
     let started_by = own_run(run_id)?;
     let (json, _) = catalog::run_request(run_id)?.ok_or(IngestError::NoSuchRun(run_id))?;
-    let mut request: Request = serde_json::from_str(&json).expect("a stored request is valid JSON");
+    let mut request = Request::from_stored(&json)?;
     // The table the run loaded into, under its current name (renamed since, or stored
     // unqualified by 0.1.0).
     request.target = match catalog::run_target(run_id)? {
@@ -249,6 +249,7 @@ fn request(dir: &str, pattern: &str, files: Vec<PathBuf>, target: &str, options:
     let max_reject_ratio = options.max_reject_ratio.unwrap_or_else(|| gucs::MAX_REJECT_RATIO.get());
     let format = check_options(options.format, Some(&source_timezone), Some(max_reject_ratio), target)?;
     Ok(Request {
+        version: Request::VERSION,
         dir: dir.to_string(),
         pattern: pattern.to_string(),
         files: files.iter().map(|f| f.display().to_string()).collect(),

@@ -656,6 +656,19 @@ pub fn add_coverage(target_oid: pg_sys::Oid, target: &str, stamp: i64, coverage:
     )
 }
 
+/// Moves the ledger's runs and the coverage of relation `from` to relation `to`, now named
+/// `name` (a converted target: same data, new relation).
+pub fn move_target(from: pg_sys::Oid, to: pg_sys::Oid, name: &str) -> Result<()> {
+    run_sql(
+        "UPDATE vs_ingest.run SET target_oid = $2, target = $3 WHERE target_oid = $1",
+        &[from.into(), to.into(), name.into()],
+    )?;
+    run_sql(
+        "UPDATE vs_ingest.coverage SET target_oid = $2, target = $3 WHERE target_oid = $1",
+        &[from.into(), to.into(), name.into()],
+    )
+}
+
 /// Adds a local day of `time_zone` to the calendar the targets' views join (once per day and
 /// zone); true when the day was new.
 pub fn fill_calendar(time_zone: &str, day: &str) -> Result<bool> {

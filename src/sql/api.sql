@@ -137,3 +137,12 @@ CREATE FUNCTION public.vs_ingest_create_target(target text DEFAULT 'public.vs_it
 LANGUAGE sql VOLATILE AS $$ SELECT vs_ingest.vs_ingest_create_target($1, $2) $$;
 REVOKE ALL ON FUNCTION vs_ingest.vs_ingest_create_target, public.vs_ingest_create_target FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION vs_ingest.vs_ingest_create_target, public.vs_ingest_create_target TO pg_read_server_files;
+
+-- Converting a target of 0.1.0 (see src/api/convert.rs).
+CREATE FUNCTION public.vs_ingest_convert_target(target text DEFAULT 'public.vs_its_hourly',
+                                                time_zone text DEFAULT 'Asia/Seoul') RETURNS bigint
+LANGUAGE sql VOLATILE AS $$ SELECT vs_ingest.vs_ingest_convert_target($1, $2) $$;
+REVOKE ALL ON FUNCTION vs_ingest.vs_ingest_convert_target, public.vs_ingest_convert_target,
+                       vs_ingest.convert_prepare, vs_ingest.convert_rows FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vs_ingest.vs_ingest_convert_target, public.vs_ingest_convert_target,
+                          vs_ingest.convert_prepare, vs_ingest.convert_rows TO pg_read_server_files;

@@ -1,6 +1,6 @@
 -- Catalog tables of vs_ingest: the job history and the ledger of files. Each table's DDL lives
 -- here and only here. They are extension members registered with pg_extension_config_dump, so
--- pg_dump keeps their rows. The hourly data table is NOT a member (see hourly_table.sql).
+-- pg_dump keeps their rows. The targets' tables and views are NOT members (see target.sql).
 
 -- Directories the scheduler watches (see src/scheduler.rs). Written only through the
 -- vs_ingest_*_source functions, which check the caller; scheduled runs run as `owner`.

@@ -272,3 +272,67 @@ BEGIN
     INTO duplicate, rows_written;
 END
 $$;
+
+-- Converting a target of 0.1.0 (one row per link and hour) into this layout, for
+-- vs_ingest_convert_target (src/api/convert.rs). Step 1, as the caller (the table's owner):
+-- renames the old table to <name>_v0_1, creates the target under the old name and the partitions
+-- of its local days; returns the old table and those days.
+CREATE FUNCTION vs_ingest.convert_prepare(target text, tz text, OUT old_table regclass, OUT days date[])
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    old regclass := to_regclass(target);
+    nsp text;
+    rel text;
+    kept text;
+    storage regclass;
+BEGIN
+    IF old IS NULL THEN
+        RAISE EXCEPTION 'table "%" does not exist', target
+            USING ERRCODE = 'undefined_table', HINT = 'Name a table that vs_ingest 0.1.0 loaded into.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = old)
+       OR (SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
+            WHERE a.attrelid = old AND a.attnum > 0 AND NOT a.attisdropped)
+          IS DISTINCT FROM ARRAY['hour', 'link_id', 'speed', 'travel_time', 'samples', 'speed_avg', 'speed_min', 'speed_max'] THEN
+        RAISE EXCEPTION '% is not a table of vs_ingest 0.1.0', old
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'Only a partitioned table with one row per link and hour, as 0.1.0 created it, is converted.';
+    END IF;
+    SELECT n.nspname, c.relname INTO nsp, rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = old;
+    kept := left(rel, 58) || '_v0_1';
+    IF to_regclass(format('%I.%I', nsp, kept)) IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot keep % as %.%: that name is taken', old, nsp, kept
+            USING ERRCODE = 'duplicate_table', HINT = 'Rename or drop that relation first.';
+    END IF;
+    EXECUTE format('ALTER TABLE %s RENAME TO %I', old, kept);
+    SELECT e.storage INTO storage FROM vs_ingest.ensure_target(format('%I.%I', nsp, rel), tz) e;
+    EXECUTE format('SELECT coalesce(array_agg(DISTINCT (hour AT TIME ZONE %L)::date), ''{}'') FROM %s', tz, old) INTO days;
+    PERFORM vs_ingest.ensure_day_partition(storage, d) FROM unnest(days) AS d;
+    old_table := old;
+END
+$$;
+
+-- Step 2, as the caller, after the calendar has the days: each link's hours of a block become one
+-- row. Returns the hourly rows converted and the target's view.
+CREATE FUNCTION vs_ingest.convert_rows(old regclass, target text, tz text, OUT rows bigint, OUT view regclass)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    storage regclass;
+BEGIN
+    view := to_regclass(target);
+    storage := vs_ingest.storage_of(view);
+    EXECUTE format($q$
+        INSERT INTO %s (link_id, day, block, hours, speed, travel_time)
+        SELECT link_id, day, block, bit_or(1 << hour_in_block)::smallint,
+               vs_ingest.block_speed(array_agg(hour_in_block ORDER BY hour_in_block), array_agg(speed ORDER BY hour_in_block)),
+               vs_ingest.block_travel_time(array_agg(hour_in_block ORDER BY hour_in_block),
+                                           array_agg(travel_time ORDER BY hour_in_block))
+          FROM (SELECT link_id, l::date AS day, (extract(hour FROM l)::int / 6)::smallint AS block,
+                       (extract(hour FROM l)::int %% 6)::smallint AS hour_in_block, speed, travel_time
+                  FROM %s CROSS JOIN LATERAL (SELECT hour AT TIME ZONE %L AS l) AS x
+                 WHERE samples > 0) AS h
+         GROUP BY link_id, day, block$q$, storage, old, tz);
+    EXECUTE format('SELECT count(*) FROM %s WHERE samples > 0', old) INTO rows;
+    RAISE NOTICE '% hourly rows of % are now in %; drop % when you have checked them', rows, old, view, old;
+END
+$$;

@@ -135,9 +135,7 @@ fn register(request_json: &[u8]) -> Result<(i64, Request)> {
 fn join(run_id: i64) -> Result<Option<Request>> {
     catalog::hold_run(run_id)?;
     match catalog::run_request(run_id)? {
-        Some((json, status)) if status == "running" => {
-            Ok(Some(serde_json::from_str(&json).expect("a stored request is valid JSON")))
-        }
+        Some((json, status)) if status == "running" => Ok(Some(Request::from_stored(&json)?)),
         _ => Ok(None),
     }
 }

@@ -7,10 +7,17 @@
 //! checks every file it opens. (Requests stored by 0.1.0 also hold `allowed_dirs`,
 //! `max_entry_bytes` and `test_exit_after_chunks`; they are ignored when read.)
 
+use pgrx::PgSqlErrorCode;
 use serde::{Deserialize, Serialize};
+
+use crate::error::{IngestError, Result};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Request {
+    /// The layout of this request as stored: 1 for requests stored by 0.1.0 (which have no such
+    /// field), [`Request::VERSION`] for this release's. Every release reads every older layout.
+    #[serde(default = "first_version")]
+    pub version: u32,
     pub dir: String,
     pub pattern: String,
     /// Files to load, as listed (each is checked against `allowed_dirs` again when opened).
@@ -26,4 +33,56 @@ pub struct Request {
     /// The source (`vs_ingest.source`) a scheduled or `vs_ingest_run_source` load comes from.
     #[serde(default)]
     pub source_id: Option<i32>,
+}
+
+fn first_version() -> u32 {
+    1
+}
+
+impl Request {
+    /// The layout this release stores. 2 (0.2.0): adds `version`; layout 1's `allowed_dirs`,
+    /// `max_entry_bytes` and `test_exit_after_chunks` are ignored (read from the server instead).
+    pub const VERSION: u32 = 2;
+
+    /// Reads a request stored in `vs_ingest.run.options` by this or an earlier release.
+    pub fn from_stored(json: &str) -> Result<Request> {
+        let request: Request = serde_json::from_str(json).map_err(|e| IngestError::Postgres {
+            code: PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+            message: format!("the stored request of a run cannot be read: {e}"),
+            detail: Some(json.chars().take(500).collect()),
+            hint: Some("Start the load again with vs_ingest_dir; the files it loaded stay loaded.".into()),
+        })?;
+        if request.version > Request::VERSION {
+            return Err(IngestError::Postgres {
+                code: PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                message: format!(
+                    "the run was stored by a later vs_ingest (request layout {}, this release reads up to {})",
+                    request.version,
+                    Request::VERSION
+                ),
+                detail: None,
+                hint: Some("Resume it with the release that started it, or start the load again.".into()),
+            });
+        }
+        Ok(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_stored_by_0_1_0_reads_as_layout_1() {
+        // As 0.1.0 stored it (src/worker/request.rs at 7cdaf19), settings that are now read from
+        // the server included.
+        let stored = r#"{"dir":"/srv/its","pattern":"*.zip","files":["/srv/its/a.zip"],"target":"vs_its_hourly",
+            "format":"its_5min","source_timezone":"Asia/Seoul","max_reject_ratio":0.01,"reload_changed":false,
+            "threads":2,"chunk_size":4194304,"max_rejects_stored":1000,"allowed_dirs":["/srv/its"],
+            "max_entry_bytes":68719476736,"test_exit_after_chunks":0}"#;
+        let request = Request::from_stored(stored).unwrap();
+        assert_eq!((request.version, request.source_id, request.files.len()), (1, None, 1));
+        let again: Request = serde_json::from_str(&serde_json::to_string(&request).unwrap()).unwrap();
+        assert_eq!(again.version, 1);
+    }
 }

@@ -9,7 +9,7 @@ fn run(path: PathBuf, options: Options, threads: usize) -> Result<Outcome> {
     let load = engine.load(path, options);
     let (mut hours, mut rejects, mut counts, mut checkpoints) = (Vec::new(), Vec::new(), Counts::default(), Vec::new());
     loop {
-        match load.recv_timeout(Duration::from_secs(10)).expect("pipeline stalled")? {
+        match load.recv_timeout(Duration::from_secs(120)).expect("pipeline stalled")? {
             Event::Batch(b) => {
                 hours.extend(b.hours);
                 rejects.extend(b.rejects);
@@ -172,7 +172,7 @@ fn resume_from_checkpoints_of(csv: &str, options: Options) -> Vec<Position> {
         let mut counts = Counts::default();
         let mut rejects = Vec::new();
         loop {
-            let Event::Batch(b) = load.recv_timeout(Duration::from_secs(10)).unwrap().unwrap() else { panic!() };
+            let Event::Batch(b) = load.recv_timeout(Duration::from_secs(120)).unwrap().unwrap() else { panic!() };
             before.extend(b.hours);
             counts += b.counts;
             rejects.extend(b.rejects);
@@ -219,7 +219,7 @@ fn dropping_a_load_midway_stops_its_threads() {
     options.chunk_size = 1000;
     let engine = Engine::new(2).unwrap();
     let load = engine.load(path, options);
-    assert!(load.recv_timeout(Duration::from_secs(10)).is_some());
+    assert!(load.recv_timeout(Duration::from_secs(120)).is_some());
     drop(load); // joins; a hang here fails the test by timeout
 }
 

@@ -79,6 +79,10 @@ quietly() {
     fi
 }
 
+# same_lines A B: the same lines, in any order (cargo pgrx orders the generated SQL's blocks
+# differently from one run to the next).
+same_lines() { [ -s "$2" ] && cmp -s <(sort "$1") <(sort "$2"); }
+
 BACKGROUND=()
 cleanup() {
     local rc=$? p
@@ -127,7 +131,7 @@ flock 9
 log "installing 0.1.0"
 quietly install-0.1.0 env -C "$V010_SRC" CARGO_TARGET_DIR="$V010_TARGET" \
     cargo pgrx install --release --pg-config "$PG_CONFIG"
-cmp -s "$V010_SQL" "$EXT_DIR/vs_ingest--0.1.0.sql" || abort "$EXT_DIR/vs_ingest--0.1.0.sql is not 0.1.0's after installing it"
+same_lines "$V010_SQL" "$EXT_DIR/vs_ingest--0.1.0.sql" || abort "$EXT_DIR/vs_ingest--0.1.0.sql is not 0.1.0's after installing it"
 
 log "a fresh cluster in $DATA, port $PORT"
 cluster_stop "$DATA"
@@ -203,7 +207,7 @@ echo
 log "stopping the cluster; installing $NEW_VERSION"
 cluster_stop "$DATA"
 quietly install-current cargo pgrx install --release --pg-config "$PG_CONFIG"
-if cmp -s "$V010_SQL" "$EXT_DIR/vs_ingest--0.1.0.sql"; then
+if same_lines "$V010_SQL" "$EXT_DIR/vs_ingest--0.1.0.sql"; then
     pass "installing $NEW_VERSION kept 0.1.0's vs_ingest--0.1.0.sql"
 else
     fail "installing $NEW_VERSION removed or replaced $EXT_DIR/vs_ingest--0.1.0.sql"

@@ -131,7 +131,25 @@ SELECT regress_try($$UPDATE vs_ingest.source SET owner = 'postgres'$$);
 -- Nor act on the superuser's runs.
 SELECT regexp_replace(regress_try('SELECT * FROM vs_ingest_resume(' || :superuser_run || ')'), 'run [0-9]+', 'run N');
 SELECT regexp_replace(regress_try('SELECT vs_ingest_cancel(' || :superuser_run || ')'), 'run [0-9]+', 'run N');
+-- Nor make the extension's own-rights function (forget_coverage) run code of hers: it decides
+-- from the system catalogs alone, never reading her relation (a view that calls her function
+-- would run it with the catalog owner's rights).
+CREATE TABLE public.fake_hourly_blocks (link_id bigint, day date, block smallint, hours smallint,
+                                        speed smallint[], travel_time int[]) PARTITION BY RANGE (day);
+CREATE TABLE public.fake_hourly_blocks_p PARTITION OF public.fake_hourly_blocks FOR VALUES FROM (MINVALUE) TO (MAXVALUE);
+INSERT INTO public.fake_hourly_blocks VALUES (1, '2023-01-01', 0, 1, array_fill(1::smallint, ARRAY[72]), NULL);
+CREATE TABLE public.escalations (who name);
+CREATE FUNCTION public.escalate() RETURNS timestamptz LANGUAGE sql VOLATILE
+    AS $f$ INSERT INTO public.escalations VALUES (current_user) RETURNING now() $f$;
+CREATE VIEW public.fake_hourly AS
+SELECT public.escalate() AS hour, b.link_id FROM public.fake_hourly_blocks b
+  JOIN vs_ingest.calendar_hour c ON c.local_day = b.day WHERE c.time_zone = 'Asia/Seoul';
+SELECT vs_ingest.forget_coverage('public.fake_hourly', '-infinity', 'infinity') AS forgotten;
 RESET ROLE;
+SELECT count(*) AS escalated, (SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_mallory') AS mallory_superuser
+  FROM public.escalations;
+DROP TABLE public.fake_hourly_blocks, public.escalations CASCADE;
+DROP FUNCTION public.escalate();
 SELECT regress_try('SELECT vs_ingest_cancel(' || :superuser_run || ')') AS superuser_may_cancel;
 
 ------------------------------------------------------------------------------------------------

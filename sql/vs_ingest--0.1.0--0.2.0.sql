@@ -1,8 +1,10 @@
 -- vs_ingest 0.1.0 -> 0.2.0, run by ALTER EXTENSION vs_ingest UPDATE. After it, an installation
--- of 0.1.0 has exactly the objects of a fresh 0.2.0 (src/sql/*.sql and the functions generated
--- from src/api), and keeps its ledger, sources and coverage. The layout of the targets changed
--- too; converting a 0.1.0 table is vs_ingest_convert_target's job, not this script's (it may be
--- large, and it belongs to its owner). What changed and why: docs/catalog-changes.md.
+-- of 0.1.0 has the objects of a fresh 0.2.0 (src/sql/*.sql and the functions generated from
+-- src/api; the columns added to run and coverage come last instead of where a fresh install puts
+-- them), and keeps its ledger, sources and coverage. Privileges granted by hand on the public
+-- wrappers go with the old functions, and a user's view over one of them blocks the update. The
+-- layout of the targets changed too; converting a 0.1.0 table is vs_ingest_convert_target's job,
+-- not this script's (it may be large, and it belongs to its owner). What changed and why: docs/catalog-changes.md.
 \echo Use "ALTER EXTENSION vs_ingest UPDATE" to load this file. \quit
 
 ------------------------------------------------------------------------------------------------
@@ -405,6 +407,12 @@ BEGIN
         RAISE EXCEPTION 'cannot create target %: % exists and is not a vs_ingest storage table', target, storage
             USING ERRCODE = 'duplicate_table', HINT = 'Pick another target name.';
     END IF;
+    IF storage IS NOT NULL AND EXISTS (
+           SELECT 1 FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+            WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = storage AND r.ev_class <> storage) THEN
+        RAISE EXCEPTION 'cannot create target %: its storage name % is used by another target', target, storage
+            USING ERRCODE = 'duplicate_table', HINT = 'Use a target name whose first 56 characters differ from the other''s.';
+    END IF;
     -- A storage table without its views (they went with DROP EXTENSION ... CASCADE) is adopted:
     -- the views are created again over it.
     IF storage IS NULL THEN
@@ -481,6 +489,13 @@ BEGIN
     part := left(rel, 53) || '_p' || to_char(day, 'YYYYMMDD');
     -- Serialise partition creation per table across sessions.
     PERFORM pg_advisory_xact_lock(hashtext('vs_ingest.partition'), hashtext(storage::text));
+    IF to_regclass(format('%I.%I', nsp, part)) IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(format('%I.%I', nsp, part))
+                                                  AND inhparent = storage) THEN
+        RAISE EXCEPTION 'cannot create the partition of % for %: % exists and is not one of its partitions',
+                        storage, day, format('%I.%I', nsp, part)
+            USING ERRCODE = 'duplicate_table', HINT = 'Rename that relation, or use a target name of at most 50 characters.';
+    END IF;
     IF to_regclass(format('%I.%I', nsp, part)) IS NULL THEN
         EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
                        nsp, part, storage, day, day + 1);
@@ -513,6 +528,11 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     stats name;
 BEGIN
+    -- Runs as the catalog's owner: only a real zone name, never a string a target's view holds.
+    IF NOT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = tz) THEN
+        RAISE EXCEPTION 'unknown time zone "%"', tz
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use a name from pg_timezone_names, such as Asia/Seoul.';
+    END IF;
     IF EXISTS (SELECT 1 FROM vs_ingest.calendar_hour
                 WHERE time_zone = tz AND hour = (day::timestamp + interval '12 hours') AT TIME ZONE tz) THEN
         RETURN false;
@@ -615,9 +635,20 @@ CREATE FUNCTION vs_ingest.convert_rows(old regclass, target text, tz text, OUT r
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     storage regclass;
+    collisions bigint;
+    grant_row record;
 BEGIN
     view := to_regclass(target);
     storage := vs_ingest.storage_of(view);
+    -- Two hourly rows of one link on the same local hour (a table loaded in another time zone, or
+    -- a daylight-saving day) would overwrite each other's slots: refuse rather than lose them.
+    EXECUTE format('SELECT count(*) - count(DISTINCT (link_id, hour AT TIME ZONE %L)) FROM %s WHERE samples > 0', tz, old)
+       INTO collisions;
+    IF collisions > 0 THEN
+        RAISE EXCEPTION '% hourly rows of % fall on the same local hour of time zone % as another row of their link', collisions, old, tz
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Convert with the time zone the table was loaded with (its partitions start at that zone''s midnights).';
+    END IF;
     EXECUTE format($q$
         INSERT INTO %s (link_id, day, block, hours, speed, travel_time)
         SELECT link_id, day, block, bit_or(1 << hour_in_block)::smallint,
@@ -630,6 +661,18 @@ BEGIN
                  WHERE samples > 0) AS h
          GROUP BY link_id, day, block$q$, storage, old, tz);
     EXECUTE format('SELECT count(*) FROM %s WHERE samples > 0', old) INTO rows;
+    -- Whoever could use the old table can use the target: its privileges go to the view (SELECT)
+    -- and to the storage (all of them).
+    FOR grant_row IN
+        SELECT a.privilege_type, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END AS grantee
+          FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
+         WHERE c.oid = old AND a.grantee <> c.relowner
+    LOOP
+        EXECUTE format('GRANT %s ON %s TO %s', grant_row.privilege_type, storage, grant_row.grantee);
+        IF grant_row.privilege_type = 'SELECT' THEN
+            EXECUTE format('GRANT SELECT ON %s TO %s', view, grant_row.grantee);
+        END IF;
+    END LOOP;
     RAISE NOTICE '% hourly rows of % are now in %; drop % when you have checked them', rows, old, view, old;
 END
 $$;
@@ -678,21 +721,32 @@ BEGIN
 END
 $$;
 
--- Deletes the coverage of the hours [lo, hi) of the target `table_name` that hold no row any more (a
--- dropped day). Users cannot write the catalog, so this runs as its owner (SECURITY DEFINER); it trusts
--- no argument: it removes only coverage the table itself shows to be stale.
+-- Deletes the coverage of the hours [lo, hi) of the target `table_name` that no partition of its
+-- storage holds any more (a dropped or detached day). Users cannot write the catalog, so this runs
+-- as its owner (SECURITY DEFINER); it trusts no argument and never reads a relation of the caller
+-- (a view could run the caller's functions with the definer's rights): it removes only coverage
+-- that the system catalogs show to be stale.
 CREATE FUNCTION vs_ingest.forget_coverage(table_name text, lo timestamptz, hi timestamptz) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     rel regclass := to_regclass(table_name);
-    has_rows boolean;
+    storage regclass;
+    tz text;
     forgotten bigint;
 BEGIN
-    IF rel IS NULL OR vs_ingest.storage_of(rel) IS NULL THEN
+    storage := vs_ingest.storage_of(rel);
+    tz := vs_ingest.time_zone_of(rel);
+    IF rel IS NULL OR storage IS NULL OR tz IS NULL
+       OR NOT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = tz) THEN
         RETURN 0;  -- not a target
     END IF;
-    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s WHERE hour >= $1 AND hour < $2)', rel) INTO has_rows USING lo, hi;
-    IF has_rows THEN
+    -- A partition still holds a local day of [lo, hi): nothing is stale.
+    IF EXISTS (SELECT 1
+                 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                 CROSS JOIN LATERAL (SELECT (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::date AS plo,
+                                            (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::date AS phi) b
+                WHERE i.inhparent = storage
+                  AND b.plo::timestamp AT TIME ZONE tz < hi AND b.phi::timestamp AT TIME ZONE tz > lo) THEN
         RETURN 0;
     END IF;
     DELETE FROM vs_ingest.coverage c WHERE c.target_oid = rel AND c.hour >= lo AND c.hour < hi;
@@ -1135,4 +1189,3 @@ REVOKE ALL ON FUNCTION vs_ingest.vs_ingest_convert_target, public.vs_ingest_conv
                        vs_ingest.convert_prepare, vs_ingest.convert_rows FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION vs_ingest.vs_ingest_convert_target, public.vs_ingest_convert_target,
                           vs_ingest.convert_prepare, vs_ingest.convert_rows TO pg_read_server_files;
-

@@ -37,8 +37,9 @@ impl Stored<'_> {
 /// the argument, which lives as long as the call.
 unsafe fn stored<'a>(fcinfo: pg_sys::FunctionCallInfo) -> Stored<'a> {
     // SAFETY: per the function's contract, both arguments exist; argument 0 is a varlena of type
-    // smallint[]: detoasting returns it unchanged when it is stored inline with a 4-byte header
-    // (always, for 72 elements), else a copy in the call's memory context.
+    // smallint[]: detoasting returns it unchanged when it is stored inline with a 4-byte header,
+    // else (a sparse row stored with a 1-byte header, compressed or external) a copy in the call's
+    // memory context with a 4-byte header.
     unsafe {
         let args = (*fcinfo).args.as_slice(2);
         let hour = (args[1].value.value() as i16).clamp(0, 5) as usize;

@@ -42,21 +42,32 @@ BEGIN
 END
 $$;
 
--- Deletes the coverage of the hours [lo, hi) of the target `table_name` that hold no row any more (a
--- dropped day). Users cannot write the catalog, so this runs as its owner (SECURITY DEFINER); it trusts
--- no argument: it removes only coverage the table itself shows to be stale.
+-- Deletes the coverage of the hours [lo, hi) of the target `table_name` that no partition of its
+-- storage holds any more (a dropped or detached day). Users cannot write the catalog, so this runs
+-- as its owner (SECURITY DEFINER); it trusts no argument and never reads a relation of the caller
+-- (a view could run the caller's functions with the definer's rights): it removes only coverage
+-- that the system catalogs show to be stale.
 CREATE FUNCTION vs_ingest.forget_coverage(table_name text, lo timestamptz, hi timestamptz) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     rel regclass := to_regclass(table_name);
-    has_rows boolean;
+    storage regclass;
+    tz text;
     forgotten bigint;
 BEGIN
-    IF rel IS NULL OR vs_ingest.storage_of(rel) IS NULL THEN
+    storage := vs_ingest.storage_of(rel);
+    tz := vs_ingest.time_zone_of(rel);
+    IF rel IS NULL OR storage IS NULL OR tz IS NULL
+       OR NOT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = tz) THEN
         RETURN 0;  -- not a target
     END IF;
-    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s WHERE hour >= $1 AND hour < $2)', rel) INTO has_rows USING lo, hi;
-    IF has_rows THEN
+    -- A partition still holds a local day of [lo, hi): nothing is stale.
+    IF EXISTS (SELECT 1
+                 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                 CROSS JOIN LATERAL (SELECT (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::date AS plo,
+                                            (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::date AS phi) b
+                WHERE i.inhparent = storage
+                  AND b.plo::timestamp AT TIME ZONE tz < hi AND b.phi::timestamp AT TIME ZONE tz > lo) THEN
         RETURN 0;
     END IF;
     DELETE FROM vs_ingest.coverage c WHERE c.target_oid = rel AND c.hour >= lo AND c.hour < hi;

@@ -42,7 +42,7 @@ SELECT * FROM vs_ingest_dir('$FILES', '*_5Min.zip');
 \echo == a few hourly rows (the view public.vs_its_hourly; local_day and local_hour are Seoul time)
 SELECT hour, local_day, local_hour, link_id, speed, samples, speed_avg
   FROM public.vs_its_hourly ORDER BY link_id, hour LIMIT 5;
-\echo == one link's 5-minute profile of the morning (the view public.vs_its_5min)
+\echo == the 5-minute profile of one link, the first half hour (the view public.vs_its_5min)
 SELECT ts, local_time, speed FROM public.vs_its_5min
  WHERE link_id = (SELECT min(link_id) FROM public.vs_its_hourly_blocks) AND local_time < (SELECT min(local_day) FROM public.vs_its_5min) + time '00:30'
  ORDER BY ts;

@@ -222,6 +222,18 @@ sql "ALTER EXTENSION vs_ingest UPDATE" "ALTER EXTENSION vs_ingest UPDATE" >/dev/
 v=$(sql "extversion" "SELECT extversion FROM pg_extension WHERE extname = 'vs_ingest'")
 if [ "$v" = "$NEW_VERSION" ]; then pass "ALTER EXTENSION vs_ingest UPDATE: 0.1.0 -> $v"; else abort "after the update extversion is $v, not $NEW_VERSION"; fi
 
+log "the upgraded extension against a fresh $NEW_VERSION (scripts/schema-description.sql)"
+psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d postgres \
+    -c "DROP DATABASE IF EXISTS upgrade_test_fresh" -c "CREATE DATABASE upgrade_test_fresh" >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d upgrade_test_fresh -c "CREATE EXTENSION vs_ingest" >/dev/null
+describe() { psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d "$1" -f scripts/schema-description.sql; }
+if diff <(describe upgrade_test_fresh) <(describe "$DB") >"$UP/schema.diff"; then
+    pass "the upgraded extension has the objects, privileges and settings of a fresh $NEW_VERSION ($(describe "$DB" | wc -l) lines compared)"
+else
+    fail "the upgraded extension differs from a fresh $NEW_VERSION (< fresh, > upgraded):"
+    sed 's/^/      /' "$UP/schema.diff" | head -40
+fi
+
 log "vs_ingest_convert_target('public.vs_its_hourly')"
 out=$(sql "vs_ingest_convert_target" "SET client_min_messages = warning; SELECT vs_ingest_convert_target('public.vs_its_hourly')")
 pass "vs_ingest_convert_target converted $out hourly rows"

@@ -142,161 +142,6 @@ GRANT SELECT ON vs_ingest.calendar_hour, vs_ingest.calendar_5min TO PUBLIC;
 --    (src/sql/gaps.sql, target.sql, history.sql, api.sql and the functions of src/api).
 ------------------------------------------------------------------------------------------------
 
--- The missing-data report, from vs_ingest.coverage alone (kept by the writer): it never scans the
--- hourly rows, so a month of national data answers in milliseconds. The two report functions are
--- plain SQL, so they live in public directly instead of behind wrappers.
-
--- Normalises a target name the way the loader records it (schema.table, quoted as needed).
--- With missing_ok, a table that does not exist yet is NULL instead of an error.
-CREATE FUNCTION vs_ingest.target_name(target text, missing_ok boolean DEFAULT false) RETURNS text
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    rel regclass := to_regclass(target);
-BEGIN
-    IF rel IS NULL AND missing_ok THEN
-        RETURN NULL;
-    ELSIF rel IS NULL THEN
-        RAISE EXCEPTION 'table "%" does not exist', target
-            USING ERRCODE = 'undefined_table', HINT = 'Name a table that vs_ingest has loaded into.';
-    END IF;
-    RETURN (SELECT format('%I.%I', n.nspname, c.relname)
-              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel);
-END
-$$;
-
--- The report functions are entry points in public: thin SQL wrappers whose bodies are fully
--- schema-qualified, resolving the user's table name under the caller's search_path (with
--- pg_catalog.to_regclass), and calling the functions below, which run with a fixed search_path.
-
--- Every hour of [since, until) with what reported in it. links_expected is the most links that
--- reported in any one hour of the `expected_days` days before (NULL without history): an exact
--- count of distinct links over days would mean scanning the data or keeping link sets per day.
-CREATE FUNCTION vs_ingest.coverage_report(
-    rel regclass,
-    target text,
-    since timestamptz,
-    until timestamptz,
-    expected_days int
-) RETURNS TABLE (
-    hour timestamptz, links_expected int, links_reported int, coverage double precision,
-    slots_missing int
-) LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    -- The table (target_name raises a clear error if there is none); coverage is kept by its oid.
-    relid oid := vs_ingest.target_name(coalesce(rel::text, target))::regclass;
-BEGIN
-    IF since IS NULL OR until IS NULL OR until <= since THEN
-        RAISE EXCEPTION 'invalid time range [%, %)', since, until
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give since < until.';
-    END IF;
-    IF expected_days IS NULL OR expected_days < 1 THEN
-        RAISE EXCEPTION 'expected_days must be at least 1, not %', expected_days
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the number of days whose links are expected.';
-    END IF;
-    RETURN QUERY
-    SELECT h.hour, e.links, coalesce(c.links, 0),
-           CASE WHEN e.links > 0 THEN coalesce(c.links, 0)::double precision / e.links END,
-           CASE WHEN c.hour IS NULL THEN 12
-                ELSE (SELECT count(*)::int FROM unnest(c.slot_links) AS n WHERE n = 0) END
-      FROM vs_ingest.hour_grid(relid, since, until) AS h
-      LEFT JOIN vs_ingest.coverage c ON c.target_oid = relid AND c.hour = h.hour
-     CROSS JOIN LATERAL (
-            SELECT max(p.links) AS links FROM vs_ingest.coverage p
-             WHERE p.target_oid = relid AND p.hour >= h.hour - make_interval(days => expected_days)
-               AND p.hour < h.hour) e
-     ORDER BY h.hour;
-END
-$$;
-
-CREATE FUNCTION public.vs_ingest_coverage(
-    since timestamptz,
-    until timestamptz,
-    target text DEFAULT 'public.vs_its_hourly',
-    expected_days int DEFAULT 7
-) RETURNS TABLE (
-    hour timestamptz, links_expected int, links_reported int, coverage double precision,
-    slots_missing int
-) LANGUAGE sql STABLE
-AS $$ SELECT * FROM vs_ingest.coverage_report(pg_catalog.to_regclass($3), $3, $1, $2, $4) $$;
-
--- The hours of [since, until): the loaded hours' starts, and whole hours of the same grid in
--- between (the grid follows the loaded data, so zones with half-hour offsets work too).
-CREATE FUNCTION vs_ingest.hour_grid(relid oid, since timestamptz, until timestamptz)
-RETURNS TABLE (hour timestamptz) LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    WITH anchor AS (
-        SELECT coalesce((SELECT c.hour FROM vs_ingest.coverage c WHERE c.target_oid = relid ORDER BY c.hour LIMIT 1),
-                        date_trunc('hour', since)) AS a
-    ), first AS (
-        -- The first hour of the grid that overlaps [since, until).
-        SELECT a + floor(extract(epoch FROM since - a) / 3600) * interval '1 hour' AS f FROM anchor
-    )
-    SELECT g FROM first, generate_series(f, until - interval '1 microsecond', interval '1 hour') AS g
-$$;
-
--- What is missing in [since, until): runs of 5-minute intervals with no sample at all (kind
--- 'no_data', e.g. a file that never came), and hours with data where fewer than `min_coverage`
--- of the expected links reported (kind 'low_coverage').
-CREATE FUNCTION vs_ingest.gaps_report(
-    rel regclass,
-    target text,
-    since timestamptz,
-    until timestamptz,
-    expected_days int,
-    min_coverage double precision
-) RETURNS TABLE (
-    kind text, interval_start timestamptz, interval_end timestamptz, intervals int,
-    links_expected int, links_reported int, coverage double precision
-) LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    relid oid := vs_ingest.target_name(coalesce(rel::text, target))::regclass;
-BEGIN
-    IF min_coverage IS NULL OR min_coverage < 0 OR min_coverage > 1 THEN
-        RAISE EXCEPTION 'min_coverage must be between 0 and 1, not %', min_coverage
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give a share such as 0.9.';
-    END IF;
-    RETURN QUERY
-    WITH hours AS (
-        SELECT * FROM vs_ingest.coverage_report(rel, target, since, until, expected_days)
-    ), empty_slots AS (
-        -- Every 5-minute interval inside [since, until) that no link reported.
-        SELECT h.hour + s.slot * interval '5 minutes' AS t, h.links_expected
-          FROM hours h
-         CROSS JOIN generate_series(0, 11) AS s(slot)
-          LEFT JOIN vs_ingest.coverage c ON c.target_oid = relid AND c.hour = h.hour
-         WHERE coalesce(c.slot_links[s.slot + 1], 0) = 0
-           AND h.hour + s.slot * interval '5 minutes' >= since
-           AND h.hour + (s.slot + 1) * interval '5 minutes' <= until
-    ), runs AS (
-        -- Consecutive intervals share t - row_number() * 5 minutes.
-        SELECT t, links_expected, t - row_number() OVER (ORDER BY t) * interval '5 minutes' AS run
-          FROM empty_slots
-    )
-    SELECT 'no_data', min(t), max(t) + interval '5 minutes', count(*)::int,
-           (array_agg(r.links_expected ORDER BY t))[1], 0, 0::double precision
-      FROM runs r GROUP BY run
-    UNION ALL
-    SELECT 'low_coverage', h.hour, h.hour + interval '1 hour', 12 - h.slots_missing,
-           h.links_expected, h.links_reported, h.coverage
-      FROM hours h
-     WHERE h.links_reported > 0 AND h.coverage < min_coverage
-    ORDER BY 2, 1;
-END
-$$;
-
-CREATE FUNCTION public.vs_ingest_gaps(
-    since timestamptz,
-    until timestamptz,
-    target text DEFAULT 'public.vs_its_hourly',
-    expected_days int DEFAULT 7,
-    min_coverage double precision DEFAULT 0.9
-) RETURNS TABLE (
-    kind text, interval_start timestamptz, interval_end timestamptz, intervals int,
-    links_expected int, links_reported int, coverage double precision
-) LANGUAGE sql STABLE
-AS $$ SELECT * FROM vs_ingest.gaps_report(pg_catalog.to_regclass($3), $3, $1, $2, $4, $5) $$;
-
 -- A target: the relation users query, `target` (default public.vs_its_hourly), is a view with one
 -- row per link and hour; the data lives in `<target>_blocks`, one row per link and block of six
 -- local hours, partitioned by local day; `<target>_5min` (vs_its_5min for the default) is a view
@@ -313,6 +158,37 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                     = ARRAY['link_id bigint', 'day date', 'block smallint', 'hours smallint', 'speed smallint[]',
                             'travel_time integer[]'], false)
       FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+$$;
+
+-- Whether `rel` is a table of vs_ingest 0.1.0: partitioned, one row per link and hour.
+CREATE FUNCTION vs_ingest.is_v0_1_table(rel oid) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = rel)
+       AND (SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
+             WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped)
+           IS NOT DISTINCT FROM ARRAY['hour', 'link_id', 'speed', 'travel_time', 'samples', 'speed_avg', 'speed_min', 'speed_max']
+$$;
+
+-- Raises 22023 unless `tz` names a time zone (pg_timezone_names): targets and the calendar take
+-- only real zone names.
+CREATE FUNCTION vs_ingest.check_time_zone(tz text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = tz) THEN
+        RAISE EXCEPTION 'unknown time zone "%"', tz
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use a name from pg_timezone_names, such as Asia/Seoul.';
+    END IF;
+END
+$$;
+
+-- The day partitions of a storage table, with the local days each holds, [lo, hi).
+CREATE FUNCTION vs_ingest.day_partitions(storage regclass, OUT part regclass, OUT lo date, OUT hi date)
+RETURNS SETOF record LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT c.oid::regclass,
+           (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::date,
+           (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::date
+      FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+     WHERE i.inhparent = storage
 $$;
 
 -- The storage table behind a target view, or NULL when `target` is not one: the partitioned
@@ -352,19 +228,12 @@ BEGIN
         RAISE EXCEPTION 'invalid target table name "%"', target
             USING ERRCODE = 'invalid_name', HINT = 'Give a table name, optionally schema-qualified.';
     END IF;
-    PERFORM 1 FROM pg_timezone_names WHERE name = tz;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown time zone "%"', tz
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use a name from pg_timezone_names, such as Asia/Seoul.';
-    END IF;
+    PERFORM vs_ingest.check_time_zone(tz);
     existing := to_regclass(target);
     IF existing IS NOT NULL THEN
         storage := vs_ingest.storage_of(existing);
         IF storage IS NULL THEN
-            IF EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = existing)
-               AND (SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
-                     WHERE a.attrelid = existing AND a.attnum > 0 AND NOT a.attisdropped)
-                   = ARRAY['hour', 'link_id', 'speed', 'travel_time', 'samples', 'speed_avg', 'speed_min', 'speed_max'] THEN
+            IF vs_ingest.is_v0_1_table(existing) THEN
                 RAISE EXCEPTION 'table % stores one row per link and hour, the layout of vs_ingest 0.1.0', existing
                     USING ERRCODE = 'object_not_in_prerequisite_state',
                           HINT = format('Convert it to the current layout with SELECT vs_ingest_convert_target(%L).', existing::text);
@@ -529,10 +398,7 @@ DECLARE
     stats name;
 BEGIN
     -- Runs as the catalog's owner: only a real zone name, never a string a target's view holds.
-    IF NOT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = tz) THEN
-        RAISE EXCEPTION 'unknown time zone "%"', tz
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use a name from pg_timezone_names, such as Asia/Seoul.';
-    END IF;
+    PERFORM vs_ingest.check_time_zone(tz);
     IF EXISTS (SELECT 1 FROM vs_ingest.calendar_hour
                 WHERE time_zone = tz AND hour = (day::timestamp + interval '12 hours') AT TIME ZONE tz) THEN
         RETURN false;
@@ -607,10 +473,7 @@ BEGIN
         RAISE EXCEPTION 'table "%" does not exist', target
             USING ERRCODE = 'undefined_table', HINT = 'Name a table that vs_ingest 0.1.0 loaded into.';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = old)
-       OR (SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
-            WHERE a.attrelid = old AND a.attnum > 0 AND NOT a.attisdropped)
-          IS DISTINCT FROM ARRAY['hour', 'link_id', 'speed', 'travel_time', 'samples', 'speed_avg', 'speed_min', 'speed_max'] THEN
+    IF NOT vs_ingest.is_v0_1_table(old) THEN
         RAISE EXCEPTION '% is not a table of vs_ingest 0.1.0', old
             USING ERRCODE = 'wrong_object_type',
                   HINT = 'Only a partitioned table with one row per link and hour, as 0.1.0 created it, is converted.';
@@ -677,6 +540,161 @@ BEGIN
 END
 $$;
 
+-- The missing-data report, from vs_ingest.coverage alone (kept by the writer): it never scans the
+-- hourly rows, so a month of national data answers in milliseconds. The two report functions are
+-- plain SQL, so they live in public directly instead of behind wrappers.
+
+-- Normalises a target name the way the loader records it (schema.table, quoted as needed).
+-- With missing_ok, a table that does not exist yet is NULL instead of an error.
+CREATE FUNCTION vs_ingest.target_name(target text, missing_ok boolean DEFAULT false) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    rel regclass := to_regclass(target);
+BEGIN
+    IF rel IS NULL AND missing_ok THEN
+        RETURN NULL;
+    ELSIF rel IS NULL THEN
+        RAISE EXCEPTION 'table "%" does not exist', target
+            USING ERRCODE = 'undefined_table', HINT = 'Name a table that vs_ingest has loaded into.';
+    END IF;
+    RETURN (SELECT format('%I.%I', n.nspname, c.relname)
+              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel);
+END
+$$;
+
+-- The report functions are entry points in public: thin SQL wrappers whose bodies are fully
+-- schema-qualified, resolving the user's table name under the caller's search_path (with
+-- pg_catalog.to_regclass), and calling the functions below, which run with a fixed search_path.
+
+-- Every hour of [since, until) with what reported in it. links_expected is the most links that
+-- reported in any one hour of the `expected_days` days before (NULL without history): an exact
+-- count of distinct links over days would mean scanning the data or keeping link sets per day.
+CREATE FUNCTION vs_ingest.coverage_report(
+    rel regclass,
+    target text,
+    since timestamptz,
+    until timestamptz,
+    expected_days int
+) RETURNS TABLE (
+    hour timestamptz, links_expected int, links_reported int, coverage double precision,
+    slots_missing int
+) LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    -- The table (target_name raises a clear error if there is none); coverage is kept by its oid.
+    relid oid := vs_ingest.target_name(coalesce(rel::text, target))::regclass;
+BEGIN
+    IF since IS NULL OR until IS NULL OR until <= since THEN
+        RAISE EXCEPTION 'invalid time range [%, %)', since, until
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give since < until.';
+    END IF;
+    IF expected_days IS NULL OR expected_days < 1 THEN
+        RAISE EXCEPTION 'expected_days must be at least 1, not %', expected_days
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the number of days whose links are expected.';
+    END IF;
+    RETURN QUERY
+    SELECT h.hour, e.links, coalesce(c.links, 0),
+           CASE WHEN e.links > 0 THEN coalesce(c.links, 0)::double precision / e.links END,
+           CASE WHEN c.hour IS NULL THEN 12
+                ELSE (SELECT count(*)::int FROM unnest(c.slot_links) AS n WHERE n = 0) END
+      FROM vs_ingest.hour_grid(relid, since, until) AS h
+      LEFT JOIN vs_ingest.coverage c ON c.target_oid = relid AND c.hour = h.hour
+     CROSS JOIN LATERAL (
+            SELECT max(p.links) AS links FROM vs_ingest.coverage p
+             WHERE p.target_oid = relid AND p.hour >= h.hour - make_interval(days => expected_days)
+               AND p.hour < h.hour) e
+     ORDER BY h.hour;
+END
+$$;
+
+CREATE FUNCTION public.vs_ingest_coverage(
+    since timestamptz,
+    until timestamptz,
+    target text DEFAULT 'public.vs_its_hourly',
+    expected_days int DEFAULT 7
+) RETURNS TABLE (
+    hour timestamptz, links_expected int, links_reported int, coverage double precision,
+    slots_missing int
+) LANGUAGE sql STABLE
+AS $$ SELECT * FROM vs_ingest.coverage_report(pg_catalog.to_regclass($3), $3, $1, $2, $4) $$;
+
+-- The hours of [since, until): the loaded hours' starts, and whole hours of the same grid in
+-- between (the grid follows the loaded data, so zones with half-hour offsets work too).
+CREATE FUNCTION vs_ingest.hour_grid(relid oid, since timestamptz, until timestamptz)
+RETURNS TABLE (hour timestamptz) LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH anchor AS (
+        SELECT coalesce((SELECT c.hour FROM vs_ingest.coverage c WHERE c.target_oid = relid ORDER BY c.hour LIMIT 1),
+                        date_trunc('hour', since)) AS a
+    ), first AS (
+        -- The first hour of the grid that overlaps [since, until).
+        SELECT a + floor(extract(epoch FROM since - a) / 3600) * interval '1 hour' AS f FROM anchor
+    )
+    SELECT g FROM first, generate_series(f, until - interval '1 microsecond', interval '1 hour') AS g
+$$;
+
+-- What is missing in [since, until): runs of 5-minute intervals with no sample at all (kind
+-- 'no_data', e.g. a file that never came), and hours with data where fewer than `min_coverage`
+-- of the expected links reported (kind 'low_coverage').
+CREATE FUNCTION vs_ingest.gaps_report(
+    rel regclass,
+    target text,
+    since timestamptz,
+    until timestamptz,
+    expected_days int,
+    min_coverage double precision
+) RETURNS TABLE (
+    kind text, interval_start timestamptz, interval_end timestamptz, intervals int,
+    links_expected int, links_reported int, coverage double precision
+) LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    relid oid := vs_ingest.target_name(coalesce(rel::text, target))::regclass;
+BEGIN
+    IF min_coverage IS NULL OR min_coverage < 0 OR min_coverage > 1 THEN
+        RAISE EXCEPTION 'min_coverage must be between 0 and 1, not %', min_coverage
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give a share such as 0.9.';
+    END IF;
+    RETURN QUERY
+    WITH hours AS (
+        SELECT * FROM vs_ingest.coverage_report(rel, target, since, until, expected_days)
+    ), empty_slots AS (
+        -- Every 5-minute interval inside [since, until) that no link reported.
+        SELECT h.hour + s.slot * interval '5 minutes' AS t, h.links_expected
+          FROM hours h
+         CROSS JOIN generate_series(0, 11) AS s(slot)
+          LEFT JOIN vs_ingest.coverage c ON c.target_oid = relid AND c.hour = h.hour
+         WHERE coalesce(c.slot_links[s.slot + 1], 0) = 0
+           AND h.hour + s.slot * interval '5 minutes' >= since
+           AND h.hour + (s.slot + 1) * interval '5 minutes' <= until
+    ), runs AS (
+        -- Consecutive intervals share t - row_number() * 5 minutes.
+        SELECT t, links_expected, t - row_number() OVER (ORDER BY t) * interval '5 minutes' AS run
+          FROM empty_slots
+    )
+    SELECT 'no_data', min(t), max(t) + interval '5 minutes', count(*)::int,
+           (array_agg(r.links_expected ORDER BY t))[1], 0, 0::double precision
+      FROM runs r GROUP BY run
+    UNION ALL
+    SELECT 'low_coverage', h.hour, h.hour + interval '1 hour', 12 - h.slots_missing,
+           h.links_expected, h.links_reported, h.coverage
+      FROM hours h
+     WHERE h.links_reported > 0 AND h.coverage < min_coverage
+    ORDER BY 2, 1;
+END
+$$;
+
+CREATE FUNCTION public.vs_ingest_gaps(
+    since timestamptz,
+    until timestamptz,
+    target text DEFAULT 'public.vs_its_hourly',
+    expected_days int DEFAULT 7,
+    min_coverage double precision DEFAULT 0.9
+) RETURNS TABLE (
+    kind text, interval_start timestamptz, interval_end timestamptz, intervals int,
+    links_expected int, links_reported int, coverage double precision
+) LANGUAGE sql STABLE
+AS $$ SELECT * FROM vs_ingest.gaps_report(pg_catalog.to_regclass($3), $3, $1, $2, $4, $5) $$;
+
 -- Housekeeping the scheduler does: pruning the job history and partition retention.
 
 -- Deletes the history of runs that finished more than `days` days ago: their runs, files and
@@ -741,12 +759,9 @@ BEGIN
         RETURN 0;  -- not a target
     END IF;
     -- A partition still holds a local day of [lo, hi): nothing is stale.
-    IF EXISTS (SELECT 1
-                 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-                 CROSS JOIN LATERAL (SELECT (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::date AS plo,
-                                            (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::date AS phi) b
-                WHERE i.inhparent = storage
-                  AND b.plo::timestamp AT TIME ZONE tz < hi AND b.phi::timestamp AT TIME ZONE tz > lo) THEN
+    IF EXISTS (SELECT 1 FROM vs_ingest.day_partitions(storage) p
+                WHERE p.lo::timestamp AT TIME ZONE tz < forget_coverage.hi
+                  AND p.hi::timestamp AT TIME ZONE tz > forget_coverage.lo) THEN
         RETURN 0;
     END IF;
     DELETE FROM vs_ingest.coverage c WHERE c.target_oid = rel AND c.hour >= lo AND c.hour < hi;
@@ -777,14 +792,10 @@ BEGIN
             USING ERRCODE = 'wrong_object_type', HINT = 'Retention applies to targets vs_ingest created.';
     END IF;
     FOR part IN
-        SELECT b.oid::regclass AS rel, b.lo::timestamp AT TIME ZONE tz AS lo, b.hi::timestamp AT TIME ZONE tz AS hi
-          FROM (SELECT c.oid,
-                       (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::date AS lo,
-                       (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::date AS hi
-                  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-                 WHERE i.inhparent = storage) b
-         WHERE b.hi::timestamp AT TIME ZONE tz <= clock_timestamp() - retain
-         ORDER BY b.lo
+        SELECT p.part AS rel, p.lo::timestamp AT TIME ZONE tz AS lo, p.hi::timestamp AT TIME ZONE tz AS hi
+          FROM vs_ingest.day_partitions(storage) p
+         WHERE p.hi::timestamp AT TIME ZONE tz <= clock_timestamp() - retain
+         ORDER BY p.lo
     LOOP
         rel_name := part.rel::text;
         IF action = 'drop' THEN

@@ -62,12 +62,9 @@ BEGIN
         RETURN 0;  -- not a target
     END IF;
     -- A partition still holds a local day of [lo, hi): nothing is stale.
-    IF EXISTS (SELECT 1
-                 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-                 CROSS JOIN LATERAL (SELECT (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::date AS plo,
-                                            (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::date AS phi) b
-                WHERE i.inhparent = storage
-                  AND b.plo::timestamp AT TIME ZONE tz < hi AND b.phi::timestamp AT TIME ZONE tz > lo) THEN
+    IF EXISTS (SELECT 1 FROM vs_ingest.day_partitions(storage) p
+                WHERE p.lo::timestamp AT TIME ZONE tz < forget_coverage.hi
+                  AND p.hi::timestamp AT TIME ZONE tz > forget_coverage.lo) THEN
         RETURN 0;
     END IF;
     DELETE FROM vs_ingest.coverage c WHERE c.target_oid = rel AND c.hour >= lo AND c.hour < hi;
@@ -98,14 +95,10 @@ BEGIN
             USING ERRCODE = 'wrong_object_type', HINT = 'Retention applies to targets vs_ingest created.';
     END IF;
     FOR part IN
-        SELECT b.oid::regclass AS rel, b.lo::timestamp AT TIME ZONE tz AS lo, b.hi::timestamp AT TIME ZONE tz AS hi
-          FROM (SELECT c.oid,
-                       (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::date AS lo,
-                       (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::date AS hi
-                  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-                 WHERE i.inhparent = storage) b
-         WHERE b.hi::timestamp AT TIME ZONE tz <= clock_timestamp() - retain
-         ORDER BY b.lo
+        SELECT p.part AS rel, p.lo::timestamp AT TIME ZONE tz AS lo, p.hi::timestamp AT TIME ZONE tz AS hi
+          FROM vs_ingest.day_partitions(storage) p
+         WHERE p.hi::timestamp AT TIME ZONE tz <= clock_timestamp() - retain
+         ORDER BY p.lo
     LOOP
         rel_name := part.rel::text;
         IF action = 'drop' THEN

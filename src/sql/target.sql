@@ -16,6 +16,37 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
 $$;
 
+-- Whether `rel` is a table of vs_ingest 0.1.0: partitioned, one row per link and hour.
+CREATE FUNCTION vs_ingest.is_v0_1_table(rel oid) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = rel)
+       AND (SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
+             WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped)
+           IS NOT DISTINCT FROM ARRAY['hour', 'link_id', 'speed', 'travel_time', 'samples', 'speed_avg', 'speed_min', 'speed_max']
+$$;
+
+-- Raises 22023 unless `tz` names a time zone (pg_timezone_names): targets and the calendar take
+-- only real zone names.
+CREATE FUNCTION vs_ingest.check_time_zone(tz text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = tz) THEN
+        RAISE EXCEPTION 'unknown time zone "%"', tz
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use a name from pg_timezone_names, such as Asia/Seoul.';
+    END IF;
+END
+$$;
+
+-- The day partitions of a storage table, with the local days each holds, [lo, hi).
+CREATE FUNCTION vs_ingest.day_partitions(storage regclass, OUT part regclass, OUT lo date, OUT hi date)
+RETURNS SETOF record LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT c.oid::regclass,
+           (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::date,
+           (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::date
+      FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+     WHERE i.inhparent = storage
+$$;
+
 -- The storage table behind a target view, or NULL when `target` is not one: the partitioned
 -- table of block rows its definition reads.
 CREATE FUNCTION vs_ingest.storage_of(target regclass) RETURNS regclass
@@ -53,19 +84,12 @@ BEGIN
         RAISE EXCEPTION 'invalid target table name "%"', target
             USING ERRCODE = 'invalid_name', HINT = 'Give a table name, optionally schema-qualified.';
     END IF;
-    PERFORM 1 FROM pg_timezone_names WHERE name = tz;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown time zone "%"', tz
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use a name from pg_timezone_names, such as Asia/Seoul.';
-    END IF;
+    PERFORM vs_ingest.check_time_zone(tz);
     existing := to_regclass(target);
     IF existing IS NOT NULL THEN
         storage := vs_ingest.storage_of(existing);
         IF storage IS NULL THEN
-            IF EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = existing)
-               AND (SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
-                     WHERE a.attrelid = existing AND a.attnum > 0 AND NOT a.attisdropped)
-                   = ARRAY['hour', 'link_id', 'speed', 'travel_time', 'samples', 'speed_avg', 'speed_min', 'speed_max'] THEN
+            IF vs_ingest.is_v0_1_table(existing) THEN
                 RAISE EXCEPTION 'table % stores one row per link and hour, the layout of vs_ingest 0.1.0', existing
                     USING ERRCODE = 'object_not_in_prerequisite_state',
                           HINT = format('Convert it to the current layout with SELECT vs_ingest_convert_target(%L).', existing::text);
@@ -230,10 +254,7 @@ DECLARE
     stats name;
 BEGIN
     -- Runs as the catalog's owner: only a real zone name, never a string a target's view holds.
-    IF NOT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = tz) THEN
-        RAISE EXCEPTION 'unknown time zone "%"', tz
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use a name from pg_timezone_names, such as Asia/Seoul.';
-    END IF;
+    PERFORM vs_ingest.check_time_zone(tz);
     IF EXISTS (SELECT 1 FROM vs_ingest.calendar_hour
                 WHERE time_zone = tz AND hour = (day::timestamp + interval '12 hours') AT TIME ZONE tz) THEN
         RETURN false;
@@ -308,10 +329,7 @@ BEGIN
         RAISE EXCEPTION 'table "%" does not exist', target
             USING ERRCODE = 'undefined_table', HINT = 'Name a table that vs_ingest 0.1.0 loaded into.';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = old)
-       OR (SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
-            WHERE a.attrelid = old AND a.attnum > 0 AND NOT a.attisdropped)
-          IS DISTINCT FROM ARRAY['hour', 'link_id', 'speed', 'travel_time', 'samples', 'speed_avg', 'speed_min', 'speed_max'] THEN
+    IF NOT vs_ingest.is_v0_1_table(old) THEN
         RAISE EXCEPTION '% is not a table of vs_ingest 0.1.0', old
             USING ERRCODE = 'wrong_object_type',
                   HINT = 'Only a partitioned table with one row per link and hour, as 0.1.0 created it, is converted.';

@@ -47,6 +47,21 @@ ALTER TABLE vs_ingest.coverage ALTER COLUMN target_oid SET NOT NULL;
 ALTER TABLE vs_ingest.coverage DROP CONSTRAINT coverage_pkey;
 ALTER TABLE vs_ingest.coverage ADD PRIMARY KEY (target_oid, hour);
 
+-- The row every load function returns (new in 0.2.0; 0.1.0 spelled the columns out in each).
+CREATE TYPE vs_ingest.load_summary AS (
+    run_id          bigint,
+    files_seen      int,
+    files_loaded    int,
+    files_skipped   int,
+    files_failed    int,
+    rows_read       bigint,
+    rows_loaded     bigint,
+    rows_duplicate  bigint,
+    rows_rejected   bigint,
+    seconds         double precision,
+    mb_per_s        double precision
+);
+
 -- The calendar of the views (new in 0.2.0).
 CREATE TABLE vs_ingest.calendar_hour (
     time_zone       text        NOT NULL,
@@ -540,6 +555,18 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION vs_ingest.hour_speed(speed smallint[], hour_in_block smallint) RETURNS real[]
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'vs_ingest_hour_speed';
+COMMENT ON FUNCTION vs_ingest.hour_speed IS 'The hour''s twelve speeds in km/h from a stored block row (NULL: no sample).';
+CREATE FUNCTION vs_ingest.hour_samples(speed smallint[], hour_in_block smallint) RETURNS smallint
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'vs_ingest_hour_samples';
+CREATE FUNCTION vs_ingest.hour_speed_avg(speed smallint[], hour_in_block smallint) RETURNS real
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'vs_ingest_hour_speed_avg';
+CREATE FUNCTION vs_ingest.hour_speed_min(speed smallint[], hour_in_block smallint) RETURNS real
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'vs_ingest_hour_speed_min';
+CREATE FUNCTION vs_ingest.hour_speed_max(speed smallint[], hour_in_block smallint) RETURNS real
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'vs_ingest_hour_speed_max';
+
 -- The missing-data report, from vs_ingest.coverage alone (kept by the writer): it never scans the
 -- hourly rows, so a month of national data answers in milliseconds. The two report functions are
 -- plain SQL, so they live in public directly instead of behind wrappers.
@@ -809,18 +836,6 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION vs_ingest.hour_speed(speed smallint[], hour_in_block smallint) RETURNS real[]
-LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'vs_ingest_hour_speed';
-COMMENT ON FUNCTION vs_ingest.hour_speed IS 'The hour''s twelve speeds in km/h from a stored block row (NULL: no sample).';
-CREATE FUNCTION vs_ingest.hour_samples(speed smallint[], hour_in_block smallint) RETURNS smallint
-LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'vs_ingest_hour_samples';
-CREATE FUNCTION vs_ingest.hour_speed_avg(speed smallint[], hour_in_block smallint) RETURNS real
-LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'vs_ingest_hour_speed_avg';
-CREATE FUNCTION vs_ingest.hour_speed_min(speed smallint[], hour_in_block smallint) RETURNS real
-LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'vs_ingest_hour_speed_min';
-CREATE FUNCTION vs_ingest.hour_speed_max(speed smallint[], hour_in_block smallint) RETURNS real
-LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'vs_ingest_hour_speed_max';
-
 -- vs_ingest::api::convert::block_speed
 CREATE  FUNCTION "block_speed"(
 	"hours" smallint[], /* Vec < i16 > */
@@ -839,7 +854,7 @@ IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'block_travel_time_wrapper';
 
--- vs_ingest::api::merge::merge_speed
+-- vs_ingest::write::merge::merge_speed
 CREATE  FUNCTION "merge_speed"(
 	"old" smallint[], /* Array < '_, i16 > */
 	"new" smallint[] /* Array < '_, i16 > */
@@ -848,7 +863,7 @@ IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'merge_speed_wrapper';
 
--- vs_ingest::api::merge::merge_travel_time
+-- vs_ingest::write::merge::merge_travel_time
 CREATE  FUNCTION "merge_travel_time"(
 	"old_speed" smallint[], /* Array < '_, i16 > */
 	"old_travel_time" INT[], /* :: std :: option :: Option < Array < '_, i32 > > */
@@ -859,7 +874,7 @@ IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'merge_travel_time_wrapper';
 
--- vs_ingest::api::merge::slots_to_fill
+-- vs_ingest::write::merge::slots_to_fill
 CREATE  FUNCTION "slots_to_fill"(
 	"old" smallint[], /* Array < '_, i16 > */
 	"new" smallint[] /* Array < '_, i16 > */
@@ -942,19 +957,8 @@ CREATE  FUNCTION "vs_ingest_dir"(
 	"max_reject_ratio" double precision DEFAULT NULL, /* Option < f64 > */
 	"reload_changed" bool DEFAULT false, /* Option < bool > */
 	"wait" bool DEFAULT true /* Option < bool > */
-) RETURNS TABLE (
-	"run_id" bigint,  /* i64 */
-	"files_seen" INT,  /* i32 */
-	"files_loaded" INT,  /* i32 */
-	"files_skipped" INT,  /* i32 */
-	"files_failed" INT,  /* i32 */
-	"rows_read" bigint,  /* i64 */
-	"rows_loaded" bigint,  /* i64 */
-	"rows_duplicate" bigint,  /* i64 */
-	"rows_rejected" bigint,  /* i64 */
-	"seconds" double precision,  /* f64 */
-	"mb_per_s" double precision  /* f64 */
-)
+) RETURNS vs_ingest.load_summary /* :: pgrx :: heap_tuple :: PgHeapTuple < '_, :: pgrx :: pgbox :: AllocatedByRust
+> */
 VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'vs_ingest_dir_wrapper';
@@ -992,19 +996,8 @@ CREATE  FUNCTION "vs_ingest_file"(
 	"max_reject_ratio" double precision DEFAULT NULL, /* Option < f64 > */
 	"reload_changed" bool DEFAULT false, /* Option < bool > */
 	"wait" bool DEFAULT true /* Option < bool > */
-) RETURNS TABLE (
-	"run_id" bigint,  /* i64 */
-	"files_seen" INT,  /* i32 */
-	"files_loaded" INT,  /* i32 */
-	"files_skipped" INT,  /* i32 */
-	"files_failed" INT,  /* i32 */
-	"rows_read" bigint,  /* i64 */
-	"rows_loaded" bigint,  /* i64 */
-	"rows_duplicate" bigint,  /* i64 */
-	"rows_rejected" bigint,  /* i64 */
-	"seconds" double precision,  /* f64 */
-	"mb_per_s" double precision  /* f64 */
-)
+) RETURNS vs_ingest.load_summary /* :: pgrx :: heap_tuple :: PgHeapTuple < '_, :: pgrx :: pgbox :: AllocatedByRust
+> */
 VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'vs_ingest_file_wrapper';
@@ -1013,19 +1006,8 @@ AS 'MODULE_PATHNAME', 'vs_ingest_file_wrapper';
 CREATE  FUNCTION "vs_ingest_resume"(
 	"run_id" bigint, /* Option < i64 > */
 	"wait" bool DEFAULT true /* Option < bool > */
-) RETURNS TABLE (
-	"run_id" bigint,  /* i64 */
-	"files_seen" INT,  /* i32 */
-	"files_loaded" INT,  /* i32 */
-	"files_skipped" INT,  /* i32 */
-	"files_failed" INT,  /* i32 */
-	"rows_read" bigint,  /* i64 */
-	"rows_loaded" bigint,  /* i64 */
-	"rows_duplicate" bigint,  /* i64 */
-	"rows_rejected" bigint,  /* i64 */
-	"seconds" double precision,  /* f64 */
-	"mb_per_s" double precision  /* f64 */
-)
+) RETURNS vs_ingest.load_summary /* :: pgrx :: heap_tuple :: PgHeapTuple < '_, :: pgrx :: pgbox :: AllocatedByRust
+> */
 VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'vs_ingest_resume_wrapper';
@@ -1034,19 +1016,8 @@ AS 'MODULE_PATHNAME', 'vs_ingest_resume_wrapper';
 CREATE  FUNCTION "vs_ingest_run_source"(
 	"name" TEXT, /* Option < & str > */
 	"wait" bool DEFAULT true /* Option < bool > */
-) RETURNS TABLE (
-	"run_id" bigint,  /* i64 */
-	"files_seen" INT,  /* i32 */
-	"files_loaded" INT,  /* i32 */
-	"files_skipped" INT,  /* i32 */
-	"files_failed" INT,  /* i32 */
-	"rows_read" bigint,  /* i64 */
-	"rows_loaded" bigint,  /* i64 */
-	"rows_duplicate" bigint,  /* i64 */
-	"rows_rejected" bigint,  /* i64 */
-	"seconds" double precision,  /* f64 */
-	"mb_per_s" double precision  /* f64 */
-)
+) RETURNS vs_ingest.load_summary /* :: pgrx :: heap_tuple :: PgHeapTuple < '_, :: pgrx :: pgbox :: AllocatedByRust
+> */
 VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'vs_ingest_run_source_wrapper';
@@ -1070,11 +1041,7 @@ CREATE FUNCTION public.vs_ingest_dir(
     max_reject_ratio double precision DEFAULT NULL,
     reload_changed boolean DEFAULT false,
     wait boolean DEFAULT true
-) RETURNS TABLE (
-    run_id bigint, files_seen int, files_loaded int, files_skipped int, files_failed int,
-    rows_read bigint, rows_loaded bigint, rows_duplicate bigint, rows_rejected bigint,
-    seconds double precision, mb_per_s double precision
-) LANGUAGE sql VOLATILE
+) RETURNS vs_ingest.load_summary LANGUAGE sql VOLATILE
 AS $$ SELECT * FROM vs_ingest.vs_ingest_dir(dir, pattern, target, format, source_timezone, max_reject_ratio, reload_changed, wait) $$;
 
 CREATE FUNCTION public.vs_ingest_file(
@@ -1085,18 +1052,11 @@ CREATE FUNCTION public.vs_ingest_file(
     max_reject_ratio double precision DEFAULT NULL,
     reload_changed boolean DEFAULT false,
     wait boolean DEFAULT true
-) RETURNS TABLE (
-    run_id bigint, files_seen int, files_loaded int, files_skipped int, files_failed int,
-    rows_read bigint, rows_loaded bigint, rows_duplicate bigint, rows_rejected bigint,
-    seconds double precision, mb_per_s double precision
-) LANGUAGE sql VOLATILE
+) RETURNS vs_ingest.load_summary LANGUAGE sql VOLATILE
 AS $$ SELECT * FROM vs_ingest.vs_ingest_file(path, target, format, source_timezone, max_reject_ratio, reload_changed, wait) $$;
 
-CREATE FUNCTION public.vs_ingest_resume(run_id bigint, wait boolean DEFAULT true) RETURNS TABLE (
-    run_id bigint, files_seen int, files_loaded int, files_skipped int, files_failed int,
-    rows_read bigint, rows_loaded bigint, rows_duplicate bigint, rows_rejected bigint,
-    seconds double precision, mb_per_s double precision
-) LANGUAGE sql VOLATILE
+CREATE FUNCTION public.vs_ingest_resume(run_id bigint, wait boolean DEFAULT true)
+RETURNS vs_ingest.load_summary LANGUAGE sql VOLATILE
 AS $$ SELECT * FROM vs_ingest.vs_ingest_resume($1, $2) $$;
 
 CREATE FUNCTION public.vs_ingest_cancel(run_id bigint) RETURNS boolean LANGUAGE sql VOLATILE
@@ -1161,11 +1121,8 @@ AS $$ SELECT vs_ingest.vs_ingest_disable_source($1) $$;
 CREATE FUNCTION public.vs_ingest_drop_source(name text) RETURNS void LANGUAGE sql VOLATILE
 AS $$ SELECT vs_ingest.vs_ingest_drop_source($1) $$;
 
-CREATE FUNCTION public.vs_ingest_run_source(name text, wait boolean DEFAULT true) RETURNS TABLE (
-    run_id bigint, files_seen int, files_loaded int, files_skipped int, files_failed int,
-    rows_read bigint, rows_loaded bigint, rows_duplicate bigint, rows_rejected bigint,
-    seconds double precision, mb_per_s double precision
-) LANGUAGE sql VOLATILE
+CREATE FUNCTION public.vs_ingest_run_source(name text, wait boolean DEFAULT true)
+RETURNS vs_ingest.load_summary LANGUAGE sql VOLATILE
 AS $$ SELECT * FROM vs_ingest.vs_ingest_run_source($1, $2) $$;
 
 REVOKE ALL ON FUNCTION vs_ingest.vs_ingest_add_source, vs_ingest.vs_ingest_alter_source,

@@ -5,7 +5,8 @@
 //! - [`load`]: the calling side of a load: checks, hand-off to workers, waiting, progress;
 //! - [`worker`]: background workers that load files and commit every chunk;
 //! - [`scheduler`]: the static background worker that loads sources on a schedule;
-//! - [`postgres`]: access checks, catalog tables, subtransactions, COPY and the writer;
+//! - [`write`]: the write stage: storage rows, merge, coverage, the commit of each chunk;
+//! - [`postgres`]: access checks, catalog tables, sources, subtransactions, worker transactions;
 //! - [`gucs`]: settings; [`error`]: the user-facing errors and their SQLSTATEs.
 //!
 //! SQL that is not generated from Rust lives in `src/sql/`.
@@ -19,6 +20,7 @@ pub mod load;
 pub mod postgres;
 pub mod scheduler;
 pub mod worker;
+pub mod write;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -66,13 +68,7 @@ pub extern "C-unwind" fn _PG_init() {
 }
 
 #[cfg(any(test, feature = "pg_test"))]
-#[pg_schema]
-mod tests {
-    include!("../pgrx-tests/support.rs");
-    include!("../pgrx-tests/load.rs");
-    include!("../pgrx-tests/workers.rs");
-    include!("../pgrx-tests/scheduler.rs");
-}
+mod tests;
 
 /// Required by `cargo pgrx test`.
 #[cfg(test)]

@@ -21,7 +21,7 @@ use crate::load;
 use crate::postgres::access;
 use crate::postgres::catalog;
 use crate::postgres::source::{self, Source};
-use crate::worker::in_transaction;
+use crate::postgres::transaction::in_transaction;
 
 pub const SCHEDULER_TYPE: &str = "vs_ingest scheduler";
 /// The postmaster starts a scheduler that died again after this long.

@@ -10,6 +10,7 @@ use vs_ingest_engine::block::{kmh, tenths, BLOCK_SLOTS};
 use crate::error::{required, spi_error, IngestError, OrRaise, Result};
 use crate::postgres::access::{self, FixedSearchPath};
 use crate::postgres::catalog;
+use crate::write::coverage;
 
 /// Converts the 0.1.0 table `target` into a target of the current layout for local days of
 /// `time_zone` (the zone it was loaded with); returns the hourly rows converted.
@@ -34,7 +35,7 @@ fn convert(target: Option<&str>, time_zone: Option<&str>) -> Result<i64> {
     .map_err(spi_error)?;
     let old = old.expect("convert_prepare returns the old table");
     for day in days.unwrap_or_default() {
-        catalog::fill_calendar(time_zone, &day)?;
+        coverage::fill_calendar(time_zone, &day)?;
     }
     let (converted, view) = Spi::get_two_with_args::<i64, pg_sys::Oid>(
         "SELECT rows, view::oid FROM vs_ingest.convert_rows($1, $2, $3)",

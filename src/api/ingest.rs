@@ -1,32 +1,33 @@
 //! `vs_ingest_dir`, `vs_ingest_file`, `vs_ingest_resume` and `vs_ingest_cancel`.
 
-// pgrx derives the SQL signature from the Rust one: every SQL argument is a Rust argument, and
-// the result type must be spelled out in full (a type alias does not resolve).
-#![allow(clippy::type_complexity, clippy::too_many_arguments)]
+// pgrx derives the SQL signature from the Rust one: every SQL argument is a Rust argument.
+#![allow(clippy::too_many_arguments)]
 
 use pgrx::prelude::*;
 
 use crate::error::{required, OrRaise};
 use crate::load::{self, LoadOptions, Summary};
 
-/// The summary row's values, in column order.
-pub(crate) type SummaryValues = (i64, i32, i32, i32, i32, i64, i64, i64, i64, f64, f64);
-
-pub(crate) fn values(s: Summary) -> SummaryValues {
-    let mb_per_s = s.mb_per_s();
-    (
-        s.run_id,
-        s.files_seen as i32,
-        s.files_loaded as i32,
-        s.files_skipped as i32,
-        s.files_failed as i32,
-        s.totals.rows_read as i64,
-        s.totals.rows_loaded as i64,
-        s.totals.rows_duplicate as i64,
-        s.totals.rows_rejected as i64,
-        s.seconds,
-        mb_per_s,
-    )
+/// The row every load function returns: the composite type `vs_ingest.load_summary`
+/// (`src/sql/catalog.sql`), its columns named here and nowhere else in Rust.
+pub(crate) fn summary_row(s: Summary) -> pgrx::composite_type!('static, "vs_ingest.load_summary") {
+    let build = || -> std::result::Result<_, pgrx::datum::TryFromDatumError> {
+        let mut row = PgHeapTuple::new_composite_type("vs_ingest.load_summary")
+            .expect("the extension defines vs_ingest.load_summary");
+        row.set_by_name("run_id", s.run_id)?;
+        row.set_by_name("files_seen", s.files_seen as i32)?;
+        row.set_by_name("files_loaded", s.files_loaded as i32)?;
+        row.set_by_name("files_skipped", s.files_skipped as i32)?;
+        row.set_by_name("files_failed", s.files_failed as i32)?;
+        row.set_by_name("rows_read", s.totals.rows_read as i64)?;
+        row.set_by_name("rows_loaded", s.totals.rows_loaded as i64)?;
+        row.set_by_name("rows_duplicate", s.totals.rows_duplicate as i64)?;
+        row.set_by_name("rows_rejected", s.totals.rows_rejected as i64)?;
+        row.set_by_name("seconds", s.seconds)?;
+        row.set_by_name("mb_per_s", s.mb_per_s())?;
+        Ok(row)
+    };
+    build().expect("the summary's values fit vs_ingest.load_summary")
 }
 
 /// The options of a load as given in SQL; NULL is refused where a value is required.
@@ -59,27 +60,12 @@ fn vs_ingest_dir(
     max_reject_ratio: default!(Option<f64>, "NULL"),
     reload_changed: default!(Option<bool>, false),
     wait: default!(Option<bool>, true),
-) -> TableIterator<
-    'static,
-    (
-        name!(run_id, i64),
-        name!(files_seen, i32),
-        name!(files_loaded, i32),
-        name!(files_skipped, i32),
-        name!(files_failed, i32),
-        name!(rows_read, i64),
-        name!(rows_loaded, i64),
-        name!(rows_duplicate, i64),
-        name!(rows_rejected, i64),
-        name!(seconds, f64),
-        name!(mb_per_s, f64),
-    ),
-> {
+) -> pgrx::composite_type!('static, "vs_ingest.load_summary") {
     let load = || {
         let options = options(target, format, source_timezone, max_reject_ratio, reload_changed, wait)?;
         load::load_dir(required("dir", dir)?, required("pattern", pattern)?, &options)
     };
-    TableIterator::once(values(load().or_raise()))
+    summary_row(load().or_raise())
 }
 
 /// Loads one server file.
@@ -92,27 +78,12 @@ fn vs_ingest_file(
     max_reject_ratio: default!(Option<f64>, "NULL"),
     reload_changed: default!(Option<bool>, false),
     wait: default!(Option<bool>, true),
-) -> TableIterator<
-    'static,
-    (
-        name!(run_id, i64),
-        name!(files_seen, i32),
-        name!(files_loaded, i32),
-        name!(files_skipped, i32),
-        name!(files_failed, i32),
-        name!(rows_read, i64),
-        name!(rows_loaded, i64),
-        name!(rows_duplicate, i64),
-        name!(rows_rejected, i64),
-        name!(seconds, f64),
-        name!(mb_per_s, f64),
-    ),
-> {
+) -> pgrx::composite_type!('static, "vs_ingest.load_summary") {
     let load = || {
         let options = options(target, format, source_timezone, max_reject_ratio, reload_changed, wait)?;
         load::load_file(required("path", path)?, &options)
     };
-    TableIterator::once(values(load().or_raise()))
+    summary_row(load().or_raise())
 }
 
 /// Continues an interrupted run: every unfinished file goes on from its last committed chunk.
@@ -120,24 +91,9 @@ fn vs_ingest_file(
 fn vs_ingest_resume(
     run_id: Option<i64>,
     wait: default!(Option<bool>, true),
-) -> TableIterator<
-    'static,
-    (
-        name!(run_id, i64),
-        name!(files_seen, i32),
-        name!(files_loaded, i32),
-        name!(files_skipped, i32),
-        name!(files_failed, i32),
-        name!(rows_read, i64),
-        name!(rows_loaded, i64),
-        name!(rows_duplicate, i64),
-        name!(rows_rejected, i64),
-        name!(seconds, f64),
-        name!(mb_per_s, f64),
-    ),
-> {
+) -> pgrx::composite_type!('static, "vs_ingest.load_summary") {
     let resume = || load::resume(required("run_id", run_id)?, required("wait", wait)?);
-    TableIterator::once(values(resume().or_raise()))
+    summary_row(resume().or_raise())
 }
 
 /// Stops a run's workers after their chunk in flight; false if the run was not running.

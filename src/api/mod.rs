@@ -4,6 +4,5 @@
 pub mod convert;
 pub mod hours;
 pub mod ingest;
-pub mod merge;
 pub mod source;
 pub mod target;

@@ -3,9 +3,8 @@
 //! `vs_ingest_run_source`. The same privilege rules as `vs_ingest_dir` apply, and only a source's
 //! owner (or a member of that role, or a superuser) may change, drop or run it.
 
-// pgrx derives the SQL signature from the Rust one: every SQL argument is a Rust argument, and
-// the result type must be spelled out in full (a type alias does not resolve).
-#![allow(clippy::type_complexity, clippy::too_many_arguments)]
+// pgrx derives the SQL signature from the Rust one: every SQL argument is a Rust argument.
+#![allow(clippy::too_many_arguments)]
 
 use pgrx::datum::Interval;
 use pgrx::prelude::*;
@@ -163,27 +162,12 @@ fn vs_ingest_drop_source(name: Option<&str>) {
 fn vs_ingest_run_source(
     name: Option<&str>,
     wait: default!(Option<bool>, true),
-) -> TableIterator<
-    'static,
-    (
-        name!(run_id, i64),
-        name!(files_seen, i32),
-        name!(files_loaded, i32),
-        name!(files_skipped, i32),
-        name!(files_failed, i32),
-        name!(rows_read, i64),
-        name!(rows_loaded, i64),
-        name!(rows_duplicate, i64),
-        name!(rows_rejected, i64),
-        name!(seconds, f64),
-        name!(mb_per_s, f64),
-    ),
-> {
+) -> pgrx::composite_type!('static, "vs_ingest.load_summary") {
     let run = || {
         let (name, wait) = (required("name", name)?, required("wait", wait)?);
         let _path = FixedSearchPath::enter();
         let source = source::managed(name)?;
         load::load_source(&source, false, wait).map(|s| s.expect("an unscheduled load always runs"))
     };
-    TableIterator::once(super::ingest::values(run().or_raise()))
+    super::ingest::summary_row(run().or_raise())
 }

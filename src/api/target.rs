@@ -4,7 +4,7 @@ use pgrx::prelude::*;
 
 use crate::error::{required, OrRaise, Result};
 use crate::postgres::access::{self, FixedSearchPath};
-use crate::postgres::target;
+use crate::write::target;
 
 /// Creates the target `target` (the hourly view, its 5-minute view and the storage table) for
 /// local days of `time_zone`, unless it exists; returns the hourly view's name.

@@ -3,12 +3,10 @@
 //! snapshot, so a waiting caller sees what the workers commit.
 
 use pgrx::prelude::*;
-use vs_ingest_engine::aggregate::{Coverage, SLOTS};
 use vs_ingest_engine::pipeline::{EntryReject, Position};
 
 use crate::error::{spi_error, IngestError, Result};
 use crate::postgres::access;
-use crate::worker::request::Request;
 
 /// Counters of a file or a run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -94,20 +92,30 @@ fn same_target(param: u8) -> String {
     format!("coalesce(r.target_oid, to_regclass(r.target)::oid) = ${param}")
 }
 
-pub fn start_run(request: &Request, target_oid: pg_sys::Oid) -> Result<i64> {
-    let json = serde_json::to_value(request).expect("a request serialises");
+/// A run to record: where its files come from, where they go, and the request behind it as the
+/// worker stored it (versioned JSON the ledger keeps but does not read).
+pub struct NewRun<'a> {
+    pub dir: &'a str,
+    pub pattern: &'a str,
+    pub target: &'a str,
+    pub target_oid: pg_sys::Oid,
+    pub source_id: Option<i32>,
+    pub request_json: &'a str,
+}
+
+pub fn start_run(run: &NewRun<'_>) -> Result<i64> {
     get::<i64>(
         "INSERT INTO vs_ingest.run (dir, pattern, target, options, source_id, started_by, target_oid)
          VALUES ($1, $2, $3, $4::jsonb, $5, $6::name, $7) RETURNING run_id",
         &[
-            request.dir.clone().into(),
-            request.pattern.clone().into(),
-            request.target.clone().into(),
-            json.to_string().into(),
-            request.source_id.into(),
+            run.dir.into(),
+            run.pattern.into(),
+            run.target.into(),
+            run.request_json.into(),
+            run.source_id.into(),
             // Taken before `get` switches to the catalog's owner.
             access::current_user_name().into(),
-            target_oid.into(),
+            run.target_oid.into(),
         ],
     )
     .map(|id| id.expect("INSERT RETURNING gives the id"))
@@ -163,12 +171,18 @@ pub fn fail_orphaned_runs() -> Result<Vec<i64>> {
     .map_err(spi_error)?;
     let mut orphaned = Vec::new();
     for id in ids {
+        // The row is locked before the run's lock is looked at: a resume reopens the row and
+        // takes the run's lock in one transaction, so once this lock is granted the row read is
+        // the newest one, and a reopened run's lock is held. (Looking at the lock first let a
+        // resume that reopened the run in between be marked failed.)
         let free = get::<bool>(
             &format!(
                 "SELECT CASE WHEN pg_try_advisory_lock({RUN_LOCKS}, $1::int)
-                             THEN pg_advisory_unlock({RUN_LOCKS}, $1::int) ELSE false END"
+                             THEN pg_advisory_unlock({RUN_LOCKS}, $1::int) ELSE false END
+                   FROM (SELECT 1 FROM vs_ingest.run
+                          WHERE run_id = $2 AND status IN ('running', 'cancelling') FOR UPDATE) AS live"
             ),
-            &[(id as i32).into()],
+            &[(id as i32).into(), id.into()],
         )?
         .unwrap_or(false);
         if free {
@@ -636,26 +650,6 @@ pub fn is_time_zone(name: &str) -> Result<bool> {
         .map(|b| b.unwrap_or(false))
 }
 
-/// A Postgres timestamp (microseconds since 2000-01-01 UTC) as SQL.
-const PG_STAMP: &str = "(timestamptz '2000-01-01 00:00:00+00' + $2 * interval '1 microsecond')";
-
-/// Adds an hour's newly written links to its coverage (the COPY path: none of them had a row).
-pub fn add_coverage(target_oid: pg_sys::Oid, target: &str, stamp: i64, coverage: &Coverage) -> Result<()> {
-    let slots: Vec<i32> = coverage.slot_links.iter().map(|&n| n as i32).collect();
-    run_sql(
-        &format!(
-            "INSERT INTO vs_ingest.coverage AS c (target, hour, links, slot_links, target_oid)
-             VALUES ($1, {PG_STAMP}, $3, $4, $5)
-             ON CONFLICT (target_oid, hour) DO UPDATE SET
-                target = excluded.target,
-                links = c.links + excluded.links,
-                slot_links = ARRAY(SELECT a + b FROM unnest(c.slot_links, excluded.slot_links)
-                                                     WITH ORDINALITY AS u(a, b, i) ORDER BY i)"
-        ),
-        &[target.into(), stamp.into(), (coverage.links as i32).into(), slots.into(), target_oid.into()],
-    )
-}
-
 /// Moves the ledger's runs and the coverage of relation `from` to relation `to`, now named
 /// `name` (a converted target: same data, new relation).
 pub fn move_target(from: pg_sys::Oid, to: pg_sys::Oid, name: &str) -> Result<()> {
@@ -666,60 +660,5 @@ pub fn move_target(from: pg_sys::Oid, to: pg_sys::Oid, name: &str) -> Result<()>
     run_sql(
         "UPDATE vs_ingest.coverage SET target_oid = $2, target = $3 WHERE target_oid = $1",
         &[from.into(), to.into(), name.into()],
-    )
-}
-
-/// Adds a local day of `time_zone` to the calendar the targets' views join (once per day and
-/// zone); true when the day was new.
-pub fn fill_calendar(time_zone: &str, day: &str) -> Result<bool> {
-    owner(|| {
-        Spi::get_one_with_args::<bool>("SELECT vs_ingest.fill_calendar($1, $2::date)", &[time_zone.into(), day.into()])
-            .map_err(spi_error)
-            .map(|added| added.unwrap_or(false))
-    })
-}
-
-/// Refreshes the calendar's statistics (after a load added days), so that the planner's estimates
-/// of time filters on the views count the new hours. Run in a transaction of its own: ANALYZE
-/// locks out other ANALYZEs of the table until commit.
-pub fn analyze_calendar() -> Result<()> {
-    run_sql("ANALYZE vs_ingest.calendar_hour, vs_ingest.calendar_5min", &[])
-}
-
-/// Recounts an hour's coverage from the table (the merge path: rows may have gained slots).
-pub fn recount_coverage(target_oid: pg_sys::Oid, target_name: &str, stamp: i64) -> Result<()> {
-    // Lock the hour's coverage row first, in a statement of its own: another writer that added
-    // to it has then committed, and the count below (a fresh snapshot) sees its rows. One that
-    // adds later adds only rows this count cannot see.
-    run_sql(
-        &format!(
-            "INSERT INTO vs_ingest.coverage AS c (target, hour, links, slot_links, target_oid)
-             VALUES ($1, {PG_STAMP}, 0, array_fill(0, ARRAY[12]), $3)
-             ON CONFLICT (target_oid, hour) DO UPDATE SET links = c.links"
-        ),
-        &[target_name.into(), stamp.into(), target_oid.into()],
-    )?;
-    // The table is read with the loading role's rights; only the catalog row is written as owner.
-    let slots = (1..=SLOTS).map(|i| format!("count(t.speed[{i}])::int")).collect::<Vec<_>>().join(", ");
-    let (links, slot_links) = Spi::get_two_with_args::<i32, Vec<i32>>(
-        &format!(
-            "SELECT count(*) FILTER (WHERE t.samples > 0)::int, ARRAY[{slots}]
-               FROM {target_name} t WHERE t.hour = {PG_STAMP}"
-        ),
-        &[target_name.into(), stamp.into()],
-    )
-    .map_err(spi_error)?;
-    run_sql(
-        &format!(
-            "UPDATE vs_ingest.coverage SET target = $1, links = $3, slot_links = $4
-              WHERE target_oid = $5 AND hour = {PG_STAMP}"
-        ),
-        &[
-            target_name.into(),
-            stamp.into(),
-            links.unwrap_or(0).into(),
-            slot_links.unwrap_or_default().into(),
-            target_oid.into(),
-        ],
     )
 }

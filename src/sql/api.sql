@@ -16,11 +16,7 @@ CREATE FUNCTION public.vs_ingest_dir(
     max_reject_ratio double precision DEFAULT NULL,
     reload_changed boolean DEFAULT false,
     wait boolean DEFAULT true
-) RETURNS TABLE (
-    run_id bigint, files_seen int, files_loaded int, files_skipped int, files_failed int,
-    rows_read bigint, rows_loaded bigint, rows_duplicate bigint, rows_rejected bigint,
-    seconds double precision, mb_per_s double precision
-) LANGUAGE sql VOLATILE
+) RETURNS vs_ingest.load_summary LANGUAGE sql VOLATILE
 AS $$ SELECT * FROM vs_ingest.vs_ingest_dir(dir, pattern, target, format, source_timezone, max_reject_ratio, reload_changed, wait) $$;
 
 CREATE FUNCTION public.vs_ingest_file(
@@ -31,18 +27,11 @@ CREATE FUNCTION public.vs_ingest_file(
     max_reject_ratio double precision DEFAULT NULL,
     reload_changed boolean DEFAULT false,
     wait boolean DEFAULT true
-) RETURNS TABLE (
-    run_id bigint, files_seen int, files_loaded int, files_skipped int, files_failed int,
-    rows_read bigint, rows_loaded bigint, rows_duplicate bigint, rows_rejected bigint,
-    seconds double precision, mb_per_s double precision
-) LANGUAGE sql VOLATILE
+) RETURNS vs_ingest.load_summary LANGUAGE sql VOLATILE
 AS $$ SELECT * FROM vs_ingest.vs_ingest_file(path, target, format, source_timezone, max_reject_ratio, reload_changed, wait) $$;
 
-CREATE FUNCTION public.vs_ingest_resume(run_id bigint, wait boolean DEFAULT true) RETURNS TABLE (
-    run_id bigint, files_seen int, files_loaded int, files_skipped int, files_failed int,
-    rows_read bigint, rows_loaded bigint, rows_duplicate bigint, rows_rejected bigint,
-    seconds double precision, mb_per_s double precision
-) LANGUAGE sql VOLATILE
+CREATE FUNCTION public.vs_ingest_resume(run_id bigint, wait boolean DEFAULT true)
+RETURNS vs_ingest.load_summary LANGUAGE sql VOLATILE
 AS $$ SELECT * FROM vs_ingest.vs_ingest_resume($1, $2) $$;
 
 CREATE FUNCTION public.vs_ingest_cancel(run_id bigint) RETURNS boolean LANGUAGE sql VOLATILE
@@ -107,11 +96,8 @@ AS $$ SELECT vs_ingest.vs_ingest_disable_source($1) $$;
 CREATE FUNCTION public.vs_ingest_drop_source(name text) RETURNS void LANGUAGE sql VOLATILE
 AS $$ SELECT vs_ingest.vs_ingest_drop_source($1) $$;
 
-CREATE FUNCTION public.vs_ingest_run_source(name text, wait boolean DEFAULT true) RETURNS TABLE (
-    run_id bigint, files_seen int, files_loaded int, files_skipped int, files_failed int,
-    rows_read bigint, rows_loaded bigint, rows_duplicate bigint, rows_rejected bigint,
-    seconds double precision, mb_per_s double precision
-) LANGUAGE sql VOLATILE
+CREATE FUNCTION public.vs_ingest_run_source(name text, wait boolean DEFAULT true)
+RETURNS vs_ingest.load_summary LANGUAGE sql VOLATILE
 AS $$ SELECT * FROM vs_ingest.vs_ingest_run_source($1, $2) $$;
 
 REVOKE ALL ON FUNCTION vs_ingest.vs_ingest_add_source, vs_ingest.vs_ingest_alter_source,

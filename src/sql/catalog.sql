@@ -2,6 +2,22 @@
 -- here and only here. They are extension members registered with pg_extension_config_dump, so
 -- pg_dump keeps their rows. The targets' tables and views are NOT members (see target.sql).
 
+-- The row every load function returns (vs_ingest_dir, vs_ingest_file, vs_ingest_resume,
+-- vs_ingest_run_source), one definition for all of them.
+CREATE TYPE vs_ingest.load_summary AS (
+    run_id          bigint,
+    files_seen      int,
+    files_loaded    int,
+    files_skipped   int,
+    files_failed    int,
+    rows_read       bigint,
+    rows_loaded     bigint,
+    rows_duplicate  bigint,
+    rows_rejected   bigint,
+    seconds         double precision,
+    mb_per_s        double precision
+);
+
 -- Directories the scheduler watches (see src/scheduler.rs). Written only through the
 -- vs_ingest_*_source functions, which check the caller; scheduled runs run as `owner`.
 CREATE TABLE vs_ingest.source (

@@ -10,11 +10,13 @@ use pgrx::prelude::*;
 use vs_ingest_engine::pipeline::{self, Event, Position};
 use vs_ingest_engine::source::{self, Container, Source};
 
-use super::{abort, begin, commit, in_transaction, stop_run, Worker};
+use super::{stop_run, Worker};
 use crate::error::{IngestError, Result};
 use crate::gucs;
 use crate::postgres::access;
 use crate::postgres::catalog::{self, FileFacts, Prior, StageTimes, Totals};
+use crate::postgres::transaction::{in_transaction, Transaction};
+use crate::write::coverage;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -35,7 +37,6 @@ const CHECKPOINT_BYTES: u64 = 2 << 30;
 const EARLY_RATIO_ROWS: u64 = 100_000;
 
 pub fn load(worker: &mut Worker, file_id: i64, path: &str) -> Outcome {
-    begin();
     let outcome = PgTryBuilder::new(std::panic::AssertUnwindSafe(|| Ok(load_claimed(worker, file_id, path))))
         .catch_others(|caught| Err(Box::new(caught)))
         .execute();
@@ -49,9 +50,9 @@ pub fn load(worker: &mut Worker, file_id: i64, path: &str) -> Outcome {
             other => (crate::postgres::subxact::caught_to_error(other), false),
         },
     };
-    // The chunk in flight is rolled back; committed chunks stay, with their offset. A bad file
-    // fails alone; a bug in our own code (a panic) stops the run, and the caller raises it.
-    abort();
+    // The chunk in flight was rolled back (its transaction's guard); committed chunks stay, with
+    // their offset. A bad file fails alone; a bug in our own code (a panic) stops the run, and
+    // the caller raises it.
     worker.writer.after_abort();
     let internal =
         main_thread_panic || matches!(failure, IngestError::Engine(vs_ingest_engine::error::Error::Panic(_)));
@@ -72,9 +73,9 @@ pub fn load(worker: &mut Worker, file_id: i64, path: &str) -> Outcome {
     }
 }
 
-/// Runs inside the transaction `load` began; leaves it committed on `Ok`.
 fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome> {
     let request = &worker.request;
+    let transaction = Transaction::begin();
     // Opened once, by descriptor, and checked on it against the server's allowed directories as
     // they are now; the fingerprint and the load read through the same descriptor.
     let opened = open(path).and_then(|source| {
@@ -91,7 +92,7 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
         Ok(opened) => opened,
         Err(e) => {
             catalog::fail_file(file_id, &e)?;
-            commit();
+            transaction.commit();
             return Ok(Outcome::Continue);
         }
     };
@@ -105,7 +106,7 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
     match catalog::prior(&facts, target)? {
         Prior::Loaded => {
             catalog::finish_file(file_id, "skipped", None)?;
-            commit();
+            transaction.commit();
             return Ok(Outcome::Continue);
         }
         // A file that only grew since it was loaded (an append) merges again: the table then holds
@@ -116,7 +117,7 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
                 "changed",
                 Some("the content changed since it was loaded; reload_changed => true loads it again"),
             )?;
-            commit();
+            transaction.commit();
             return Ok(Outcome::Continue);
         }
         _ => {}
@@ -124,7 +125,7 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
     if state.start == Position::default() && catalog::adopt_interrupted(file_id, &facts, target)? {
         state = catalog::file_state(file_id)?;
     }
-    commit();
+    transaction.commit();
 
     let mut options = pipeline::Options::new(worker.format);
     options.chunk_size = request.chunk_size;
@@ -136,7 +137,7 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
     let mut rejects_stored = state.rejects_stored;
     let mut chunk = Totals::default();
     let mut times = StageTimes::default();
-    begin();
+    let mut transaction = Transaction::begin();
     loop {
         check_for_interrupts!();
         let waiting = Instant::now();
@@ -182,12 +183,10 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
         after += chunk;
         check_reject_ratio(&real, &after, request.max_reject_ratio, after.rows_read >= EARLY_RATIO_ROWS)?;
         let committing = Instant::now();
-        catalog::checkpoint(file_id, &chunk, at, load.input_bytes_read(), &times)?;
-        commit();
+        worker.writer.commit_chunk(transaction, file_id, &chunk, at, load.input_bytes_read(), &times)?;
         times = StageTimes { commit: committing.elapsed().as_secs_f64(), ..StageTimes::default() };
         totals = after;
         chunk = Totals::default();
-        worker.writer.new_transaction();
         worker.chunks_committed += 1;
         if super::stop_requested()
             || in_transaction(|| catalog::run_status(worker.run_id))?.as_deref() != Some("running")
@@ -199,14 +198,14 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
             })?;
             return Ok(Outcome::Stop);
         }
-        begin();
+        transaction = Transaction::begin();
     }
     check_reject_ratio(&real, &totals, request.max_reject_ratio, true)?;
     catalog::finish_file(file_id, "loaded", None)?;
-    commit();
+    transaction.commit();
     if worker.writer.take_calendar_grew() {
         // Statistics only: the file is loaded whatever happens here.
-        let _ = in_transaction(catalog::analyze_calendar);
+        let _ = in_transaction(coverage::analyze_calendar);
     }
     Ok(Outcome::Continue)
 }

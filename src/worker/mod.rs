@@ -10,7 +10,6 @@ pub mod file;
 pub mod handoff;
 pub mod request;
 
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -23,8 +22,8 @@ use vs_ingest_engine::pipeline::Engine;
 
 use crate::error::{IngestError, Result};
 use crate::postgres::catalog;
-use crate::postgres::subxact::caught_to_error;
-use crate::postgres::writer::Writer;
+use crate::postgres::transaction::in_transaction;
+use crate::write::Writer;
 use handoff::Received;
 use request::Request;
 
@@ -122,7 +121,15 @@ fn register(request_json: &[u8]) -> Result<(i64, Request)> {
             run_id
         }
         None => {
-            let run_id = catalog::start_run(&request, writer.target_oid())?;
+            let request_json = serde_json::to_string(&request).expect("a request serialises");
+            let run_id = catalog::start_run(&catalog::NewRun {
+                dir: &request.dir,
+                pattern: &request.pattern,
+                target: &request.target,
+                target_oid: writer.target_oid(),
+                source_id: request.source_id,
+                request_json: &request_json,
+            })?;
             catalog::add_pending_files(run_id, &request.files)?;
             run_id
         }
@@ -269,47 +276,4 @@ pub fn request_stop(pid: i32) -> bool {
 pub fn stop_run(run_id: i64) -> Result<()> {
     catalog::request_cancel(run_id)?;
     catalog::cancel_pending(run_id)
-}
-
-/// Runs `work` in its own transaction: committed on `Ok`, rolled back on `Err` or ERROR.
-pub fn in_transaction<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
-    begin();
-    let outcome =
-        PgTryBuilder::new(AssertUnwindSafe(|| Ok(work()))).catch_others(|caught| Err(Box::new(caught))).execute();
-    match outcome {
-        Ok(Ok(value)) => {
-            commit();
-            Ok(value)
-        }
-        Ok(Err(e)) => {
-            abort();
-            Err(e)
-        }
-        Err(caught) => {
-            abort();
-            Err(caught_to_error(*caught))
-        }
-    }
-}
-
-pub fn begin() {
-    // SAFETY: a worker between transactions, on its main thread.
-    unsafe {
-        pg_sys::SetCurrentStatementStartTimestamp();
-        pg_sys::StartTransactionCommand();
-        pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
-    }
-}
-
-pub fn commit() {
-    // SAFETY: ends the transaction `begin` started.
-    unsafe {
-        pg_sys::PopActiveSnapshot();
-        pg_sys::CommitTransactionCommand();
-    }
-}
-
-pub fn abort() {
-    // SAFETY: rolls back whatever state the transaction is in, snapshots included.
-    unsafe { pg_sys::AbortCurrentTransaction() }
 }

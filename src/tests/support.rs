@@ -1,29 +1,30 @@
-// Helpers for the in-database tests: generated input files, loads, and an independent SQL
-// computation of the hourly rows those files should produce.
+//! Helpers for the in-database tests: generated input files, loads, and an independent SQL
+//! computation of the hourly rows those files should produce.
 
-use std::path::{Path, PathBuf};
+// Re-exported: the suites name paths and the generator's types through `support::*`.
+pub(crate) use std::path::{Path, PathBuf};
 
 use pgrx::prelude::*;
-use vs_ingest_gen::{self as gen, Container, GenConfig, Manifest, Quirks, Variant};
+pub(crate) use vs_ingest_gen::{self as gen, Container, GenConfig, Manifest, Quirks, Variant};
 
 /// Must match `vs_ingest.allowed_dirs` in `pg_test::postgresql_conf_options`.
-const TEST_ROOT: &str = "/tmp/vs_ingest_pgtest";
+pub(crate) const TEST_ROOT: &str = "/tmp/vs_ingest_pgtest";
 
-fn fresh_dir(name: &str) -> PathBuf {
+pub(crate) fn fresh_dir(name: &str) -> PathBuf {
     let dir = Path::new(TEST_ROOT).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("test directory");
     dir
 }
 
-struct Day {
-    links: u32,
-    start: &'static str,
-    days: u32,
-    variant: Variant,
-    container: Container,
-    quirks: Quirks,
-    seed: u64,
+pub(crate) struct Day {
+    pub(crate) links: u32,
+    pub(crate) start: &'static str,
+    pub(crate) days: u32,
+    pub(crate) variant: Variant,
+    pub(crate) container: Container,
+    pub(crate) quirks: Quirks,
+    pub(crate) seed: u64,
 }
 
 impl Default for Day {
@@ -40,7 +41,7 @@ impl Default for Day {
     }
 }
 
-fn generate(dir: &Path, day: Day) -> Vec<Manifest> {
+pub(crate) fn generate(dir: &Path, day: Day) -> Vec<Manifest> {
     let cfg = GenConfig {
         links: day.links,
         start: gen::parse_date(day.start).expect("test date"),
@@ -57,19 +58,19 @@ fn generate(dir: &Path, day: Day) -> Vec<Manifest> {
 
 /// The summary row of a load.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Loaded {
-    run_id: i64,
-    files_seen: i32,
-    files_loaded: i32,
-    files_skipped: i32,
-    files_failed: i32,
-    rows_read: i64,
-    rows_loaded: i64,
-    rows_duplicate: i64,
-    rows_rejected: i64,
+pub(crate) struct Loaded {
+    pub(crate) run_id: i64,
+    pub(crate) files_seen: i32,
+    pub(crate) files_loaded: i32,
+    pub(crate) files_skipped: i32,
+    pub(crate) files_failed: i32,
+    pub(crate) rows_read: i64,
+    pub(crate) rows_loaded: i64,
+    pub(crate) rows_duplicate: i64,
+    pub(crate) rows_rejected: i64,
 }
 
-fn summary(query: &str) -> Loaded {
+pub(crate) fn summary(query: &str) -> Loaded {
     Spi::connect(|client| {
         let row = client.select(query, None, &[]).expect("load").first();
         let int = |i| row.get::<i32>(i).unwrap().unwrap();
@@ -88,16 +89,16 @@ fn summary(query: &str) -> Loaded {
     })
 }
 
-fn load_dir(dir: &Path, pattern: &str, target: &str) -> Loaded {
+pub(crate) fn load_dir(dir: &Path, pattern: &str, target: &str) -> Loaded {
     summary(&format!("SELECT * FROM vs_ingest_dir('{}', '{pattern}', target => '{target}')", dir.display()))
 }
 
 /// Loads every file of `dir` with extra named arguments, e.g. `"format => 'x'"`.
-fn load_dir_with(dir: &Path, arguments: &str) -> Loaded {
+pub(crate) fn load_dir_with(dir: &Path, arguments: &str) -> Loaded {
     summary(&format!("SELECT * FROM vs_ingest_dir('{}', {arguments})", dir.display()))
 }
 
-fn one<T: IntoDatum + FromDatum>(query: &str) -> T {
+pub(crate) fn one<T: IntoDatum + FromDatum>(query: &str) -> T {
     Spi::get_one::<T>(query).expect("query").expect("a value")
 }
 
@@ -107,7 +108,7 @@ fn one<T: IntoDatum + FromDatum>(query: &str) -> T {
 /// skipped, HHMM left-padded, exactly six fields, numeric link ids, speeds 0-300 or empty, travel
 /// time 0 = missing, rows of other days than the file's dropped, and the first sample of a slot
 /// wins.
-fn compute_expected(manifests: &[&Manifest], time_zone: &str) {
+pub(crate) fn compute_expected(manifests: &[&Manifest], time_zone: &str) {
     Spi::run(
         "DROP TABLE IF EXISTS raw_lines, expected;
          CREATE TEMP TABLE raw_lines (lineno bigint GENERATED ALWAYS AS IDENTITY, line text,
@@ -170,7 +171,7 @@ fn compute_expected(manifests: &[&Manifest], time_zone: &str) {
 }
 
 /// Rows of `target` not in `expected`, and of `expected` not in `target`.
-fn differences(target: &str) -> (i64, i64) {
+pub(crate) fn differences(target: &str) -> (i64, i64) {
     let cols = "hour, link_id, speed, travel_time, samples, speed_avg, speed_min, speed_max";
     let extra = one::<i64>(&format!(
         "SELECT count(*) FROM (SELECT {cols} FROM {target} EXCEPT ALL SELECT {cols} FROM expected) x"
@@ -182,20 +183,18 @@ fn differences(target: &str) -> (i64, i64) {
 }
 
 /// A digest of a table's rows, to show a load changed nothing.
-fn digest(target: &str) -> String {
-    one::<String>(&format!(
-        "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY link_id, hour), '')) FROM {target} t"
-    ))
+pub(crate) fn digest(target: &str) -> String {
+    one::<String>(&format!("SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY link_id, hour), '')) FROM {target} t"))
 }
 
 /// Evaluates the SQL expression `call` in a session of its own, committed when it returns.
-fn committed(call: &str) {
+pub(crate) fn committed(call: &str) {
     committed_sql(&format!("DO $do$ BEGIN PERFORM {call}; END $do$"));
 }
 
 /// Runs `sql` in a session of its own (dblink), committed when it returns: a test's own
 /// transaction never commits, and workers see only what is committed.
-fn committed_sql(sql: &str) {
+pub(crate) fn committed_sql(sql: &str) {
     Spi::run("CREATE EXTENSION IF NOT EXISTS dblink").unwrap();
     Spi::run_with_args(
         "SELECT dblink_exec(format('dbname=%s port=%s host=%s user=%s', current_database(),
@@ -211,10 +210,53 @@ fn committed_sql(sql: &str) {
 /// Sets (or with `None` resets) a setting of the test database, as a superuser would for the
 /// server: workers read security-relevant and test-only settings from the server, never from a
 /// session or a stored request. It applies to workers started from now on.
-fn server_setting(name: &str, value: Option<&str>) {
+pub(crate) fn server_setting(name: &str, value: Option<&str>) {
     let db = one::<String>("SELECT quote_ident(current_database())");
     match value {
         Some(v) => committed_sql(&format!("ALTER DATABASE {db} SET {name} = '{v}'")),
         None => committed_sql(&format!("ALTER DATABASE {db} RESET {name}")),
     }
+}
+
+/// Runs `query`; returns "ok" or the error's SQLSTATE and message (inside a subtransaction, so
+/// the test's transaction goes on).
+pub(crate) fn try_sql(query: &str) -> String {
+    // Created once per session, so that a test may call it after SET ROLE.
+    if one::<bool>("SELECT to_regprocedure('pg_temp.try_sql(text)') IS NULL") {
+        Spi::run(
+            "CREATE FUNCTION pg_temp.try_sql(q text) RETURNS text LANGUAGE plpgsql AS $f$
+             BEGIN EXECUTE q; RETURN 'ok';
+             EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || SQLERRM; END $f$",
+        )
+        .unwrap();
+    }
+    Spi::get_one_with_args::<String>("SELECT pg_temp.try_sql($1)", &[query.into()]).unwrap().unwrap()
+}
+
+/// Waits (polling with fresh snapshots) until the run is no longer running.
+pub(crate) fn wait_for_run(run_id: i64) -> String {
+    for _ in 0..6000 {
+        let status = one::<String>(&format!("SELECT status FROM vs_ingest.run WHERE run_id = {run_id}"));
+        if status != "running" && status != "cancelling" {
+            return status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("run {run_id} did not finish in 120 s");
+}
+
+/// Waits until no worker of any vs_ingest run is alive.
+pub(crate) fn wait_for_workers() {
+    for _ in 0..6000 {
+        Spi::run("SELECT pg_stat_clear_snapshot()").unwrap();
+        if one::<i64>("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'vs_ingest worker'") == 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("vs_ingest workers did not exit");
+}
+
+pub(crate) fn last_run() -> i64 {
+    one::<i64>("SELECT max(run_id) FROM vs_ingest.run")
 }

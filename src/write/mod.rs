@@ -1,4 +1,10 @@
-//! Writing finished hours into a target's storage, one row per link and block of six hours.
+//! The write stage: finished hours into a target's storage, one row per link and block of six
+//! hours, with their coverage, and the commit of each chunk with its ledger offset.
+//!
+//! - [`target`]: the target (views and storage) and who may load it;
+//! - [`copy`]: binary COPY through Postgres' COPY FROM machinery;
+//! - [`merge`]: the slot-wise merge functions (first sample wins) the SQL merge calls;
+//! - [`coverage`]: coverage per hour and the calendar of local days.
 //!
 //! A block usually arrives once, whole, and its rows do not exist yet: it is COPYed straight into
 //! the storage table (binary COPY, the fastest path Postgres has). If any of its rows exist
@@ -15,11 +21,19 @@ use vs_ingest_engine::block::{self, Block};
 use vs_ingest_engine::calendar::Date;
 use vs_ingest_engine::copy_binary::{CopyBuffer, PG_EPOCH_OFFSET_MICROS};
 
+pub mod copy;
+pub mod coverage;
+pub mod merge;
+pub mod target;
+
+use vs_ingest_engine::pipeline::Position;
+
 use crate::error::{spi_error, IngestError, Result};
-use crate::postgres::catalog;
-use crate::postgres::copy::copy_into;
+use crate::postgres::catalog::{self, StageTimes, Totals};
 use crate::postgres::subxact::in_subtransaction;
-use crate::postgres::target::{self, qualified_name, Target};
+use crate::postgres::transaction::Transaction;
+use copy::copy_into;
+use target::{qualified_name, Target};
 
 /// What writing some hours did to the table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -66,9 +80,22 @@ impl Writer {
         self.target.oid
     }
 
-    /// Forgets the stage table, dropped at the commit that ended the last transaction.
-    pub fn new_transaction(&mut self) {
+    /// Commits the chunk written in `transaction` with the file's counters and the position the
+    /// next chunk starts at: a crash after this resumes there, one before it redoes the chunk.
+    pub fn commit_chunk(
+        &mut self,
+        transaction: Transaction,
+        file_id: i64,
+        add: &Totals,
+        next: Position,
+        input_done: u64,
+        times: &StageTimes,
+    ) -> Result<()> {
+        catalog::checkpoint(file_id, add, next, input_done, times)?;
+        transaction.commit();
+        // The stage table was dropped by the commit.
         self.stage = None;
+        Ok(())
     }
 
     /// Whether days were added to the calendar since the last call (then its statistics are due).
@@ -111,7 +138,7 @@ impl Writer {
             Ok(_) => {
                 // No row of this block existed for these links: their coverage adds up.
                 for hour in &block.hours {
-                    catalog::add_coverage(self.target.oid, &self.target.name, stamp(hour), &hour.coverage())?;
+                    coverage::add_coverage(self.target.oid, &self.target.name, stamp(hour), &hour.coverage())?;
                 }
                 Ok(Written { loaded: samples, duplicate: 0 })
             }
@@ -126,7 +153,7 @@ impl Writer {
                 .map_err(spi_error)?;
                 let duplicate = duplicate.unwrap_or(0) as u64;
                 for hour in &block.hours {
-                    catalog::recount_coverage(self.target.oid, &self.target.name, stamp(hour))?;
+                    coverage::recount_coverage(self.target.oid, &self.target.name, stamp(hour))?;
                 }
                 Ok(Written { loaded: samples - duplicate, duplicate })
             }
@@ -146,7 +173,7 @@ impl Writer {
             &[regclass(self.target.storage), date.clone().into()],
         )
         .map_err(spi_error)?;
-        self.calendar_grew |= catalog::fill_calendar(&self.time_zone, &date)?;
+        self.calendar_grew |= coverage::fill_calendar(&self.time_zone, &date)?;
         let hours = Spi::get_one_with_args::<Vec<i64>>(
             "SELECT vs_ingest.day_hours($1::date, $2)",
             &[date.into(), self.time_zone.clone().into()],

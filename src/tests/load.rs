@@ -1,0 +1,257 @@
+//! End-to-end loads of generated files, each compared row by row with `compute_expected`.
+//! (Test functions live in a module `tests`: pgrx's runner calls them in the schema of that name.)
+
+#[pgrx::pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    use crate::tests::support::*;
+
+    /// Rejects of a run by reason, as (reason, count) sorted by reason.
+    fn rejects_by_reason(run_id: i64) -> Vec<(String, i64)> {
+        Spi::connect(|client| {
+            client
+                .select(
+                    &format!(
+                        "SELECT r.reason, count(*) FROM vs_ingest.reject r JOIN vs_ingest.file f USING (file_id)
+                          WHERE f.run_id = {run_id} GROUP BY 1 ORDER BY 1"
+                    ),
+                    None,
+                    &[],
+                )
+                .unwrap()
+                .map(|row| (row.get::<String>(1).unwrap().unwrap(), row.get::<i64>(2).unwrap().unwrap()))
+                .collect()
+        })
+    }
+
+    fn expected_rejects(m: &Manifest) -> Vec<(String, i64)> {
+        let k = &m.malformed;
+        let mut v: Vec<(String, i64)> = [
+            ("bad_date", k.bad_date),
+            ("bad_link_id", k.bad_link_id),
+            ("bad_speed", k.bad_speed),
+            ("bad_time", k.bad_time),
+            ("bad_travel_time", k.bad_travel_time),
+            ("field_count", k.field_count),
+            ("stray_date", m.stray_rows as u32),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(r, n)| (r.to_string(), n as i64))
+        .collect();
+        v.sort();
+        v
+    }
+
+    #[pg_test]
+    fn a_generated_day_of_20000_links_loads_exactly() {
+        let dir = fresh_dir("day20k");
+        let manifests = generate(&dir, Day { links: 20_000, ..Day::default() });
+        let m = &manifests[0];
+        let got = load_dir(&dir, "*_5Min.zip", "public.vs_its_hourly");
+
+        assert_eq!((got.files_seen, got.files_loaded, got.files_skipped, got.files_failed), (1, 1, 0, 0));
+        assert_eq!(got.rows_read as u64, m.data_rows);
+        assert_eq!(got.rows_loaded as u64, m.samples);
+        assert_eq!(got.rows_duplicate as u64, m.duplicate_rows);
+        assert_eq!(got.rows_rejected as u64, m.malformed_rows + m.stray_rows);
+        assert_eq!(
+            one::<i64>(&format!("SELECT rows_missing FROM vs_ingest.run WHERE run_id = {}", got.run_id)) as u64,
+            m.empty_speed_rows
+        );
+
+        compute_expected(&[m], "Asia/Seoul");
+        assert!(one::<i64>("SELECT count(*) FROM expected") > 20_000 * 23);
+        assert_eq!(differences("public.vs_its_hourly"), (0, 0));
+
+        // Every malformed line is in vs_ingest.reject with its reason and its own line number.
+        assert_eq!(rejects_by_reason(got.run_id), expected_rejects(m));
+        let misnumbered = one::<i64>(&format!(
+            "SELECT count(*) FROM vs_ingest.reject r JOIN vs_ingest.file f USING (file_id)
+               LEFT JOIN raw_lines l ON l.lineno = r.line
+              WHERE f.run_id = {} AND l.line IS DISTINCT FROM r.raw",
+            got.run_id
+        ));
+        assert_eq!(misnumbered, 0);
+
+        // Partitions are local days: the Seoul day is one partition.
+        assert_eq!(
+            one::<i64>("SELECT count(*) FROM pg_inherits WHERE inhparent = 'public.vs_its_hourly_blocks'::regclass"),
+            1
+        );
+        assert_eq!(
+            one::<String>("SELECT min(hour AT TIME ZONE 'Asia/Seoul')::text FROM public.vs_its_hourly"),
+            "2023-07-01 00:00:00"
+        );
+    }
+
+    #[pg_test]
+    fn loading_the_same_directory_again_changes_nothing() {
+        let dir = fresh_dir("again");
+        generate(&dir, Day { links: 300, days: 2, ..Day::default() });
+        let first = load_dir(&dir, "*.zip", "public.again");
+        assert_eq!(first.files_loaded, 2);
+        let before = digest("public.again");
+        let second = load_dir(&dir, "*.zip", "public.again");
+        assert_eq!((second.files_seen, second.files_loaded, second.files_skipped), (2, 0, 2));
+        assert_eq!((second.rows_read, second.rows_loaded), (0, 0));
+        assert_eq!(digest("public.again"), before);
+        assert_eq!(
+            one::<i64>(&format!(
+                "SELECT count(*) FROM vs_ingest.file WHERE run_id = {} AND status = 'skipped'",
+                second.run_id
+            )),
+            2
+        );
+    }
+
+    #[pg_test]
+    fn every_container_and_the_2025_layout_load_exactly() {
+        let dir = fresh_dir("containers");
+        let mut manifests = Vec::new();
+        for (start, variant, container) in [
+            ("2025-03-01", Variant::Y2025, Container::Gzip),
+            ("2025-03-02", Variant::Y2025, Container::Zstd),
+            ("2025-03-03", Variant::Y2025, Container::Plain),
+            ("2025-03-04", Variant::Y2023, Container::Zip),
+        ] {
+            manifests.extend(generate(&dir, Day { links: 200, start, variant, container, ..Day::default() }));
+        }
+        let got = load_dir(&dir, "2025030?_5Min.csv*", "public.containers");
+        // The plain copies (*.plain.csv) do not match the pattern; the zip does not either.
+        assert_eq!((got.files_seen, got.files_loaded), (3, 3));
+        let zip = load_dir(&dir, "*.zip", "public.containers");
+        assert_eq!(zip.files_loaded, 1);
+        compute_expected(&manifests.iter().collect::<Vec<_>>(), "Asia/Seoul");
+        assert_eq!(differences("public.containers"), (0, 0));
+        let containers = one::<String>(&format!(
+            "SELECT string_agg(container, ',' ORDER BY path) FROM vs_ingest.file WHERE run_id = {}",
+            got.run_id
+        ));
+        assert_eq!(containers, "gzip,zstd,plain");
+    }
+
+    #[pg_test]
+    fn a_late_file_merges_and_the_first_sample_wins() {
+        let dir = fresh_dir("late");
+        // Two deliveries of the same day: different seeds give different speeds for the same slots.
+        let a = generate(&dir, Day { links: 300, seed: 1, container: Container::Gzip, ..Day::default() }).remove(0);
+        let late_dir = fresh_dir("late/second");
+        let mut b =
+            generate(&late_dir, Day { links: 400, seed: 2, container: Container::Zip, ..Day::default() }).remove(0);
+        let renamed = dir.join("20230701_5Min_late.zip");
+        std::fs::rename(&b.path, &renamed).unwrap();
+        b.path = renamed;
+
+        let first = load_dir(&dir, "*.csv.gz", "public.late");
+        assert_eq!(first.files_loaded, 1);
+        let second = load_dir(&dir, "*_late.zip", "public.late");
+        assert_eq!(second.files_loaded, 1);
+
+        compute_expected(&[&a, &b], "Asia/Seoul");
+        assert_eq!(differences("public.late"), (0, 0));
+        // Every valid speed sample of the late file is either new or counted as a duplicate.
+        assert_eq!(second.rows_loaded + second.rows_duplicate, (b.samples + b.duplicate_rows) as i64);
+        let new_slots = one::<i64>("SELECT sum(samples) FROM public.late") - a.samples as i64;
+        assert_eq!(second.rows_loaded, new_slots);
+        assert!(second.rows_duplicate > 0);
+    }
+
+    #[pg_test]
+    fn a_corrupt_archive_fails_alone() {
+        let dir = fresh_dir("corrupt");
+        let manifests = generate(&dir, Day { links: 300, days: 3, ..Day::default() });
+        let bad = &manifests[1].path;
+        let bytes = std::fs::read(bad).unwrap();
+        std::fs::write(bad, &bytes[..bytes.len() / 2]).unwrap();
+
+        let got = load_dir(&dir, "*.zip", "public.corrupt");
+        assert_eq!((got.files_seen, got.files_loaded, got.files_failed), (3, 2, 1));
+        let error = one::<String>(&format!(
+            "SELECT status || ': ' || error FROM vs_ingest.file WHERE run_id = {} AND path LIKE '%20230702%'",
+            got.run_id
+        ));
+        assert!(error.starts_with("failed: ") && error.contains("corrupt or truncated zip"), "{error}");
+        assert_eq!(one::<String>(&format!("SELECT status FROM vs_ingest.run WHERE run_id = {}", got.run_id)), "failed");
+        compute_expected(&[&manifests[0], &manifests[2]], "Asia/Seoul");
+        assert_eq!(differences("public.corrupt"), (0, 0));
+    }
+
+    #[pg_test]
+    fn a_file_over_the_reject_ratio_fails_and_keeps_its_rejects() {
+        let dir = fresh_dir("ratio");
+        let mut quirks = Quirks::default();
+        quirks.malformed.bad_speed = 40;
+        let m = generate(&dir, Day { links: 100, quirks, ..Day::default() }).remove(0);
+        let got = summary(&format!(
+            "SELECT * FROM vs_ingest_dir('{}', '*.zip', target => 'public.ratio', max_reject_ratio => 0.001)",
+            dir.display()
+        ));
+        assert_eq!((got.files_loaded, got.files_failed), (0, 1));
+        let stored = one::<i64>(&format!(
+            "SELECT count(*) FROM vs_ingest.reject JOIN vs_ingest.file USING (file_id) WHERE run_id = {}",
+            got.run_id
+        ));
+        assert_eq!(stored as u64, m.malformed_rows + m.stray_rows);
+        let error = one::<String>(&format!("SELECT error FROM vs_ingest.file WHERE run_id = {}", got.run_id));
+        assert!(error.contains("more than max_reject_ratio 0.001"), "{error}");
+        // Chunks committed before the ratio was exceeded stay, and the ledger says how many samples.
+        assert_eq!(got.rows_loaded, one::<i64>("SELECT coalesce(sum(samples), 0)::bigint FROM public.ratio"));
+
+        // The same file loads when the ratio allows it, merging exactly with what stayed.
+        let again = summary(&format!(
+            "SELECT * FROM vs_ingest_dir('{}', '*.zip', target => 'public.ratio', max_reject_ratio => 0.01)",
+            dir.display()
+        ));
+        assert_eq!(again.files_loaded, 1);
+        assert_eq!(again.rows_loaded + again.rows_duplicate, (m.samples + m.duplicate_rows) as i64);
+        compute_expected(&[&m], "Asia/Seoul");
+        assert_eq!(differences("public.ratio"), (0, 0));
+    }
+
+    #[pg_test]
+    fn a_changed_file_is_reported_and_reloaded_only_when_asked() {
+        let dir = fresh_dir("changed");
+        let a = generate(&dir, Day { links: 100, seed: 7, ..Day::default() }).remove(0);
+        load_dir(&dir, "*.zip", "public.changed");
+        // Re-delivered under the same name with other content.
+        let other = fresh_dir("changed/other");
+        let b = generate(&other, Day { links: 150, seed: 8, ..Day::default() }).remove(0);
+        std::fs::rename(&b.path, &a.path).unwrap();
+
+        let skipped = load_dir(&dir, "*.zip", "public.changed");
+        assert_eq!((skipped.files_loaded, skipped.files_skipped), (0, 1));
+        assert_eq!(
+            one::<String>(&format!("SELECT status FROM vs_ingest.file WHERE run_id = {}", skipped.run_id)),
+            "changed"
+        );
+        let reloaded = summary(&format!(
+            "SELECT * FROM vs_ingest_dir('{}', '*.zip', target => 'public.changed', reload_changed => true)",
+            dir.display()
+        ));
+        assert_eq!(reloaded.files_loaded, 1);
+        compute_expected(&[&a, &b], "Asia/Seoul");
+        assert_eq!(differences("public.changed"), (0, 0));
+    }
+
+    #[pg_test]
+    fn the_source_time_zone_sets_hours_and_partitions() {
+        let dir = fresh_dir("tz");
+        let m = generate(&dir, Day { links: 50, quirks: Quirks::none(), ..Day::default() }).remove(0);
+        summary(&format!(
+            "SELECT * FROM vs_ingest_dir('{}', '*.zip', target => 'public.tz', source_timezone => 'UTC')",
+            dir.display()
+        ));
+        compute_expected(&[&m], "UTC");
+        assert_eq!(differences("public.tz"), (0, 0));
+        assert_eq!(one::<String>("SELECT min(hour AT TIME ZONE 'UTC')::text FROM public.tz"), "2023-07-01 00:00:00");
+    }
+
+    #[pg_test(error = "an engine thread panicked: injected panic in a parse thread")]
+    fn a_panic_in_a_parse_thread_is_a_clean_error() {
+        let dir = fresh_dir("panic");
+        generate(&dir, Day { links: 20, ..Day::default() });
+        load_dir_with(&dir, "format => 'fault_injection_panic_in_parser'");
+    }
+}

@@ -1,0 +1,325 @@
+//! The scheduler and sources: new, late and changed files, restarts, argument and owner checks,
+//! history pruning and retention.
+
+#[pgrx::pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    use crate::tests::support::*;
+
+    fn source_id(name: &str) -> i32 {
+        Spi::get_one_with_args::<i32>("SELECT source_id FROM vs_ingest.source WHERE name = $1", &[name.into()])
+            .unwrap()
+            .expect("the source exists")
+    }
+
+    /// Waits until the newest ledger row of `path` has `status`; returns its run id.
+    fn wait_for_file(path: &Path, status: &str) -> i64 {
+        for _ in 0..3000 {
+            let row = Spi::get_two_with_args::<String, i64>(
+                "SELECT status, run_id FROM vs_ingest.file WHERE path = $1 ORDER BY file_id DESC LIMIT 1",
+                &[path.display().to_string().into()],
+            );
+            if let Ok((Some(s), Some(run))) = row {
+                if s == status && wait_for_run(run) != "running" {
+                    return run;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let state = one::<String>(
+            "SELECT coalesce(string_agg(format('%s: last checked %s, next %s, error %s', name, last_checked_at,
+                                               next_check_at, last_error), '; '), 'no source')
+               FROM vs_ingest.source",
+        );
+        let runs = one::<String>(
+            "SELECT coalesce(string_agg(format('run %s of source %s: %s', run_id, source_id, status), '; '), 'no run')
+               FROM (SELECT * FROM vs_ingest.run ORDER BY run_id DESC LIMIT 5) r",
+        );
+        panic!("{} did not become {status} within 60 s; {state}; {runs}", path.display());
+    }
+
+    /// Moves a generated file into `dir`, as a delivery would.
+    fn deliver(m: &Manifest, dir: &Path) -> PathBuf {
+        let to = dir.join(m.path.file_name().unwrap());
+        std::fs::rename(&m.path, &to).unwrap();
+        to
+    }
+
+    /// Waits for a running scheduler other than `not`; its pid. (It starts once the test database
+    /// exists, and again 5 s after it exits.)
+    fn wait_for_scheduler(not: Option<i32>) -> i32 {
+        for _ in 0..1500 {
+            // pg_stat_activity is a snapshot per transaction unless cleared.
+            Spi::run("SELECT pg_stat_clear_snapshot()").unwrap();
+            let pid =
+                Spi::get_one::<i32>("SELECT pid FROM pg_stat_activity WHERE backend_type = 'vs_ingest scheduler'")
+                    .unwrap_or(None);
+            if let Some(pid) = pid.filter(|&p| Some(p) != not) {
+                return pid;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("no vs_ingest scheduler is running");
+    }
+
+    /// Coverage rows that differ from a count over the table's rows (the report never scans them).
+    fn coverage_differences(target: &str) -> i64 {
+        one::<i64>(&format!(
+            "WITH counted AS (
+                 SELECT hour, count(*) FILTER (WHERE samples > 0)::int AS links,
+                        ARRAY(SELECT count(t2.speed[i])::int FROM {target} t2, generate_series(1, 12) i
+                               WHERE t2.hour = t.hour GROUP BY i ORDER BY i) AS slot_links
+                   FROM {target} t GROUP BY hour)
+             SELECT count(*) FROM (
+                 (SELECT hour, links, slot_links FROM counted
+                  EXCEPT SELECT hour, links, slot_links FROM vs_ingest.coverage WHERE target = '{target}')
+                 UNION ALL
+                 (SELECT hour, links, slot_links FROM vs_ingest.coverage WHERE target = '{target}'
+                  EXCEPT SELECT hour, links, slot_links FROM counted)) d"
+        ))
+    }
+
+    #[pg_test]
+    fn the_scheduler_loads_new_late_and_changed_files_and_reports_the_gaps() {
+        let dir = fresh_dir("sched");
+        let incoming = fresh_dir("sched_incoming");
+        let days = generate(&incoming, Day { links: 300, days: 3, ..Day::default() });
+        let (d1, d2, d3) = (&days[0], &days[1], &days[2]);
+        committed(&format!(
+            "vs_ingest_add_source('sched_main', '{}', '*_5Min.zip', every => '1 second',
+                                         target => 'public.sched')",
+            dir.display()
+        ));
+        let source = source_id("sched_main");
+
+        // Days 1 and 3 arrive; day 2 does not (yet).
+        let p1 = deliver(d1, &dir);
+        wait_for_file(&p1, "loaded");
+        let p3 = deliver(d3, &dir);
+        wait_for_file(&p3, "loaded");
+        let runs = || one::<i64>(&format!("SELECT count(*) FROM vs_ingest.run WHERE source_id = {source}"));
+        let before = runs();
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        assert_eq!(runs(), before, "checks that find nothing new start no run");
+
+        // The report names the missing day as one run of 288 empty intervals. (It reads only
+        // vs_ingest.coverage: this transaction must not lock public.sched yet, or the late day's
+        // worker could not add its partition until the test ends.)
+        let range = "'2023-07-01 00:00+09', '2023-07-04 00:00+09', 'public.sched', min_coverage => 0.5";
+        let gaps = one::<String>(&format!(
+            "SELECT string_agg(format('%s %s %s %s', kind, interval_start AT TIME ZONE 'Asia/Seoul',
+                                      interval_end AT TIME ZONE 'Asia/Seoul', intervals), '; ')
+               FROM vs_ingest_gaps({range})"
+        ));
+        assert_eq!(gaps, "no_data 2023-07-02 00:00:00 2023-07-03 00:00:00 288");
+        // Day 3's hours have day 1 as history: every link reported.
+        assert_eq!(
+            one::<i64>(
+                "SELECT count(*) FROM vs_ingest_coverage('2023-07-03 00:00+09', '2023-07-04 00:00+09', 'public.sched')
+                  WHERE links_expected = 300 AND links_reported = 300 AND coverage = 1 AND slots_missing = 0"
+            ),
+            24
+        );
+
+        // The late day merges, and the report is clean.
+        let p2 = deliver(d2, &dir);
+        wait_for_file(&p2, "loaded");
+        assert_eq!(one::<i64>(&format!("SELECT count(*) FROM vs_ingest_gaps({range})")), 0);
+        compute_expected(&[d1, d2, d3], "Asia/Seoul");
+        assert_eq!(differences("public.sched"), (0, 0));
+        // The coverage the report reads matches the table, row for row.
+        assert_eq!(coverage_differences("public.sched"), 0);
+        let loaded = digest("public.sched");
+
+        // Day 1 is re-delivered with other content: reported, not loaded ...
+        let other = fresh_dir("sched_other");
+        let mut again = generate(&other, Day { links: 350, seed: 9, ..Day::default() }).remove(0);
+        std::fs::rename(&again.path, &p1).unwrap();
+        again.path = p1.clone();
+        wait_for_file(&p1, "changed");
+        assert_eq!(digest("public.sched"), loaded);
+        // ... until the source reloads changed files; then it merges, the first sample winning.
+        committed("vs_ingest_alter_source('sched_main', reload_changed => true)");
+        wait_for_file(&p1, "loaded");
+        compute_expected(&[d1, d2, d3, &again], "Asia/Seoul");
+        assert_eq!(differences("public.sched"), (0, 0));
+        assert_eq!(coverage_differences("public.sched"), 0);
+
+        // The history: one run per delivery, each of one file, all succeeded.
+        let history = one::<String>(&format!(
+            "SELECT string_agg(format('%s:%s', r.status, f.status), ' ' ORDER BY r.run_id)
+               FROM vs_ingest.run r JOIN vs_ingest.file f USING (run_id) WHERE r.source_id = {source}"
+        ));
+        assert_eq!(history, "succeeded:loaded succeeded:loaded succeeded:loaded succeeded:changed succeeded:loaded");
+        committed("vs_ingest_drop_source('sched_main')");
+    }
+
+    #[pg_test]
+    fn a_stopped_scheduler_restarts_and_a_stopped_load_resumes_at_the_next_check() {
+        // SIGTERM ends the scheduler; the postmaster starts it again.
+        let first = wait_for_scheduler(None);
+        Spi::run(&format!("SELECT pg_terminate_backend({first})")).unwrap();
+        wait_for_scheduler(Some(first));
+
+        let dir = fresh_dir("sched_stop");
+        let incoming = fresh_dir("sched_stop_incoming");
+        let m = generate(&incoming, Day { links: 20_000, ..Day::default() }).remove(0);
+        committed(&format!(
+            "vs_ingest_add_source('sched_stop', '{}', '*_5Min.zip', every => '1 second',
+                                         target => 'public.sched_stop')",
+            dir.display()
+        ));
+        let path = deliver(&m, &dir);
+        // Once two chunks are committed, SIGTERM the worker loading the file.
+        let mut pid = None;
+        for _ in 0..3000 {
+            pid = Spi::get_one_with_args::<i32>(
+                "SELECT worker_pid FROM vs_ingest.file WHERE path = $1 AND status = 'loading' AND chunks >= 2",
+                &[path.display().to_string().into()],
+            )
+            .unwrap_or(None);
+            if pid.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let pid = pid.expect("the scheduler started loading the file");
+        Spi::run(&format!("SELECT pg_terminate_backend({pid})")).unwrap();
+        // The worker ends at once (its chunk in flight rolls back); the next check resumes the file.
+        let resumed = wait_for_file(&path, "loaded");
+        let stopped = one::<String>(&format!(
+            "SELECT string_agg(f.status || '/' || r.status, ' ' ORDER BY f.file_id) FROM vs_ingest.file f
+               JOIN vs_ingest.run r USING (run_id) WHERE f.path = '{}'",
+            path.display()
+        ));
+        // The terminated worker's run was left running and is marked failed; its file is resumed.
+        assert_eq!(stopped, "resumed/failed loaded/succeeded");
+        let (chunks_before, rows) = Spi::get_two::<i32, i64>(&format!(
+            "SELECT (SELECT chunks FROM vs_ingest.file WHERE path = '{}' AND status = 'resumed'), rows_read
+               FROM vs_ingest.file WHERE run_id = {resumed}",
+            path.display()
+        ))
+        .unwrap();
+        assert!(chunks_before.unwrap() >= 2);
+        assert_eq!(rows.unwrap(), m.data_rows as i64, "the resumed file counts every row once");
+        compute_expected(&[&m], "Asia/Seoul");
+        assert_eq!(differences("public.sched_stop"), (0, 0));
+        committed("vs_ingest_drop_source('sched_stop')");
+    }
+
+    #[pg_test]
+    fn source_functions_check_their_arguments_and_the_owner() {
+        let dir = fresh_dir("sched_args");
+        let d = dir.display();
+        let add = |args: &str| try_sql(&format!("SELECT vs_ingest_add_source('args', '{d}', {args})"));
+        assert_eq!(add("'*.zip'"), "ok");
+        assert!(add("'*.zip'").starts_with("42710"), "a second source of the same name");
+        assert!(try_sql("SELECT vs_ingest_add_source('x', '/etc')").starts_with("42501"));
+        assert!(try_sql(&format!("SELECT vs_ingest_add_source('x', '{d}/nope')")).starts_with("58P01"));
+        assert!(add("'[z-a]'").starts_with("22023"), "bad pattern");
+        assert!(try_sql(&format!("SELECT vs_ingest_add_source('x', '{d}', every => '0')")).starts_with("22023"));
+        assert!(try_sql(&format!("SELECT vs_ingest_add_source('x', '{d}', format => 'csv')")).starts_with("22023"));
+        assert!(try_sql(&format!("SELECT vs_ingest_add_source('x', '{d}', source_timezone => 'Mars/Base')"))
+            .starts_with("22023"));
+        assert!(try_sql(&format!("SELECT vs_ingest_add_source('x', '{d}', retain => '-1 day')")).starts_with("22023"));
+        assert!(try_sql(&format!("SELECT vs_ingest_add_source('x', '{d}', retain_action => 'archive')"))
+            .starts_with("22023"));
+        assert!(try_sql("SELECT vs_ingest_alter_source('nope', enabled => false)").starts_with("42704"));
+        assert!(try_sql("SELECT vs_ingest_alter_source('args', max_reject_ratio => 2)").starts_with("22023"));
+
+        assert_eq!(try_sql("SELECT vs_ingest_alter_source('args', every => '1 hour', retain => '30 days')"), "ok");
+        assert_eq!(try_sql("SELECT vs_ingest_disable_source('args')"), "ok");
+        assert_eq!(
+            one::<String>(
+                "SELECT format('%s %s %s %s', owner, every, retain, enabled) FROM vs_ingest.source WHERE name = 'args'"
+            ),
+            "postgres 01:00:00 30 days f"
+        );
+        assert_eq!(try_sql("SELECT vs_ingest_alter_source('args', retain => '0')"), "ok");
+        assert!(one::<bool>("SELECT retain IS NULL FROM vs_ingest.source WHERE name = 'args'"));
+
+        // Another loading role may neither change nor run it, nor write the table directly.
+        Spi::run("CREATE ROLE sched_other_loader IN ROLE pg_read_server_files").unwrap();
+        Spi::run("SET ROLE sched_other_loader").unwrap();
+        assert!(try_sql("SELECT vs_ingest_drop_source('args')").starts_with("42501"));
+        assert!(try_sql("SELECT vs_ingest_run_source('args')").starts_with("42501"));
+        assert!(try_sql("UPDATE vs_ingest.source SET owner = 'postgres'").starts_with("42501"));
+        Spi::run("RESET ROLE").unwrap();
+        assert_eq!(try_sql("SELECT vs_ingest_drop_source('args')"), "ok");
+
+        // The catalog is written with rights the caller lacks, under a fixed search_path: a
+        // function of the caller's that shadows a built-in must not run there.
+        Spi::run("CREATE ROLE sched_shadow IN ROLE pg_read_server_files").unwrap();
+        Spi::run("CREATE SCHEMA sched_shadow AUTHORIZATION sched_shadow").unwrap();
+        Spi::run("SET ROLE sched_shadow").unwrap();
+        Spi::run(&format!("SELECT vs_ingest_add_source('shadowed', '{d}', target => 'public.shadowed')")).unwrap();
+        Spi::run(
+            "CREATE TABLE sched_shadow.ran_as (who text);
+             CREATE FUNCTION sched_shadow.clock_timestamp() RETURNS timestamptz LANGUAGE plpgsql AS $f$
+             BEGIN INSERT INTO sched_shadow.ran_as VALUES (current_user); RETURN now(); END $f$;
+             SET search_path = sched_shadow, pg_catalog, public",
+        )
+        .unwrap();
+        assert_eq!(try_sql("SELECT vs_ingest_alter_source('shadowed', every => '2 minutes')"), "ok");
+        Spi::run("RESET search_path; RESET ROLE").unwrap();
+        assert_eq!(one::<i64>("SELECT count(*) FROM sched_shadow.ran_as"), 0);
+        assert_eq!(one::<String>("SELECT target FROM vs_ingest.source WHERE name = 'shadowed'"), "public.shadowed");
+    }
+
+    #[pg_test]
+    fn run_source_loads_now_and_pruning_keeps_what_skips_loaded_files() {
+        let dir = fresh_dir("sched_run");
+        let days = generate(&dir, Day { links: 200, days: 2, ..Day::default() });
+        // Disabled: only vs_ingest_run_source loads it (in this transaction, unseen by the scheduler).
+        Spi::run(&format!(
+            "SELECT vs_ingest_add_source('sched_run', '{}', '*_5Min.zip', target => 'public.sched_run',
+                                         enabled => false)",
+            dir.display()
+        ))
+        .unwrap();
+        let first = summary("SELECT * FROM vs_ingest_run_source('sched_run')");
+        assert_eq!((first.files_loaded, first.files_skipped), (2, 0));
+        let second = summary("SELECT * FROM vs_ingest_run_source('sched_run')");
+        assert_eq!((second.files_loaded, second.files_skipped), (0, 2));
+        compute_expected(&[&days[0], &days[1]], "Asia/Seoul");
+        assert_eq!(differences("public.sched_run"), (0, 0));
+
+        // Pruning everything finished keeps the loaded files' ledger rows (of the first run) and drops
+        // the run that only skipped.
+        Spi::run("SELECT * FROM vs_ingest.prune_history(0)").unwrap();
+        let left = |run: i64| one::<i64>(&format!("SELECT count(*) FROM vs_ingest.file WHERE run_id = {run}"));
+        assert_eq!((left(first.run_id), left(second.run_id)), (2, 0));
+        assert_eq!(one::<i64>(&format!("SELECT count(*) FROM vs_ingest.run WHERE run_id = {}", second.run_id)), 0);
+        let third = summary("SELECT * FROM vs_ingest_run_source('sched_run')");
+        assert_eq!((third.files_loaded, third.files_skipped), (0, 2));
+    }
+
+    #[pg_test]
+    fn retention_detaches_or_drops_the_old_days() {
+        let dir = fresh_dir("retain");
+        generate(&dir, Day { links: 50, days: 3, ..Day::default() });
+        load_dir(&dir, "*.zip", "public.retain");
+        // Days that ended before 2023-07-02 24:00 in Seoul: the first two.
+        let older = "clock_timestamp() - timestamptz '2023-07-03 00:00+09'";
+        let detached = one::<String>(&format!(
+            "SELECT string_agg(p, ' ' ORDER BY p) FROM vs_ingest.apply_retention('public.retain', {older}, 'detach') p"
+        ));
+        assert_eq!(detached, "public.retain_blocks_p20230701 public.retain_blocks_p20230702");
+        assert_eq!(
+            one::<i64>("SELECT count(*) FROM pg_inherits WHERE inhparent = 'public.retain_blocks'::regclass"),
+            1
+        );
+        assert!(one::<i64>("SELECT count(*) FROM retain_blocks_p20230701") > 0, "a detached day keeps its rows");
+        // Dropping the third day also forgets its coverage.
+        Spi::run("SELECT vs_ingest.apply_retention('public.retain', '1 day', 'drop')").unwrap();
+        assert!(Spi::get_one::<bool>("SELECT to_regclass('retain_blocks_p20230703') IS NULL").unwrap().unwrap());
+        assert_eq!(
+            one::<i64>(
+                "SELECT count(*) FROM vs_ingest.coverage WHERE target = 'public.retain' AND hour >= '2023-07-03 00:00+09'"
+            ),
+            0
+        );
+        assert_eq!(one::<i64>("SELECT count(*) FROM vs_ingest.coverage WHERE target = 'public.retain'"), 48);
+    }
+}

@@ -1,0 +1,221 @@
+//! The workers: crashes and kills mid-chunk, resume, cancel, progress, concurrent loads of the
+//! same files, and a panic on a worker's main thread.
+
+#[pgrx::pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    use crate::tests::support::*;
+
+    #[pg_test]
+    fn workers_killed_mid_chunk_resume_to_the_same_table() {
+        let dir = fresh_dir("crash");
+        let manifests = generate(&dir, Day { links: 300, days: 3, ..Day::default() });
+        let expected_totals =
+            |m: &[Manifest]| -> (u64, u64) { (m.iter().map(|m| m.data_rows).sum(), m.iter().map(|m| m.samples).sum()) };
+        let (rows, samples) = expected_totals(&manifests);
+        compute_expected(&manifests.iter().collect::<Vec<_>>(), "Asia/Seoul");
+
+        // Crash the workers at several points of the load, each time resuming with the same call.
+        let mut crashed_runs = Vec::new();
+        Spi::run("SET vs_ingest.max_workers = 2").unwrap();
+        // A file is four block chunks a day; each run commits at least one chunk per worker.
+        for exit_after in [1, 1, 2, 30] {
+            server_setting("vs_ingest.test_exit_after_chunks", Some(&exit_after.to_string()));
+            let outcome = try_sql(&format!(
+                "SELECT * FROM vs_ingest_dir('{}', '*.zip', target => 'public.crash')",
+                dir.display()
+            ));
+            wait_for_workers();
+            if outcome == "ok" {
+                break; // this crash point lies past the end of the remaining work
+            }
+            assert!(outcome.starts_with("08006: the workers of run"), "{outcome}");
+            crashed_runs.push(last_run());
+        }
+        assert!(crashed_runs.len() >= 3, "the fault injection did not interrupt the loads");
+        server_setting("vs_ingest.test_exit_after_chunks", None);
+        let got = load_dir(&dir, "*.zip", "public.crash");
+
+        // The last run completes the files: its summary is a clean load's, and so is the table.
+        assert_eq!((got.files_seen, got.files_loaded + got.files_skipped), (3, 3));
+        let finished = one::<i64>(&format!(
+            "SELECT sum(rows_read)::bigint FROM vs_ingest.file f WHERE f.path LIKE '{}/%' AND status = 'loaded'",
+            dir.display()
+        ));
+        assert_eq!(finished as u64, rows);
+        assert_eq!(
+            one::<i64>(&format!(
+                "SELECT sum(rows_loaded)::bigint FROM vs_ingest.file WHERE path LIKE '{}/%' AND status = 'loaded'",
+                dir.display()
+            )) as u64,
+            samples
+        );
+        assert_eq!(differences("public.crash"), (0, 0));
+        // Interrupted runs are marked failed, and each interrupted file row hands over to a later run.
+        for run in crashed_runs {
+            assert_eq!(one::<String>(&format!("SELECT status FROM vs_ingest.run WHERE run_id = {run}")), "failed");
+        }
+        assert!(one::<i64>("SELECT count(*) FROM vs_ingest.file WHERE status = 'resumed'") >= 1);
+        // Rejects moved with the file: each reject line is stored once.
+        assert_eq!(
+            one::<i64>(&format!(
+                "SELECT count(*) - count(DISTINCT (r.entry, r.line)) FROM vs_ingest.reject r
+                   JOIN vs_ingest.file f USING (file_id) WHERE f.path LIKE '{}/%'",
+                dir.display()
+            )),
+            0
+        );
+    }
+
+    #[pg_test]
+    fn vs_ingest_resume_continues_an_interrupted_run() {
+        let dir = fresh_dir("resume");
+        let manifests = generate(&dir, Day { links: 300, days: 2, ..Day::default() });
+        server_setting("vs_ingest.test_exit_after_chunks", Some("5"));
+        Spi::run("SET vs_ingest.max_workers = 1").unwrap();
+        let outcome =
+            try_sql(&format!("SELECT * FROM vs_ingest_dir('{}', '*.zip', target => 'public.resumed')", dir.display()));
+        assert!(outcome.starts_with("08006:"), "{outcome}");
+        wait_for_workers();
+        let run = last_run();
+        let committed = one::<i64>(&format!("SELECT sum(chunks)::bigint FROM vs_ingest.file WHERE run_id = {run}"));
+        assert_eq!(committed, 5);
+        server_setting("vs_ingest.test_exit_after_chunks", None);
+        let got = summary(&format!("SELECT * FROM vs_ingest_resume({run})"));
+        assert_eq!(got.run_id, run);
+        assert_eq!((got.files_loaded, got.files_failed), (2, 0));
+        assert_eq!(got.rows_read as u64, manifests.iter().map(|m| m.data_rows).sum::<u64>());
+        assert_eq!(one::<String>(&format!("SELECT status FROM vs_ingest.run WHERE run_id = {run}")), "succeeded");
+        compute_expected(&manifests.iter().collect::<Vec<_>>(), "Asia/Seoul");
+        assert_eq!(differences("public.resumed"), (0, 0));
+        assert!(try_sql(&format!("SELECT * FROM vs_ingest_resume({run})")).starts_with("ok"));
+        assert!(try_sql("SELECT * FROM vs_ingest_resume(999999)").starts_with("42704: run 999999 does not exist"));
+    }
+
+    #[pg_test]
+    fn a_cancelled_run_stops_and_the_next_load_finishes_it() {
+        let dir = fresh_dir("cancel");
+        let manifests = generate(&dir, Day { links: 2000, days: 2, ..Day::default() });
+        Spi::run("SET vs_ingest.max_workers = 1").unwrap();
+        let run = load_dir_with(&dir, "'*.zip', target => 'public.cancelled', wait => false").run_id;
+        // Cancel once a chunk is committed.
+        for _ in 0..6000 {
+            if one::<i64>(&format!("SELECT coalesce(sum(chunks), 0)::bigint FROM vs_ingest.file WHERE run_id = {run}"))
+                > 0
+            {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(one::<bool>(&format!("SELECT vs_ingest_cancel({run})")));
+        assert_eq!(wait_for_run(run), "cancelled");
+        wait_for_workers();
+        let cancelled =
+            one::<i64>(&format!("SELECT count(*) FROM vs_ingest.file WHERE run_id = {run} AND status = 'cancelled'"));
+        assert!(cancelled >= 1, "no file was cancelled");
+        assert!(!one::<bool>(&format!("SELECT vs_ingest_cancel({run})")));
+
+        let got = load_dir(&dir, "*.zip", "public.cancelled");
+        assert_eq!(got.files_loaded + got.files_skipped, 2);
+        compute_expected(&manifests.iter().collect::<Vec<_>>(), "Asia/Seoul");
+        assert_eq!(differences("public.cancelled"), (0, 0));
+    }
+
+    #[pg_test]
+    fn progress_advances_while_a_load_runs() {
+        let dir = fresh_dir("progress");
+        generate(&dir, Day { links: 5000, days: 2, ..Day::default() });
+        Spi::run("SET vs_ingest.max_workers = 1").unwrap();
+        let run = load_dir_with(&dir, "'*.zip', target => 'public.progress', wait => false").run_id;
+        let mut seen = std::collections::BTreeSet::new();
+        loop {
+            let (rows, running) = Spi::get_two::<i64, bool>(&format!(
+                "SELECT (SELECT coalesce(sum(rows), 0)::bigint FROM vs_ingest.progress WHERE run_id = {run}),
+                        (SELECT status = 'running' FROM vs_ingest.run WHERE run_id = {run})"
+            ))
+            .unwrap();
+            if !running.unwrap_or(false) {
+                break;
+            }
+            seen.insert(rows.unwrap_or(0));
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let moving: Vec<_> = seen.iter().filter(|&&r| r > 0).collect();
+        assert!(moving.len() >= 3, "progress did not advance while the load ran: {seen:?}");
+        assert_eq!(wait_for_run(run), "succeeded");
+        // Once finished, the run leaves the view and its history stays.
+        assert_eq!(one::<i64>(&format!("SELECT count(*) FROM vs_ingest.progress WHERE run_id = {run}")), 0);
+        assert_eq!(
+            one::<i64>(&format!("SELECT count(*) FROM vs_ingest.file WHERE run_id = {run} AND status = 'loaded'")),
+            2
+        );
+    }
+
+    #[pg_test]
+    fn two_loads_of_the_same_files_never_load_one_twice() {
+        let dir = fresh_dir("concurrent");
+        let manifests = generate(&dir, Day { links: 1000, days: 3, ..Day::default() });
+        let first = load_dir_with(&dir, "'*.zip', target => 'public.concurrent', wait => false").run_id;
+        let second = load_dir_with(&dir, "'*.zip', target => 'public.concurrent', wait => false").run_id;
+        assert_eq!(wait_for_run(first), "succeeded");
+        assert_eq!(wait_for_run(second), "succeeded");
+        wait_for_workers();
+        // Each file is loaded by exactly one of the runs; the other skips it once that one is done.
+        let per_file = one::<i64>(&format!(
+            "SELECT count(*) FROM (SELECT path FROM vs_ingest.file WHERE run_id IN ({first}, {second})
+              GROUP BY path HAVING count(*) FILTER (WHERE status = 'loaded') = 1
+                              AND count(*) FILTER (WHERE status = 'skipped') = 1) x"
+        ));
+        assert_eq!(per_file, 3);
+        assert_eq!(
+            one::<i64>(&format!(
+                "SELECT sum(rows_duplicate)::bigint FROM vs_ingest.file WHERE run_id IN ({first}, {second})"
+            )) as u64,
+            manifests.iter().map(|m| m.duplicate_rows).sum::<u64>()
+        );
+        compute_expected(&manifests.iter().collect::<Vec<_>>(), "Asia/Seoul");
+        assert_eq!(differences("public.concurrent"), (0, 0));
+    }
+
+    #[pg_test]
+    fn a_panic_on_a_worker_main_thread_fails_the_file_and_the_caller_raises_it() {
+        let dir = fresh_dir("main_panic");
+        generate(&dir, Day { links: 300, days: 2, ..Day::default() });
+        Spi::run("SET vs_ingest.max_workers = 1").unwrap();
+        server_setting("vs_ingest.test_panic_after_chunks", Some("2"));
+        let outcome = try_sql(&format!(
+            "SELECT * FROM vs_ingest_dir('{}', '*.zip', target => 'public.main_panic')",
+            dir.display()
+        ));
+        wait_for_workers();
+        server_setting("vs_ingest.test_panic_after_chunks", None);
+        // The caller raises the worker's panic as an internal error with its message.
+        assert!(
+            outcome
+                .starts_with("XX000: a vs_ingest worker panicked: test-only fault: the worker's main thread panicked"),
+            "{outcome}"
+        );
+        let run = last_run();
+        // The file is recorded as failed with the message (not left `loading`), the run is over,
+        // and the other file was not started.
+        assert_eq!(
+            one::<String>(&format!(
+                "SELECT string_agg(status || ':' || (error LIKE 'internal error: a vs_ingest worker panicked: test-only%'),
+                                   ' ' ORDER BY file_id)
+                   FROM vs_ingest.file WHERE run_id = {run}"
+            )),
+            "failed:true"
+        );
+        assert_eq!(
+            one::<String>(&format!(
+                "SELECT string_agg(status, ' ' ORDER BY file_id) FROM vs_ingest.file WHERE run_id = {run}"
+            )),
+            "failed cancelled"
+        );
+        assert_eq!(one::<String>(&format!("SELECT status FROM vs_ingest.run WHERE run_id = {run}")), "cancelled");
+        // Its two committed chunks are kept, and the next load finishes both files.
+        let got = load_dir(&dir, "*.zip", "public.main_panic");
+        assert_eq!(got.files_loaded, 2);
+    }
+}

@@ -1,0 +1,88 @@
+//! Coverage (which links and 5-minute slots each hour of a target holds) and the calendar of
+//! local days the views join; both are written in the transaction that writes the rows.
+
+use pgrx::prelude::*;
+use vs_ingest_engine::aggregate::{Coverage, SLOTS};
+
+use crate::error::{spi_error, Result};
+use crate::postgres::access;
+
+/// Catalog SQL, run as the catalog's owner (users cannot write the catalog tables).
+fn owner_sql(query: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<()> {
+    access::as_catalog_owner(|| Spi::run_with_args(query, args).map_err(spi_error))
+}
+
+/// A Postgres timestamp (microseconds since 2000-01-01 UTC) as SQL.
+const PG_STAMP: &str = "(timestamptz '2000-01-01 00:00:00+00' + $2 * interval '1 microsecond')";
+
+/// Adds an hour's newly written links to its coverage (the COPY path: none of them had a row).
+pub fn add_coverage(target_oid: pg_sys::Oid, target: &str, stamp: i64, coverage: &Coverage) -> Result<()> {
+    let slots: Vec<i32> = coverage.slot_links.iter().map(|&n| n as i32).collect();
+    owner_sql(
+        &format!(
+            "INSERT INTO vs_ingest.coverage AS c (target, hour, links, slot_links, target_oid)
+             VALUES ($1, {PG_STAMP}, $3, $4, $5)
+             ON CONFLICT (target_oid, hour) DO UPDATE SET
+                target = excluded.target,
+                links = c.links + excluded.links,
+                slot_links = ARRAY(SELECT a + b FROM unnest(c.slot_links, excluded.slot_links)
+                                                     WITH ORDINALITY AS u(a, b, i) ORDER BY i)"
+        ),
+        &[target.into(), stamp.into(), (coverage.links as i32).into(), slots.into(), target_oid.into()],
+    )
+}
+
+/// Adds a local day of `time_zone` to the calendar the targets' views join (once per day and
+/// zone); true when the day was new.
+pub fn fill_calendar(time_zone: &str, day: &str) -> Result<bool> {
+    access::as_catalog_owner(|| {
+        Spi::get_one_with_args::<bool>("SELECT vs_ingest.fill_calendar($1, $2::date)", &[time_zone.into(), day.into()])
+            .map_err(spi_error)
+            .map(|added| added.unwrap_or(false))
+    })
+}
+
+/// Refreshes the calendar's statistics (after a load added days), so that the planner's estimates
+/// of time filters on the views count the new hours. Run in a transaction of its own: ANALYZE
+/// locks out other ANALYZEs of the table until commit.
+pub fn analyze_calendar() -> Result<()> {
+    owner_sql("ANALYZE vs_ingest.calendar_hour, vs_ingest.calendar_5min", &[])
+}
+
+/// Recounts an hour's coverage from the table (the merge path: rows may have gained slots).
+pub fn recount_coverage(target_oid: pg_sys::Oid, target_name: &str, stamp: i64) -> Result<()> {
+    // Lock the hour's coverage row first, in a statement of its own: another writer that added
+    // to it has then committed, and the count below (a fresh snapshot) sees its rows. One that
+    // adds later adds only rows this count cannot see.
+    owner_sql(
+        &format!(
+            "INSERT INTO vs_ingest.coverage AS c (target, hour, links, slot_links, target_oid)
+             VALUES ($1, {PG_STAMP}, 0, array_fill(0, ARRAY[12]), $3)
+             ON CONFLICT (target_oid, hour) DO UPDATE SET links = c.links"
+        ),
+        &[target_name.into(), stamp.into(), target_oid.into()],
+    )?;
+    // The table is read with the loading role's rights; only the catalog row is written as owner.
+    let slots = (1..=SLOTS).map(|i| format!("count(t.speed[{i}])::int")).collect::<Vec<_>>().join(", ");
+    let (links, slot_links) = Spi::get_two_with_args::<i32, Vec<i32>>(
+        &format!(
+            "SELECT count(*) FILTER (WHERE t.samples > 0)::int, ARRAY[{slots}]
+               FROM {target_name} t WHERE t.hour = {PG_STAMP}"
+        ),
+        &[target_name.into(), stamp.into()],
+    )
+    .map_err(spi_error)?;
+    owner_sql(
+        &format!(
+            "UPDATE vs_ingest.coverage SET target = $1, links = $3, slot_links = $4
+              WHERE target_oid = $5 AND hour = {PG_STAMP}"
+        ),
+        &[
+            target_name.into(),
+            stamp.into(),
+            links.unwrap_or(0).into(),
+            slot_links.unwrap_or_default().into(),
+            target_oid.into(),
+        ],
+    )
+}

@@ -66,8 +66,8 @@ build() {
     (
         cd "$SRC"
         ./configure PG_CONFIG="$PG_BIN/pg_config" --quiet >/dev/null
-        make -s -j"$(nproc)" with_llvm=no >/dev/null
-        make -s install with_llvm=no >/dev/null
+        make -s -j"$(nproc)" with_llvm=no >/dev/null 2>&1
+        make -s install with_llvm=no >/dev/null 2>&1
     )
     touch "$SRC/.installed-$CITUS_VERSION"
     log "Citus $(installed_version) installed"

@@ -47,6 +47,9 @@ ALTER TABLE vs_ingest.coverage ALTER COLUMN target_oid SET NOT NULL;
 ALTER TABLE vs_ingest.coverage DROP CONSTRAINT coverage_pkey;
 ALTER TABLE vs_ingest.coverage ADD PRIMARY KEY (target_oid, hour);
 
+-- Loads spread over Citus worker nodes (new in 0.2.0): which node loads a file, and its run there.
+ALTER TABLE vs_ingest.file ADD COLUMN node text, ADD COLUMN node_run bigint;
+
 -- The row every load function returns (new in 0.2.0; 0.1.0 spelled the columns out in each).
 CREATE TYPE vs_ingest.load_summary AS (
     run_id          bigint,
@@ -103,7 +106,7 @@ SELECT f.run_id, f.file_id, f.path, f.status,
        round((f.bytes / 1e6 / t.seconds)::numeric, 1) AS mb_per_s,
        CASE WHEN f.status = 'loading' AND f.input_done > 0
             THEN make_interval(secs => (f.size - f.input_done) * t.seconds / f.input_done) END AS eta,
-       f.chunks, f.worker_pid
+       f.chunks, f.worker_pid, f.node
   FROM vs_ingest.file f
   JOIN vs_ingest.run r USING (run_id)
  CROSS JOIN LATERAL (SELECT greatest(extract(epoch FROM coalesce(f.finished_at, clock_timestamp())

@@ -43,6 +43,9 @@ pub enum IngestError {
     #[error("max_reject_ratio must be between 0 and 1, not {0}")]
     BadRejectRatio(f64),
 
+    #[error("nodes must be 'local' or 'workers', not \"{0}\"")]
+    BadNodes(String),
+
     #[error("invalid target table name \"{0}\"")]
     BadTarget(String),
 
@@ -118,7 +121,8 @@ impl IngestError {
             IngestError::BadPattern { .. }
             | IngestError::UnknownFormat(_)
             | IngestError::BadTimeZone(_)
-            | IngestError::BadRejectRatio(_) => ERRCODE_INVALID_PARAMETER_VALUE,
+            | IngestError::BadRejectRatio(_)
+            | IngestError::BadNodes(_) => ERRCODE_INVALID_PARAMETER_VALUE,
             IngestError::BadTarget(_) => ERRCODE_INVALID_NAME,
             IngestError::TooManyRejects { .. } => ERRCODE_BAD_COPY_FILE_FORMAT,
             IngestError::FileChanged(_) => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -178,6 +182,9 @@ impl IngestError {
                 "Use a name from pg_timezone_names, such as 'Asia/Seoul' or 'UTC'.".to_string()
             }
             IngestError::BadRejectRatio(_) => "0 rejects nothing, 1 accepts any number of bad lines.".to_string(),
+            IngestError::BadNodes(_) => "'local' (the default) loads here; 'workers', on a Citus coordinator, spreads \
+                 the files over the worker nodes."
+                .to_string(),
             IngestError::BadTarget(_) => "Give a table name, optionally schema-qualified.".to_string(),
             IngestError::TooManyRejects { .. } => "See vs_ingest.reject for the lines and reasons; raise \
                  max_reject_ratio to load the file anyway."

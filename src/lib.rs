@@ -5,6 +5,7 @@
 //! - [`load`]: the calling side of a load: checks, hand-off to workers, waiting, progress;
 //! - [`worker`]: background workers that load files and commit every chunk;
 //! - [`scheduler`]: the static background worker that loads sources on a schedule;
+//! - [`cluster`]: loads spread over the worker nodes of a Citus cluster;
 //! - [`write`]: the write stage: storage rows, merge, coverage, the commit of each chunk;
 //! - [`postgres`]: access checks, catalog tables, sources, subtransactions, worker transactions;
 //! - [`gucs`]: settings; [`error`]: the user-facing errors and their SQLSTATEs.
@@ -14,6 +15,7 @@
 use pgrx::prelude::*;
 
 pub mod api;
+pub mod cluster;
 pub mod error;
 pub mod gucs;
 pub mod load;
@@ -46,7 +48,9 @@ extension_sql_file!(
         api::source::vs_ingest_drop_source,
         api::source::vs_ingest_run_source,
         api::target::vs_ingest_create_target,
-        api::convert::vs_ingest_convert_target
+        api::convert::vs_ingest_convert_target,
+        api::cluster::load_files,
+        api::cluster::node_run_report
     ],
     finalize
 );

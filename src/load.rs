@@ -30,6 +30,9 @@ pub struct LoadOptions<'a> {
     pub max_reject_ratio: Option<f64>,
     pub reload_changed: bool,
     pub wait: bool,
+    /// Where the files are loaded: `None` or `"local"` here, `"workers"` on the Citus worker
+    /// nodes (`crate::cluster`).
+    pub nodes: Option<&'a str>,
 }
 
 /// What a load returns to SQL.
@@ -61,6 +64,26 @@ pub fn load_dir(dir: &str, pattern: &str, options: &LoadOptions) -> Result<Summa
     let allowed = access::allowed_dirs()?;
     let checked = access::open_dir(dir, &allowed)?;
     let files = access::list_matching(&checked, pattern)?;
+    let mut request = request(dir, pattern, files, &target, options)?;
+    request.on_workers = match options.nodes {
+        None | Some("local") => false,
+        Some("workers") => {
+            crate::cluster::check_spread(&target)?;
+            true
+        }
+        Some(other) => return Err(IngestError::BadNodes(other.into())),
+    };
+    launch(Envelope { request, resume_run: None }, options.wait)
+}
+
+/// Loads the listed files, each checked as `vs_ingest_file` checks its one: a node's share of a
+/// load spread over Citus worker nodes (`crate::cluster`).
+pub fn load_files(dir: &str, pattern: &str, paths: &[String], options: &LoadOptions) -> Result<Summary> {
+    access::check_role()?;
+    let target = access::qualify_target(options.target)?;
+    let _path = FixedSearchPath::enter();
+    let allowed = access::allowed_dirs()?;
+    let files = paths.iter().map(|p| access::check_file(p, &allowed)).collect::<Result<Vec<_>>>()?;
     let request = request(dir, pattern, files, &target, options)?;
     launch(Envelope { request, resume_run: None }, options.wait)
 }
@@ -80,7 +103,7 @@ pub fn load_file(path: &str, options: &LoadOptions) -> Result<Summary> {
 
 /// The role that started the run `run_id`, if the caller may act on it: a run is resumed or
 /// cancelled only by that role (or a member of it, or a superuser).
-fn own_run(run_id: i64) -> Result<String> {
+pub(crate) fn own_run(run_id: i64) -> Result<String> {
     let started_by = catalog::run_started_by(run_id)?.ok_or(IngestError::NoSuchRun(run_id))?;
     if access::may_act_for(&started_by) {
         Ok(started_by)
@@ -182,6 +205,7 @@ pub fn load_source(source: &Source, scheduled: bool, wait: bool) -> Result<Optio
         max_reject_ratio: source.max_reject_ratio,
         reload_changed: source.reload_changed,
         wait,
+        nodes: None,
     };
     let files = match access::list_matching(&checked, &source.pattern) {
         Err(IngestError::NoMatch { .. }) if scheduled => return Ok(None),
@@ -262,6 +286,7 @@ fn request(dir: &str, pattern: &str, files: Vec<PathBuf>, target: &str, options:
         chunk_size: gucs::CHUNK_KB.get() as usize * 1024,
         max_rejects_stored: gucs::MAX_REJECTS_STORED.get().max(0) as u64,
         source_id: None,
+        on_workers: false,
     })
 }
 
@@ -274,6 +299,7 @@ fn launch(envelope: Envelope, wait: bool) -> Result<Summary> {
         return Err(IngestError::IsolationLevel(name));
     }
     let files = envelope.request.files.len();
+    let spread = envelope.request.on_workers;
     let handoff = Handoff::new(&serde_json::to_vec(&envelope).expect("a request serialises"));
     let leader = worker::start(Role::Leader, pg_sys::Datum::from(handoff.handle())).ok_or(IngestError::NoWorkerSlot)?;
     let workers = RefCell::new(vec![leader]);
@@ -298,6 +324,8 @@ fn launch(envelope: Envelope, wait: bool) -> Result<Summary> {
     drop(handoff);
 
     let wanted = match gucs::MAX_WORKERS.get() {
+        // A spread load's one worker here only follows the nodes.
+        _ if spread => 1,
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         n => n as usize,
     }

@@ -38,6 +38,7 @@ fn options<'a>(
     max_reject_ratio: Option<f64>,
     reload_changed: Option<bool>,
     wait: Option<bool>,
+    nodes: Option<&'a str>,
 ) -> crate::error::Result<LoadOptions<'a>> {
     Ok(LoadOptions {
         target: required("target", target)?,
@@ -46,10 +47,12 @@ fn options<'a>(
         max_reject_ratio,
         reload_changed: required("reload_changed", reload_changed)?,
         wait: required("wait", wait)?,
+        nodes,
     })
 }
 
-/// Loads every file of the server directory `dir` whose name matches the glob `pattern`.
+/// Loads every file of the server directory `dir` whose name matches the glob `pattern`; with
+/// `nodes => 'workers'`, on the Citus worker nodes (`crate::cluster`).
 #[pg_extern(volatile, parallel_unsafe)]
 fn vs_ingest_dir(
     dir: Option<&str>,
@@ -60,9 +63,10 @@ fn vs_ingest_dir(
     max_reject_ratio: default!(Option<f64>, "NULL"),
     reload_changed: default!(Option<bool>, false),
     wait: default!(Option<bool>, true),
+    nodes: default!(Option<&str>, "NULL"),
 ) -> pgrx::composite_type!('static, "vs_ingest.load_summary") {
     let load = || {
-        let options = options(target, format, source_timezone, max_reject_ratio, reload_changed, wait)?;
+        let options = options(target, format, source_timezone, max_reject_ratio, reload_changed, wait, nodes)?;
         load::load_dir(required("dir", dir)?, required("pattern", pattern)?, &options)
     };
     summary_row(load().or_raise())
@@ -80,7 +84,7 @@ fn vs_ingest_file(
     wait: default!(Option<bool>, true),
 ) -> pgrx::composite_type!('static, "vs_ingest.load_summary") {
     let load = || {
-        let options = options(target, format, source_timezone, max_reject_ratio, reload_changed, wait)?;
+        let options = options(target, format, source_timezone, max_reject_ratio, reload_changed, wait, None)?;
         load::load_file(required("path", path)?, &options)
     };
     summary_row(load().or_raise())

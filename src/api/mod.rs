@@ -1,6 +1,7 @@
 //! The SQL surface: functions in schema `vs_ingest` (wrapped unqualified in `public` by
 //! `src/sql/api.sql`).
 
+pub mod cluster;
 pub mod convert;
 pub mod hours;
 pub mod ingest;

@@ -662,3 +662,116 @@ pub fn move_target(from: pg_sys::Oid, to: pg_sys::Oid, name: &str) -> Result<()>
         &[from.into(), to.into(), name.into()],
     )
 }
+
+// Loads spread over Citus worker nodes (src/cluster.rs): the coordinator's file rows mirror the
+// nodes' ledgers.
+
+/// The files of a run, in order.
+pub fn run_files(run_id: i64) -> Result<Vec<(i64, String)>> {
+    owner(|| {
+        Spi::connect(|client| {
+            client
+                .select(
+                    "SELECT file_id, path FROM vs_ingest.file WHERE run_id = $1 ORDER BY file_id",
+                    None,
+                    &[run_id.into()],
+                )?
+                .map(|row| Ok((row.get::<i64>(1)?.unwrap_or_default(), row.get::<String>(2)?.unwrap_or_default())))
+                .collect::<std::result::Result<Vec<_>, pgrx::spi::Error>>()
+        })
+    })
+    .map_err(spi_error)
+}
+
+/// The node each file last went to in earlier runs into the target.
+pub fn earlier_nodes(run_id: i64, target_oid: pg_sys::Oid) -> Result<std::collections::HashMap<String, String>> {
+    owner(|| {
+        Spi::connect(|client| {
+            client
+                .select(
+                    "SELECT DISTINCT ON (f.path) f.path, f.node FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
+                      WHERE r.target_oid = $2 AND f.node IS NOT NULL AND f.run_id <> $1
+                        AND f.path IN (SELECT path FROM vs_ingest.file WHERE run_id = $1)
+                      ORDER BY f.path, f.file_id DESC",
+                    None,
+                    &[run_id.into(), target_oid.into()],
+                )?
+                .map(|row| Ok((row.get::<String>(1)?.unwrap_or_default(), row.get::<String>(2)?.unwrap_or_default())))
+                .collect::<std::result::Result<_, pgrx::spi::Error>>()
+        })
+    })
+    .map_err(spi_error)
+}
+
+pub fn set_node(file_id: i64, node: &str) -> Result<()> {
+    run_sql("UPDATE vs_ingest.file SET node = $2 WHERE file_id = $1", &[file_id.into(), node.into()])
+}
+
+pub fn set_node_run(run_id: i64, node: &str, node_run: i64) -> Result<()> {
+    run_sql(
+        "UPDATE vs_ingest.file SET node_run = $3, status = 'loading', started_at = clock_timestamp()
+          WHERE run_id = $1 AND node = $2",
+        &[run_id.into(), node.into(), node_run.into()],
+    )
+}
+
+/// Copies a node's ledger rows (`run_report`'s `files`) into the run's rows for that node.
+pub fn mirror_node_files(run_id: i64, node: &str, files_json: &str) -> Result<()> {
+    run_sql(
+        "UPDATE vs_ingest.file f
+            SET status = CASE WHEN j.status = 'pending' THEN 'loading' ELSE j.status END,
+                size = j.size, mtime = j.mtime, fingerprint = j.fingerprint, container = j.container,
+                rows_read = j.rows_read, rows_loaded = j.rows_loaded, rows_duplicate = j.rows_duplicate,
+                rows_missing = j.rows_missing, rows_rejected = j.rows_rejected, bytes = j.bytes,
+                input_done = j.input_done, chunks = j.chunks, wait_seconds = j.wait_seconds,
+                write_seconds = j.write_seconds, commit_seconds = j.commit_seconds, worker_pid = j.worker_pid,
+                started_at = coalesce(j.started_at, f.started_at), finished_at = j.finished_at,
+                error = j.error, error_code = j.error_code, error_hint = j.error_hint
+           FROM json_to_recordset($3::json) AS j(path text, status text, size bigint, mtime timestamptz,
+                fingerprint text, container text, rows_read bigint, rows_loaded bigint, rows_duplicate bigint,
+                rows_missing bigint, rows_rejected bigint, bytes bigint, input_done bigint, chunks int,
+                wait_seconds double precision, write_seconds double precision, commit_seconds double precision,
+                worker_pid int, started_at timestamptz, finished_at timestamptz, error text, error_code text,
+                error_hint text)
+          WHERE f.run_id = $1 AND f.node = $2 AND f.path = j.path",
+        &[run_id.into(), node.into(), files_json.into()],
+    )
+}
+
+/// Fails the run's unfinished files on `node`.
+pub fn fail_node_files(run_id: i64, node: &str, error: &str) -> Result<()> {
+    run_sql(
+        "UPDATE vs_ingest.file SET status = 'failed', error = $3, finished_at = clock_timestamp()
+          WHERE run_id = $1 AND node = $2 AND status IN ('pending', 'loading')",
+        &[run_id.into(), node.into(), error.into()],
+    )
+}
+
+/// Fails every unfinished file of the run.
+pub fn fail_open_files(run_id: i64, error: &str) -> Result<()> {
+    run_sql(
+        "UPDATE vs_ingest.file SET status = 'failed', error = $2, finished_at = clock_timestamp()
+          WHERE run_id = $1 AND status IN ('pending', 'loading')",
+        &[run_id.into(), error.into()],
+    )
+}
+
+/// A run and its file rows as JSON, for the coordinator that started it on this node.
+pub fn run_report(run_id: i64) -> Result<String> {
+    get::<String>(
+        "SELECT json_build_object('status', r.status, 'files',
+                    coalesce((SELECT json_agg(json_build_object(
+                        'path', f.path, 'status', f.status, 'size', f.size, 'mtime', f.mtime,
+                        'fingerprint', f.fingerprint, 'container', f.container, 'rows_read', f.rows_read,
+                        'rows_loaded', f.rows_loaded, 'rows_duplicate', f.rows_duplicate,
+                        'rows_missing', f.rows_missing, 'rows_rejected', f.rows_rejected, 'bytes', f.bytes,
+                        'input_done', f.input_done, 'chunks', f.chunks, 'wait_seconds', f.wait_seconds,
+                        'write_seconds', f.write_seconds, 'commit_seconds', f.commit_seconds,
+                        'worker_pid', f.worker_pid, 'started_at', f.started_at, 'finished_at', f.finished_at,
+                        'error', f.error, 'error_code', f.error_code, 'error_hint', f.error_hint))
+                      FROM vs_ingest.file f WHERE f.run_id = r.run_id), '[]'::json))::text
+           FROM vs_ingest.run r WHERE r.run_id = $1",
+        &[run_id.into()],
+    )?
+    .ok_or(IngestError::NoSuchRun(run_id))
+}

@@ -15,9 +15,10 @@ CREATE FUNCTION public.vs_ingest_dir(
     source_timezone text DEFAULT NULL,
     max_reject_ratio double precision DEFAULT NULL,
     reload_changed boolean DEFAULT false,
-    wait boolean DEFAULT true
+    wait boolean DEFAULT true,
+    nodes text DEFAULT NULL
 ) RETURNS vs_ingest.load_summary LANGUAGE sql VOLATILE
-AS $$ SELECT * FROM vs_ingest.vs_ingest_dir(dir, pattern, target, format, source_timezone, max_reject_ratio, reload_changed, wait) $$;
+AS $$ SELECT * FROM vs_ingest.vs_ingest_dir(dir, pattern, target, format, source_timezone, max_reject_ratio, reload_changed, wait, nodes) $$;
 
 CREATE FUNCTION public.vs_ingest_file(
     path text,
@@ -117,12 +118,21 @@ GRANT EXECUTE ON FUNCTION vs_ingest.vs_ingest_add_source, vs_ingest.vs_ingest_al
                           public.vs_ingest_drop_source, public.vs_ingest_run_source,
                           public.vs_ingest_coverage, public.vs_ingest_gaps TO pg_read_server_files;
 
--- Targets made ahead of any load.
+-- What a Citus coordinator runs on the worker nodes for a load spread over them (src/cluster.rs),
+-- as the loading role.
+REVOKE ALL ON FUNCTION vs_ingest.load_files, vs_ingest.node_run_report FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vs_ingest.load_files, vs_ingest.node_run_report TO pg_read_server_files;
+
+-- Targets made ahead of any load, local or distributed by Citus.
 CREATE FUNCTION public.vs_ingest_create_target(target text DEFAULT 'public.vs_its_hourly',
-                                               time_zone text DEFAULT 'Asia/Seoul') RETURNS text
-LANGUAGE sql VOLATILE AS $$ SELECT vs_ingest.vs_ingest_create_target($1, $2) $$;
-REVOKE ALL ON FUNCTION vs_ingest.vs_ingest_create_target, public.vs_ingest_create_target FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION vs_ingest.vs_ingest_create_target, public.vs_ingest_create_target TO pg_read_server_files;
+                                               time_zone text DEFAULT 'Asia/Seoul',
+                                               distributed boolean DEFAULT false,
+                                               shard_count int DEFAULT NULL) RETURNS text
+LANGUAGE sql VOLATILE AS $$ SELECT vs_ingest.vs_ingest_create_target($1, $2, $3, $4) $$;
+REVOKE ALL ON FUNCTION vs_ingest.vs_ingest_create_target, public.vs_ingest_create_target,
+                       vs_ingest.distribute_target, vs_ingest.merge_staged_block FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vs_ingest.vs_ingest_create_target, public.vs_ingest_create_target,
+                          vs_ingest.distribute_target, vs_ingest.merge_staged_block TO pg_read_server_files;
 
 -- Converting a target of 0.1.0 (see src/api/convert.rs).
 CREATE FUNCTION public.vs_ingest_convert_target(target text DEFAULT 'public.vs_its_hourly',

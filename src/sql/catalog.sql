@@ -123,7 +123,12 @@ CREATE TABLE vs_ingest.file (
     error           text,
     -- The SQLSTATE and hint of a failure, for the waiting caller's WARNING.
     error_code      text,
-    error_hint      text
+    error_hint      text,
+    -- For a load spread over Citus worker nodes (vs_ingest_dir(..., nodes => 'workers')): the
+    -- node that loads the file (host:port) and the run there, whose ledger this row mirrors.
+    -- NULL: loaded here.
+    node            text,
+    node_run        bigint
 );
 COMMENT ON TABLE vs_ingest.file IS 'The ledger: one row per file per run, with its fingerprint, outcome and counters.';
 CREATE INDEX file_run_idx ON vs_ingest.file (run_id);
@@ -210,7 +215,7 @@ SELECT f.run_id, f.file_id, f.path, f.status,
        round((f.bytes / 1e6 / t.seconds)::numeric, 1) AS mb_per_s,
        CASE WHEN f.status = 'loading' AND f.input_done > 0
             THEN make_interval(secs => (f.size - f.input_done) * t.seconds / f.input_done) END AS eta,
-       f.chunks, f.worker_pid
+       f.chunks, f.worker_pid, f.node
   FROM vs_ingest.file f
   JOIN vs_ingest.run r USING (run_id)
  CROSS JOIN LATERAL (SELECT greatest(extract(epoch FROM coalesce(f.finished_at, clock_timestamp())

@@ -61,6 +61,64 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
      LIMIT 1
 $$;
 
+-- Whether `rel` is a Citus-distributed table (false where Citus is not installed; only a superuser
+-- can create a relation in pg_catalog).
+CREATE FUNCTION vs_ingest.is_distributed(rel regclass) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    found boolean := false;
+BEGIN
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)'
+           INTO found USING rel;
+    END IF;
+    RETURN found;
+END
+$$;
+
+-- The stage table of a distributed storage table: `<storage>_stage`, distributed and colocated
+-- with it by link_id, so that a merge joins shard to shard on the workers (a temporary table
+-- cannot be distributed). NULL if it does not exist.
+CREATE FUNCTION vs_ingest.stage_of(storage regclass) RETURNS regclass
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT to_regclass(format('%I.%I', n.nspname, left(c.relname, 57) || '_stage'))
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = storage
+$$;
+
+-- Distributes a target's storage with Citus by link_id (`vs_ingest_create_target(...,
+-- distributed => true)`), in `shard_count` shards (NULL: citus.shard_count), and creates its
+-- colocated stage. Its day partitions, now and later, are distributed with it. Runs as the caller,
+-- who must own the target. Idempotent.
+CREATE FUNCTION vs_ingest.distribute_target(hourly regclass, shard_count int) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    storage regclass := vs_ingest.storage_of(hourly);
+    nsp name;
+    rel name;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
+        RAISE EXCEPTION 'a distributed target needs Citus, which is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Create it on a Citus coordinator (CREATE EXTENSION citus), or with distributed => false.';
+    END IF;
+    IF shard_count IS NOT NULL AND shard_count NOT BETWEEN 1 AND 64000 THEN
+        RAISE EXCEPTION 'shard_count must be between 1 and 64000, not %', shard_count
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave it NULL for citus.shard_count.';
+    END IF;
+    SELECT n.nspname, c.relname INTO nsp, rel
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = storage;
+    IF NOT vs_ingest.is_distributed(storage) THEN
+        EXECUTE 'SELECT pg_catalog.create_distributed_table($1, ''link_id'', shard_count => $2)'
+          USING storage, coalesce(shard_count, current_setting('citus.shard_count')::int);
+    END IF;
+    IF vs_ingest.stage_of(storage) IS NULL THEN
+        EXECUTE format('CREATE TABLE %I.%I (LIKE %s)', nsp, left(rel, 57) || '_stage', storage);
+        EXECUTE 'SELECT pg_catalog.create_distributed_table($1, ''link_id'', colocate_with => $2)'
+          USING vs_ingest.stage_of(storage), storage::text;
+    END IF;
+END
+$$;
+
 -- The time zone whose local days a target stores (its views select the calendar of that zone).
 CREATE FUNCTION vs_ingest.time_zone_of(target regclass) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -78,7 +136,6 @@ DECLARE
     existing regclass;
     existing_tz text;
     five_min text;
-    distributed boolean;
 BEGIN
     IF cardinality(parts) NOT IN (1, 2) THEN
         RAISE EXCEPTION 'invalid target table name "%"', target
@@ -104,16 +161,6 @@ BEGIN
             RAISE EXCEPTION 'target % stores local days of time zone %, not %', existing, existing_tz, tz
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = format('Load with time_zone => %L, or into another target.', existing_tz);
-        END IF;
-        -- COPY into a Citus-distributed table from here would only fill the coordinator's shell.
-        IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
-            EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)'
-               INTO distributed USING storage;
-            IF distributed THEN
-                RAISE EXCEPTION 'table % is distributed by Citus, which vs_ingest cannot load into yet', storage
-                    USING ERRCODE = 'feature_not_supported',
-                          HINT = 'Load into a local target, then copy it into the distributed one.';
-            END IF;
         END IF;
         hourly := existing;
         RETURN;
@@ -231,7 +278,11 @@ BEGIN
         -- `day` has 100 values makes a probe's estimate the size of a block when about 100 days
         -- are stored, and within 4x of it from 25 to 400 days, so it takes the nested loop
         -- (docs/storage.md). A constant day is still estimated from the partition's statistics.
-        EXECUTE format('ALTER TABLE %I.%I ALTER COLUMN day SET (n_distinct = 100)', nsp, part);
+        -- (Citus does not take this ALTER on a distributed table, whose partition here is an
+        -- empty shell anyway.)
+        IF NOT vs_ingest.is_distributed(storage) THEN
+            EXECUTE format('ALTER TABLE %I.%I ALTER COLUMN day SET (n_distinct = 100)', nsp, part);
+        END IF;
     END IF;
 END
 $$;
@@ -309,6 +360,43 @@ BEGIN
         )
         SELECT (SELECT duplicate FROM existing), (SELECT count(*) FROM merged)$merge$, storage, stage)
     INTO duplicate, rows_written;
+END
+$$;
+
+-- The merge for a distributed target, of the block (`day`, `block`) staged in its colocated
+-- stage: each statement runs shard by shard on the workers. Citus runs the steps of one statement
+-- with CTEs one after the other, so they are separate statements here; the caller holds the
+-- block's lock, so no other writer changes its rows in between. Counts as merge_staged.
+CREATE FUNCTION vs_ingest.merge_staged_block(storage regclass, stage regclass, day date, block smallint,
+                                             OUT duplicate bigint, OUT rows_written bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    inserted bigint;
+BEGIN
+    EXECUTE format($q$
+        SELECT coalesce(sum(cardinality(array_remove(t.speed, NULL)) - vs_ingest.slots_to_fill(s.speed, t.speed)), 0)::bigint
+          FROM %1$s s JOIN %2$s t ON t.link_id = s.link_id AND t.day = s.day AND t.block = s.block
+         WHERE s.day = $1 AND s.block = $2 AND t.day = $1 AND t.block = $2$q$, storage, stage)
+       INTO duplicate USING day, block;
+    EXECUTE format($q$
+        UPDATE %1$s s SET hours = s.hours | t.hours,
+                          speed = vs_ingest.merge_speed(s.speed, t.speed),
+                          travel_time = vs_ingest.merge_travel_time(s.speed, s.travel_time, t.speed, t.travel_time)
+          FROM %2$s t
+         WHERE t.link_id = s.link_id AND t.day = s.day AND t.block = s.block
+           AND s.day = $1 AND s.block = $2 AND t.day = $1 AND t.block = $2
+           AND vs_ingest.slots_to_fill(s.speed, t.speed) > 0$q$, storage, stage)
+      USING day, block;
+    GET DIAGNOSTICS rows_written = ROW_COUNT;
+    EXECUTE format($q$
+        INSERT INTO %1$s SELECT t.* FROM %2$s t
+         WHERE t.day = $1 AND t.block = $2
+           AND NOT EXISTS (SELECT 1 FROM %1$s s WHERE s.link_id = t.link_id AND s.day = $1 AND s.block = $2)$q$,
+        storage, stage)
+      USING day, block;
+    GET DIAGNOSTICS inserted = ROW_COUNT;
+    rows_written := rows_written + inserted;
+    EXECUTE format('DELETE FROM %s WHERE day = $1 AND block = $2', stage) USING day, block;
 END
 $$;
 

@@ -96,7 +96,11 @@ pub extern "C-unwind" fn vs_ingest_worker_main(argument: pg_sys::Datum) {
             }
         }
     };
-    work(run_id, request);
+    if request.on_workers {
+        crate::cluster::dispatch(run_id, &request);
+    } else {
+        work(run_id, request);
+    }
 }
 
 /// A failure to hand back to the caller, who raises it with its SQLSTATE and hint.

@@ -33,6 +33,10 @@ pub struct Request {
     /// The source (`vs_ingest.source`) a scheduled or `vs_ingest_run_source` load comes from.
     #[serde(default)]
     pub source_id: Option<i32>,
+    /// Spread the files over the Citus worker nodes (`nodes => 'workers'`) instead of loading
+    /// them here; the run's worker then dispatches and follows their loads (`crate::cluster`).
+    #[serde(default)]
+    pub on_workers: bool,
 }
 
 fn first_version() -> u32 {
@@ -40,8 +44,9 @@ fn first_version() -> u32 {
 }
 
 impl Request {
-    /// The layout this release stores. 2 (0.2.0): adds `version`; layout 1's `allowed_dirs`,
-    /// `max_entry_bytes` and `test_exit_after_chunks` are ignored (read from the server instead).
+    /// The layout this release stores. 2 (0.2.0): adds `version` and `on_workers`; layout 1's
+    /// `allowed_dirs`, `max_entry_bytes` and `test_exit_after_chunks` are ignored (read from the
+    /// server instead).
     pub const VERSION: u32 = 2;
 
     /// Reads a request stored in `vs_ingest.run.options` by this or an earlier release.

@@ -6,6 +6,9 @@ use std::cell::Cell;
 use std::ffi::{c_int, c_void};
 
 use pgrx::pg_sys;
+use pgrx::spi::Spi;
+
+use crate::error::{spi_error, IngestError, Result};
 
 thread_local! {
     /// The payload being copied: start, length, bytes already handed over. Set only while
@@ -91,5 +94,59 @@ pub fn copy_into(relation: pg_sys::Oid, payload: &[u8]) -> u64 {
         pg_sys::free_parsestate(pstate);
         pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
         rows
+    }
+}
+
+/// Copies a complete binary COPY payload into the table `relation` (a quoted, qualified name) by
+/// a `COPY ... FROM` statement run through SPI, which Citus's planner sees and routes to the
+/// shards (`copy_into` would write past it). The payload goes through a file of this backend's
+/// in the server's own temporary directory (`base/pgsql_tmp`, mode 0700, emptied at restart).
+/// Needs what that statement needs: INSERT on the table, and reading server files.
+pub fn copy_statement(relation: &str, payload: &[u8]) -> Result<u64> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+
+    // SAFETY: DataDir is the server's data directory, set before any backend code runs.
+    let data_dir = unsafe { std::ffi::CStr::from_ptr(pg_sys::DataDir) }.to_string_lossy().into_owned();
+    let dir = std::path::Path::new(&data_dir).join("base").join("pgsql_tmp");
+    if let Err(e) = std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        if e.kind() != std::io::ErrorKind::AlreadyExists {
+            return Err(file_error(&dir, e));
+        }
+    }
+    // SAFETY: a plain read of this backend's pid.
+    let path = dir.join(format!("pgsql_tmp_vs_ingest_{}.copy", unsafe { pg_sys::MyProcPid }));
+    let _remove = RemoveOnDrop(path.clone());
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .and_then(|mut f| f.write_all(payload))
+        .map_err(|e| file_error(&path, e))?;
+    let literal = path.display().to_string().replace('\'', "''");
+    Spi::connect_mut(|client| {
+        client.update(&format!("COPY {relation} FROM '{literal}' (FORMAT binary)"), None, &[]).map(|t| t.len() as u64)
+    })
+    .map_err(spi_error)
+}
+
+/// Removes the payload file however `copy_statement` is left.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn file_error(path: &std::path::Path, e: std::io::Error) -> IngestError {
+    IngestError::Postgres {
+        code: pgrx::PgSqlErrorCode::ERRCODE_IO_ERROR,
+        message: format!("could not write the COPY payload file \"{}\": {e}", path.display()),
+        detail: None,
+        hint: Some("Check the space and permissions of the data directory's base/pgsql_tmp.".into()),
     }
 }

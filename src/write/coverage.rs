@@ -86,3 +86,22 @@ pub fn recount_coverage(target_oid: pg_sys::Oid, target_name: &str, stamp: i64) 
         ],
     )
 }
+
+/// Recounts the coverage of every hour of the local day `day` of `time_zone` from the table (a
+/// load spread over Citus worker nodes: their writers kept their own nodes' coverage).
+pub fn recount_day(target_oid: pg_sys::Oid, target_name: &str, time_zone: &str, day: &str) -> Result<()> {
+    let stamps =
+        Spi::get_one_with_args::<Vec<i64>>("SELECT vs_ingest.day_hours($1::date, $2)", &[day.into(), time_zone.into()])
+            .map_err(spi_error)?
+            .unwrap_or_default();
+    // day_hours gives hours 0..=24 (the last is the next midnight), as Unix microseconds.
+    for unix in stamps.iter().take(stamps.len().saturating_sub(1)) {
+        recount_coverage(target_oid, target_name, unix - vs_ingest_engine::copy_binary::PG_EPOCH_OFFSET_MICROS)?;
+    }
+    // Hours the files did not have: no row, as a load on one node leaves them.
+    owner_sql(
+        "DELETE FROM vs_ingest.coverage WHERE target_oid = $1 AND links = 0
+            AND hour >= $2::date::timestamp AT TIME ZONE $3 AND hour < ($2::date + 1)::timestamp AT TIME ZONE $3",
+        &[target_oid.into(), day.into(), time_zone.into()],
+    )
+}

@@ -33,7 +33,7 @@ use crate::postgres::catalog::{self, StageTimes, Totals};
 use crate::postgres::subxact::in_subtransaction;
 use crate::postgres::transaction::Transaction;
 use copy::copy_into;
-use target::{qualified_name, Target};
+use target::{qualified_name, regclass, Target};
 
 /// What writing some hours did to the table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -132,6 +132,9 @@ impl Writer {
     }
 
     fn copy_block(&mut self, block: &Block<'_>, stamps: &[i64], payload: &[u8]) -> Result<Written> {
+        if self.target.distributed.is_some() {
+            return self.copy_block_distributed(block, stamps, payload);
+        }
         let samples = block.samples();
         let stamp = |hour: &HourBatch| stamps[hour.local_hour.rem_euclid(24) as usize];
         match in_subtransaction(|| Ok(copy_into(self.target.storage, payload))) {
@@ -159,6 +162,49 @@ impl Writer {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// A block into storage distributed by Citus. Rows must reach the shards through Citus, so
+    /// they go by a COPY statement Citus plans (`copy::copy_statement`), never by COPY's
+    /// machinery underneath it (that would fill the coordinator's empty shell). Writers of the
+    /// same block take turns (a transaction lock on it; Citus commits the block and the chunk's
+    /// ledger row together with two-phase commit): a block nobody wrote yet is COPYed straight
+    /// in, one with rows is COPYed into the colocated stage and merged shard by shard.
+    fn copy_block_distributed(&mut self, block: &Block<'_>, stamps: &[i64], payload: &[u8]) -> Result<Written> {
+        let stage = self.target.distributed.as_ref().expect("a distributed target");
+        let samples = block.samples();
+        let stamp = |hour: &HourBatch| stamps[hour.local_hour.rem_euclid(24) as usize];
+        let key = (i64::from(u32::from(self.target.storage)) << 32) | (block.day * 4 + i64::from(block.block));
+        Spi::run_with_args("SELECT pg_advisory_xact_lock($1)", &[key.into()]).map_err(spi_error)?;
+        let date = Date::from_days_since_epoch(block.day).to_string();
+        let block_no = i16::from(block.block);
+        let written_before = Spi::get_one_with_args::<i32>(
+            &format!("SELECT 1 FROM {} WHERE day = $1::date AND block = $2 LIMIT 1", self.target.storage_name),
+            &[date.clone().into(), block_no.into()],
+        );
+        let written_before = match written_before {
+            Ok(found) => found.is_some(),
+            Err(pgrx::spi::Error::InvalidPosition) => false,
+            Err(e) => return Err(spi_error(e)),
+        };
+        if !written_before {
+            copy::copy_statement(&self.target.storage_name, payload)?;
+            for hour in &block.hours {
+                coverage::add_coverage(self.target.oid, &self.target.name, stamp(hour), &hour.coverage())?;
+            }
+            return Ok(Written { loaded: samples, duplicate: 0 });
+        }
+        copy::copy_statement(&stage.name, payload)?;
+        let duplicate = Spi::get_one_with_args::<i64>(
+            "SELECT duplicate FROM vs_ingest.merge_staged_block($1, $2, $3::date, $4)",
+            &[regclass(self.target.storage), regclass(stage.oid), date.into(), block_no.into()],
+        )
+        .map_err(spi_error)?
+        .unwrap_or(0) as u64;
+        for hour in &block.hours {
+            coverage::recount_coverage(self.target.oid, &self.target.name, stamp(hour))?;
+        }
+        Ok(Written { loaded: samples - duplicate, duplicate })
     }
 
     /// The Postgres timestamps of a local day's hours 0..=24; on first sight of the day in this
@@ -202,9 +248,4 @@ impl Writer {
         self.stage = Some(oid);
         Ok(oid)
     }
-}
-
-fn regclass(oid: pg_sys::Oid) -> pgrx::datum::DatumWithOid<'static> {
-    // SAFETY: an oid datum typed as regclass.
-    unsafe { pgrx::datum::DatumWithOid::new(oid, pg_sys::REGCLASSOID) }
 }

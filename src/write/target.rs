@@ -14,6 +14,14 @@ pub struct Target {
     /// The partitioned table of block rows.
     pub storage: pg_sys::Oid,
     pub storage_name: String,
+    /// For storage distributed by Citus: its colocated stage table.
+    pub distributed: Option<Stage>,
+}
+
+/// The stage of a distributed target (`vs_ingest.stage_of`).
+pub struct Stage {
+    pub oid: pg_sys::Oid,
+    pub name: String,
 }
 
 /// Opens the target `target` (schema-qualified), creating it for local days of `time_zone` unless
@@ -25,7 +33,39 @@ pub fn ensure(target: &str, time_zone: &str) -> Result<Target> {
     )
     .map_err(spi_error)?;
     let (oid, storage) = (view.expect("ensure_target returns a view"), storage.expect("and its storage"));
-    Ok(Target { oid, name: qualified_name(oid)?, storage, storage_name: qualified_name(storage)? })
+    let name = qualified_name(oid)?;
+    let storage_name = qualified_name(storage)?;
+    let (distributed, stage) = Spi::get_two_with_args::<bool, pg_sys::Oid>(
+        "SELECT vs_ingest.is_distributed($1), vs_ingest.stage_of($1)::oid",
+        &[regclass(storage)],
+    )
+    .map_err(spi_error)?;
+    let distributed = match (distributed.unwrap_or(false), stage) {
+        (false, _) => None,
+        (true, Some(stage)) => Some(Stage { oid: stage, name: qualified_name(stage)? }),
+        (true, None) => {
+            return Err(IngestError::Postgres {
+                code: PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                message: format!(
+                    "{storage_name} is distributed by Citus, but not by vs_ingest: its stage table is missing"
+                ),
+                detail: None,
+                hint: Some(format!("SELECT vs_ingest_create_target('{name}', distributed => true) creates it.")),
+            })
+        }
+    };
+    Ok(Target { oid, name, storage, storage_name, distributed })
+}
+
+/// Distributes the target with Citus (see `vs_ingest.distribute_target`).
+pub fn distribute(target: &Target, shard_count: Option<i32>) -> Result<()> {
+    Spi::run_with_args("SELECT vs_ingest.distribute_target($1, $2)", &[regclass(target.oid), shard_count.into()])
+        .map_err(spi_error)
+}
+
+pub fn regclass(oid: pg_sys::Oid) -> pgrx::datum::DatumWithOid<'static> {
+    // SAFETY: an oid datum typed as regclass.
+    unsafe { pgrx::datum::DatumWithOid::new(oid, pg_sys::REGCLASSOID) }
 }
 
 impl Target {

@@ -5,7 +5,9 @@
 #   3. pg_regress over sql/ and expected/ against the installed extension in a local cluster,
 #   4. the crash test: kill -9 of workers during a load, then resume (scripts/crash-test.sh),
 #   5. the upgrade test: 0.1.0 (commit 7cdaf19) loads and is interrupted by kill -9, then the
-#      current build, ALTER EXTENSION vs_ingest UPDATE, resume, compare (scripts/upgrade-test.sh).
+#      current build, ALTER EXTENSION vs_ingest UPDATE, resume, compare (scripts/upgrade-test.sh),
+#   6. the distributed tests on a local Citus cluster, built from ../shared/vendor when missing
+#      (scripts/citus-test.sh).
 # With --fast, only 1 and 3 (a few minutes on a warm machine): for working on the SQL surface.
 set -euo pipefail
 FAST=false
@@ -20,18 +22,18 @@ REGRESS_TESTS=(setup load errors security convert drop)
 ./scripts/setup.sh
 . scripts/cluster.sh
 
-echo "== 1/5 engine and tool tests: cargo test -p vs_ingest_engine -p vs_ingest_gen -p vs_ingest_bench"
+echo "== 1/6 engine and tool tests: cargo test -p vs_ingest_engine -p vs_ingest_gen -p vs_ingest_bench"
 cargo test -p vs_ingest_engine -p vs_ingest_gen -p vs_ingest_bench
 
 if $FAST; then
-    echo "== 2/5 in-database tests: skipped (--fast)"
+    echo "== 2/6 in-database tests: skipped (--fast)"
 else
-    echo "== 2/5 in-database tests: cargo pgrx test pg15"
+    echo "== 2/6 in-database tests: cargo pgrx test pg15"
     postgres_dir "$ROOT/target/pgrx-test-data"
     cargo pgrx test pg15 --runas postgres --pgdata "$ROOT/target/pgrx-test-data"
 fi
 
-echo "== 3/5 pg_regress: ${REGRESS_TESTS[*]}"
+echo "== 3/6 pg_regress: ${REGRESS_TESTS[*]}"
 # pgrx test left its test build installed; install the plain build.
 cargo pgrx install --pg-config "$PG_BIN/pg_config" >/dev/null
 cargo build -p vs_ingest_gen --bin vs-ingest-gen --quiet
@@ -50,12 +52,13 @@ if ! "$(dirname "$("$PG_BIN/pg_config" --pgxs)")/../test/regress/pg_regress" \
 fi
 
 if $FAST; then
-    echo "== 4/5 crash test: skipped (--fast)"
-    echo "== 5/5 upgrade test: skipped (--fast)"
-    echo "test suites: 2 passed, 0 failed, 3 skipped"
+    echo "== 4/6 crash test: skipped (--fast)"
+    echo "== 5/6 upgrade test: skipped (--fast)"
+    echo "== 6/6 distributed tests: skipped (--fast)"
+    echo "test suites: 2 passed, 0 failed, 4 skipped"
     exit 0
 fi
-echo "== 4/5 crash test: kill -9 during loads, then resume"
+echo "== 4/6 crash test: kill -9 during loads, then resume"
 if ! ./scripts/crash-test.sh target/debug/vs-ingest-gen "$REGRESS_PORT" "$REGRESS_DATA"; then
     echo "test suites: 3 passed, 1 failed"
     exit 1
@@ -63,9 +66,15 @@ fi
 # The upgrade test installs other builds system-wide, under /tmp/vs_ingest_pg.lock: the regress
 # cluster is done with the installed extension.
 cluster_stop "$REGRESS_DATA"
-echo "== 5/5 upgrade test: 0.1.0, kill -9 mid-load, ALTER EXTENSION vs_ingest UPDATE, resume"
+echo "== 5/6 upgrade test: 0.1.0, kill -9 mid-load, ALTER EXTENSION vs_ingest UPDATE, resume"
 if ! ./scripts/upgrade-test.sh; then
     echo "test suites: 4 passed, 1 failed"
     exit 1
 fi
-echo "test suites: 5 passed, 0 failed"
+echo "== 6/6 distributed tests: Citus 13.2.2, a coordinator and two workers"
+cargo pgrx install --pg-config "$PG_BIN/pg_config" >/dev/null
+if ! ./scripts/citus-test.sh target/debug/vs-ingest-gen; then
+    echo "test suites: 5 passed, 1 failed"
+    exit 1
+fi
+echo "test suites: 6 passed, 0 failed"

@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# The distributed tests (issue 12) on a local Citus cluster (scripts/citus.sh: a coordinator and two
+# workers, Citus built from ../shared/vendor when missing). Every load is compared with a local
+# load of the same files on the coordinator, which the suite's other tests check against an
+# independent computation:
+#   1. a load on the coordinator into a distributed target equals the local load (rows, counters,
+#      coverage), and the coordinator's shell tables stay empty;
+#   2. a late file merges exactly (first sample wins, same loaded and duplicate counts);
+#   3. nodes => 'workers' spreads the files over both workers and equals the local load, with the
+#      node of each file in the coordinator's ledger;
+#   4. kill -9 of a loading process on a worker node mid-load (the node restarts), then the same
+#      call: equal to the clean load, no in-doubt transaction left;
+#   5. kill -9 of the coordinator's loading process mid-load, then the same call: equal too;
+#   6. the refusals: a spread load into a local target, a distributed target without its stage.
+# Needs the extension installed (scripts/test.sh installs it first).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+GEN=${1:-$ROOT/target/debug/vs-ingest-gen}
+FILES=/tmp/vs_ingest_citus
+PORT=${VS_INGEST_CITUS_PORT:-54341}
+DB=vs_ingest_citus
+. scripts/cluster.sh
+
+failures=0
+check() {
+    local what=$1 got=$2 want=$3
+    if [ "$got" = "$want" ]; then
+        echo "  ok: $what"
+    else
+        echo "  FAILED: $what: got '$got', want '$want'"
+        failures=$((failures + 1))
+    fi
+}
+q() { as_postgres "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$1" -U postgres -d "$DB" -c "SET client_min_messages = error" -c "$2"; }
+qc() { q "$PORT" "$1"; }
+wait_ready() {
+    for _ in $(seq 1 300); do
+        as_postgres "$PG_BIN/psql" -X -At -h 127.0.0.1 -p "$1" -U postgres -d postgres -c "SELECT 1" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    echo "server on port $1 did not come back" >&2
+    return 1
+}
+# The summary columns compared between two loads (the run id and timings differ).
+summary="files_seen || '/' || files_loaded || '/' || files_skipped || '/' || files_failed || '/' || rows_read
+         || '/' || rows_loaded || '/' || rows_duplicate || '/' || rows_rejected"
+load() { qc "SELECT $summary FROM vs_ingest_dir($1)"; }
+# Rows in one storage table and not in the other, both ways.
+differ() {
+    qc "SELECT (SELECT count(*) FROM (SELECT * FROM $1_blocks EXCEPT ALL SELECT * FROM $2_blocks) a)
+             + (SELECT count(*) FROM (SELECT * FROM $2_blocks EXCEPT ALL SELECT * FROM $1_blocks) b)"
+}
+coverage_differ() {
+    qc "SELECT count(*) FROM ((SELECT hour, links, slot_links FROM vs_ingest.coverage WHERE target_oid = '$1'::regclass
+                               EXCEPT SELECT hour, links, slot_links FROM vs_ingest.coverage WHERE target_oid = '$2'::regclass)
+                              UNION ALL
+                              (SELECT hour, links, slot_links FROM vs_ingest.coverage WHERE target_oid = '$2'::regclass
+                               EXCEPT SELECT hour, links, slot_links FROM vs_ingest.coverage WHERE target_oid = '$1'::regclass)) d"
+}
+# Settles two-phase commits left by a kill on every node (Citus also does it every minute).
+recover_2pc() {
+    local p
+    for p in "$PORT" $((PORT + 1)) $((PORT + 2)); do q "$p" "SELECT recover_prepared_transactions()" >/dev/null; done
+}
+in_doubt() {
+    local p total=0 n
+    for p in "$PORT" $((PORT + 1)) $((PORT + 2)); do
+        n=$(q "$p" "SELECT count(*) FROM pg_prepared_xacts")
+        total=$((total + n))
+    done
+    echo "$total"
+}
+
+echo "== files"
+rm -rf "$FILES" && mkdir -p "$FILES/days" "$FILES/late" "$FILES/crash"
+"$GEN" --out "$FILES/days" --links 3000 --days 2 --start 2023-07-01 --level 1 --seed 1 >/dev/null
+"$GEN" --out "$FILES/late" --links 4000 --days 1 --start 2023-07-01 --level 1 --seed 2 --container gz >/dev/null
+"$GEN" --out "$FILES/crash" --links 6000 --days 6 --start 2023-05-01 --level 1 --seed 11 >/dev/null
+rm -f "$FILES"/*/manifest.json
+chmod -R a+rX "$FILES"
+
+./scripts/citus.sh start "$FILES"
+
+echo "== 1. a load on the coordinator into a distributed target"
+qc "SELECT vs_ingest_create_target('public.local_hourly')" >/dev/null
+qc "SELECT vs_ingest_create_target('public.dist_hourly', distributed => true, shard_count => 6)" >/dev/null
+check "the storage is distributed by link_id" \
+    "$(qc "SELECT partmethod::text || ':' || column_to_column_name(logicalrelid, partkey) FROM pg_dist_partition
+            WHERE logicalrelid = 'public.dist_hourly_blocks'::regclass")" "h:link_id"
+local_days=$(load "'$FILES/days', '*.zip', target => 'public.local_hourly'")
+dist_days=$(load "'$FILES/days', '*.zip', target => 'public.dist_hourly'")
+check "same summary as the local load ($local_days)" "$dist_days" "$local_days"
+check "same rows as the local load" "$(differ public.dist_hourly public.local_hourly)" 0
+check "same coverage" "$(coverage_differ public.dist_hourly public.local_hourly)" 0
+check "the coordinator's shell tables hold nothing" \
+    "$(qc "SELECT sum(pg_relation_size(relid)) FROM pg_partition_tree('public.dist_hourly_blocks')")" 0
+check "shards on both workers" \
+    "$(qc "SELECT count(DISTINCT nodeport) FROM pg_dist_shard_placement p JOIN pg_dist_shard s USING (shardid)
+            WHERE s.logicalrelid = 'public.dist_hourly_blocks'::regclass")" 2
+check "the hourly view reads the same rows" \
+    "$(qc "SELECT (SELECT count(*) FROM (SELECT * FROM public.dist_hourly EXCEPT ALL SELECT * FROM public.local_hourly) a)
+                + (SELECT count(*) FROM (SELECT * FROM public.local_hourly EXCEPT ALL SELECT * FROM public.dist_hourly) b)")" 0
+check "a link's day through the hourly view" \
+    "$(qc "SELECT string_agg(hour || ':' || samples, ',' ORDER BY hour) FROM public.dist_hourly WHERE link_id =
+             (SELECT min(link_id) FROM public.local_hourly) AND local_day = '2023-07-01'")" \
+    "$(qc "SELECT string_agg(hour || ':' || samples, ',' ORDER BY hour) FROM public.local_hourly WHERE link_id =
+             (SELECT min(link_id) FROM public.local_hourly) AND local_day = '2023-07-01'")"
+
+echo "== 2. a late file merges exactly"
+local_late=$(load "'$FILES/late', '*.gz', target => 'public.local_hourly'")
+dist_late=$(load "'$FILES/late', '*.gz', target => 'public.dist_hourly'")
+check "same summary as the local late load ($local_late)" "$dist_late" "$local_late"
+check "some samples were duplicates" "$(echo "$dist_late" | cut -d/ -f7 | awk '{print ($1 > 0)}')" 1
+check "same rows after the late file" "$(differ public.dist_hourly public.local_hourly)" 0
+check "same coverage after the late file" "$(coverage_differ public.dist_hourly public.local_hourly)" 0
+check "the stage is left empty" "$(qc "SELECT count(*) FROM public.dist_hourly_blocks_stage")" 0
+
+echo "== 3. nodes => 'workers'"
+qc "SELECT vs_ingest_create_target('public.spread_hourly', distributed => true, shard_count => 6)" >/dev/null
+spread_days=$(load "'$FILES/days', '*.zip', target => 'public.spread_hourly', nodes => 'workers'")
+check "same summary as the local load" "$spread_days" "$local_days"
+spread_late=$(load "'$FILES/late', '*.gz', target => 'public.spread_hourly', nodes => 'workers'")
+check "same late-file summary as the local load" "$spread_late" "$local_late"
+check "same rows as the local load" "$(differ public.spread_hourly public.local_hourly)" 0
+check "same coverage" "$(coverage_differ public.spread_hourly public.local_hourly)" 0
+check "the two days went to both workers" \
+    "$(qc "SELECT count(DISTINCT f.node) FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
+            WHERE r.target = 'public.spread_hourly' AND f.path LIKE '%/days/%'")" 2
+check "every file row names its node and its run there" \
+    "$(qc "SELECT count(*) FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
+            WHERE r.target = 'public.spread_hourly' AND (f.node IS NULL OR f.node_run IS NULL)")" 0
+again=$(load "'$FILES/days', '*.zip', target => 'public.spread_hourly', nodes => 'workers'")
+check "loading the same files again skips them" "$(echo "$again" | cut -d/ -f1-3)" "2/0/2"
+
+echo "== 4. kill -9 of a loading process on a worker node, then the same call"
+qc "SELECT vs_ingest_create_target('public.crash_hourly', distributed => true, shard_count => 6)" >/dev/null
+clean=$(load "'$FILES/crash', '*.zip', target => 'public.local_hourly'")
+qc "SELECT * FROM vs_ingest_dir('$FILES/crash', '*.zip', target => 'public.crash_hourly', nodes => 'workers')" \
+    >/dev/null 2>&1 &
+caller=$!
+victim=""
+for _ in $(seq 1 400); do
+    victim=$(q $((PORT + 1)) "SELECT f.worker_pid FROM vs_ingest.file f
+                               WHERE f.status = 'loading' AND f.chunks > 0 AND f.worker_pid IS NOT NULL
+                                 AND f.path LIKE '$FILES/crash/%' LIMIT 1")
+    [ -n "$victim" ] && break
+    sleep 0.05
+done
+if [ -n "$victim" ] && kill -9 "$victim" 2>/dev/null; then
+    echo "  killed loading process $victim on worker node :$((PORT + 1)) after a committed chunk"
+else
+    echo "  FAILED: no loading process with a committed chunk on worker node :$((PORT + 1)) to kill"
+    failures=$((failures + 1))
+fi
+wait "$caller" || true
+wait_ready $((PORT + 1))
+check "the interrupted files failed in the coordinator's ledger" \
+    "$(qc "SELECT count(*) > 0 FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
+            WHERE r.target = 'public.crash_hourly' AND f.status = 'failed' AND f.error LIKE 'interrupted on node%'")" t
+qc "SELECT * FROM vs_ingest_dir('$FILES/crash', '*.zip', target => 'public.crash_hourly', nodes => 'workers')" >/dev/null
+recover_2pc
+crash_rows=$(qc "SELECT count(*) FROM public.crash_hourly_blocks")
+check "after the same call: same rows as the clean load ($crash_rows block rows)" \
+    "$(qc "SELECT count(*) FROM ((SELECT * FROM public.crash_hourly_blocks EXCEPT ALL
+                                  SELECT * FROM public.local_hourly_blocks WHERE day BETWEEN '2023-05-01' AND '2023-05-06')
+                                 UNION ALL
+                                 (SELECT * FROM public.local_hourly_blocks WHERE day BETWEEN '2023-05-01' AND '2023-05-06'
+                                  EXCEPT ALL SELECT * FROM public.crash_hourly_blocks)) d")" 0
+check "rows read by the files loaded, counted once: same as the clean load" \
+    "$(qc "SELECT sum(f.rows_read) FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
+            WHERE r.target = 'public.crash_hourly' AND f.status = 'loaded'")" "$(echo "$clean" | cut -d/ -f5)"
+check "every file loaded once" \
+    "$(qc "SELECT count(*) FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
+            WHERE r.target = 'public.crash_hourly' AND f.status = 'loaded'")" 6
+check "no in-doubt transaction left on any node" "$(in_doubt)" 0
+
+echo "== 5. kill -9 of the coordinator's loading process, then the same call"
+qc "SELECT vs_ingest_create_target('public.crash2_hourly', distributed => true, shard_count => 6)" >/dev/null
+qc "SELECT * FROM vs_ingest_dir('$FILES/crash', '*.zip', target => 'public.crash2_hourly')" >/dev/null 2>&1 &
+caller=$!
+victim=""
+for _ in $(seq 1 400); do
+    victim=$(qc "SELECT f.worker_pid FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
+                  WHERE r.target = 'public.crash2_hourly' AND f.status = 'loading' AND f.chunks > 0 LIMIT 1")
+    [ -n "$victim" ] && break
+    sleep 0.05
+done
+if [ -n "$victim" ] && kill -9 "$victim" 2>/dev/null; then
+    echo "  killed loading process $victim on the coordinator after a committed chunk"
+else
+    echo "  FAILED: no loading process with a committed chunk on the coordinator to kill"
+    failures=$((failures + 1))
+fi
+wait "$caller" || true
+wait_ready "$PORT"
+qc "SELECT * FROM vs_ingest_dir('$FILES/crash', '*.zip', target => 'public.crash2_hourly')" >/dev/null
+recover_2pc
+check "after the same call: same rows as the worker-node load" "$(differ public.crash2_hourly public.crash_hourly)" 0
+check "same coverage" "$(coverage_differ public.crash2_hourly public.crash_hourly)" 0
+check "no in-doubt transaction left on any node" "$(in_doubt)" 0
+
+echo "== 6. refusals"
+check "a spread load into a local target" \
+    "$(qc "SELECT * FROM vs_ingest_dir('$FILES/days', '*.zip', target => 'public.local_hourly', nodes => 'workers')" 2>&1 \
+        | grep -o "is not distributed" | head -1)" "is not distributed"
+qc "SELECT vs_ingest_create_target('public.bare_hourly')" >/dev/null
+qc "SELECT create_distributed_table('public.bare_hourly_blocks', 'link_id')" >/dev/null
+check "a target distributed by hand, without its stage" \
+    "$(qc "SELECT * FROM vs_ingest_dir('$FILES/days', '*.zip', target => 'public.bare_hourly')" 2>&1 \
+        | grep -o "its stage table is missing" | head -1)" "its stage table is missing"
+
+./scripts/citus.sh stop
+if [ "$failures" -gt 0 ]; then
+    echo "citus tests: $failures FAILED"
+    exit 1
+fi
+echo "citus tests: passed"

@@ -17,6 +17,7 @@ ROOT=$PWD
 . scripts/cluster.sh
 
 CITUS_VERSION=13.2.2
+# The project's checkout sits next to shared/ (../shared/vendor); VS_INGEST_CITUS_ARCHIVE overrides.
 ARCHIVE=${VS_INGEST_CITUS_ARCHIVE:-$ROOT/../shared/vendor/citus-$CITUS_VERSION.tar.gz}
 SRC=$ROOT/target/citus-src
 DATA=$ROOT/target/citus

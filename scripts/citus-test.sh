@@ -127,6 +127,9 @@ check "same coverage" "$(coverage_differ public.spread_hourly public.local_hourl
 check "the two days went to both workers" \
     "$(qc "SELECT count(DISTINCT f.node) FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
             WHERE r.target = 'public.spread_hourly' AND f.path LIKE '%/days/%'")" 2
+check "the late file went to the node of its day" \
+    "$(qc "SELECT count(DISTINCT f.node) FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
+            WHERE r.target = 'public.spread_hourly' AND (f.path LIKE '%/late/%' OR f.path LIKE '%/days/20230701%')")" 1
 check "every file row names its node and its run there" \
     "$(qc "SELECT count(*) FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
             WHERE r.target = 'public.spread_hourly' AND (f.node IS NULL OR f.node_run IS NULL)")" 0

@@ -5,7 +5,8 @@
 //! The coordinator's run does not load: its one worker
 //! 1. gives each file to a worker node: the node that had it in an earlier run of the target if
 //!    that node is still active (its ledger then resumes the file from its last committed chunk,
-//!    or skips it if it loaded it), else the node with the fewest files of this run;
+//!    or skips it if it loaded it), else the node that has other files of its day, else the node
+//!    with the fewest files of this run;
 //! 2. creates the day partitions and calendar days the files need here (Citus runs DDL on
 //!    distributed tables from the coordinator only);
 //! 3. starts one load per node there (`vs_ingest.load_files`, through Citus's
@@ -172,15 +173,28 @@ fn assign(run_id: i64, request: &Request) -> Result<(Vec<NodeLoad>, Vec<String>)
             unreachable_since: None,
         })
         .collect();
+    // A file goes where it went before; a day's files go to one node (its lock on a block is what
+    // makes writers of the same block take turns, and it is the node's own).
     let earlier = catalog::earlier_nodes(run_id, view.oid)?;
+    let position = |node: &str, loads: &[NodeLoad]| loads.iter().position(|l| l.node == node);
+    let mut day_node: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (path, node) in &earlier {
+        if let (Some(day), Some(at)) = (file_day(path), position(node, &loads)) {
+            day_node.entry(day).or_insert(at);
+        }
+    }
     let mut days = std::collections::BTreeSet::new();
     for (file_id, path) in catalog::run_files(run_id)? {
-        let sticky = earlier.get(&path).and_then(|node| loads.iter().position(|l| &l.node == node));
-        let at = sticky
+        let day = file_day(&path);
+        let at = earlier
+            .get(&path)
+            .and_then(|node| position(node, &loads))
+            .or_else(|| day.as_ref().and_then(|d| day_node.get(d).copied()))
             .unwrap_or_else(|| (0..loads.len()).min_by_key(|&i| (loads[i].paths.len(), i)).expect("at least one node"));
         catalog::set_node(file_id, &loads[at].node)?;
         loads[at].paths.push(path.clone());
-        if let Some(day) = file_day(&path) {
+        if let Some(day) = day {
+            day_node.entry(day.clone()).or_insert(at);
             days.insert(day);
         }
     }

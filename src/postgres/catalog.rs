@@ -683,7 +683,7 @@ pub fn run_files(run_id: i64) -> Result<Vec<(i64, String)>> {
     .map_err(spi_error)
 }
 
-/// The node each file last went to in earlier runs into the target.
+/// The node each file of the target last went to in earlier runs.
 pub fn earlier_nodes(run_id: i64, target_oid: pg_sys::Oid) -> Result<std::collections::HashMap<String, String>> {
     owner(|| {
         Spi::connect(|client| {
@@ -691,7 +691,6 @@ pub fn earlier_nodes(run_id: i64, target_oid: pg_sys::Oid) -> Result<std::collec
                 .select(
                     "SELECT DISTINCT ON (f.path) f.path, f.node FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
                       WHERE r.target_oid = $2 AND f.node IS NOT NULL AND f.run_id <> $1
-                        AND f.path IN (SELECT path FROM vs_ingest.file WHERE run_id = $1)
                       ORDER BY f.path, f.file_id DESC",
                     None,
                     &[run_id.into(), target_oid.into()],

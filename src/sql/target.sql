@@ -136,6 +136,7 @@ DECLARE
     existing regclass;
     existing_tz text;
     five_min text;
+    citus_ddl text;
 BEGIN
     IF cardinality(parts) NOT IN (1, 2) THEN
         RAISE EXCEPTION 'invalid target table name "%"', target
@@ -209,6 +210,14 @@ BEGIN
         'Link speeds loaded by vs_ingest, one row per link and block of six local hours (block 0-3 of day): '
         'slot 12 * h + i + 1 of speed (tenths of km/h) and travel_time is minutes 5i..5i+4 of hour 6 * block + h; '
         'bit h of hours: hour h has a sample. Query it through the view ' || format('%I.%I', nsp, rel) || '.');
+    -- On a Citus node the views stay local: they join the calendar, a local catalog table, so
+    -- Citus could not create them on the other nodes, and would warn so at every target. (Set
+    -- back right after: a day partition of a distributed storage, later in this transaction, must
+    -- reach the workers.)
+    citus_ddl := current_setting('citus.enable_ddl_propagation', true);
+    IF citus_ddl IS NOT NULL THEN
+        PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+    END IF;
     EXECUTE format($view$
         CREATE VIEW %I.%I AS
         SELECT c.hour,
@@ -244,6 +253,9 @@ BEGIN
             'Link speeds loaded by vs_ingest (time zone ' || tz || '), one row per link and 5-minute slot with a sample.');
     ELSE
         RAISE NOTICE '% exists already: the 5-minute view of % was not created', format('%I.%I', nsp, five_min), hourly;
+    END IF;
+    IF citus_ddl IS NOT NULL THEN
+        PERFORM set_config('citus.enable_ddl_propagation', citus_ddl, true);
     END IF;
 END
 $$;

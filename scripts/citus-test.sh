@@ -58,6 +58,22 @@ coverage_differ() {
                               (SELECT hour, links, slot_links FROM vs_ingest.coverage WHERE target_oid = '$2'::regclass
                                EXCEPT SELECT hour, links, slot_links FROM vs_ingest.coverage WHERE target_oid = '$1'::regclass)) d"
 }
+# kill_loader PORT WHAT QUERY: waits (20 s at most) until QUERY, on the node at PORT, names the
+# process loading a file that has a committed chunk, and kill -9s it (the node then restarts).
+kill_loader() {
+    local port=$1 what=$2 query=$3 victim=""
+    for _ in $(seq 1 400); do
+        victim=$(q "$port" "$query")
+        [ -n "$victim" ] && break
+        sleep 0.05
+    done
+    if [ -n "$victim" ] && kill -9 "$victim" 2>/dev/null; then
+        echo "  killed loading process $victim on $what after a committed chunk"
+    else
+        echo "  FAILED: no loading process with a committed chunk on $what to kill"
+        failures=$((failures + 1))
+    fi
+}
 # Settles two-phase commits left by a kill on every node (Citus also does it every minute).
 recover_2pc() {
     local p
@@ -142,20 +158,9 @@ clean=$(load "'$FILES/crash', '*.zip', target => 'public.local_hourly'")
 qc "SELECT * FROM vs_ingest_dir('$FILES/crash', '*.zip', target => 'public.crash_hourly', nodes => 'workers')" \
     >/dev/null 2>&1 &
 caller=$!
-victim=""
-for _ in $(seq 1 400); do
-    victim=$(q $((PORT + 1)) "SELECT f.worker_pid FROM vs_ingest.file f
-                               WHERE f.status = 'loading' AND f.chunks > 0 AND f.worker_pid IS NOT NULL
-                                 AND f.path LIKE '$FILES/crash/%' LIMIT 1")
-    [ -n "$victim" ] && break
-    sleep 0.05
-done
-if [ -n "$victim" ] && kill -9 "$victim" 2>/dev/null; then
-    echo "  killed loading process $victim on worker node :$((PORT + 1)) after a committed chunk"
-else
-    echo "  FAILED: no loading process with a committed chunk on worker node :$((PORT + 1)) to kill"
-    failures=$((failures + 1))
-fi
+kill_loader $((PORT + 1)) "worker node :$((PORT + 1))" \
+    "SELECT worker_pid FROM vs_ingest.file WHERE status = 'loading' AND chunks > 0 AND worker_pid IS NOT NULL
+                                            AND path LIKE '$FILES/crash/%' LIMIT 1"
 wait "$caller" || true
 wait_ready $((PORT + 1))
 check "the interrupted files failed in the coordinator's ledger" \
@@ -182,19 +187,9 @@ echo "== 5. kill -9 of the coordinator's loading process, then the same call"
 qc "SELECT vs_ingest_create_target('public.crash2_hourly', distributed => true, shard_count => 6)" >/dev/null
 qc "SELECT * FROM vs_ingest_dir('$FILES/crash', '*.zip', target => 'public.crash2_hourly')" >/dev/null 2>&1 &
 caller=$!
-victim=""
-for _ in $(seq 1 400); do
-    victim=$(qc "SELECT f.worker_pid FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
-                  WHERE r.target = 'public.crash2_hourly' AND f.status = 'loading' AND f.chunks > 0 LIMIT 1")
-    [ -n "$victim" ] && break
-    sleep 0.05
-done
-if [ -n "$victim" ] && kill -9 "$victim" 2>/dev/null; then
-    echo "  killed loading process $victim on the coordinator after a committed chunk"
-else
-    echo "  FAILED: no loading process with a committed chunk on the coordinator to kill"
-    failures=$((failures + 1))
-fi
+kill_loader "$PORT" "the coordinator" \
+    "SELECT f.worker_pid FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
+      WHERE r.target = 'public.crash2_hourly' AND f.status = 'loading' AND f.chunks > 0 LIMIT 1"
 wait "$caller" || true
 wait_ready "$PORT"
 qc "SELECT * FROM vs_ingest_dir('$FILES/crash', '*.zip', target => 'public.crash2_hourly')" >/dev/null

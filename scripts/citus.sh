@@ -40,17 +40,8 @@ build() {
         return
     fi
     [ -f "$ARCHIVE" ] || { echo "Citus source not found: $ARCHIVE" >&2; exit 1; }
-    local missing=()
-    for p in "${BUILD_PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-    done
-    if ((${#missing[@]})); then
-        log "installing Citus build dependencies: ${missing[*]}"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    fi
-    log "building Citus $CITUS_VERSION from $ARCHIVE (about 90 s on 2 cores)"
+    install_packages "${BUILD_PACKAGES[@]}"
+    log "building Citus $CITUS_VERSION from $ARCHIVE (about a minute on 2 cores)"
     rm -rf "$SRC"
     mkdir -p "$SRC"
     tar -xzf "$ARCHIVE" -C "$SRC"

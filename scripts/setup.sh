@@ -10,19 +10,8 @@ PACKAGES=(postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo)
 
 log() { printf '\033[1m== %s\033[0m\n' "$*"; }
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    log "installing Debian packages: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    # Do not let the package create and start its default cluster: we run our own.
-    mkdir -p /etc/postgresql-common/createcluster.d
-    echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/vs_ingest.conf
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+. "$(dirname "$0")/cluster.sh"
+install_packages "${PACKAGES[@]}"
 
 if ! cargo pgrx --version 2>/dev/null | grep -q " ${PGRX_VERSION}\$"; then
     log "installing cargo-pgrx ${PGRX_VERSION} (takes several minutes)"

@@ -184,7 +184,7 @@ fn assign(run_id: i64, request: &Request) -> Result<(Vec<NodeLoad>, Vec<String>)
         }
     }
     let mut days = std::collections::BTreeSet::new();
-    for (file_id, path) in catalog::run_files(run_id)? {
+    for (file_id, path) in catalog::unfinished_files(run_id)? {
         let day = file_day(&path);
         let at = earlier
             .get(&path)
@@ -229,7 +229,7 @@ fn start(run_id: i64, request: &Request, load: &mut NodeLoad) -> Result<()> {
                 hint: None,
             })?;
             load.run = Some(node_run);
-            in_transaction(|| catalog::set_node_run(run_id, &load.node, node_run))?;
+            in_transaction(|| catalog::set_node_run(run_id, &load.node, node_run, &load.paths))?;
         }
         Err(error) => {
             load.finished = true;

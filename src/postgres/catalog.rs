@@ -666,13 +666,15 @@ pub fn move_target(from: pg_sys::Oid, to: pg_sys::Oid, name: &str) -> Result<()>
 // Loads spread over Citus worker nodes (src/cluster.rs): the coordinator's file rows mirror the
 // nodes' ledgers.
 
-/// The files of a run, in order.
-pub fn run_files(run_id: i64) -> Result<Vec<(i64, String)>> {
+/// The files of a run not finished yet (all of a new run's; a resumed run's unfinished ones), in
+/// order.
+pub fn unfinished_files(run_id: i64) -> Result<Vec<(i64, String)>> {
     owner(|| {
         Spi::connect(|client| {
             client
                 .select(
-                    "SELECT file_id, path FROM vs_ingest.file WHERE run_id = $1 ORDER BY file_id",
+                    "SELECT file_id, path FROM vs_ingest.file
+                      WHERE run_id = $1 AND status NOT IN ('loaded', 'skipped', 'changed') ORDER BY file_id",
                     None,
                     &[run_id.into()],
                 )?
@@ -706,11 +708,12 @@ pub fn set_node(file_id: i64, node: &str) -> Result<()> {
     run_sql("UPDATE vs_ingest.file SET node = $2 WHERE file_id = $1", &[file_id.into(), node.into()])
 }
 
-pub fn set_node_run(run_id: i64, node: &str, node_run: i64) -> Result<()> {
+/// Records the run on `node` that loads `paths` of the run.
+pub fn set_node_run(run_id: i64, node: &str, node_run: i64, paths: &[String]) -> Result<()> {
     run_sql(
-        "UPDATE vs_ingest.file SET node_run = $3, status = 'loading', started_at = clock_timestamp()
-          WHERE run_id = $1 AND node = $2",
-        &[run_id.into(), node.into(), node_run.into()],
+        "UPDATE vs_ingest.file SET node_run = $3, status = 'loading', error = NULL, started_at = clock_timestamp()
+          WHERE run_id = $1 AND node = $2 AND path = ANY ($4)",
+        &[run_id.into(), node.into(), node_run.into(), paths.to_vec().into()],
     )
 }
 

@@ -95,13 +95,9 @@ struct NodeLoad {
 
 /// Runs the coordinator's side of a spread load (in the run's worker); the run is finished here.
 pub fn dispatch(run_id: i64, request: &Request) {
-    let outcome = follow(run_id, request);
-    if let Err(e) = &outcome {
-        let message = e.to_string();
-        let _ = in_transaction(|| {
-            catalog::fail_open_files(run_id, &format!("the spread load stopped: {message}"))?;
-            Ok(())
-        });
+    if let Err(e) = follow(run_id, request) {
+        let message = format!("the spread load stopped: {e}");
+        let _ = in_transaction(|| catalog::fail_open_files(run_id, &message));
     }
     let _ = in_transaction(|| catalog::finish_run_if_done(run_id));
 }

@@ -208,6 +208,11 @@ check "a target distributed by hand, without its stage" \
     "$(qc "SELECT * FROM vs_ingest_dir('$FILES/days', '*.zip', target => 'public.bare_hourly')" 2>&1 \
         | grep -o "its stage table is missing" | head -1)" "its stage table is missing"
 
+mkdir -p "$FILES/undated" && cp "$FILES/days/20230701_5Min.zip" "$FILES/undated/speeds.zip" && chmod -R a+rX "$FILES/undated"
+check "a file whose name has no date, spread over the workers, fails alone with the reason" \
+    "$(qc "SELECT files_failed FROM vs_ingest_dir('$FILES/undated', '*.zip', target => 'public.spread_hourly', nodes => 'workers')")/$(
+       qc "SELECT count(*) FROM vs_ingest.file WHERE path = '$FILES/undated/speeds.zip' AND error LIKE 'its name carries no date%'")" "1/1"
+
 ./scripts/citus.sh stop
 if [ "$failures" -gt 0 ]; then
     echo "citus tests: $failures FAILED"

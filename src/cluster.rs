@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 use serde::Deserialize;
-use vs_ingest_engine::calendar::Date;
 
 use crate::error::{spi_error, IngestError, Result};
 use crate::postgres::access;
@@ -171,6 +170,9 @@ fn assign(run_id: i64, request: &Request) -> Result<(Vec<NodeLoad>, Vec<String>)
         .collect();
     // A file goes where it went before; a day's files go to one node (its lock on a block is what
     // makes writers of the same block take turns, and it is the node's own).
+    let format = vs_ingest_engine::format::lookup(&request.format).expect("the caller checked the format");
+    // The local day a file holds, from its name (rows of other days are rejected by the parser).
+    let file_day = |path: &str| format.file_date(path).map(|d| d.to_string());
     let earlier = catalog::earlier_nodes(run_id, view.oid)?;
     let position = |node: &str, loads: &[NodeLoad]| loads.iter().position(|l| l.node == node);
     let mut day_node: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
@@ -181,18 +183,26 @@ fn assign(run_id: i64, request: &Request) -> Result<(Vec<NodeLoad>, Vec<String>)
     }
     let mut days = std::collections::BTreeSet::new();
     for (file_id, path) in catalog::unfinished_files(run_id)? {
-        let day = file_day(&path);
+        let Some(day) = file_day(&path) else {
+            catalog::finish_file(
+                file_id,
+                "failed",
+                Some(
+                    "its name carries no date (YYYYMMDD...): a load on the worker nodes needs a file's day to create \
+                     its partition on the coordinator first; load it with nodes => 'local'",
+                ),
+            )?;
+            continue;
+        };
         let at = earlier
             .get(&path)
             .and_then(|node| position(node, &loads))
-            .or_else(|| day.as_ref().and_then(|d| day_node.get(d).copied()))
+            .or_else(|| day_node.get(&day).copied())
             .unwrap_or_else(|| (0..loads.len()).min_by_key(|&i| (loads[i].paths.len(), i)).expect("at least one node"));
         catalog::set_node(file_id, &loads[at].node)?;
         loads[at].paths.push(path.clone());
-        if let Some(day) = day {
-            day_node.entry(day.clone()).or_insert(at);
-            days.insert(day);
-        }
+        day_node.entry(day.clone()).or_insert(at);
+        days.insert(day);
     }
     for day in &days {
         Spi::run_with_args(
@@ -204,13 +214,6 @@ fn assign(run_id: i64, request: &Request) -> Result<(Vec<NodeLoad>, Vec<String>)
     }
     loads.retain(|l| !l.paths.is_empty());
     Ok((loads, days.into_iter().collect()))
-}
-
-/// The local day an ITS file holds, from its name (`YYYYMMDD_5Min...`); its rows of other days
-/// are rejected by the parser.
-fn file_day(path: &str) -> Option<String> {
-    let name = std::path::Path::new(path).file_name()?.to_str()?;
-    Date::parse_yyyymmdd(name.as_bytes().get(..8)?).map(|d| d.to_string())
 }
 
 /// Step 3: the node's load, started there without waiting.

@@ -207,15 +207,22 @@ pub(crate) fn committed_sql(sql: &str) {
     .unwrap();
 }
 
-/// Sets (or with `None` resets) a setting of the test database, as a superuser would for the
-/// server: workers read security-relevant and test-only settings from the server, never from a
-/// session or a stored request. It applies to workers started from now on.
-pub(crate) fn server_setting(name: &str, value: Option<&str>) {
-    let db = one::<String>("SELECT quote_ident(current_database())");
+/// The role a fault-injecting test loads as: a superuser role of its own whose sessions, and so
+/// the workers of every load it starts or that resumes its runs, get the test-only setting `name`
+/// (`None`: no longer). It is a role setting made by a superuser, read by the workers from the
+/// server as the real settings are (never from a session or a stored request). Tests run two at a
+/// time in one database: a database-wide setting would inject one test's faults into the other's
+/// loads. The test runs its loads after `SET ROLE` to it.
+pub(crate) fn fault_role(test: &str, name: &str, value: Option<&str>) -> String {
+    let role = format!("vs_fault_{test}");
+    committed_sql(&format!(
+        "DO $d$ BEGIN CREATE ROLE {role} SUPERUSER LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $d$"
+    ));
     match value {
-        Some(v) => committed_sql(&format!("ALTER DATABASE {db} SET {name} = '{v}'")),
-        None => committed_sql(&format!("ALTER DATABASE {db} RESET {name}")),
+        Some(v) => committed_sql(&format!("ALTER ROLE {role} SET {name} = '{v}'")),
+        None => committed_sql(&format!("ALTER ROLE {role} RESET {name}")),
     }
+    role
 }
 
 /// Runs `query`; returns "ok" or the error's SQLSTATE and message (inside a subtransaction, so
@@ -257,6 +264,7 @@ pub(crate) fn wait_for_workers() {
     panic!("vs_ingest workers did not exit");
 }
 
-pub(crate) fn last_run() -> i64 {
-    one::<i64>("SELECT max(run_id) FROM vs_ingest.run")
+/// The latest run into `target` (other tests load at the same time).
+pub(crate) fn last_run(target: &str) -> i64 {
+    one::<i64>(&format!("SELECT max(run_id) FROM vs_ingest.run WHERE target = '{target}'"))
 }

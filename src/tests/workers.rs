@@ -21,7 +21,8 @@ mod tests {
         Spi::run("SET vs_ingest.max_workers = 2").unwrap();
         // A file is four block chunks a day; each run commits at least one chunk per worker.
         for exit_after in [1, 1, 2, 30] {
-            server_setting("vs_ingest.test_exit_after_chunks", Some(&exit_after.to_string()));
+            let role = fault_role("crash", "vs_ingest.test_exit_after_chunks", Some(&exit_after.to_string()));
+            Spi::run(&format!("SET ROLE {role}")).unwrap();
             let outcome = try_sql(&format!(
                 "SELECT * FROM vs_ingest_dir('{}', '*.zip', target => 'public.crash')",
                 dir.display()
@@ -31,10 +32,10 @@ mod tests {
                 break; // this crash point lies past the end of the remaining work
             }
             assert!(outcome.starts_with("08006: the workers of run"), "{outcome}");
-            crashed_runs.push(last_run());
+            crashed_runs.push(last_run("public.crash"));
         }
         assert!(crashed_runs.len() >= 3, "the fault injection did not interrupt the loads");
-        server_setting("vs_ingest.test_exit_after_chunks", None);
+        fault_role("crash", "vs_ingest.test_exit_after_chunks", None);
         let got = load_dir(&dir, "*.zip", "public.crash");
 
         // The last run completes the files: its summary is a clean load's, and so is the table.
@@ -72,16 +73,22 @@ mod tests {
     fn vs_ingest_resume_continues_an_interrupted_run() {
         let dir = fresh_dir("resume");
         let manifests = generate(&dir, Day { links: 300, days: 2, ..Day::default() });
-        server_setting("vs_ingest.test_exit_after_chunks", Some("5"));
+        let role = fault_role("resume", "vs_ingest.test_exit_after_chunks", Some("5"));
+        Spi::run(&format!("SET ROLE {role}")).unwrap();
         Spi::run("SET vs_ingest.max_workers = 1").unwrap();
         let outcome =
             try_sql(&format!("SELECT * FROM vs_ingest_dir('{}', '*.zip', target => 'public.resumed')", dir.display()));
         assert!(outcome.starts_with("08006:"), "{outcome}");
         wait_for_workers();
-        let run = last_run();
+        let run = last_run("public.resumed");
         let committed = one::<i64>(&format!("SELECT sum(chunks)::bigint FROM vs_ingest.file WHERE run_id = {run}"));
-        assert_eq!(committed, 5);
-        server_setting("vs_ingest.test_exit_after_chunks", None);
+        let files = one::<String>(&format!(
+            "SELECT string_agg(path || ' ' || status || ' chunks=' || chunks || ' ' || coalesce(error, ''), '; ')
+               FROM vs_ingest.file WHERE run_id = {run}"
+        ));
+        assert_eq!(committed, 5, "run {run}: {files}");
+        // Its workers resume as the role that started the run: without the fault now.
+        fault_role("resume", "vs_ingest.test_exit_after_chunks", None);
         let got = summary(&format!("SELECT * FROM vs_ingest_resume({run})"));
         assert_eq!(got.run_id, run);
         assert_eq!((got.files_loaded, got.files_failed), (2, 0));
@@ -183,20 +190,21 @@ mod tests {
         let dir = fresh_dir("main_panic");
         generate(&dir, Day { links: 300, days: 2, ..Day::default() });
         Spi::run("SET vs_ingest.max_workers = 1").unwrap();
-        server_setting("vs_ingest.test_panic_after_chunks", Some("2"));
+        let role = fault_role("main_panic", "vs_ingest.test_panic_after_chunks", Some("2"));
+        Spi::run(&format!("SET ROLE {role}")).unwrap();
         let outcome = try_sql(&format!(
             "SELECT * FROM vs_ingest_dir('{}', '*.zip', target => 'public.main_panic')",
             dir.display()
         ));
         wait_for_workers();
-        server_setting("vs_ingest.test_panic_after_chunks", None);
+        fault_role("main_panic", "vs_ingest.test_panic_after_chunks", None);
         // The caller raises the worker's panic as an internal error with its message.
         assert!(
             outcome
                 .starts_with("XX000: a vs_ingest worker panicked: test-only fault: the worker's main thread panicked"),
             "{outcome}"
         );
-        let run = last_run();
+        let run = last_run("public.main_panic");
         // The file is recorded as failed with the message (not left `loading`), the run is over,
         // and the other file was not started.
         assert_eq!(

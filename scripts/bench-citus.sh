@@ -114,7 +114,7 @@ else
     columnar_bytes=$(q "SELECT citus_total_relation_size('$part')")
 fi
 # A late delivery of the same day: it must merge (first sample wins) into the columnar day.
-late_dir=$FILES-late
+late_dir=$FILES/late
 rm -rf "$late_dir" && mkdir -p "$late_dir"
 target/release/vs-ingest-gen --out "$late_dir" --links $((LINKS / 10)) --days 1 --start "$first_day" \
     --real-like --level 1 --seed 7 --container gz >/dev/null
@@ -122,33 +122,37 @@ rm -f "$late_dir/manifest.json"
 chmod -R a+rX "$late_dir"
 late=$(q "SELECT files_loaded || '/' || files_failed || '/' || rows_loaded || '/' || rows_duplicate
             FROM vs_ingest_dir('$late_dir', '*.gz', target => 'public.bench_columnar')" 2>&1 || true)
-late_error=$(q "SELECT coalesce(string_agg(error, '; '), '') FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
+late_error=$(q "SELECT coalesce(string_agg(f.error, '; '), '') FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
                  WHERE r.target = 'public.bench_columnar' AND f.status = 'failed'" 2>&1 || true)
 echo "  heap day: $heap_bytes bytes; columnar: ${columnar_bytes:-n/a} ${columnar_error:+($columnar_error)}"
 echo "  late file into the columnar day: $late ${late_error:+($late_error)}"
 
 mkdir -p target/bench
-python3 - "$OUT" <<PY
-import json, sys
+export SUMMARY_LOCAL="${SECONDS_OF[local]} ${CPU_OF[local]} ${NET_OF[local]} ${SUMMARY_OF[local]}"
+export SUMMARY_COORDINATOR="${SECONDS_OF[coordinator]} ${CPU_OF[coordinator]} ${NET_OF[coordinator]} ${SUMMARY_OF[coordinator]}"
+export SUMMARY_WORKERS="${SECONDS_OF[workers]} ${CPU_OF[workers]} ${NET_OF[workers]} ${SUMMARY_OF[workers]}"
+export HEAP_BYTES=$heap_bytes COLUMNAR_BYTES=${columnar_bytes:-} COLUMNAR_ERROR=$columnar_error LATE=$late \
+    LATE_ERROR=$late_error COMMAND="scripts/bench-citus.sh --scale $SCALE --days $DAYS --runs $RUNS" \
+    LINKS DAYS RUNS
+python3 - "$OUT" <<'PY'
+import json, os, sys
+e = os.environ
 ways = {}
-for way, s, c, n, summ in [
-    ("1 node", "${SECONDS_OF[local]}", "${CPU_OF[local]}", "${NET_OF[local]}", "${SUMMARY_OF[local]}"),
-    ("coordinator", "${SECONDS_OF[coordinator]}", "${CPU_OF[coordinator]}", "${NET_OF[coordinator]}", "${SUMMARY_OF[coordinator]}"),
-    ("workers", "${SECONDS_OF[workers]}", "${CPU_OF[workers]}", "${NET_OF[workers]}", "${SUMMARY_OF[workers]}"),
-]:
-    files, rows_read, rows_loaded = summ.split("/")
+for way, key in [("1 node", "SUMMARY_LOCAL"), ("coordinator", "SUMMARY_COORDINATOR"), ("workers", "SUMMARY_WORKERS")]:
+    s, c, n, summary = e[key].split(" ")
+    files, rows_read, rows_loaded = summary.split("/")
     ways[way] = {"seconds_median": float(s), "cpu_seconds_median": float(c), "loopback_bytes_median": int(n),
                  "files": int(files), "rows_read": int(rows_read), "rows_loaded": int(rows_loaded)}
 result = {
-    "command": "scripts/bench-citus.sh --scale $SCALE --days $DAYS --runs $RUNS",
-    "links": $LINKS, "days": $DAYS, "runs": $RUNS,
-    "machine": {"cpus": $(nproc), "memory_gib": round($(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1048576, 1)},
+    "command": e["COMMAND"], "links": int(e["LINKS"]), "days": int(e["DAYS"]), "runs": int(e["RUNS"]),
+    "machine": {"cpus": os.cpu_count(),
+                "memory_gib": round(int(open("/proc/meminfo").read().split()[1]) / 1048576, 1)},
     "cluster": "Citus 13.2.2, coordinator + 2 workers on this machine, shard_count 32",
     "ways": ways,
-    "columnar": {"day_heap_bytes": int("$heap_bytes" or 0),
-                 "day_columnar_bytes": int("$columnar_bytes") if "$columnar_bytes" else None,
-                 "conversion_error": "$columnar_error" or None,
-                 "late_file": "$late", "late_file_errors": """$late_error""" or None},
+    "columnar": {"day_heap_bytes": int(e["HEAP_BYTES"] or 0),
+                 "day_columnar_bytes": int(e["COLUMNAR_BYTES"]) if e["COLUMNAR_BYTES"] else None,
+                 "conversion_error": e["COLUMNAR_ERROR"] or None,
+                 "late_file": e["LATE"], "late_file_errors": e["LATE_ERROR"] or None},
 }
 json.dump(result, open(sys.argv[1], "w"), indent=2)
 print(json.dumps(result, indent=2))

@@ -126,7 +126,7 @@ fn follow(run_id: i64, request: &Request) -> Result<()> {
     in_transaction(|| {
         let view = target::ensure(&request.target, &request.source_timezone)?;
         for day in &days {
-            coverage::recount_day(view.oid, &view.name, &request.source_timezone, day)?;
+            coverage::recount_day(view.oid, &view.name, day)?;
         }
         Ok(())
     })?;

@@ -87,21 +87,30 @@ pub fn recount_coverage(target_oid: pg_sys::Oid, target_name: &str, stamp: i64) 
     )
 }
 
-/// Recounts the coverage of every hour of the local day `day` of `time_zone` from the table (a
-/// load spread over Citus worker nodes: their writers kept their own nodes' coverage).
-pub fn recount_day(target_oid: pg_sys::Oid, target_name: &str, time_zone: &str, day: &str) -> Result<()> {
-    let stamps =
-        Spi::get_one_with_args::<Vec<i64>>("SELECT vs_ingest.day_hours($1::date, $2)", &[day.into(), time_zone.into()])
-            .map_err(spi_error)?
-            .unwrap_or_default();
-    // day_hours gives hours 0..=24 (the last is the next midnight), as Unix microseconds.
-    for unix in stamps.iter().take(stamps.len().saturating_sub(1)) {
-        recount_coverage(target_oid, target_name, unix - vs_ingest_engine::copy_binary::PG_EPOCH_OFFSET_MICROS)?;
-    }
-    // Hours the files did not have: no row, as a load on one node leaves them.
+/// Recounts the coverage of every hour of the local day `day` from the table, in one query (a
+/// load spread over Citus worker nodes: their writers kept their own nodes' coverage). Hours
+/// without rows get no coverage row, as a load on one node leaves them.
+pub fn recount_day(target_oid: pg_sys::Oid, target_name: &str, day: &str) -> Result<()> {
+    // The table is read with the loading role's rights; only the catalog rows are written as owner.
+    let slots = (1..=SLOTS).map(|i| format!("count(t.speed[{i}])::int")).collect::<Vec<_>>().join(", ");
+    let counts = Spi::get_one_with_args::<pgrx::JsonB>(
+        &format!(
+            "SELECT coalesce(jsonb_agg(jsonb_build_array(h.hour, h.links, h.slots)), '[]')
+               FROM (SELECT t.hour, count(*) FILTER (WHERE t.samples > 0)::int AS links, ARRAY[{slots}] AS slots
+                       FROM {target_name} t WHERE t.local_day = $1::date GROUP BY t.hour) h"
+        ),
+        &[day.into()],
+    )
+    .map_err(spi_error)?
+    .map(|j| j.0)
+    .unwrap_or_default();
     owner_sql(
-        "DELETE FROM vs_ingest.coverage WHERE target_oid = $1 AND links = 0
-            AND hour >= $2::date::timestamp AT TIME ZONE $3 AND hour < ($2::date + 1)::timestamp AT TIME ZONE $3",
-        &[target_oid.into(), day.into(), time_zone.into()],
+        "INSERT INTO vs_ingest.coverage AS c (target, hour, links, slot_links, target_oid)
+         SELECT $1, (e->>0)::timestamptz, (e->>1)::int,
+                ARRAY(SELECT v::int FROM jsonb_array_elements_text(e->2) WITH ORDINALITY AS s(v, i) ORDER BY i), $2
+           FROM jsonb_array_elements($3) AS e
+         ON CONFLICT (target_oid, hour) DO UPDATE SET
+            target = excluded.target, links = excluded.links, slot_links = excluded.slot_links",
+        &[target_name.into(), target_oid.into(), pgrx::JsonB(counts).into()],
     )
 }

@@ -54,7 +54,7 @@ cargo build --release -p vs_ingest_gen --bin vs-ingest-gen --quiet
 if [ ! -f "$FILES/.done" ]; then
     log "generating $DAYS day(s) of $LINKS links into $FILES"
     rm -rf "$FILES" && mkdir -p "$FILES"
-    target/release/vs-ingest-gen --out "$FILES" --links "$LINKS" --days "$DAYS" --real-like --level 6 >/dev/null
+    target/release/vs-ingest-gen --out "$FILES" --links "$LINKS" --days "$DAYS" --real-like --level 1 >/dev/null
     rm -f "$FILES/manifest.json"
     touch "$FILES/.done"
 fi

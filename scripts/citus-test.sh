@@ -208,6 +208,21 @@ check "a target distributed by hand, without its stage" \
     "$(qc "SELECT * FROM vs_ingest_dir('$FILES/days', '*.zip', target => 'public.bare_hourly')" 2>&1 \
         | grep -o "its stage table is missing" | head -1)" "its stage table is missing"
 
+# A role with CREATE on a shared schema plants a table under the stage's name, with a trigger:
+# distributing the target refuses it, and the trigger never runs.
+qc "CREATE ROLE mallory LOGIN; CREATE SCHEMA shared; GRANT CREATE, USAGE ON SCHEMA shared TO PUBLIC;
+    CREATE TABLE public.mallory_log (who name); GRANT INSERT ON public.mallory_log TO PUBLIC;" >/dev/null
+as_postgres "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U mallory -d "$DB" -c "
+    CREATE TABLE shared.t_hourly_blocks_stage (link_id bigint, day date, block smallint, hours smallint,
+                                               speed smallint[], travel_time int[]);
+    CREATE FUNCTION shared.log() RETURNS trigger LANGUAGE plpgsql AS \$\$
+        BEGIN INSERT INTO public.mallory_log VALUES (current_user); RETURN NEW; END \$\$;
+    CREATE TRIGGER t BEFORE INSERT ON shared.t_hourly_blocks_stage FOR EACH ROW EXECUTE FUNCTION shared.log();" >/dev/null
+check "a planted stage is refused (42P07) and nothing is created" \
+    "$(qc "SELECT vs_ingest_create_target('shared.t_hourly', distributed => true)" 2>&1 | grep -o "exists and is not its stage" | head -1)/$(
+       qc "SELECT to_regclass('shared.t_hourly') IS NULL")" "exists and is not its stage/t"
+check "the planted trigger never ran" "$(qc "SELECT count(*) FROM public.mallory_log")" 0
+
 mkdir -p "$FILES/undated" && cp "$FILES/days/20230701_5Min.zip" "$FILES/undated/speeds.zip" && chmod -R a+rX "$FILES/undated"
 check "a file whose name has no date, spread over the workers, fails alone with the reason" \
     "$(qc "SELECT files_failed FROM vs_ingest_dir('$FILES/undated', '*.zip', target => 'public.spread_hourly', nodes => 'workers')")/$(

@@ -103,25 +103,29 @@ pub fn dispatch(run_id: i64, request: &Request) {
 
 fn follow(run_id: i64, request: &Request) -> Result<()> {
     let (mut loads, days) = in_transaction(|| assign(run_id, request))?;
-    for load in &mut loads {
-        start(run_id, request, load)?;
-    }
-    let mut cancel_sent = false;
-    while loads.iter().any(|l| !l.finished) {
-        check_for_interrupts!();
-        if crate::worker::stop_requested() && !cancel_sent {
-            cancel_sent = true;
-            for load in loads.iter().filter(|l| !l.finished) {
-                if let Some(node_run) = load.run {
-                    let _ = in_transaction(|| run_on(load, &format!("SELECT vs_ingest_cancel({node_run})")));
-                }
+    let followed = (|| -> Result<()> {
+        for load in &mut loads {
+            start(run_id, request, load)?;
+        }
+        let mut cancel_sent = false;
+        while loads.iter().any(|l| !l.finished) {
+            check_for_interrupts!();
+            if crate::worker::stop_requested() && !cancel_sent {
+                cancel_sent = true;
+                cancel_nodes(&loads);
             }
+            for load in loads.iter_mut().filter(|l| !l.finished) {
+                poll(run_id, load)?;
+            }
+            crate::load::sleep(POLL);
         }
-        for load in loads.iter_mut().filter(|l| !l.finished) {
-            poll(run_id, load)?;
-        }
-        crate::load::sleep(POLL);
+        Ok(())
+    })();
+    if followed.is_err() {
+        // The run here ends; the nodes' loads must not go on unfollowed.
+        cancel_nodes(&loads);
     }
+    followed?;
     // Coverage here is counted from the distributed table itself, for every day loaded.
     in_transaction(|| {
         let view = target::ensure(&request.target, &request.source_timezone)?;
@@ -168,17 +172,22 @@ fn assign(run_id: i64, request: &Request) -> Result<(Vec<NodeLoad>, Vec<String>)
             unreachable_since: None,
         })
         .collect();
-    // A file goes where it went before; a day's files go to one node (its lock on a block is what
-    // makes writers of the same block take turns, and it is the node's own).
+    // A file goes where it went before (that node's ledger resumes or skips it); a day's other
+    // files go where its latest file went, so a day's blocks are written on one node, whose
+    // block locks make its writers take turns.
     let format = vs_ingest_engine::format::lookup(&request.format).expect("the caller checked the format");
     // The local day a file holds, from its name (rows of other days are rejected by the parser).
     let file_day = |path: &str| format.file_date(path).map(|d| d.to_string());
-    let earlier = catalog::earlier_nodes(run_id, view.oid)?;
     let position = |node: &str, loads: &[NodeLoad]| loads.iter().position(|l| l.node == node);
+    let mut file_node = std::collections::HashMap::new();
     let mut day_node: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for (path, node) in &earlier {
-        if let (Some(day), Some(at)) = (file_day(path), position(node, &loads)) {
-            day_node.entry(day).or_insert(at);
+    // Latest first: a day goes where its latest file went.
+    for (path, node) in catalog::earlier_nodes(view.oid)? {
+        if let Some(at) = position(&node, &loads) {
+            if let Some(day) = file_day(&path) {
+                day_node.entry(day).or_insert(at);
+            }
+            file_node.entry(path).or_insert(at);
         }
     }
     let mut days = std::collections::BTreeSet::new();
@@ -194,11 +203,10 @@ fn assign(run_id: i64, request: &Request) -> Result<(Vec<NodeLoad>, Vec<String>)
             )?;
             continue;
         };
-        let at = earlier
-            .get(&path)
-            .and_then(|node| position(node, &loads))
-            .or_else(|| day_node.get(&day).copied())
-            .unwrap_or_else(|| (0..loads.len()).min_by_key(|&i| (loads[i].paths.len(), i)).expect("at least one node"));
+        let at =
+            file_node.get(&path).copied().or_else(|| day_node.get(&day).copied()).unwrap_or_else(|| {
+                (0..loads.len()).min_by_key(|&i| (loads[i].paths.len(), i)).expect("at least one node")
+            });
         catalog::set_node(file_id, &loads[at].node)?;
         loads[at].paths.push(path.clone());
         day_node.entry(day.clone()).or_insert(at);
@@ -257,6 +265,15 @@ fn command(request: &Request, paths: &[String]) -> Result<String> {
     )
     .map_err(spi_error)?
     .expect("format returns the command"))
+}
+
+/// Asks the nodes' unfinished loads to stop after their chunk in flight.
+fn cancel_nodes(loads: &[NodeLoad]) {
+    for load in loads.iter().filter(|l| !l.finished) {
+        if let Some(node_run) = load.run {
+            let _ = in_transaction(|| run_on(load, &format!("SELECT vs_ingest_cancel({node_run})")));
+        }
+    }
 }
 
 /// Runs one SQL command returning one value on the node; `Err` carries the node's error (or why it

@@ -685,17 +685,25 @@ pub fn unfinished_files(run_id: i64) -> Result<Vec<(i64, String)>> {
     .map_err(spi_error)
 }
 
-/// The node each file of the target last went to in earlier runs.
-pub fn earlier_nodes(run_id: i64, target_oid: pg_sys::Oid) -> Result<std::collections::HashMap<String, String>> {
+/// The node each file of the target last went to (in earlier runs, or earlier in a resumed one),
+/// latest first; with a lock that makes spread loads into the target assign one at a time.
+pub fn earlier_nodes(target_oid: pg_sys::Oid) -> Result<Vec<(String, String)>> {
+    run_sql(
+        "SELECT pg_advisory_xact_lock(hashtext('vs_ingest.assign'), $1::int)",
+        &[(u32::from(target_oid) as i32).into()],
+    )?;
     owner(|| {
         Spi::connect(|client| {
             client
                 .select(
-                    "SELECT DISTINCT ON (f.path) f.path, f.node FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
-                      WHERE r.target_oid = $2 AND f.node IS NOT NULL AND f.run_id <> $1
-                      ORDER BY f.path, f.file_id DESC",
+                    "SELECT path, node FROM (
+                         SELECT DISTINCT ON (f.path) f.path, f.node, f.file_id
+                           FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
+                          WHERE r.target_oid = $1 AND f.node IS NOT NULL
+                          ORDER BY f.path, f.file_id DESC) latest
+                      ORDER BY file_id DESC",
                     None,
-                    &[run_id.into(), target_oid.into()],
+                    &[target_oid.into()],
                 )?
                 .map(|row| Ok((row.get::<String>(1)?.unwrap_or_default(), row.get::<String>(2)?.unwrap_or_default())))
                 .collect::<std::result::Result<_, pgrx::spi::Error>>()

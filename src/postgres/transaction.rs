@@ -27,12 +27,14 @@ impl Transaction {
     }
 
     pub fn commit(mut self) {
-        self.open = false;
         // SAFETY: ends the transaction `begin` started.
         unsafe {
             pg_sys::PopActiveSnapshot();
             pg_sys::CommitTransactionCommand();
         }
+        // Only now: an ERROR raised while committing (a deferred constraint, a Citus node that
+        // fails to prepare) unwinds through here, and the guard must still roll back.
+        self.open = false;
     }
 }
 

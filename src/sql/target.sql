@@ -85,6 +85,18 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = storage
 $$;
 
+-- Whether `stage` can serve as the stage of `storage`: a distributed plain table of the storage's
+-- shape and owner, without triggers of its own. (A role with CREATE on the schema could create a
+-- table of that name first; every load would then run its triggers.)
+CREATE FUNCTION vs_ingest.is_stage_of(stage regclass, storage regclass) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT s.relkind = 'r' AND s.relowner = c.relowner AND vs_ingest.has_block_shape(stage)
+           AND vs_ingest.is_distributed(stage)
+           AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = stage AND NOT t.tgisinternal
+                                                         AND t.tgfoid::regproc::text <> 'citus_truncate_trigger')
+      FROM pg_class s, pg_class c WHERE s.oid = stage AND c.oid = storage
+$$;
+
 -- Distributes a target's storage with Citus by link_id (`vs_ingest_create_target(...,
 -- distributed => true)`), in `shard_count` shards (NULL: citus.shard_count), and creates its
 -- colocated stage. Its day partitions, now and later, are distributed with it. Runs as the caller,
@@ -113,8 +125,15 @@ BEGIN
     END IF;
     IF vs_ingest.stage_of(storage) IS NULL THEN
         EXECUTE format('CREATE TABLE %I.%I (LIKE %s)', nsp, left(rel, 57) || '_stage', storage);
+        -- The storage's owner owns its stage (a superuser may be distributing another role's target).
+        EXECUTE format('ALTER TABLE %s OWNER TO %I', vs_ingest.stage_of(storage),
+                       (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = storage));
         EXECUTE 'SELECT pg_catalog.create_distributed_table($1, ''link_id'', colocate_with => $2)'
           USING vs_ingest.stage_of(storage), storage::text;
+    ELSIF NOT vs_ingest.is_stage_of(vs_ingest.stage_of(storage), storage) THEN
+        RAISE EXCEPTION 'cannot distribute %: % exists and is not its stage', hourly, vs_ingest.stage_of(storage)
+            USING ERRCODE = 'duplicate_table',
+                  HINT = 'Drop or rename that table, then call vs_ingest_create_target again.';
     END IF;
 END
 $$;

@@ -167,9 +167,10 @@ impl Writer {
     /// A block into storage distributed by Citus. Rows must reach the shards through Citus, so
     /// they go by a COPY statement Citus plans (`copy::copy_statement`), never by COPY's
     /// machinery underneath it (that would fill the coordinator's empty shell). Writers of the
-    /// same block take turns (a transaction lock on it; Citus commits the block and the chunk's
-    /// ledger row together with two-phase commit): a block nobody wrote yet is COPYed straight
-    /// in, one with rows is COPYed into the colocated stage and merged shard by shard.
+    /// same block on one node take turns (a transaction lock on it; Citus commits the block and
+    /// the chunk's ledger row together with two-phase commit): a block nobody wrote yet is COPYed
+    /// straight in, one with rows (or that a writer on another node filled meanwhile) is COPYed
+    /// into the colocated stage and merged shard by shard.
     fn copy_block_distributed(&mut self, block: &Block<'_>, stamps: &[i64], payload: &[u8]) -> Result<Written> {
         let stage = self.target.distributed.as_ref().expect("a distributed target");
         let samples = block.samples();
@@ -188,11 +189,18 @@ impl Writer {
             Err(e) => return Err(spi_error(e)),
         };
         if !written_before {
-            copy::copy_statement(&self.target.storage_name, payload)?;
-            for hour in &block.hours {
-                coverage::add_coverage(self.target.oid, &self.target.name, stamp(hour), &hour.coverage())?;
+            match in_subtransaction(|| copy::copy_statement(&self.target.storage_name, payload)) {
+                Ok(_) => {
+                    for hour in &block.hours {
+                        coverage::add_coverage(self.target.oid, &self.target.name, stamp(hour), &hour.coverage())?;
+                    }
+                    return Ok(Written { loaded: samples, duplicate: 0 });
+                }
+                // A writer on another node (whose lock this is not) wrote rows of the block
+                // meanwhile: merge into them.
+                Err(IngestError::Postgres { code: PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, .. }) => {}
+                Err(e) => return Err(e),
             }
-            return Ok(Written { loaded: samples, duplicate: 0 });
         }
         copy::copy_statement(&stage.name, payload)?;
         let duplicate = Spi::get_one_with_args::<i64>(

@@ -42,7 +42,29 @@ pub fn ensure(target: &str, time_zone: &str) -> Result<Target> {
     .map_err(spi_error)?;
     let distributed = match (distributed.unwrap_or(false), stage) {
         (false, _) => None,
-        (true, Some(stage)) => Some(Stage { oid: stage, name: qualified_name(stage)? }),
+        (true, Some(stage)) => {
+            let ours = Spi::get_one_with_args::<bool>(
+                "SELECT vs_ingest.is_stage_of($1, $2)",
+                &[regclass(stage), regclass(storage)],
+            )
+            .map_err(spi_error)?
+            .unwrap_or(false);
+            let stage = Stage { oid: stage, name: qualified_name(stage)? };
+            if !ours {
+                return Err(IngestError::Postgres {
+                    code: PgSqlErrorCode::ERRCODE_DUPLICATE_TABLE,
+                    message: format!("{} is not the stage of {storage_name}", stage.name),
+                    detail: Some(
+                        "A stage is a distributed table of the storage's columns and owner, without triggers.".into(),
+                    ),
+                    hint: Some(format!(
+                        "Drop or rename {}, then SELECT vs_ingest_create_target('{name}', distributed => true).",
+                        stage.name
+                    )),
+                });
+            }
+            Some(stage)
+        }
         (true, None) => {
             return Err(IngestError::Postgres {
                 code: PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -91,6 +113,26 @@ impl Target {
                     self.storage_name, self.name
                 )),
             });
+        }
+        if let Some(stage) = &self.distributed {
+            // The distributed write path also reads and merges (docs/citus.md).
+            let may = Spi::get_one_with_args::<bool>(
+                "SELECT has_table_privilege($1, 'SELECT, UPDATE') AND has_table_privilege($2, 'INSERT, SELECT, DELETE')",
+                &[self.storage.into(), stage.oid.into()],
+            )
+            .map_err(spi_error)?
+            .unwrap_or(false);
+            if !may {
+                return Err(IngestError::Postgres {
+                    code: PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                    message: format!("permission denied to load the distributed target {}", self.name),
+                    detail: Some(format!(
+                        "Loading it needs SELECT, INSERT and UPDATE on {} and INSERT, SELECT and DELETE on {}.",
+                        self.storage_name, stage.name
+                    )),
+                    hint: Some("Load as the target's owner, or grant those privileges to the loading role.".into()),
+                });
+            }
         }
         let rls = Spi::get_one_with_args::<bool>("SELECT row_security_active($1)", &[self.storage.into()])
             .map_err(spi_error)?

@@ -17,8 +17,15 @@ ROOT=$PWD
 . scripts/cluster.sh
 
 CITUS_VERSION=13.2.2
-# The project's checkout sits next to shared/ (../shared/vendor); VS_INGEST_CITUS_ARCHIVE overrides.
-ARCHIVE=${VS_INGEST_CITUS_ARCHIVE:-$ROOT/../shared/vendor/citus-$CITUS_VERSION.tar.gz}
+# The project's checkout sits next to shared/ (../shared/vendor; /work/shared/vendor on the
+# development machines); VS_INGEST_CITUS_ARCHIVE overrides.
+ARCHIVE=${VS_INGEST_CITUS_ARCHIVE:-}
+if [ -z "$ARCHIVE" ]; then
+    for candidate in "$ROOT/../shared/vendor" /work/shared/vendor; do
+        ARCHIVE=$candidate/citus-$CITUS_VERSION.tar.gz
+        [ -f "$ARCHIVE" ] && break
+    done
+fi
 SRC=$ROOT/target/citus-src
 DATA=$ROOT/target/citus
 PORT=${VS_INGEST_CITUS_PORT:-54341}
@@ -39,7 +46,7 @@ build() {
     if installed_version >/dev/null && [ -f "$SRC/.installed-$CITUS_VERSION" ]; then
         return
     fi
-    [ -f "$ARCHIVE" ] || { echo "Citus source not found: $ARCHIVE" >&2; exit 1; }
+    [ -f "$ARCHIVE" ] || { echo "Citus source not found: $ARCHIVE (set VS_INGEST_CITUS_ARCHIVE)" >&2; exit 1; }
     install_packages "${BUILD_PACKAGES[@]}"
     log "building Citus $CITUS_VERSION from $ARCHIVE (about a minute on 2 cores)"
     rm -rf "$SRC"

@@ -96,7 +96,7 @@ struct NodeLoad {
 pub fn dispatch(run_id: i64, request: &Request) {
     if let Err(e) = follow(run_id, request) {
         let message = format!("the spread load stopped: {e}");
-        let _ = in_transaction(|| catalog::fail_open_files(run_id, &message));
+        let _ = in_transaction(|| catalog::fail_node_files(run_id, None, &message));
     }
     let _ = in_transaction(|| catalog::finish_run_if_done(run_id));
 }
@@ -241,7 +241,7 @@ fn start(run_id: i64, request: &Request, load: &mut NodeLoad) -> Result<()> {
         Err(error) => {
             load.finished = true;
             let message = format!("could not start the load on node {}: {error}", load.node);
-            in_transaction(|| catalog::fail_node_files(run_id, &load.node, &message))?;
+            in_transaction(|| catalog::fail_node_files(run_id, Some(&load.node), &message))?;
         }
     }
     Ok(())
@@ -315,7 +315,7 @@ fn poll(run_id: i64, load: &mut NodeLoad) -> Result<()> {
                 load.finished = true;
                 let message =
                     format!("node {} stopped answering ({error}); the same load continues its files there", load.node);
-                in_transaction(|| catalog::fail_node_files(run_id, &load.node, &message))?;
+                in_transaction(|| catalog::fail_node_files(run_id, Some(&load.node), &message))?;
             }
             return Ok(());
         }
@@ -328,7 +328,7 @@ fn poll(run_id: i64, load: &mut NodeLoad) -> Result<()> {
                 "interrupted on node {} (a kill, a restart or a cancel); the same load continues it there",
                 load.node
             );
-            catalog::fail_node_files(run_id, &load.node, &message)?;
+            catalog::fail_node_files(run_id, Some(&load.node), &message)?;
         }
         Ok(())
     })?;

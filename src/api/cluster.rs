@@ -4,7 +4,7 @@
 use pgrx::prelude::*;
 
 use crate::error::{required, OrRaise};
-use crate::load::{self, LoadOptions};
+use crate::load;
 
 /// Starts loading the listed files here into `target` without waiting; returns the run's id.
 #[pg_extern(volatile, parallel_unsafe)]
@@ -20,15 +20,15 @@ fn load_files(
     reload_changed: Option<bool>,
 ) -> i64 {
     let start = || {
-        let options = LoadOptions {
-            target: required("target", target)?,
-            format: required("format", format)?,
+        let options = super::ingest::options(
+            target,
+            format,
             source_timezone,
             max_reject_ratio,
-            reload_changed: required("reload_changed", reload_changed)?,
-            wait: false,
-            nodes: None,
-        };
+            reload_changed,
+            Some(false),
+            None,
+        )?;
         let paths = required("paths", paths)?;
         load::load_files(required("dir", dir)?, required("pattern", pattern)?, &paths, &options)
     };

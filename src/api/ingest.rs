@@ -31,7 +31,7 @@ pub(crate) fn summary_row(s: Summary) -> pgrx::composite_type!('static, "vs_inge
 }
 
 /// The options of a load as given in SQL; NULL is refused where a value is required.
-fn options<'a>(
+pub(crate) fn options<'a>(
     target: Option<&'a str>,
     format: Option<&'a str>,
     source_timezone: Option<&'a str>,

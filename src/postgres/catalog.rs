@@ -748,21 +748,12 @@ pub fn mirror_node_files(run_id: i64, node: &str, files_json: &str) -> Result<()
     )
 }
 
-/// Fails the run's unfinished files on `node`.
-pub fn fail_node_files(run_id: i64, node: &str, error: &str) -> Result<()> {
+/// Fails the run's unfinished files on `node` (`None`: on every node).
+pub fn fail_node_files(run_id: i64, node: Option<&str>, error: &str) -> Result<()> {
     run_sql(
         "UPDATE vs_ingest.file SET status = 'failed', error = $3, finished_at = clock_timestamp()
-          WHERE run_id = $1 AND node = $2 AND status IN ('pending', 'loading')",
+          WHERE run_id = $1 AND ($2::text IS NULL OR node = $2) AND status IN ('pending', 'loading')",
         &[run_id.into(), node.into(), error.into()],
-    )
-}
-
-/// Fails every unfinished file of the run.
-pub fn fail_open_files(run_id: i64, error: &str) -> Result<()> {
-    run_sql(
-        "UPDATE vs_ingest.file SET status = 'failed', error = $2, finished_at = clock_timestamp()
-          WHERE run_id = $1 AND status IN ('pending', 'loading')",
-        &[run_id.into(), error.into()],
     )
 }
 

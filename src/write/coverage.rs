@@ -63,7 +63,7 @@ pub fn recount_coverage(target_oid: pg_sys::Oid, target_name: &str, stamp: i64) 
         &[target_name.into(), stamp.into(), target_oid.into()],
     )?;
     // The table is read with the loading role's rights; only the catalog row is written as owner.
-    let slots = (1..=SLOTS).map(|i| format!("count(t.speed[{i}])::int")).collect::<Vec<_>>().join(", ");
+    let slots = slot_counts();
     let (links, slot_links) = Spi::get_two_with_args::<i32, Vec<i32>>(
         &format!(
             "SELECT count(*) FILTER (WHERE t.samples > 0)::int, ARRAY[{slots}]
@@ -92,7 +92,7 @@ pub fn recount_coverage(target_oid: pg_sys::Oid, target_name: &str, stamp: i64) 
 /// without rows get no coverage row, as a load on one node leaves them.
 pub fn recount_day(target_oid: pg_sys::Oid, target_name: &str, day: &str) -> Result<()> {
     // The table is read with the loading role's rights; only the catalog rows are written as owner.
-    let slots = (1..=SLOTS).map(|i| format!("count(t.speed[{i}])::int")).collect::<Vec<_>>().join(", ");
+    let slots = slot_counts();
     let counts = Spi::get_one_with_args::<pgrx::JsonB>(
         &format!(
             "SELECT coalesce(jsonb_agg(jsonb_build_array(h.hour, h.links, h.slots)), '[]')
@@ -113,4 +113,9 @@ pub fn recount_day(target_oid: pg_sys::Oid, target_name: &str, day: &str) -> Res
             target = excluded.target, links = excluded.links, slot_links = excluded.slot_links",
         &[target_name.into(), target_oid.into(), pgrx::JsonB(counts).into()],
     )
+}
+
+/// The SQL of the number of links with a sample in each 5-minute slot of an hour of the view `t`.
+fn slot_counts() -> String {
+    (1..=SLOTS).map(|i| format!("count(t.speed[{i}])::int")).collect::<Vec<_>>().join(", ")
 }

@@ -132,87 +132,80 @@ impl Writer {
     }
 
     fn copy_block(&mut self, block: &Block<'_>, stamps: &[i64], payload: &[u8]) -> Result<Written> {
-        if self.target.distributed.is_some() {
-            return self.copy_block_distributed(block, stamps, payload);
-        }
         let samples = block.samples();
         let stamp = |hour: &HourBatch| stamps[hour.local_hour.rem_euclid(24) as usize];
-        match in_subtransaction(|| Ok(copy_into(self.target.storage, payload))) {
-            Ok(_) => {
-                // No row of this block existed for these links: their coverage adds up.
-                for hour in &block.hours {
-                    coverage::add_coverage(self.target.oid, &self.target.name, stamp(hour), &hour.coverage())?;
-                }
-                Ok(Written { loaded: samples, duplicate: 0 })
+        if self.copy_straight(block, payload)? {
+            // No row of this block existed for these links: their coverage adds up.
+            for hour in &block.hours {
+                coverage::add_coverage(self.target.oid, &self.target.name, stamp(hour), &hour.coverage())?;
             }
-            Err(IngestError::Postgres { code: PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, .. }) => {
-                let stage = self.stage()?;
-                Spi::run(&format!("TRUNCATE {}", qualified_name(stage)?)).map_err(spi_error)?;
-                copy_into(stage, payload);
-                let (duplicate, _) = Spi::get_two_with_args::<i64, i64>(
-                    "SELECT duplicate, rows_written FROM vs_ingest.merge_staged($1, $2)",
-                    &[regclass(self.target.storage), regclass(stage)],
-                )
-                .map_err(spi_error)?;
-                let duplicate = duplicate.unwrap_or(0) as u64;
-                for hour in &block.hours {
-                    coverage::recount_coverage(self.target.oid, &self.target.name, stamp(hour))?;
-                }
-                Ok(Written { loaded: samples - duplicate, duplicate })
-            }
-            Err(e) => Err(e),
+            return Ok(Written { loaded: samples, duplicate: 0 });
         }
-    }
-
-    /// A block into storage distributed by Citus. Rows must reach the shards through Citus, so
-    /// they go by a COPY statement Citus plans (`copy::copy_statement`), never by COPY's
-    /// machinery underneath it (that would fill the coordinator's empty shell). Writers of the
-    /// same block on one node take turns (a transaction lock on it; Citus commits the block and
-    /// the chunk's ledger row together with two-phase commit): a block nobody wrote yet is COPYed
-    /// straight in, one with rows (or that a writer on another node filled meanwhile) is COPYed
-    /// into the colocated stage and merged shard by shard.
-    fn copy_block_distributed(&mut self, block: &Block<'_>, stamps: &[i64], payload: &[u8]) -> Result<Written> {
-        let stage = self.target.distributed.as_ref().expect("a distributed target");
-        let samples = block.samples();
-        let stamp = |hour: &HourBatch| stamps[hour.local_hour.rem_euclid(24) as usize];
-        let key = (i64::from(u32::from(self.target.storage)) << 32) | (block.day * 4 + i64::from(block.block));
-        Spi::run_with_args("SELECT pg_advisory_xact_lock($1)", &[key.into()]).map_err(spi_error)?;
-        let date = Date::from_days_since_epoch(block.day).to_string();
-        let block_no = i16::from(block.block);
-        let written_before = Spi::get_one_with_args::<i32>(
-            &format!("SELECT 1 FROM {} WHERE day = $1::date AND block = $2 LIMIT 1", self.target.storage_name),
-            &[date.clone().into(), block_no.into()],
-        );
-        let written_before = match written_before {
-            Ok(found) => found.is_some(),
-            Err(pgrx::spi::Error::InvalidPosition) => false,
-            Err(e) => return Err(spi_error(e)),
-        };
-        if !written_before {
-            match in_subtransaction(|| copy::copy_statement(&self.target.storage_name, payload)) {
-                Ok(_) => {
-                    for hour in &block.hours {
-                        coverage::add_coverage(self.target.oid, &self.target.name, stamp(hour), &hour.coverage())?;
-                    }
-                    return Ok(Written { loaded: samples, duplicate: 0 });
-                }
-                // A writer on another node (whose lock this is not) wrote rows of the block
-                // meanwhile: merge into them.
-                Err(IngestError::Postgres { code: PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        copy::copy_statement(&stage.name, payload)?;
-        let duplicate = Spi::get_one_with_args::<i64>(
-            "SELECT duplicate FROM vs_ingest.merge_staged_block($1, $2, $3::date, $4)",
-            &[regclass(self.target.storage), regclass(stage.oid), date.into(), block_no.into()],
-        )
-        .map_err(spi_error)?
-        .unwrap_or(0) as u64;
+        let duplicate = self.merge(block, payload)?;
         for hour in &block.hours {
             coverage::recount_coverage(self.target.oid, &self.target.name, stamp(hour))?;
         }
         Ok(Written { loaded: samples - duplicate, duplicate })
+    }
+
+    /// COPYs the block straight into the storage; false when rows of it exist already (the COPY
+    /// hit the primary key and was rolled back, or a distributed block was written before).
+    ///
+    /// Storage distributed by Citus is written by a COPY statement Citus plans
+    /// (`copy::copy_statement`), never by COPY's machinery underneath it (that would fill the
+    /// coordinator's empty shell). Its writers of one block on one node take turns (a transaction
+    /// lock on the block; Citus commits the block and the chunk's ledger row together with
+    /// two-phase commit), so a block with rows goes to the merge without trying; a writer on
+    /// another node, whose lock this is not, can still fill it meanwhile: that COPY hits the key.
+    fn copy_straight(&mut self, block: &Block<'_>, payload: &[u8]) -> Result<bool> {
+        let copied = if self.target.distributed.is_some() {
+            let key = (i64::from(u32::from(self.target.storage)) << 32) | (block.day * 4 + i64::from(block.block));
+            Spi::run_with_args("SELECT pg_advisory_xact_lock($1)", &[key.into()]).map_err(spi_error)?;
+            let written_before = Spi::get_one_with_args::<i32>(
+                &format!("SELECT 1 FROM {} WHERE day = $1::date AND block = $2 LIMIT 1", self.target.storage_name),
+                &[Date::from_days_since_epoch(block.day).to_string().into(), i16::from(block.block).into()],
+            );
+            match written_before {
+                Ok(Some(_)) => return Ok(false),
+                Ok(None) | Err(pgrx::spi::Error::InvalidPosition) => {}
+                Err(e) => return Err(spi_error(e)),
+            }
+            in_subtransaction(|| copy::copy_statement(&self.target.storage_name, payload))
+        } else {
+            in_subtransaction(|| Ok(copy_into(self.target.storage, payload)))
+        };
+        match copied {
+            Ok(_) => Ok(true),
+            Err(IngestError::Postgres { code: PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Merges the block into the rows already stored (first sample wins) through a stage: a
+    /// temporary table here, the colocated stage for distributed storage (merged shard by shard);
+    /// returns the samples that were duplicates.
+    fn merge(&mut self, block: &Block<'_>, payload: &[u8]) -> Result<u64> {
+        let duplicate = if let Some(stage) = &self.target.distributed {
+            copy::copy_statement(&stage.name, payload)?;
+            Spi::get_one_with_args::<i64>(
+                "SELECT duplicate FROM vs_ingest.merge_staged_block($1, $2, $3::date, $4)",
+                &[
+                    regclass(self.target.storage),
+                    regclass(stage.oid),
+                    Date::from_days_since_epoch(block.day).to_string().into(),
+                    i16::from(block.block).into(),
+                ],
+            )
+        } else {
+            let stage = self.stage()?;
+            Spi::run(&format!("TRUNCATE {}", qualified_name(stage)?)).map_err(spi_error)?;
+            copy_into(stage, payload);
+            Spi::get_one_with_args::<i64>(
+                "SELECT duplicate FROM vs_ingest.merge_staged($1, $2)",
+                &[regclass(self.target.storage), regclass(stage)],
+            )
+        };
+        Ok(duplicate.map_err(spi_error)?.unwrap_or(0) as u64)
     }
 
     /// The Postgres timestamps of a local day's hours 0..=24; on first sight of the day in this

@@ -130,7 +130,7 @@ fn follow(run_id: i64, request: &Request) -> Result<()> {
     in_transaction(|| {
         let view = target::ensure(&request.target, &request.source_timezone)?;
         for day in &days {
-            coverage::recount_day(view.oid, &view.name, day)?;
+            coverage::recount_day(&view, &request.source_timezone, day)?;
         }
         Ok(())
     })?;

@@ -153,6 +153,12 @@ impl Iterator for BlockRows<'_> {
     }
 }
 
+/// The `hours` mask a stored `smallint[72]` with null bitmap `nulls` must carry: bit h set exactly
+/// when hour h (0-5) has a sample. The storage's CHECK compares the two.
+pub fn hours_mask(nulls: Option<&[u8]>) -> u8 {
+    (0..BLOCK_HOURS as usize).filter(|&h| hour_samples(nulls, h) > 0).fold(0, |mask, h| mask | 1 << h)
+}
+
 /// Samples in hour `hour` (0-5) of a stored `smallint[72]` with null bitmap `nulls` (none: every
 /// slot has one).
 pub fn hour_samples(nulls: Option<&[u8]>, hour: usize) -> u16 {
@@ -289,6 +295,9 @@ mod tests {
         assert_eq!(hour_samples(nulls.as_deref(), 2), original.samples());
         assert_eq!(hour_samples(nulls.as_deref(), 1), 0);
         assert_eq!(hour_samples(None, 4), 12);
+        assert_eq!(hours_mask(nulls.as_deref()), stored.hours);
+        assert_eq!(hours_mask(nulls.as_deref()), 0b100);
+        assert_eq!(hours_mask(None), 0b11_1111);
         let (avg, min, max) = original.speed_stats().unwrap();
         assert_eq!(hour_average(&slots), Some(avg));
         assert_eq!(hour_min_max(&slots), Some((min, max)));

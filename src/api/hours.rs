@@ -11,7 +11,7 @@
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use vs_ingest_engine::aggregate::SLOTS;
-use vs_ingest_engine::block::{hour_average, hour_min_max, hour_samples, hour_slots, kmh, BLOCK_SLOTS};
+use vs_ingest_engine::block::{hour_average, hour_min_max, hour_samples, hour_slots, hours_mask, kmh, BLOCK_SLOTS};
 
 /// A stored `smallint[72]` read in place: its null bitmap and its present elements' bytes.
 struct Stored<'a> {
@@ -29,26 +29,23 @@ impl Stored<'_> {
     }
 }
 
-/// Reads argument 0 (a stored `smallint[72]`) and argument 1 (the hour in its block).
+/// A `smallint[]` read in place, if it has the layout of stored speeds: one dimension of 72
+/// elements subscripted from 1. `None` otherwise.
 ///
 /// # Safety
-/// `fcinfo` is a call of one of the functions below, whose SQL signature is
-/// `(smallint[], smallint)`, strict: both arguments are present and not NULL. The result borrows
-/// the argument, which lives as long as the call.
-unsafe fn stored<'a>(fcinfo: pg_sys::FunctionCallInfo) -> Stored<'a> {
-    // SAFETY: per the function's contract, both arguments exist; argument 0 is a varlena of type
-    // smallint[]: detoasting returns it unchanged when it is stored inline with a 4-byte header,
-    // else (a sparse row stored with a 1-byte header, compressed or external) a copy in the call's
-    // memory context with a 4-byte header.
+/// `datum` is a non-NULL `smallint[]` datum of the current call; the result borrows it (or its
+/// detoasted copy in the call's memory context).
+unsafe fn stored_layout<'a>(datum: pg_sys::Datum, hour: usize) -> Option<Stored<'a>> {
+    // SAFETY: per the contract, a varlena of type smallint[]: detoasting returns it unchanged when
+    // it is stored inline with a 4-byte header, else (a sparse row stored with a 1-byte header,
+    // compressed or external) a copy in the call's memory context with a 4-byte header.
     unsafe {
-        let args = (*fcinfo).args.as_slice(2);
-        let hour = (args[1].value.value() as i16).clamp(0, 5) as usize;
-        let a = pg_sys::pg_detoast_datum(args[0].value.cast_mut_ptr()) as *const pg_sys::ArrayType;
+        let a = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) as *const pg_sys::ArrayType;
         let total = pgrx::varlena::varsize_any(a.cast());
         let header = std::mem::size_of::<pg_sys::ArrayType>();
         let dims = a.cast::<u8>().add(header).cast::<i32>();
-        if (*a).ndim != 1 || *dims != BLOCK_SLOTS as i32 || (*a).elemtype != pg_sys::INT2OID {
-            error!("vs_ingest: a stored speed array must be a smallint[{BLOCK_SLOTS}]");
+        if (*a).ndim != 1 || *dims != BLOCK_SLOTS as i32 || *dims.add(1) != 1 || (*a).elemtype != pg_sys::INT2OID {
+            return None;
         }
         // The header, one dimension and its lower bound, then the null bitmap if any; the data
         // starts at `dataoffset`, or after the maximally aligned header without a bitmap.
@@ -61,8 +58,51 @@ unsafe fn stored<'a>(fcinfo: pg_sys::FunctionCallInfo) -> Stored<'a> {
             ),
         };
         let data = std::slice::from_raw_parts(a.cast::<u8>().add(data_start), total.saturating_sub(data_start));
-        Stored { nulls, data, hour }
+        Some(Stored { nulls, data, hour })
     }
+}
+
+/// Reads argument 0 (a stored `smallint[72]`) and argument 1 (the hour in its block).
+///
+/// # Safety
+/// `fcinfo` is a call of one of the functions below, whose SQL signature is
+/// `(smallint[], smallint)`, strict: both arguments are present and not NULL. The result borrows
+/// the argument, which lives as long as the call.
+unsafe fn stored<'a>(fcinfo: pg_sys::FunctionCallInfo) -> Stored<'a> {
+    // SAFETY: per the function's contract, both arguments exist and argument 0 is a smallint[].
+    unsafe {
+        let args = (*fcinfo).args.as_slice(2);
+        let hour = (args[1].value.value() as i16).clamp(0, 5) as usize;
+        match stored_layout(args[0].value, hour) {
+            Some(stored) => stored,
+            None => error!("vs_ingest: a stored speed array must be a smallint[{BLOCK_SLOTS}] subscripted from 1"),
+        }
+    }
+}
+
+/// `vs_ingest.speed_fits(speed, hours)`, the storage's CHECK `vs_ingest_speed_slots`: `speed` has
+/// the stored layout (72 slots from subscript 1) and `hours` marks exactly its hours with a sample.
+/// The views read slots both by position and by subscript, and show the hours `hours` marks.
+///
+/// # Safety
+/// Called by Postgres only, as that SQL function (strict, `(smallint[], smallint)`).
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn vs_ingest_speed_fits(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: both arguments exist (strict); argument 0 is a smallint[], argument 1 a smallint.
+    unsafe {
+        let args = (*fcinfo).args.as_slice(2);
+        let hours = args[1].value.value() as i16;
+        let fits = stored_layout(args[0].value, 0).is_some_and(|s| i16::from(hours_mask(s.nulls)) == hours);
+        pg_sys::Datum::from(fits)
+    }
+}
+
+#[unsafe(no_mangle)]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo_vs_ingest_speed_fits() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
 }
 
 fn float4(v: f32) -> pg_sys::Datum {
@@ -177,6 +217,9 @@ CREATE FUNCTION vs_ingest.hour_speed_min(speed smallint[], hour_in_block smallin
 LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'vs_ingest_hour_speed_min';
 CREATE FUNCTION vs_ingest.hour_speed_max(speed smallint[], hour_in_block smallint) RETURNS real
 LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'vs_ingest_hour_speed_max';
+CREATE FUNCTION vs_ingest.speed_fits(speed smallint[], hours smallint) RETURNS boolean
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'vs_ingest_speed_fits';
+COMMENT ON FUNCTION vs_ingest.speed_fits IS 'The storage''s CHECK: 72 speed slots from subscript 1, and hours marks exactly the hours with a sample.';
 "#,
     name = "hour_functions",
     requires = ["target"]

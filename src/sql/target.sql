@@ -7,12 +7,16 @@
 -- drops loaded data. Like every function of the extension, these run with a fixed search_path,
 -- so no function or operator of another role can stand in for a built-in.
 
--- Whether `rel` has exactly the columns of a storage table, in order (rows are COPYed by position).
+-- Whether `rel` has exactly the columns of a storage table, in order (rows are COPYed by position),
+-- compared by type oid (a type of another schema that prints like a built-in one never matches).
 CREATE FUNCTION vs_ingest.has_block_shape(rel oid) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(array_agg(a.attname::text || ' ' || format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
-                    = ARRAY['link_id bigint', 'day date', 'block smallint', 'hours smallint', 'speed smallint[]',
-                            'travel_time integer[]'], false)
+    SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum)
+                        = ARRAY['link_id', 'day', 'block', 'hours', 'speed', 'travel_time']
+                    AND array_agg(a.atttypid ORDER BY a.attnum)
+                        = ARRAY['int8'::regtype, 'date'::regtype, 'int2'::regtype, 'int2'::regtype,
+                                '_int2'::regtype, '_int4'::regtype]::oid[]
+                    AND bool_and(a.attgenerated = ''), false)
       FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
 $$;
 
@@ -35,6 +39,134 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Use a name from pg_timezone_names, such as Asia/Seoul.';
     END IF;
 END
+$$;
+
+-- The names of a target's relations are derived from its own: `<rel>_blocks` (storage),
+-- `<rel>_5min` (or `_hourly` -> `_5min`), `<storage>_pYYYYMMDD` (day partitions), `<storage>_stage`
+-- (Citus). `rel` is cut to whole characters so that the whole name fits Postgres' 63 bytes:
+-- identifiers are cut by bytes, so a name cut by characters lost its suffix where characters take
+-- several bytes (every day of a Korean-named target had one partition name).
+CREATE FUNCTION vs_ingest.derived_name(rel text, suffix text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+    SELECT (SELECT left(rel, n) FROM generate_series(char_length(rel), 0, -1) AS n
+             WHERE octet_length(left(rel, n)) <= 63 - octet_length(suffix) LIMIT 1) || suffix
+$$;
+
+------------------------------------------------------------------------------------------------
+-- What a load adopts and what it runs (SECURITY.md, "Objects a load uses"). A load writes as the
+-- loading role, so code attached to what it writes runs with that role's privileges: it must be
+-- code of a role that has those privileges already. And every relation of a target belongs to
+-- the target's owner (or to such a role): one that another role created under a target's name
+-- is never taken for part of it.
+------------------------------------------------------------------------------------------------
+
+-- Whether code that role `owner` owns may run as the current user: only if `owner` has the
+-- current user's privileges already (the same role, a member of it, or a superuser), so that
+-- running its code as the current user gives it nothing. A role that no longer exists: no.
+CREATE FUNCTION vs_ingest.may_run_code_of(owner oid) RETURNS boolean
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = owner)
+                THEN pg_has_role(owner, current_user, 'USAGE') ELSE false END
+$$;
+
+-- The code a write into `rel` can run, with the role it belongs to: its triggers' functions (a
+-- trigger runs as the writer), its rules and row-level policies (its owner's), and the functions
+-- (directly or behind an operator) of its constraints, index expressions and predicates and
+-- column defaults. Built-in code (pg_catalog) and vs_ingest's own are not listed: only superusers
+-- and the extension create functions there.
+CREATE FUNCTION vs_ingest.code_on(rel regclass, OUT what text, OUT owner oid) RETURNS SETOF record
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH trusted(nsp) AS (VALUES ('pg_catalog'::regnamespace::oid), ('vs_ingest'::regnamespace::oid))
+    SELECT format('trigger %I on %s (function %s)', t.tgname, rel, p.oid::regprocedure), p.proowner
+      FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+     WHERE t.tgrelid = rel AND NOT t.tgisinternal AND p.pronamespace NOT IN (SELECT nsp FROM trusted)
+    UNION ALL
+    SELECT format('rule %I on %s', r.rulename, rel), c.relowner
+      FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class
+     WHERE r.ev_class = rel AND r.rulename <> '_RETURN'
+    UNION ALL
+    SELECT format('policy %I on %s', p.polname, rel), c.relowner
+      FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+     WHERE p.polrelid = rel
+    UNION ALL
+    SELECT format('function %s in %s', f.oid::regprocedure, pg_describe_object(d.classid, d.objid, d.objsubid)),
+           f.proowner
+      FROM pg_depend d
+      JOIN pg_proc f ON f.oid = CASE d.refclassid
+                                    WHEN 'pg_proc'::regclass THEN d.refobjid
+                                    ELSE (SELECT o.oprcode::oid FROM pg_operator o WHERE o.oid = d.refobjid) END
+     WHERE d.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass)
+       AND f.pronamespace NOT IN (SELECT nsp FROM trusted)
+       AND ((d.classid = 'pg_constraint'::regclass
+             AND d.objid IN (SELECT k.oid FROM pg_constraint k WHERE k.conrelid = rel))
+         OR (d.classid = 'pg_class'::regclass
+             AND d.objid IN (SELECT i.indexrelid FROM pg_index i WHERE i.indrelid = rel))
+         OR (d.classid = 'pg_attrdef'::regclass
+             AND d.objid IN (SELECT a.oid FROM pg_attrdef a WHERE a.adrelid = rel)))
+$$;
+
+-- Raises 42501 when a write into `rel` would run code of a role that lacks the current user's
+-- privileges (vs_ingest.code_on).
+CREATE FUNCTION vs_ingest.check_code_on(rel regclass) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    code record;
+BEGIN
+    SELECT c.what, c.owner INTO code FROM vs_ingest.code_on(rel) c
+     WHERE NOT vs_ingest.may_run_code_of(c.owner) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'vs_ingest will not write into % as role %: it would run the % of role %',
+                        rel, current_user, code.what, coalesce(pg_get_userbyid(code.owner), code.owner::text)
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'A load writes as the loading role, so code on what it writes runs with that role''s '
+                           'privileges; this code belongs to a role that does not have them.',
+                  HINT = format('Load as role %s (or a member of it), or drop that code.',
+                                coalesce(pg_get_userbyid(code.owner), code.owner::text));
+    END IF;
+END
+$$;
+
+-- Raises 42P07 unless relation `rel`, found under the name of a part of target `target`, belongs to
+-- `owner` (the target's owner) or to a role with the current user's privileges: a relation that
+-- another role created under that name is never taken for part of the target.
+CREATE FUNCTION vs_ingest.check_part_owner(rel regclass, owner oid, part text, target text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    rel_owner oid := (SELECT c.relowner FROM pg_class c WHERE c.oid = rel);
+BEGIN
+    IF rel_owner IS DISTINCT FROM owner AND NOT vs_ingest.may_run_code_of(rel_owner) THEN
+        RAISE EXCEPTION 'cannot use % as the % of target %: it belongs to role %, not to %',
+                        rel, part, target, pg_get_userbyid(rel_owner), pg_get_userbyid(owner)
+            USING ERRCODE = 'duplicate_table',
+                  DETAIL = 'Another role created a relation under a name vs_ingest derives from the target''s.',
+                  HINT = 'Drop or rename that relation (as its owner or a superuser), or use another target name.';
+    END IF;
+END
+$$;
+
+-- Checks what a transaction that writes local day `day` of `storage` would run: the code on the
+-- storage and on the day's partition, and who owns the partition. The writer has locked both
+-- (ROW EXCLUSIVE, as its COPY will), so no trigger, rule or policy can be added to either before
+-- the transaction ends. Returns the partition (NULL if the day has none yet).
+CREATE FUNCTION vs_ingest.check_write(storage regclass, day date) RETURNS regclass
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    part regclass := vs_ingest.day_partition(storage, day);
+BEGIN
+    PERFORM vs_ingest.check_code_on(storage);
+    IF part IS NOT NULL THEN
+        PERFORM vs_ingest.check_part_owner(part, (SELECT c.relowner FROM pg_class c WHERE c.oid = storage),
+                                           'partition', storage::text);
+        PERFORM vs_ingest.check_code_on(part);
+    END IF;
+    RETURN part;
+END
+$$;
+
+-- The partition of `storage` that holds local day `day`, or NULL.
+CREATE FUNCTION vs_ingest.day_partition(storage regclass, day date) RETURNS regclass
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT p.part FROM vs_ingest.day_partitions(storage) p WHERE day >= p.lo AND day < p.hi
 $$;
 
 -- The day partitions of a storage table, with the local days each holds, [lo, hi).
@@ -81,7 +213,7 @@ $$;
 -- cannot be distributed). NULL if it does not exist.
 CREATE FUNCTION vs_ingest.stage_of(storage regclass) RETURNS regclass
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT to_regclass(format('%I.%I', n.nspname, left(c.relname, 57) || '_stage'))
+    SELECT to_regclass(format('%I.%I', n.nspname, vs_ingest.derived_name(c.relname, '_stage')))
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = storage
 $$;
 
@@ -94,6 +226,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
            AND vs_ingest.is_distributed(stage)
            AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = stage AND NOT t.tgisinternal
                                                          AND t.tgfoid::regproc::text <> 'citus_truncate_trigger')
+           AND NOT EXISTS (SELECT 1 FROM vs_ingest.code_on(stage) k WHERE NOT vs_ingest.may_run_code_of(k.owner))
       FROM pg_class s, pg_class c WHERE s.oid = stage AND c.oid = storage
 $$;
 
@@ -124,7 +257,7 @@ BEGIN
           USING storage, coalesce(shard_count, current_setting('citus.shard_count')::int);
     END IF;
     IF vs_ingest.stage_of(storage) IS NULL THEN
-        EXECUTE format('CREATE TABLE %I.%I (LIKE %s)', nsp, left(rel, 57) || '_stage', storage);
+        EXECUTE format('CREATE TABLE %I.%I (LIKE %s)', nsp, vs_ingest.derived_name(rel, '_stage'), storage);
         -- The storage's owner owns its stage (a superuser may be distributing another role's target).
         EXECUTE format('ALTER TABLE %s OWNER TO %I', vs_ingest.stage_of(storage),
                        (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = storage));
@@ -144,25 +277,89 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT replace((regexp_match(pg_get_viewdef(target), 'c\.time_zone = ''((?:[^'']|'''')*)''::text'))[1], '''''', '''')
 $$;
 
+-- The CHECKs every storage table carries, in one place: each array has 72 slots subscripted from
+-- 1 (the views read slots both by subscript and by position), and `hours` has bit h set exactly
+-- when hour h of the block has a sample (the hourly view shows the hours it marks). Added as NOT
+-- VALID where the table may hold rows (the upgrade; an adopted storage): new rows are checked at
+-- once, `ALTER TABLE ... VALIDATE CONSTRAINT` checks the old ones when its owner chooses.
+CREATE FUNCTION vs_ingest.add_slot_checks(storage regclass, validate boolean) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = storage AND conname = 'vs_ingest_speed_slots') THEN
+        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT vs_ingest_speed_slots CHECK (vs_ingest.speed_fits(speed, hours))%s',
+                       storage, CASE WHEN validate THEN '' ELSE ' NOT VALID' END);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = storage AND conname = 'vs_ingest_travel_time_slots') THEN
+        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT vs_ingest_travel_time_slots CHECK (array_ndims(travel_time) = 1 '
+                       'AND array_lower(travel_time, 1) = 1 AND cardinality(travel_time) = 72)%s',
+                       storage, CASE WHEN validate THEN '' ELSE ' NOT VALID' END);
+    END IF;
+END
+$$;
+
+-- The 5-minute view `view` (schema-qualified, quoted) of storage `storage`, for time zone `tz`:
+-- one row per link and 5-minute slot with a sample. Its speed is the same `real` as the hourly
+-- view's (tenths / 10 in single precision, correctly rounded).
+CREATE FUNCTION vs_ingest.create_five_min_view(view text, storage regclass, tz text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    EXECUTE format($view$
+        CREATE VIEW %s AS
+        SELECT c.ts,
+               b.link_id,
+               b.speed[c.slot]::real / 10::real AS speed,
+               b.travel_time[c.slot] AS travel_time,
+               b.day AS local_day,
+               c.local_time
+          FROM %s b
+          JOIN vs_ingest.calendar_5min c ON c.local_day = b.day AND c.block = b.block
+         WHERE c.time_zone = %L AND b.speed[c.slot] IS NOT NULL$view$, view, storage, tz);
+    EXECUTE format($c$COMMENT ON VIEW %s IS %L$c$, view,
+        'Link speeds loaded by vs_ingest (time zone ' || tz || '), one row per link and 5-minute slot with a sample.');
+END
+$$;
+
 -- Creates the target `target` (its storage table and its two views) unless it exists, for local
--- days of time zone `tz`; returns the hourly view and the storage table.
+-- days of time zone `tz`; returns the hourly view and the storage table. Every relation it uses
+-- under a derived name belongs to the target's owner (check_part_owner), and no code of another
+-- role is on the storage (check_code_on): a name taken by something else is an error, never a
+-- part adopted.
 CREATE FUNCTION vs_ingest.ensure_target(target text, tz text, OUT hourly regclass, OUT storage regclass)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     parts text[] := parse_ident(target);
     nsp text;
     rel text;
+    owner oid;
     existing regclass;
     existing_tz text;
+    storage_rel text;
     five_min text;
+    part regclass;
     citus_ddl text;
 BEGIN
     IF cardinality(parts) NOT IN (1, 2) THEN
         RAISE EXCEPTION 'invalid target table name "%"', target
             USING ERRCODE = 'invalid_name', HINT = 'Give a table name, optionally schema-qualified.';
     END IF;
+    IF EXISTS (SELECT 1 FROM unnest(parts) AS p WHERE octet_length(p) > 63 OR p = '') THEN
+        RAISE EXCEPTION 'invalid target table name "%": each part must have 1 to 63 bytes', target
+            USING ERRCODE = 'name_too_long',
+                  HINT = 'PostgreSQL cuts longer names; give a shorter one (a Korean character takes 3 bytes).';
+    END IF;
     PERFORM vs_ingest.check_time_zone(tz);
-    existing := to_regclass(target);
+    nsp := CASE cardinality(parts) WHEN 1 THEN current_schema() ELSE parts[1] END;
+    IF nsp IS NULL THEN
+        RAISE EXCEPTION 'no schema has been selected to create the target "%" in', target
+            USING ERRCODE = 'invalid_schema_name', HINT = 'Schema-qualify the target name.';
+    END IF;
+    rel := parts[cardinality(parts)];
+    -- Two first loads of a new target at once: the second waits here until the first's
+    -- transaction ends, then finds the target (read from pg_class with this statement's snapshot,
+    -- not from a cache that may predate the other's commit).
+    PERFORM pg_advisory_xact_lock(hashtext('vs_ingest.target'), hashtext(format('%I.%I', nsp, rel)));
+    SELECT c.oid INTO existing FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = nsp AND c.relname = rel;
     IF existing IS NOT NULL THEN
         storage := vs_ingest.storage_of(existing);
         IF storage IS NULL THEN
@@ -176,6 +373,12 @@ BEGIN
                       DETAIL = 'A target is a view over a partitioned table of six-hour rows, both created by vs_ingest.',
                       HINT = 'vs_ingest writes into a target it created: pick another target name.';
         END IF;
+        -- The view reads the storage, so they belong together: a view of one role over another
+        -- role's storage is not a target. The code on the storage is checked again before every
+        -- write (check_write).
+        PERFORM vs_ingest.check_part_owner(storage, (SELECT c.relowner FROM pg_class c WHERE c.oid = existing),
+                                           'storage', existing::text);
+        PERFORM vs_ingest.check_code_on(storage);
         existing_tz := vs_ingest.time_zone_of(existing);
         IF existing_tz IS DISTINCT FROM tz THEN
             RAISE EXCEPTION 'target % stores local days of time zone %, not %', existing, existing_tz, tz
@@ -186,41 +389,55 @@ BEGIN
         RETURN;
     END IF;
 
-    nsp := CASE cardinality(parts) WHEN 1 THEN current_schema() ELSE parts[1] END;
-    IF nsp IS NULL THEN
-        RAISE EXCEPTION 'no schema has been selected to create the target "%" in', target
-            USING ERRCODE = 'invalid_schema_name', HINT = 'Schema-qualify the target name.';
+    -- A new target: the caller will own it.
+    owner := (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user);
+    storage_rel := vs_ingest.derived_name(rel, '_blocks');
+    five_min := CASE WHEN rel ~ '_hourly$' THEN regexp_replace(rel, '_hourly$', '_5min')
+                     ELSE vs_ingest.derived_name(rel, '_5min') END;
+    IF to_regclass(format('%I.%I', nsp, five_min)) IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot create target %.%: % exists', quote_ident(nsp), quote_ident(rel), format('%I.%I', nsp, five_min)
+            USING ERRCODE = 'duplicate_table',
+                  DETAIL = 'vs_ingest names a target''s 5-minute view after the target, and never takes over a relation.',
+                  HINT = 'Drop or rename that relation, or use another target name.';
     END IF;
-    rel := parts[cardinality(parts)];
-    five_min := CASE WHEN rel ~ '_hourly$' THEN regexp_replace(rel, '_hourly$', '_5min') ELSE left(rel, 58) || '_5min' END;
-    storage := to_regclass(format('%I.%I', nsp, left(rel, 56) || '_blocks'));
+    storage := to_regclass(format('%I.%I', nsp, storage_rel));
     IF storage IS NOT NULL AND NOT (vs_ingest.has_block_shape(storage)
                                     AND EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = storage)) THEN
-        RAISE EXCEPTION 'cannot create target %: % exists and is not a vs_ingest storage table', target, storage
-            USING ERRCODE = 'duplicate_table', HINT = 'Pick another target name.';
+        RAISE EXCEPTION 'cannot create target %.%: % exists and is not a vs_ingest storage table', quote_ident(nsp), quote_ident(rel), storage
+            USING ERRCODE = 'duplicate_table', HINT = 'Drop or rename that relation, or use another target name.';
     END IF;
     IF storage IS NOT NULL AND EXISTS (
            SELECT 1 FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
             WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = storage AND r.ev_class <> storage) THEN
-        RAISE EXCEPTION 'cannot create target %: its storage name % is used by another target', target, storage
-            USING ERRCODE = 'duplicate_table', HINT = 'Use a target name whose first 56 characters differ from the other''s.';
+        RAISE EXCEPTION 'cannot create target %.%: its storage name % is used by another target', quote_ident(nsp), quote_ident(rel), storage
+            USING ERRCODE = 'duplicate_table', HINT = 'Use a target name whose first 56 bytes differ from the other''s.';
     END IF;
-    -- A storage table without its views (they went with DROP EXTENSION ... CASCADE) is adopted:
-    -- the views are created again over it.
-    IF storage IS NULL THEN
+    IF storage IS NOT NULL THEN
+        -- A storage table without its views (they went with DROP EXTENSION ... CASCADE) is adopted
+        -- (the views are created again over it) if it is the caller's, with nothing of another
+        -- role on it or on its partitions.
+        PERFORM vs_ingest.check_part_owner(storage, owner, 'storage', format('%I.%I', nsp, rel));
+        PERFORM vs_ingest.check_code_on(storage);
+        FOR part IN SELECT p.part FROM vs_ingest.day_partitions(storage) p LOOP
+            PERFORM vs_ingest.check_part_owner(part, owner, 'partition', storage::text);
+            PERFORM vs_ingest.check_code_on(part);
+        END LOOP;
+        PERFORM vs_ingest.add_slot_checks(storage, false);
+    ELSE
         EXECUTE format($ddl$
             CREATE TABLE %I.%I (
                 link_id     bigint     NOT NULL,
                 day         date       NOT NULL,
                 block       smallint   NOT NULL CHECK (block BETWEEN 0 AND 3),
                 hours       smallint   NOT NULL CHECK (hours BETWEEN 1 AND 63),
-                speed       smallint[] NOT NULL CHECK (cardinality(speed) = 72),
-                travel_time int[]               CHECK (cardinality(travel_time) = 72),
+                speed       smallint[] NOT NULL,
+                travel_time int[],
                 -- (day, block, link_id): a block's rows append at the index's right edge, and a
                 -- view query reaches one block of one day through the calendar (docs/storage.md).
                 PRIMARY KEY (day, block, link_id)
-            ) PARTITION BY RANGE (day)$ddl$, nsp, left(rel, 56) || '_blocks');
-        storage := format('%I.%I', nsp, left(rel, 56) || '_blocks')::regclass;
+            ) PARTITION BY RANGE (day)$ddl$, nsp, storage_rel);
+        storage := format('%I.%I', nsp, storage_rel)::regclass;
+        PERFORM vs_ingest.add_slot_checks(storage, true);
         -- One link's days: without it PostgreSQL 15 (no skip scan) reads every index page of
         -- every day for `link_id = X` (docs/storage.md).
         EXECUTE format('CREATE INDEX ON %s (link_id)', storage);
@@ -256,64 +473,52 @@ BEGIN
     EXECUTE format($c$COMMENT ON VIEW %s IS %L$c$, hourly,
         'Hourly link speeds loaded by vs_ingest (time zone ' || tz || '): twelve 5-minute slots per row '
         '(slot i = minutes 5i..5i+4); local_day and local_hour are the hour in that time zone.');
-    IF to_regclass(format('%I.%I', nsp, five_min)) IS NULL THEN
-        EXECUTE format($view$
-            CREATE VIEW %I.%I AS
-            SELECT c.ts,
-                   b.link_id,
-                   b.speed[c.slot] / 10.0::real AS speed,
-                   b.travel_time[c.slot] AS travel_time,
-                   b.day AS local_day,
-                   c.local_time
-              FROM %s b
-              JOIN vs_ingest.calendar_5min c ON c.local_day = b.day AND c.block = b.block
-             WHERE c.time_zone = %L AND b.speed[c.slot] IS NOT NULL$view$, nsp, five_min, storage, tz);
-        EXECUTE format($c$COMMENT ON VIEW %I.%I IS %L$c$, nsp, five_min,
-            'Link speeds loaded by vs_ingest (time zone ' || tz || '), one row per link and 5-minute slot with a sample.');
-    ELSE
-        RAISE NOTICE '% exists already: the 5-minute view of % was not created', format('%I.%I', nsp, five_min), hourly;
-    END IF;
+    PERFORM vs_ingest.create_five_min_view(format('%I.%I', nsp, five_min), storage, tz);
     IF citus_ddl IS NOT NULL THEN
         PERFORM set_config('citus.enable_ddl_propagation', citus_ddl, true);
     END IF;
 END
 $$;
 
--- Creates the partition of `storage` for local day `day` unless one exists.
+-- Creates the partition of `storage` for local day `day` unless one exists. It belongs to the
+-- storage's owner, whoever loads (a superuser loading another role's target, for one).
 CREATE FUNCTION vs_ingest.ensure_day_partition(storage regclass, day date) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     nsp name;
     rel name;
+    owner oid;
     part text;
 BEGIN
-    SELECT n.nspname, c.relname INTO nsp, rel
+    SELECT n.nspname, c.relname, c.relowner INTO nsp, rel, owner
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = storage;
-    part := left(rel, 53) || '_p' || to_char(day, 'YYYYMMDD');
+    part := vs_ingest.derived_name(rel, '_p' || to_char(day, 'YYYYMMDD'));
     -- Serialise partition creation per table across sessions.
     PERFORM pg_advisory_xact_lock(hashtext('vs_ingest.partition'), hashtext(storage::text));
-    IF to_regclass(format('%I.%I', nsp, part)) IS NOT NULL
-       AND NOT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(format('%I.%I', nsp, part))
-                                                  AND inhparent = storage) THEN
+    IF vs_ingest.day_partition(storage, day) IS NOT NULL THEN
+        RETURN;
+    END IF;
+    IF to_regclass(format('%I.%I', nsp, part)) IS NOT NULL THEN
         RAISE EXCEPTION 'cannot create the partition of % for %: % exists and is not one of its partitions',
                         storage, day, format('%I.%I', nsp, part)
-            USING ERRCODE = 'duplicate_table', HINT = 'Rename that relation, or use a target name of at most 50 characters.';
+            USING ERRCODE = 'duplicate_table',
+                  HINT = 'Drop or rename that relation (vs_ingest never takes one over), or use a target name whose first 43 bytes differ.';
     END IF;
-    IF to_regclass(format('%I.%I', nsp, part)) IS NULL THEN
-        EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
-                       nsp, part, storage, day, day + 1);
-        -- PostgreSQL 15 costs a scan of the storage parameterized by (day, block), the views'
-        -- join from the calendar, as a scan of every day's partition, each estimated at its whole
-        -- block (its one value of `day` always matches), and does not count the run-time pruning
-        -- that then reads one partition: it would rather hash-join every day. Telling it that
-        -- `day` has 100 values makes a probe's estimate the size of a block when about 100 days
-        -- are stored, and within 4x of it from 25 to 400 days, so it takes the nested loop
-        -- (docs/storage.md). A constant day is still estimated from the partition's statistics.
-        -- (Citus does not take this ALTER on a distributed table, whose partition here is an
-        -- empty shell anyway.)
-        IF NOT vs_ingest.is_distributed(storage) THEN
-            EXECUTE format('ALTER TABLE %I.%I ALTER COLUMN day SET (n_distinct = 100)', nsp, part);
-        END IF;
+    EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
+                   nsp, part, storage, day, day + 1);
+    -- PostgreSQL 15 costs a scan of the storage parameterized by (day, block), the views' join
+    -- from the calendar, as a scan of every day's partition, each estimated at its whole block
+    -- (its one value of `day` always matches), and does not count the run-time pruning that then
+    -- reads one partition: it would rather hash-join every day. Telling it that `day` has 100
+    -- values makes a probe's estimate the size of a block when about 100 days are stored, and
+    -- within 4x of it from 25 to 400 days, so it takes the nested loop (docs/storage.md). A
+    -- constant day is still estimated from the partition's statistics. (Citus does not take this
+    -- ALTER on a distributed table, whose partition here is an empty shell anyway.)
+    IF NOT vs_ingest.is_distributed(storage) THEN
+        EXECUTE format('ALTER TABLE %I.%I ALTER COLUMN day SET (n_distinct = 100)', nsp, part);
+    END IF;
+    IF owner <> (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user) THEN
+        EXECUTE format('ALTER TABLE %I.%I OWNER TO %I', nsp, part, pg_get_userbyid(owner));
     END IF;
 END
 $$;
@@ -454,7 +659,7 @@ BEGIN
                   HINT = 'Only a partitioned table with one row per link and hour, as 0.1.0 created it, is converted.';
     END IF;
     SELECT n.nspname, c.relname INTO nsp, rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = old;
-    kept := left(rel, 58) || '_v0_1';
+    kept := vs_ingest.derived_name(rel, '_v0_1');
     IF to_regclass(format('%I.%I', nsp, kept)) IS NOT NULL THEN
         RAISE EXCEPTION 'cannot keep % as %.%: that name is taken', old, nsp, kept
             USING ERRCODE = 'duplicate_table', HINT = 'Rename or drop that relation first.';

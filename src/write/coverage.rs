@@ -6,6 +6,7 @@ use vs_ingest_engine::aggregate::{Coverage, SLOTS};
 
 use crate::error::{spi_error, Result};
 use crate::postgres::access;
+use crate::write::target::Target;
 
 /// Catalog SQL, run as the catalog's owner (users cannot write the catalog tables).
 fn owner_sql(query: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<()> {
@@ -49,8 +50,9 @@ pub fn analyze_calendar() -> Result<()> {
     owner_sql("ANALYZE vs_ingest.calendar_hour, vs_ingest.calendar_5min", &[])
 }
 
-/// Recounts an hour's coverage from the table (the merge path: rows may have gained slots).
-pub fn recount_coverage(target_oid: pg_sys::Oid, target_name: &str, stamp: i64) -> Result<()> {
+/// Recounts an hour's coverage (hour `hour_in_block` of block `block` of local day `day`) from the
+/// storage (the merge path: rows may have gained slots).
+pub fn recount_coverage(target: &Target, stamp: i64, day: &str, block: u8, hour_in_block: u8) -> Result<()> {
     // Lock the hour's coverage row first, in a statement of its own: another writer that added
     // to it has then committed, and the count below (a fresh snapshot) sees its rows. One that
     // adds later adds only rows this count cannot see.
@@ -60,16 +62,20 @@ pub fn recount_coverage(target_oid: pg_sys::Oid, target_name: &str, stamp: i64) 
              VALUES ($1, {PG_STAMP}, 0, array_fill(0, ARRAY[12]), $3)
              ON CONFLICT (target_oid, hour) DO UPDATE SET links = c.links"
         ),
-        &[target_name.into(), stamp.into(), target_oid.into()],
+        &[target.name.as_str().into(), stamp.into(), target.oid.into()],
     )?;
-    // The table is read with the loading role's rights; only the catalog row is written as owner.
-    let slots = slot_counts();
+    // The storage is read with the loading role's rights, never through the target's views
+    // (a view can call functions, which would run as the loading role); only the catalog row is
+    // written as owner. Bit h of `hours` marks exactly the hours with a sample (a CHECK).
+    let first = 12 * i32::from(hour_in_block) + 1;
+    let slots = slot_counts(&format!("{first} + "));
     let (links, slot_links) = Spi::get_two_with_args::<i32, Vec<i32>>(
         &format!(
-            "SELECT count(*) FILTER (WHERE t.samples > 0)::int, ARRAY[{slots}]
-               FROM {target_name} t WHERE t.hour = {PG_STAMP}"
+            "SELECT count(*)::int, ARRAY[{slots}]
+               FROM {} t WHERE t.day = $1::date AND t.block = $2 AND t.hours & $3 <> 0",
+            target.storage_name
         ),
-        &[target_name.into(), stamp.into()],
+        &[day.into(), i16::from(block).into(), (1i16 << hour_in_block).into()],
     )
     .map_err(spi_error)?;
     owner_sql(
@@ -78,28 +84,33 @@ pub fn recount_coverage(target_oid: pg_sys::Oid, target_name: &str, stamp: i64) 
               WHERE target_oid = $5 AND hour = {PG_STAMP}"
         ),
         &[
-            target_name.into(),
+            target.name.as_str().into(),
             stamp.into(),
             links.unwrap_or(0).into(),
             slot_links.unwrap_or_default().into(),
-            target_oid.into(),
+            target.oid.into(),
         ],
     )
 }
 
-/// Recounts the coverage of every hour of the local day `day` from the table, in one query (a
+/// Recounts the coverage of every hour of the local day `day` from the storage, in one query (a
 /// load spread over Citus worker nodes: their writers kept their own nodes' coverage). Hours
 /// without rows get no coverage row, as a load on one node leaves them.
-pub fn recount_day(target_oid: pg_sys::Oid, target_name: &str, day: &str) -> Result<()> {
-    // The table is read with the loading role's rights; only the catalog rows are written as owner.
-    let slots = slot_counts();
+pub fn recount_day(target: &Target, time_zone: &str, day: &str) -> Result<()> {
+    // The storage is read with the loading role's rights, through the calendar the views use (never
+    // through the views themselves); only the catalog rows are written as owner.
+    let slots = slot_counts("c.first_slot + ");
     let counts = Spi::get_one_with_args::<pgrx::JsonB>(
         &format!(
             "SELECT coalesce(jsonb_agg(jsonb_build_array(h.hour, h.links, h.slots)), '[]')
-               FROM (SELECT t.hour, count(*) FILTER (WHERE t.samples > 0)::int AS links, ARRAY[{slots}] AS slots
-                       FROM {target_name} t WHERE t.local_day = $1::date GROUP BY t.hour) h"
+               FROM (SELECT c.hour, count(*)::int AS links, ARRAY[{slots}] AS slots
+                       FROM {} t
+                       JOIN vs_ingest.calendar_hour c ON c.local_day = t.day AND c.block = t.block
+                      WHERE c.time_zone = $2 AND t.day = $1::date AND t.hours & c.hour_bit <> 0
+                      GROUP BY c.hour) h",
+            target.storage_name
         ),
-        &[day.into()],
+        &[day.into(), time_zone.into()],
     )
     .map_err(spi_error)?
     .map(|j| j.0)
@@ -111,11 +122,12 @@ pub fn recount_day(target_oid: pg_sys::Oid, target_name: &str, day: &str) -> Res
            FROM jsonb_array_elements($3) AS e
          ON CONFLICT (target_oid, hour) DO UPDATE SET
             target = excluded.target, links = excluded.links, slot_links = excluded.slot_links",
-        &[target_name.into(), target_oid.into(), pgrx::JsonB(counts).into()],
+        &[target.name.as_str().into(), target.oid.into(), pgrx::JsonB(counts).into()],
     )
 }
 
-/// The SQL of the number of links with a sample in each 5-minute slot of an hour of the view `t`.
-fn slot_counts() -> String {
-    (1..=SLOTS).map(|i| format!("count(t.speed[{i}])::int")).collect::<Vec<_>>().join(", ")
+/// The SQL of the number of links with a sample in each of an hour's twelve 5-minute slots, in
+/// storage rows `t` whose hour starts at subscript `first` (an SQL expression followed by ` + `).
+fn slot_counts(first: &str) -> String {
+    (0..SLOTS).map(|i| format!("count(t.speed[{first}{i}])::int")).collect::<Vec<_>>().join(", ")
 }

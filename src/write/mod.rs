@@ -12,7 +12,7 @@
 //! that COPY hits the primary key; it is rolled back and the block is staged and merged so that
 //! the first sample of every slot wins. Coverage is kept per hour, in the same transaction.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
@@ -50,6 +50,8 @@ pub struct Writer {
     /// Local day (days since 1970-01-01) → Postgres timestamps of its local hours 0..=24, for the
     /// days whose partition and calendar exist.
     days: HashMap<i64, Vec<i64>>,
+    /// The local days whose write this transaction has checked (`check_write`).
+    checked: HashSet<i64>,
     stage: Option<pg_sys::Oid>,
     /// The COPY payload of the block being written, reused from block to block.
     copy: CopyBuffer,
@@ -66,6 +68,7 @@ impl Writer {
             target,
             time_zone: time_zone.to_string(),
             days: HashMap::new(),
+            checked: HashSet::new(),
             stage: None,
             copy: CopyBuffer::new(),
             calendar_grew: false,
@@ -93,8 +96,9 @@ impl Writer {
     ) -> Result<()> {
         catalog::checkpoint(file_id, add, next, input_done, times)?;
         transaction.commit();
-        // The stage table was dropped by the commit.
+        // The stage table was dropped by the commit, and the locks of the checks released.
         self.stage = None;
+        self.checked.clear();
         Ok(())
     }
 
@@ -107,6 +111,7 @@ impl Writer {
     pub fn after_abort(&mut self) {
         self.stage = None;
         self.days.clear();
+        self.checked.clear();
     }
 
     pub fn write(&mut self, hours: &[HourBatch]) -> Result<Written> {
@@ -121,6 +126,7 @@ impl Writer {
 
     fn write_block(&mut self, block: &Block<'_>) -> Result<Written> {
         let stamps = self.day(block.day)?;
+        self.check_write(block.day)?;
         let mut copy = std::mem::take(&mut self.copy);
         copy.clear();
         for row in block.rows() {
@@ -142,8 +148,10 @@ impl Writer {
             return Ok(Written { loaded: samples, duplicate: 0 });
         }
         let duplicate = self.merge(block, payload)?;
+        let day = Date::from_days_since_epoch(block.day).to_string();
         for hour in &block.hours {
-            coverage::recount_coverage(self.target.oid, &self.target.name, stamp(hour))?;
+            let hour_in_block = hour.local_hour.rem_euclid(24) % 6;
+            coverage::recount_coverage(&self.target, stamp(hour), &day, block.block, hour_in_block as u8)?;
         }
         Ok(Written { loaded: samples - duplicate, duplicate })
     }
@@ -230,6 +238,33 @@ impl Writer {
         let stamps: Vec<i64> = hours.into_iter().map(|unix| unix - PG_EPOCH_OFFSET_MICROS).collect();
         self.days.insert(day, stamps.clone());
         Ok(stamps)
+    }
+
+    /// Once per local day and transaction, before the first write of the day: locks the storage
+    /// and the day's partition as the COPY will (so no trigger, rule or policy can be added to them
+    /// until the transaction ends), then checks that writing runs no code of a role without the
+    /// loading role's privileges and that the partition is the storage owner's
+    /// (`vs_ingest.check_write`). A failure fails the file, with nothing of the block written.
+    fn check_write(&mut self, day: i64) -> Result<()> {
+        if !self.checked.insert(day) {
+            return Ok(());
+        }
+        let lock = pg_sys::RowExclusiveLock as pg_sys::LOCKMODE;
+        let date = Date::from_days_since_epoch(day).to_string();
+        // SAFETY: a lock on a relation that exists (the target's storage), on the main thread in
+        // a transaction; it is released when the transaction ends.
+        unsafe { pg_sys::LockRelationOid(self.target.storage, lock) };
+        let part = Spi::get_one_with_args::<pg_sys::Oid>(
+            "SELECT vs_ingest.day_partition($1, $2::date)::oid",
+            &[regclass(self.target.storage), date.clone().into()],
+        )
+        .map_err(spi_error)?;
+        if let Some(part) = part {
+            // SAFETY: as above, for the day's partition, found under the storage's lock.
+            unsafe { pg_sys::LockRelationOid(part, lock) };
+        }
+        Spi::run_with_args("SELECT vs_ingest.check_write($1, $2::date)", &[regclass(self.target.storage), date.into()])
+            .map_err(spi_error)
     }
 
     /// A temporary table shaped like the storage, for merging (dropped at commit).

@@ -1,0 +1,182 @@
+-- Objects a load adopts and code it runs (SECURITY.md, "Objects a load uses"), each tried as an
+-- attack: a role with CREATE on public plants relations under the names vs_ingest derives from a
+-- target's, with triggers, rules, index expressions and views, and a superuser (this session)
+-- then loads. Nothing of the planter's may run, and nothing planted may be taken for part of a
+-- target.
+SET client_min_messages = warning;
+
+CREATE ROLE regress_planter LOGIN IN ROLE pg_read_server_files;
+CREATE ROLE regress_alice LOGIN IN ROLE pg_read_server_files;
+GRANT CREATE ON SCHEMA public TO regress_planter, regress_alice;
+
+-- The planter's bait: a function that records who ran it and, when that is a superuser, makes the
+-- planter one (what a BEFORE INSERT trigger would do), and a table it writes to.
+SET ROLE regress_planter;
+CREATE TABLE public.planter_log (what text, ran_as name, superuser boolean);
+GRANT INSERT ON public.planter_log TO PUBLIC;
+CREATE FUNCTION public.planter_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.planter_log VALUES ('trigger ' || TG_TABLE_NAME, current_user,
+                                          (SELECT rolsuper FROM pg_roles WHERE rolname = current_user));
+    IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'ALTER ROLE regress_planter SUPERUSER';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE FUNCTION public.planter_fn(x bigint) RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    INSERT INTO public.planter_log VALUES ('function', current_user, NULL);
+    RETURN x;
+END
+$$;
+RESET ROLE;
+
+-- Whether the bait ran, and whether the planter got what it wanted.
+CREATE FUNCTION regress_planter_won() RETURNS text LANGUAGE sql AS $$
+    SELECT format('bait ran %s times, planter superuser: %s',
+                  (SELECT count(*) FROM public.planter_log),
+                  (SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_planter'))
+$$;
+
+------------------------------------------------------------------------------------------------
+-- 1. A whole target planted: the storage with a BEFORE INSERT trigger and the hourly view over
+--    it, both the planter's. The superuser's load refuses to run the trigger.
+------------------------------------------------------------------------------------------------
+SET ROLE regress_planter;
+CREATE TABLE public.bait_blocks (link_id bigint NOT NULL, day date NOT NULL, block smallint NOT NULL,
+                                 hours smallint NOT NULL, speed smallint[] NOT NULL, travel_time int[],
+                                 PRIMARY KEY (day, block, link_id)) PARTITION BY RANGE (day);
+CREATE TRIGGER bait BEFORE INSERT ON public.bait_blocks FOR EACH ROW EXECUTE FUNCTION public.planter_trigger();
+CREATE VIEW public.bait AS
+SELECT c.hour, b.link_id, vs_ingest.hour_speed(b.speed, c.hour_in_block) AS speed
+  FROM public.bait_blocks b JOIN vs_ingest.calendar_hour c ON c.local_day = b.day AND c.block = b.block
+ WHERE c.time_zone = 'Asia/Seoul'::text AND b.hours & c.hour_bit <> 0;
+RESET ROLE;
+SELECT regress_try($$SELECT vs_ingest_file('/tmp/vs_ingest_regress/adopt/20230601_5Min.csv.gz', target => 'public.bait')$$);
+SELECT regress_planter_won();
+SELECT count(*) AS rows_written FROM public.bait_blocks;
+-- The planter's own load runs its own trigger: that is its table.
+GRANT SELECT ON public.planter_log TO regress_planter;
+SET ROLE regress_planter;
+SELECT files_loaded FROM vs_ingest_file('/tmp/vs_ingest_regress/adopt/20230601_5Min.csv.gz', target => 'public.bait');
+RESET ROLE;
+SELECT ran_as, superuser, count(*) > 0 AS ran FROM public.planter_log GROUP BY 1, 2;
+SELECT regress_planter_won();
+TRUNCATE public.planter_log;
+
+-- 1b. Only the storage planted, before the victim's first load into that name: never adopted,
+-- with a trigger or without.
+SET ROLE regress_planter;
+CREATE TABLE public.victim_blocks (LIKE public.bait_blocks) PARTITION BY RANGE (day);
+CREATE TRIGGER bait BEFORE INSERT ON public.victim_blocks FOR EACH ROW EXECUTE FUNCTION public.planter_trigger();
+CREATE TABLE public.victim2_blocks (LIKE public.bait_blocks) PARTITION BY RANGE (day);
+RESET ROLE;
+SELECT regress_try($$SELECT vs_ingest_file('/tmp/vs_ingest_regress/adopt/20230601_5Min.csv.gz', target => 'public.victim')$$);
+SELECT regress_try($$SELECT vs_ingest_create_target('public.victim2')$$);
+SELECT to_regclass('public.victim') AS victim, to_regclass('public.victim2') AS victim2;
+SELECT regress_planter_won();
+
+-- 1c. A rule and an index expression of the planter on its storage (a target of its own): the
+-- superuser's load refuses both; the rows never reach the planter's log.
+SET ROLE regress_planter;
+SELECT vs_ingest_create_target('public.ruled');
+CREATE RULE copy_out AS ON INSERT TO public.ruled_blocks DO ALSO
+    INSERT INTO public.planter_log VALUES ('rule', current_user, NULL);
+SELECT vs_ingest_create_target('public.indexed');
+CREATE INDEX ON public.indexed_blocks (public.planter_fn(link_id));
+RESET ROLE;
+SELECT regress_try($$SELECT vs_ingest_file('/tmp/vs_ingest_regress/adopt/20230601_5Min.csv.gz', target => 'public.ruled')$$);
+SELECT regress_try($$SELECT vs_ingest_file('/tmp/vs_ingest_regress/adopt/20230601_5Min.csv.gz', target => 'public.indexed')$$);
+SELECT regress_planter_won();
+
+-- 1d. A view of the planter over another role's storage is not that role's target.
+SET ROLE regress_alice;
+SELECT vs_ingest_create_target('public.alice_hourly');
+RESET ROLE;
+SET ROLE regress_planter;
+CREATE VIEW public.alice_mirror AS SELECT * FROM public.alice_hourly_blocks;
+RESET ROLE;
+SELECT regress_try($$SELECT vs_ingest_file('/tmp/vs_ingest_regress/adopt/20230601_5Min.csv.gz', target => 'public.alice_mirror')$$);
+
+-- 1e. Code on one's own target runs for oneself only. Alice's trigger runs in her loads; a
+-- superuser loading into her target refuses to run it (it would run with superuser rights); a
+-- trigger the planter adds to a partition of Alice's (she granted it TRIGGER) stops her load.
+SET ROLE regress_alice;
+CREATE TABLE public.alice_log (ran_as name);
+CREATE FUNCTION public.alice_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.alice_log VALUES (current_user);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER audit AFTER INSERT ON public.alice_hourly_blocks FOR EACH STATEMENT EXECUTE FUNCTION public.alice_trigger();
+SELECT files_loaded FROM vs_ingest_file('/tmp/vs_ingest_regress/adopt/20230601_5Min.csv.gz', target => 'public.alice_hourly');
+SELECT DISTINCT ran_as FROM public.alice_log;
+RESET ROLE;
+SELECT regress_try($$SELECT vs_ingest_file('/tmp/vs_ingest_regress/adopt/20230602_5Min.csv.gz', target => 'public.alice_hourly')$$);
+SET ROLE regress_alice;
+DROP TRIGGER audit ON public.alice_hourly_blocks;
+GRANT TRIGGER ON public.alice_hourly_blocks_p20230601 TO regress_planter;
+RESET ROLE;
+SET ROLE regress_planter;
+CREATE TRIGGER bait BEFORE INSERT ON public.alice_hourly_blocks_p20230601 FOR EACH ROW EXECUTE FUNCTION public.planter_trigger();
+RESET ROLE;
+-- The late file of day 1 writes the planter's partition: the file fails with the reason, and the
+-- trigger never ran.
+SET ROLE regress_alice;
+SELECT files_loaded, files_failed FROM vs_ingest_file('/tmp/vs_ingest_regress/adopt/20230601_late.csv', target => 'public.alice_hourly');
+RESET ROLE;
+SELECT regexp_replace(path, '.*/', '') AS file, status, error_code, error
+  FROM vs_ingest.file WHERE path LIKE '%/adopt/20230601_late.csv' ORDER BY file_id;
+SELECT regress_planter_won();
+DROP TRIGGER bait ON public.alice_hourly_blocks_p20230601;
+-- The superuser's load into Alice's target, now without code: its new day's partition is hers.
+SELECT files_loaded FROM vs_ingest_file('/tmp/vs_ingest_regress/adopt/20230602_5Min.csv.gz', target => 'public.alice_hourly');
+SELECT c.relname, pg_get_userbyid(c.relowner) AS owner
+  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+ WHERE i.inhparent = 'public.alice_hourly_blocks'::regclass ORDER BY 1;
+
+------------------------------------------------------------------------------------------------
+-- 2. A 5-minute view planted before the victim's first load (it used to be kept, with a NOTICE
+--    lost in the worker): the target is not created.
+------------------------------------------------------------------------------------------------
+SET ROLE regress_planter;
+CREATE VIEW public.victim3_5min AS SELECT now() AS ts, 1::bigint AS link_id, 99.9::real AS speed;
+RESET ROLE;
+SELECT regress_try($$SELECT vs_ingest_file('/tmp/vs_ingest_regress/adopt/20230601_5Min.csv.gz', target => 'public.victim3')$$);
+SELECT to_regclass('public.victim3') AS victim3, to_regclass('public.victim3_blocks') AS victim3_blocks;
+
+------------------------------------------------------------------------------------------------
+-- 3. A target view that calls a function of its owner: the load (a late file merges, and
+--    coverage is recounted) reads the storage, never the view, so the function never runs.
+------------------------------------------------------------------------------------------------
+SET ROLE regress_planter;
+SELECT vs_ingest_create_target('public.lure');
+CREATE OR REPLACE VIEW public.lure AS
+SELECT c.hour, public.planter_fn(b.link_id) AS link_id, vs_ingest.hour_speed(b.speed, c.hour_in_block) AS speed,
+       NULL::int[] AS travel_time, vs_ingest.hour_samples(b.speed, c.hour_in_block) AS samples,
+       NULL::real AS speed_avg, NULL::real AS speed_min, NULL::real AS speed_max, b.day AS local_day, c.local_hour
+  FROM public.lure_blocks b JOIN vs_ingest.calendar_hour c ON c.local_day = b.day AND c.block = b.block
+ WHERE c.time_zone = 'Asia/Seoul'::text AND b.hours & c.hour_bit <> 0;
+RESET ROLE;
+SELECT files_loaded, rows_loaded, rows_duplicate
+  FROM vs_ingest_file('/tmp/vs_ingest_regress/adopt/20230601_5Min.csv.gz', target => 'public.lure');
+SELECT files_loaded, rows_loaded, rows_duplicate
+  FROM vs_ingest_file('/tmp/vs_ingest_regress/adopt/20230601_late.csv', target => 'public.lure');
+SELECT regress_planter_won();
+-- Coverage, recounted from the storage, agrees with the rows.
+SELECT count(*) AS coverage_mismatches FROM (
+    SELECT c.hour, count(*)::int AS links
+      FROM public.lure_blocks b JOIN vs_ingest.calendar_hour c ON c.local_day = b.day AND c.block = b.block
+     WHERE c.time_zone = 'Asia/Seoul' AND b.hours & c.hour_bit <> 0 GROUP BY c.hour
+    EXCEPT SELECT hour, links FROM vs_ingest.coverage WHERE target_oid = 'public.lure'::regclass) d;
+
+DROP VIEW public.bait, public.alice_mirror, public.lure, public.lure_5min, public.ruled, public.ruled_5min,
+          public.indexed, public.indexed_5min, public.alice_hourly, public.alice_5min, public.victim3_5min;
+DROP TABLE public.bait_blocks, public.victim_blocks, public.victim2_blocks, public.lure_blocks,
+           public.ruled_blocks, public.indexed_blocks, public.alice_hourly_blocks, public.alice_log,
+           public.planter_log;
+DROP FUNCTION public.planter_trigger, public.planter_fn, public.alice_trigger, regress_planter_won;
+REVOKE CREATE ON SCHEMA public FROM regress_planter, regress_alice;
+DROP ROLE regress_planter, regress_alice;

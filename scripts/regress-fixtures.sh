@@ -30,4 +30,24 @@ ln -s 20230401_5Min.zip "$DIR/special/20230404_5Min.zip"
 printf 'TOPSECRET,password=hunter2\n' > "$DIR/outside/secret.csv"
 printf '20230501,0000,1000000001,A01,50,0\n20230501,0005,1000000001,A01,51,0\n' > "$DIR/flip/real.csv"
 cp "$DIR/flip/real.csv" "$DIR/flip/20230501_5Min.csv"
+# dst.sql: New York's two daylight-saving days of 2023, written here rather than generated: every
+# 5-minute slot of three links, in time order, as a feed writing local wall-clock time gives them.
+# On 2023-03-12 02:00-02:55 does not exist (clocks go from 02:00 to 03:00); on 2023-11-05
+# 01:00-01:55 comes twice (clocks go back from 02:00 to 01:00), the second time with other speeds.
+# A few speeds are empty (missing): one inside the gap, one first occurrence of the repeated hour.
+mkdir -p "$DIR/dst"
+ny_day() { # ny_day YYYYMMDD: lines of minutes [from, to) of that day, pass p (speeds differ per pass)
+    awk -v day="$1" -v from="$2" -v to="$3" -v pass="$4" 'BEGIN {
+        for (m = from; m < to; m += 5) for (l = 1; l <= 3; l++) {
+            s = m / 5
+            speed = ((l * 13 + s * 7 + pass * 29) % 90 + 10) ((s + l) % 2 ? "" : ".5")
+            if ((day == "20230312" && m == 150 && l == 2) || (day == "20230312" && m == 720 && l == 3) \
+                || (day == "20231105" && m == 90 && l == 3 && pass == 1)) speed = ""
+            tt = s % 4 == 0 ? 0 : 100 + l + s
+            printf "%s,%02d%02d,%d,A01,%s,%d\n", day, m / 60, m % 60, 1000000000 + l, speed, tt
+        }
+    }'
+}
+ny_day 20230312 0 1440 1 > "$DIR/dst/20230312_5Min.csv"
+{ ny_day 20231105 0 120 1; ny_day 20231105 60 120 2; ny_day 20231105 120 1440 1; } > "$DIR/dst/20231105_5Min.csv"
 chmod -R o+rX "$DIR"

@@ -53,7 +53,8 @@ SELECT files_seen, files_loaded, files_failed
   FROM vs_ingest_dir('/tmp/vs_ingest_regress/data', 'escape_*', target => 'public.escape_hourly');
 SELECT status, error FROM vs_ingest.file WHERE path LIKE '%escape%';
 
--- Refusals leave no run behind: the runs are load.sql's four and the escaped file's one.
+-- Refusals leave no run behind: the runs are load.sql's four, dst.sql's one and the escaped
+-- file's one.
 SELECT count(*) AS runs FROM vs_ingest.run;
 
 -- NULL arguments are refused, naming the argument.

@@ -29,6 +29,8 @@ pub mod write;
 extension_sql_file!("sql/catalog.sql", name = "catalog", bootstrap);
 extension_sql_file!("sql/target.sql", name = "target", requires = ["catalog"]);
 extension_sql_file!("sql/gaps.sql", name = "gaps", requires = ["catalog"]);
+// Needs `vs_ingest.check_time_zone` (target.sql).
+extension_sql_file!("sql/time_zone.sql", name = "time_zone", requires = ["catalog", "target"]);
 extension_sql_file!("sql/history.sql", name = "history", requires = ["gaps", "target"]);
 extension_sql_file!(
     "sql/api.sql",

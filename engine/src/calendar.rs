@@ -88,6 +88,72 @@ pub fn civil_from_days(days: i64) -> (i32, u32, u32) {
     (year, month, day)
 }
 
+/// 5-minute slots in a local day.
+pub const SLOTS_PER_DAY: usize = 288;
+
+/// One bit per 5-minute slot of a local day (bit `s` of word `s / 64`: minutes `5s..5s+4`).
+pub type DaySlots = [u64; SLOTS_PER_DAY.div_ceil(64)];
+
+/// The local 5-minute slots that do not exist in a time zone: those a daylight-saving (or other
+/// offset) change skips when clocks go forward. The engine has no time zone database; the shell
+/// computes the set in SQL (`vs_ingest.local_time_gaps`) and hands it over, and the parser
+/// rejects a row at such a local time as `nonexistent_time`.
+///
+/// Kept per local day, sorted, one bitmask of the day's slots each: a few hundred days between
+/// 1970 and 2100 for a zone with daylight saving, none for Asia/Seoul or UTC.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LocalGaps {
+    /// (days since 1970-01-01, the day's nonexistent slots), sorted by day, no empty mask.
+    days: Vec<(i64, DaySlots)>,
+}
+
+impl LocalGaps {
+    /// The set of the given (local day, slot) pairs; `slot` is 0..288 (slot `12h + m / 5` is
+    /// `hh:mm`). Pairs may come in any order and repeat.
+    ///
+    /// # Panics
+    /// If a slot is 288 or more.
+    pub fn from_slots(slots: impl IntoIterator<Item = (i64, usize)>) -> LocalGaps {
+        let mut days: Vec<(i64, DaySlots)> = Vec::new();
+        let mut pairs: Vec<(i64, usize)> = slots.into_iter().collect();
+        pairs.sort_unstable();
+        for (day, slot) in pairs {
+            assert!(slot < SLOTS_PER_DAY, "slot {slot} of day {day} is not a 5-minute slot of a day");
+            if days.last().is_none_or(|(d, _)| *d != day) {
+                days.push((day, DaySlots::default()));
+            }
+            let mask = &mut days.last_mut().expect("just pushed").1;
+            mask[slot / 64] |= 1 << (slot % 64);
+        }
+        LocalGaps { days }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.days.is_empty()
+    }
+
+    /// Number of nonexistent slots.
+    pub fn len(&self) -> usize {
+        self.days.iter().map(|(_, m)| m.iter().map(|w| w.count_ones() as usize).sum::<usize>()).sum()
+    }
+
+    /// The nonexistent slots of local day `day` (days since 1970-01-01), if it has any.
+    pub fn day(&self, day: i64) -> Option<&DaySlots> {
+        self.days.binary_search_by_key(&day, |(d, _)| *d).ok().map(|i| &self.days[i].1)
+    }
+
+    /// Whether slot `slot` (0..288) of local day `day` does not exist.
+    pub fn contains(&self, day: i64, slot: usize) -> bool {
+        self.day(day).is_some_and(|mask| slot_in(mask, slot))
+    }
+}
+
+/// Whether `slot` (0..288) is set in a day's mask.
+#[inline]
+pub fn slot_in(mask: &DaySlots, slot: usize) -> bool {
+    mask[slot / 64] & (1 << (slot % 64)) != 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +184,29 @@ mod tests {
         assert_eq!(Date::parse_yyyymmdd(b"2023011"), None);
         assert_eq!(Date::parse_yyyymmdd(b"2023O101"), None);
         assert_eq!(Date::parse_yyyymmdd(b"20230101").unwrap().yyyymmdd(), "20230101");
+    }
+
+    #[test]
+    fn local_gaps_keep_their_slots_per_day() {
+        let empty = LocalGaps::default();
+        assert!(empty.is_empty());
+        assert!(!empty.contains(0, 0));
+        // New York, 2023-03-12: 02:00..02:55 (slots 24..36); Lord Howe, 2023-10-01: 02:00..02:25.
+        let ny = days_from_civil(2023, 3, 12);
+        let lh = days_from_civil(2023, 10, 1);
+        let gaps =
+            LocalGaps::from_slots((24..36).rev().map(|s| (ny, s)).chain((24..30).map(|s| (lh, s))).chain([(ny, 24)]));
+        assert!(!gaps.is_empty());
+        assert_eq!(gaps.len(), 18);
+        for day in [ny - 1, ny, ny + 1, lh] {
+            for slot in 0..SLOTS_PER_DAY {
+                let want = (day == ny && (24..36).contains(&slot)) || (day == lh && (24..30).contains(&slot));
+                assert_eq!(gaps.contains(day, slot), want, "day {day} slot {slot}");
+            }
+        }
+        assert!(gaps.day(ny + 1).is_none());
+        // The last slot of a day is bit 31 of the fifth word.
+        let late = LocalGaps::from_slots([(5, 287)]);
+        assert_eq!(late.day(5).unwrap()[4], 1 << 31);
     }
 }

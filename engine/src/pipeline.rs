@@ -17,6 +17,7 @@ use std::time::Duration;
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
 
 use crate::aggregate::{Accumulator, HourBatch};
+use crate::calendar::LocalGaps;
 use crate::chunk::Chunker;
 use crate::error::{Error, Result};
 use crate::format::{ChunkContext, Format, LineCounts, ParsedChunk, Reject};
@@ -49,6 +50,9 @@ pub struct Options {
     pub checkpoint_bytes: Option<u64>,
     /// Resume from a checkpoint of an earlier load of the same file.
     pub start: Position,
+    /// The local times that do not exist in the source's time zone (see
+    /// [`ChunkContext::gaps`]); `None`: every local time exists.
+    pub gaps: Option<Arc<LocalGaps>>,
 }
 
 impl Options {
@@ -61,6 +65,7 @@ impl Options {
             checkpoint_every_hours: 0,
             checkpoint_bytes: None,
             start: Position::default(),
+            gaps: None,
         }
     }
 }
@@ -337,7 +342,12 @@ fn read_file(
             if cancel.load(Ordering::Relaxed) || tokens.recv().is_err() {
                 return Err(Error::Cancelled);
             }
-            let ctx = ChunkContext { first_in_entry: chunk.first, file_date, max_line: chunker.max_line() };
+            let ctx = ChunkContext {
+                first_in_entry: chunk.first,
+                file_date,
+                max_line: chunker.max_line(),
+                gaps: options.gaps.clone(),
+            };
             // A line too long to keep is only a prefix in `data`: the chunk's range still covers it.
             let (end_offset, len) = (chunk.end, chunk.len());
             let tx = parsed.clone();

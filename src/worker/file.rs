@@ -132,6 +132,7 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
     options.checkpoint_every_hours = vs_ingest_engine::block::BLOCK_HOURS as u32;
     options.checkpoint_bytes = Some(CHECKPOINT_BYTES);
     options.start = state.start;
+    options.gaps = worker.gaps.clone();
     let load = worker.engine.load_source(Ok(source), options);
     let mut totals = state.totals;
     let mut rejects_stored = state.rejects_stored;

@@ -11,16 +11,18 @@ pub mod handoff;
 pub mod request;
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use pgrx::bgworkers::{
     BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, DynamicBackgroundWorker, SignalWakeFlags,
 };
 use pgrx::prelude::*;
+use vs_ingest_engine::calendar::LocalGaps;
 use vs_ingest_engine::format::Format;
 use vs_ingest_engine::pipeline::Engine;
 
-use crate::error::{IngestError, Result};
+use crate::error::{spi_error, IngestError, Result};
 use crate::postgres::catalog;
 use crate::postgres::transaction::in_transaction;
 use crate::write::Writer;
@@ -166,6 +168,9 @@ pub struct Worker {
     pub format: &'static dyn Format,
     pub engine: Engine,
     pub writer: Writer,
+    /// The local times that do not exist in the source's time zone (`None`: none between 1970
+    /// and 2100): the parser rejects rows at them as `nonexistent_time`.
+    pub gaps: Option<Arc<LocalGaps>>,
     /// Chunks this worker committed, for the test-only fault injection.
     pub chunks_committed: u32,
 }
@@ -175,7 +180,10 @@ fn work(run_id: i64, request: Request) {
     let engine = Engine::new(request.threads).expect("the parse threads start");
     let writer = in_transaction(|| Writer::open(&request.target, &request.source_timezone))
         .unwrap_or_else(|e| panic!("vs_ingest worker could not open {}: {e}", request.target));
-    let mut worker = Worker { run_id, request, format, engine, writer, chunks_committed: 0 };
+    let gaps = in_transaction(|| local_time_gaps(&request.source_timezone)).unwrap_or_else(|e| {
+        panic!("vs_ingest worker could not read the local times of {}: {e}", request.source_timezone)
+    });
+    let mut worker = Worker { run_id, request, format, engine, writer, gaps, chunks_committed: 0 };
 
     loop {
         if stop_requested() {
@@ -201,6 +209,30 @@ fn work(run_id: i64, request: Request) {
         }
     }
     let _ = in_transaction(|| catalog::finish_run_if_done(run_id));
+}
+
+/// The local 5-minute slots that do not exist in `time_zone` (`vs_ingest.local_time_gaps`), for
+/// the engine, which has no time zone database; `None` when there are none. Read once per run, on
+/// the worker's main thread, before any file is parsed.
+fn local_time_gaps(time_zone: &str) -> Result<Option<Arc<LocalGaps>>> {
+    let slots = Spi::connect(|client| {
+        client
+            .select(
+                "SELECT (t::date - date '1970-01-01')::bigint, (extract(hour FROM t) * 12 + extract(minute FROM t) / 5)::int
+                   FROM vs_ingest.local_time_gaps($1) AS t",
+                None,
+                &[time_zone.into()],
+            )?
+            .map(|row| {
+                let day = row.get::<i64>(1)?.expect("a gap has a day");
+                let slot = row.get::<i32>(2)?.expect("and a slot");
+                Ok((day, slot as usize))
+            })
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+    })
+    .map_err(spi_error)?;
+    let gaps = LocalGaps::from_slots(slots);
+    Ok((!gaps.is_empty()).then(|| Arc::new(gaps)))
 }
 
 enum Next {

@@ -13,9 +13,13 @@
 //!
 //! A line with more than [`ChunkContext::max_line`] bytes before its line feed is rejected as
 //! `line_too_long` before any other check (so even a long first line is never a header).
+//!
+//! A valid row at a local time that does not exist in the source's time zone
+//! ([`ChunkContext::gaps`], the slots skipped when clocks go forward) is rejected as
+//! `nonexistent_time`, after every other check.
 
 use super::{line_too_long_raw, raw_text, ChunkContext, Format, ParsedChunk, Reject, RejectReason, Sample};
-use crate::calendar::Date;
+use crate::calendar::{slot_in, Date, DaySlots, LocalGaps};
 
 pub struct Its5Min;
 
@@ -37,7 +41,7 @@ impl Format for Its5Min {
 
     fn parse_chunk(&self, data: &[u8], ctx: &ChunkContext) -> ParsedChunk {
         let mut out = ParsedChunk { samples: Vec::with_capacity(data.len() / 28), ..Default::default() };
-        let mut dates = DateCache::default();
+        let mut dates = DateCache::new(ctx.gaps.as_deref());
         let file_day = ctx.file_date.map(|d| d.days_since_epoch());
         let mut line_no = 0u64;
         let mut start = 0usize;
@@ -126,14 +130,23 @@ fn trim_blanks(mut field: &[u8]) -> &[u8] {
     field
 }
 
-/// Rows of a chunk nearly always share one date: remember the last one parsed.
-#[derive(Default)]
-struct DateCache {
+/// Rows of a chunk nearly always share one date: remember the last one parsed, with its
+/// nonexistent local slots.
+struct DateCache<'g> {
     text: [u8; 8],
     days: Option<i64>,
+    /// The time zone's nonexistent local times; `None` when it has none.
+    gaps: Option<&'g LocalGaps>,
+    /// The nonexistent slots of day `days`, if it has any: for a zone without gaps (Asia/Seoul)
+    /// always `None`, so the check costs one branch per row.
+    day_gaps: Option<&'g DaySlots>,
 }
 
-impl DateCache {
+impl<'g> DateCache<'g> {
+    fn new(gaps: Option<&'g LocalGaps>) -> DateCache<'g> {
+        DateCache { text: [0; 8], days: None, gaps: gaps.filter(|g| !g.is_empty()), day_gaps: None }
+    }
+
     fn days(&mut self, text: &[u8]) -> Option<i64> {
         if self.days.is_some() && text == self.text {
             return self.days;
@@ -141,6 +154,7 @@ impl DateCache {
         let days = Date::parse_yyyymmdd(text)?.days_since_epoch();
         self.text.copy_from_slice(text);
         self.days = Some(days);
+        self.day_gaps = self.gaps.and_then(|g| g.day(days));
         self.days
     }
 }
@@ -176,6 +190,11 @@ fn parse_row(line: &[u8], dates: &mut DateCache, file_day: Option<i64>) -> Resul
     };
     if file_day.is_some_and(|d| d != day) {
         return Err(RejectReason::StrayDate);
+    }
+    if let Some(gaps) = dates.day_gaps {
+        if slot_in(gaps, (hour * 12 + minute / 5) as usize) {
+            return Err(RejectReason::NonexistentTime);
+        }
     }
     Ok(speed.map(|speed| Sample {
         link_id,

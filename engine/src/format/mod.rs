@@ -6,7 +6,9 @@
 pub mod fault;
 pub mod its_5min;
 
-use crate::calendar::Date;
+use std::sync::Arc;
+
+use crate::calendar::{Date, LocalGaps};
 
 /// One 5-minute measurement of one link.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -34,10 +36,13 @@ pub enum RejectReason {
     StrayDate,
     /// More than the load's `max_line` bytes before its line feed.
     LineTooLong,
+    /// A valid row at a local time that does not exist in the source's time zone (the hour
+    /// skipped when clocks go forward): checked after [`RejectReason::StrayDate`].
+    NonexistentTime,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 8] = [
+    pub const ALL: [RejectReason; 9] = [
         RejectReason::FieldCount,
         RejectReason::BadDate,
         RejectReason::BadTime,
@@ -46,6 +51,7 @@ impl RejectReason {
         RejectReason::BadTravelTime,
         RejectReason::StrayDate,
         RejectReason::LineTooLong,
+        RejectReason::NonexistentTime,
     ];
 
     pub fn name(self) -> &'static str {
@@ -58,6 +64,7 @@ impl RejectReason {
             RejectReason::BadTravelTime => "bad_travel_time",
             RejectReason::StrayDate => "stray_date",
             RejectReason::LineTooLong => "line_too_long",
+            RejectReason::NonexistentTime => "nonexistent_time",
         }
     }
 }
@@ -167,7 +174,7 @@ impl ParsedChunk {
 }
 
 /// Facts about the entry a chunk comes from.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ChunkContext {
     /// The chunk starts its entry, so its first line may be a header (behind a UTF-8 BOM).
     pub first_in_entry: bool,
@@ -179,12 +186,16 @@ pub struct ChunkContext {
     /// bytes (see [`crate::chunk`]); a format must reject it the same way as a long line it sees
     /// whole, so that results never depend on where the chunks were cut.
     pub max_line: usize,
+    /// The local times that do not exist in the source's time zone; a row at one of them is
+    /// rejected as [`RejectReason::NonexistentTime`]. `None` (or an empty set): every local
+    /// time exists.
+    pub gaps: Option<Arc<LocalGaps>>,
 }
 
 impl Default for ChunkContext {
-    /// Not the first chunk, no file date, no line length limit.
+    /// Not the first chunk, no file date, no line length limit, no nonexistent local time.
     fn default() -> ChunkContext {
-        ChunkContext { first_in_entry: false, file_date: None, max_line: usize::MAX }
+        ChunkContext { first_in_entry: false, file_date: None, max_line: usize::MAX, gaps: None }
     }
 }
 

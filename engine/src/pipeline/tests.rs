@@ -1,5 +1,6 @@
 use super::*;
 use crate::aggregate::HourlyRow;
+use crate::calendar::Date;
 use crate::format::{lookup, RejectReason, REJECT_RAW_MAX};
 
 type Outcome = (Vec<HourBatch>, Vec<EntryReject>, Counts, Vec<Position>);
@@ -295,6 +296,35 @@ fn resuming_after_a_line_too_long_completes_the_same_table() {
     options.checkpoint_bytes = None;
     options.checkpoint_every_hours = 1;
     resume_from_checkpoints_of(&csv, options);
+}
+
+#[test]
+fn the_load_rejects_rows_at_the_nonexistent_local_times_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = day_csv(10);
+    let path = dir.path().join("20230101_5Min.csv");
+    std::fs::write(&path, &csv).unwrap();
+    let jan1 = Date::new(2023, 1, 1).unwrap().days_since_epoch();
+    let (plain_hours, _, plain_counts, _) = run(path.clone(), Options::new(lookup("its_5min").unwrap()), 2).unwrap();
+    // 02:00..02:55, as in New York on a spring-forward day.
+    let gaps = Arc::new(LocalGaps::from_slots((24..36).map(|s| (jan1, s))));
+    for chunk_size in [4 << 20, 1000, 64] {
+        let mut options = Options::new(lookup("its_5min").unwrap());
+        options.chunk_size = chunk_size;
+        options.checkpoint_every_hours = 6;
+        options.gaps = Some(gaps.clone());
+        let (hours, rejects, counts, _) = run(path.clone(), options, 3).unwrap();
+        let got: Vec<_> = rejects.iter().map(|r| (r.reject.line, r.reject.reason)).collect();
+        // Lines 2 * 12 * 10 + 1 ..= 3 * 12 * 10 are the rows of 02:xx.
+        let want: Vec<_> = (241..=360).map(|l| (l, RejectReason::NonexistentTime)).collect();
+        assert_eq!(got, want, "chunk {chunk_size}");
+        assert_eq!(counts.lines.rejected, 120);
+        assert_eq!(counts.lines.rows, plain_counts.lines.rows);
+        assert_eq!(counts.loaded, plain_counts.loaded - 120);
+        let mut want_table = table(&plain_hours);
+        want_table.retain(|(hour, _), _| *hour != jan1 * 24 + 2);
+        assert_eq!(table(&hours), want_table, "chunk {chunk_size}");
+    }
 }
 
 mod props;

@@ -6,7 +6,7 @@ fn parse(data: &str, first: bool, file_date: Option<Date>) -> ParsedChunk {
 }
 
 fn parse_bytes(data: &[u8], first: bool, max_line: usize) -> ParsedChunk {
-    Its5Min.parse_chunk(data, &ChunkContext { first_in_entry: first, file_date: None, max_line })
+    Its5Min.parse_chunk(data, &ChunkContext { first_in_entry: first, file_date: None, max_line, gaps: None })
 }
 
 fn only_reject(line: &str) -> RejectReason {
@@ -339,4 +339,148 @@ fn a_long_first_line_is_never_a_header() {
     assert_eq!((out.counts.header, out.counts.rows, out.counts.rejected), (0, 2, 1));
     assert_eq!((out.rejects[0].line, out.rejects[0].reason), (1, RejectReason::LineTooLong));
     assert_eq!(out.samples.len(), 1);
+}
+
+/// 2023-03-12 as days since 1970-01-01.
+const MAR12: i64 = 19_428;
+
+fn parse_with_gaps(data: &str, file_date: Option<Date>, gaps: &LocalGaps) -> ParsedChunk {
+    let ctx = ChunkContext { file_date, gaps: Some(std::sync::Arc::new(gaps.clone())), ..Default::default() };
+    Its5Min.parse_chunk(data.as_bytes(), &ctx)
+}
+
+/// New York's spring-forward gap of 2023-03-12 (02:00..02:55), and a half-hour gap (Lord Howe
+/// style, 02:00..02:25) on 2023-03-13, so that two days of one chunk keep their own slots.
+fn two_gaps() -> LocalGaps {
+    LocalGaps::from_slots((24..36).map(|s| (MAR12, s)).chain((24..30).map(|s| (MAR12 + 1, s))))
+}
+
+/// Every slot of two days for two links, one missing speed per day, in time order.
+fn two_days() -> String {
+    let mut data = String::new();
+    for day in ["20230312", "20230313"] {
+        for slot in 0..288u32 {
+            for link in [1000000001u64, 1000000002] {
+                let speed = if slot == 27 && link == 1000000002 || slot == 100 && link == 1000000001 {
+                    String::new()
+                } else {
+                    format!("{}.5", 10 + (slot + link as u32) % 80)
+                };
+                data.push_str(&format!("{day},{:02}{:02},{link},,{speed},{}\n", slot / 12, slot % 12 * 5, slot % 7));
+            }
+        }
+    }
+    data
+}
+
+#[test]
+fn the_day_of_2023_03_12_is_the_one_the_gap_tests_name() {
+    assert_eq!(Date::new(2023, 3, 12).unwrap().days_since_epoch(), MAR12);
+}
+
+#[test]
+fn rows_at_nonexistent_local_times_are_rejected_and_the_others_unchanged() {
+    let data = two_days();
+    let gaps = two_gaps();
+    let plain = parse(&data, true, None);
+    let out = parse_with_gaps(&data, None, &gaps);
+
+    // Computed independently of the parser's check: from each line's text.
+    let in_gap = |line: &str| {
+        let f: Vec<&str> = line.split(',').collect();
+        let hhmm: u32 = f[1].parse().unwrap();
+        let minutes = hhmm / 100 * 60 + hhmm % 100;
+        match f[0] {
+            "20230312" => (120..180).contains(&minutes),
+            "20230313" => (120..150).contains(&minutes),
+            _ => false,
+        }
+    };
+    let lines: Vec<&str> = data.lines().collect();
+    let want_rejects: Vec<(u64, RejectReason, String)> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| in_gap(l))
+        .map(|(i, l)| (i as u64 + 1, RejectReason::NonexistentTime, l.to_string()))
+        .collect();
+    let got_rejects: Vec<_> = out.rejects.iter().map(|r| (r.line, r.reason, r.raw.clone())).collect();
+    assert_eq!(got_rejects, want_rejects);
+    // Two links x (12 slots of the first day + 6 of the second); one missing speed a day in them.
+    assert_eq!(want_rejects.len(), 2 * (12 + 6));
+
+    // Every other row parses as without gaps; the missing speeds in the gaps are rejects now.
+    let kept: Vec<Sample> = plain
+        .samples
+        .iter()
+        .filter(|s| {
+            let day = s.local_hour.div_euclid(24);
+            let slot = (s.local_hour.rem_euclid(24) * 12 + i64::from(s.slot)) as usize;
+            !gaps.contains(day, slot)
+        })
+        .copied()
+        .collect();
+    assert_eq!(out.samples, kept);
+    assert_eq!(plain.samples.len() - kept.len(), want_rejects.len() - 2);
+    assert_eq!(
+        out.counts,
+        LineCounts { rejected: want_rejects.len() as u64, missing: plain.counts.missing - 2, ..plain.counts }
+    );
+    // Hour starts follow the samples that are kept: 2023-03-12 has no hour 2.
+    let hours: Vec<i64> = out.hour_starts.iter().map(|h| h.local_hour - MAR12 * 24).collect();
+    assert_eq!(hours, (0..48).filter(|&h| h != 2).collect::<Vec<_>>());
+}
+
+#[test]
+fn no_gaps_or_an_empty_set_change_nothing() {
+    let data = two_days();
+    let plain = parse(&data, true, None);
+    for out in [
+        parse_with_gaps(&data, None, &LocalGaps::default()),
+        // Gaps of other days.
+        parse_with_gaps(&data, None, &LocalGaps::from_slots((0..288).map(|s| (MAR12 + 2, s)))),
+    ] {
+        assert_eq!(out.samples, plain.samples);
+        assert_eq!(out.rejects, plain.rejects);
+        assert_eq!(out.counts, plain.counts);
+        assert_eq!(out.hour_starts, plain.hour_starts);
+    }
+}
+
+#[test]
+fn nonexistent_time_is_checked_after_the_other_reasons() {
+    use RejectReason::*;
+    let gaps = two_gaps();
+    let mar12 = Date::new(2023, 3, 12);
+    for (line, file_date, reason) in [
+        ("20230312,0230,1000000100,,35,0", None, Some(NonexistentTime)),
+        ("20230312,230,1000000100,,35,0", mar12, Some(NonexistentTime)),
+        ("20230312,0255,1000000100,,,", mar12, Some(NonexistentTime)),
+        ("20230312,0155,1000000100,,35,0", mar12, None),
+        ("20230312,0300,1000000100,,35,0", mar12, None),
+        ("20230313,0230,1000000100,,35,0", None, None),
+        ("20230313,0225,1000000100,,35,0", None, Some(NonexistentTime)),
+        // A row of another day is stray first, even at one of that day's nonexistent times.
+        ("20230312,0230,1000000100,,35,0", Date::new(2023, 3, 13), Some(StrayDate)),
+        ("20230312,0230,1000000100,,abc,0", mar12, Some(BadSpeed)),
+        ("20230312,0230,1000000100,,35,x", mar12, Some(BadTravelTime)),
+        ("20230312,0230,x,,35,0", mar12, Some(BadLinkId)),
+        ("20230312,0231,1000000100,,35,0", mar12, Some(BadTime)),
+        ("20230312,0230,1000000100,,35", mar12, Some(FieldCount)),
+    ] {
+        let out = parse_with_gaps(line, file_date, &gaps);
+        assert_eq!(out.rejects.first().map(|r| r.reason), reason, "{line} {file_date:?}");
+        assert_eq!(out.counts.rows, 1);
+    }
+}
+
+#[test]
+fn every_reject_reason_has_a_unique_name_listed_in_the_readme() {
+    let readme = include_str!("../../../../README.md");
+    let mut names: Vec<&str> = RejectReason::ALL.iter().map(|r| r.name()).collect();
+    for name in &names {
+        assert!(readme.contains(&format!("| `{name}` |")), "README's reject table lacks {name}");
+    }
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), RejectReason::ALL.len());
 }

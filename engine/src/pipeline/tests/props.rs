@@ -30,7 +30,7 @@ impl Parsed {
 }
 
 fn context(first: bool, file_date: Option<Date>, max_line: usize) -> ChunkContext {
-    ChunkContext { first_in_entry: first, file_date, max_line }
+    ChunkContext { first_in_entry: first, file_date, max_line, gaps: None }
 }
 
 /// One chunk's range and what it parsed to.

@@ -3,12 +3,14 @@
 #   1. the engine's and the tools' tests (cargo test, no Postgres),
 #   2. the in-database tests (cargo pgrx test pg15 --runas postgres),
 #   3. pg_regress over sql/ and expected/ against the installed extension in a local cluster,
-#   4. the crash test: kill -9 of workers during a load, then resume (scripts/crash-test.sh),
-#   5. the upgrade test: 0.1.0 (commit 7cdaf19) loads and is interrupted by kill -9, then the
+#   4. the isolation tests: pg_isolation_regress over isolation/specs/ and isolation/expected/,
+#      concurrent loads, DROP, retention and cancel (scripts/isolation-test.sh),
+#   5. the crash test: kill -9 of workers during a load, then resume (scripts/crash-test.sh),
+#   6. the upgrade test: 0.1.0 (commit 7cdaf19) loads and is interrupted by kill -9, then the
 #      current build, ALTER EXTENSION vs_ingest UPDATE, resume, compare (scripts/upgrade-test.sh),
-#   6. the distributed tests on a local Citus cluster, built from ../shared/vendor when missing
+#   7. the distributed tests on a local Citus cluster, built from ../shared/vendor when missing
 #      (scripts/citus-test.sh).
-# With --fast, only 1 and 3 (a few minutes on a warm machine): for working on the SQL surface.
+# With --fast, only 1, 3 and 4 (a few minutes on a warm machine): for working on the SQL surface.
 set -euo pipefail
 FAST=false
 [[ "${1:-}" == "--fast" ]] && FAST=true
@@ -22,18 +24,18 @@ REGRESS_TESTS=(setup load dst errors security convert drop)
 ./scripts/setup.sh
 . scripts/cluster.sh
 
-echo "== 1/6 engine and tool tests: cargo test -p vs_ingest_engine -p vs_ingest_gen -p vs_ingest_bench"
+echo "== 1/7 engine and tool tests: cargo test -p vs_ingest_engine -p vs_ingest_gen -p vs_ingest_bench"
 cargo test -p vs_ingest_engine -p vs_ingest_gen -p vs_ingest_bench
 
 if $FAST; then
-    echo "== 2/6 in-database tests: skipped (--fast)"
+    echo "== 2/7 in-database tests: skipped (--fast)"
 else
-    echo "== 2/6 in-database tests: cargo pgrx test pg15"
+    echo "== 2/7 in-database tests: cargo pgrx test pg15"
     postgres_dir "$ROOT/target/pgrx-test-data"
     cargo pgrx test pg15 --runas postgres --pgdata "$ROOT/target/pgrx-test-data"
 fi
 
-echo "== 3/6 pg_regress: ${REGRESS_TESTS[*]}"
+echo "== 3/7 pg_regress: ${REGRESS_TESTS[*]}"
 # pgrx test left its test build installed; install the plain build.
 cargo pgrx install --pg-config "$PG_BIN/pg_config" >/dev/null
 cargo build -p vs_ingest_gen --bin vs-ingest-gen --quiet
@@ -47,34 +49,41 @@ if ! "$(dirname "$("$PG_BIN/pg_config" --pgxs)")/../test/regress/pg_regress" \
         --host=127.0.0.1 --port="$REGRESS_PORT" --user=postgres --dbname=vs_ingest_regress \
         "${REGRESS_TESTS[@]}"; then
     cat target/regress/out/regression.diffs 2>/dev/null || true
-    echo "test suites: 2 passed, 1 failed"
+    echo "test suites: $($FAST && echo 1 || echo 2) passed, 1 failed"
+    exit 1
+fi
+
+echo "== 4/7 isolation tests: pg_isolation_regress, concurrent loads against each other, DROP, retention, cancel"
+# Its own cluster (port 54333), against the build installed above; it holds /tmp/vs_ingest_pg.lock.
+if ! ./scripts/isolation-test.sh --installed target/debug/vs-ingest-gen; then
+    echo "test suites: $($FAST && echo 2 || echo 3) passed, 1 failed"
     exit 1
 fi
 
 if $FAST; then
-    echo "== 4/6 crash test: skipped (--fast)"
-    echo "== 5/6 upgrade test: skipped (--fast)"
-    echo "== 6/6 distributed tests: skipped (--fast)"
-    echo "test suites: 2 passed, 0 failed, 4 skipped"
+    echo "== 5/7 crash test: skipped (--fast)"
+    echo "== 6/7 upgrade test: skipped (--fast)"
+    echo "== 7/7 distributed tests: skipped (--fast)"
+    echo "test suites: 3 passed, 0 failed, 4 skipped"
     exit 0
 fi
-echo "== 4/6 crash test: kill -9 during loads, then resume"
+echo "== 5/7 crash test: kill -9 during loads, then resume"
 if ! ./scripts/crash-test.sh target/debug/vs-ingest-gen "$REGRESS_PORT" "$REGRESS_DATA"; then
-    echo "test suites: 3 passed, 1 failed"
+    echo "test suites: 4 passed, 1 failed"
     exit 1
 fi
 # The upgrade test installs other builds system-wide, under /tmp/vs_ingest_pg.lock: the regress
 # cluster is done with the installed extension.
 cluster_stop "$REGRESS_DATA"
-echo "== 5/6 upgrade test: 0.1.0, kill -9 mid-load, ALTER EXTENSION vs_ingest UPDATE, resume"
+echo "== 6/7 upgrade test: 0.1.0, kill -9 mid-load, ALTER EXTENSION vs_ingest UPDATE, resume"
 if ! ./scripts/upgrade-test.sh; then
-    echo "test suites: 4 passed, 1 failed"
-    exit 1
-fi
-echo "== 6/6 distributed tests: Citus 13.2.2, a coordinator and two workers"
-cargo pgrx install --pg-config "$PG_BIN/pg_config" >/dev/null
-if ! ./scripts/citus-test.sh target/debug/vs-ingest-gen; then
     echo "test suites: 5 passed, 1 failed"
     exit 1
 fi
-echo "test suites: 6 passed, 0 failed"
+echo "== 7/7 distributed tests: Citus 13.2.2, a coordinator and two workers"
+cargo pgrx install --pg-config "$PG_BIN/pg_config" >/dev/null
+if ! ./scripts/citus-test.sh target/debug/vs-ingest-gen; then
+    echo "test suites: 6 passed, 1 failed"
+    exit 1
+fi
+echo "test suites: 7 passed, 0 failed"

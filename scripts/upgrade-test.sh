@@ -6,7 +6,7 @@
 # after it. The table must equal a clean load of the same four files by the current build, the
 # coverage report must agree, and the history from before the upgrade must still be there.
 #
-#   scripts/upgrade-test.sh          (as root, like scripts/test.sh, which runs it as suite 5)
+#   scripts/upgrade-test.sh          (as root, like scripts/test.sh, which runs it as suite 6)
 #
 # Builds: 0.1.0 in target/upgrade/v010-src with its own target dir target/upgrade/v010-target
 # (kept between runs: about 5-7 minutes cold on 2 cores, seconds afterwards), a release build as

@@ -222,6 +222,15 @@ sql "ALTER EXTENSION vs_ingest UPDATE" "ALTER EXTENSION vs_ingest UPDATE" >/dev/
 v=$(sql "extversion" "SELECT extversion FROM pg_extension WHERE extname = 'vs_ingest'")
 if [ "$v" = "$NEW_VERSION" ]; then pass "ALTER EXTENSION vs_ingest UPDATE: 0.1.0 -> $v"; else abort "after the update extversion is $v, not $NEW_VERSION"; fi
 
+r=$(sql "starters by oid" "SELECT count(*), count(*) FILTER (WHERE started_by_oid = to_regrole(quote_ident(started_by))::oid)
+                              FROM vs_ingest.run")
+read -r runs_upgraded runs_with_oid <<<"${r//|/ }"
+if [ "$runs_upgraded" -gt 0 ] && [ "$runs_with_oid" = "$runs_upgraded" ]; then
+    pass "the update recorded the starting role's oid of all $runs_upgraded runs of 0.1.0 (run.started_by_oid)"
+else
+    fail "the update recorded the starting role's oid of $runs_with_oid of $runs_upgraded runs of 0.1.0"
+fi
+
 log "the upgraded extension against a fresh $NEW_VERSION (scripts/schema-description.sql)"
 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d postgres \
     -c "DROP DATABASE IF EXISTS upgrade_test_fresh" -c "CREATE DATABASE upgrade_test_fresh" >/dev/null

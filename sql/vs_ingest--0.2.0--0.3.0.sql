@@ -14,6 +14,45 @@
 --    items 2 and 3).
 ------------------------------------------------------------------------------------------------
 
+-- Runs and sources name their role by oid (who it is); the names stay, for display. A role that
+-- no longer exists gets NULL: its runs are seen by pg_monitor, superusers and the target's owner
+-- (resumed by nobody), and its sources run for nobody.
+ALTER TABLE vs_ingest.run ADD COLUMN started_by_oid oid;
+UPDATE vs_ingest.run SET started_by_oid = pg_catalog.to_regrole(pg_catalog.quote_ident(started_by))::oid;
+ALTER TABLE vs_ingest.source ADD COLUMN owner_oid oid;
+UPDATE vs_ingest.source SET owner_oid = pg_catalog.to_regrole(pg_catalog.quote_ident(owner))::oid;
+
+-- Who sees a run: by the starter's and the target's oids, never by a name (to_regclass raised
+-- 42501 for every reader once any run's target was in a schema the reader may not use).
+DROP POLICY own_runs ON vs_ingest.run;
+DROP FUNCTION vs_ingest.sees_run(name, text);
+CREATE FUNCTION vs_ingest.sees_run(started_by_oid oid, target_oid oid) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_has_role('pg_monitor', 'USAGE')
+        OR CASE WHEN EXISTS (SELECT 1 FROM pg_roles a WHERE a.oid = sees_run.started_by_oid)
+                THEN pg_has_role(sees_run.started_by_oid, 'USAGE') ELSE false END
+        OR coalesce((SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_roles a WHERE a.oid = c.relowner)
+                                 THEN pg_has_role(c.relowner, 'USAGE') ELSE false END
+                       FROM pg_class c WHERE c.oid = sees_run.target_oid), false)
+$$;
+CREATE OR REPLACE FUNCTION vs_ingest.sees_rejects(file_id bigint) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce((SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_roles a WHERE a.oid = r.started_by_oid)
+                                 THEN pg_has_role(r.started_by_oid, 'USAGE') ELSE false END
+                       FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
+                      WHERE f.file_id = $1), false)
+$$;
+CREATE POLICY own_runs ON vs_ingest.run FOR SELECT USING (vs_ingest.sees_run(started_by_oid, target_oid));
+
+-- forget_coverage was SECURITY DEFINER, with no check of who called it: any loader could delete
+-- another role's coverage. It becomes the Rust function (src/api/retention.rs) that checks the
+-- caller has the privileges of the target's owner and then deletes as the catalog's owner: same
+-- name, arguments, result and grants (CREATE OR REPLACE keeps them; it also drops SECURITY
+-- DEFINER and the SET clause, which a C function of the extension does not have).
+CREATE OR REPLACE FUNCTION vs_ingest.forget_coverage(table_name text, lo timestamptz, hi timestamptz)
+RETURNS bigint VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'forget_coverage_wrapper';
+
+
 ------------------------------------------------------------------------------------------------
 -- 3. Local times that do not exist (issue 17, item 4).
 ------------------------------------------------------------------------------------------------

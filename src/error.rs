@@ -82,6 +82,9 @@ pub enum IngestError {
     #[error("must be the role that started run {0}")]
     NotRunOwner(i64),
 
+    #[error("must be the owner of target \"{0}\" to forget its coverage")]
+    NotTargetOwner(String),
+
     #[error("the table run {0} loaded into no longer exists")]
     RunTargetGone(i64),
 
@@ -129,7 +132,9 @@ impl IngestError {
             IngestError::NoSuchRun(_) | IngestError::NoSuchSource(_) => ERRCODE_UNDEFINED_OBJECT,
             IngestError::RunTargetGone(_) => ERRCODE_UNDEFINED_TABLE,
             IngestError::SourceExists(_) => ERRCODE_DUPLICATE_OBJECT,
-            IngestError::NotSourceOwner(_) | IngestError::NotRunOwner(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            IngestError::NotSourceOwner(_) | IngestError::NotRunOwner(_) | IngestError::NotTargetOwner(_) => {
+                ERRCODE_INSUFFICIENT_PRIVILEGE
+            }
             IngestError::WorkersBlocked { .. } => ERRCODE_LOCK_NOT_AVAILABLE,
             IngestError::BadInterval { .. } | IngestError::BadRetainAction(_) => ERRCODE_INVALID_PARAMETER_VALUE,
             IngestError::RunIsLive(_) => ERRCODE_OBJECT_IN_USE,
@@ -225,6 +230,11 @@ impl IngestError {
             }
             IngestError::NotRunOwner(_) => {
                 "Only the role that started a run (or a member of it, or a superuser) may resume or cancel it."
+                    .to_string()
+            }
+            IngestError::NotTargetOwner(_) => {
+                "Only the target's owner (or a member of that role, or a superuser) may forget its coverage; \
+                 vs_ingest.apply_retention does it for the days it drops."
                     .to_string()
             }
             IngestError::WorkersBlocked { .. } => {

@@ -51,6 +51,7 @@ extension_sql_file!(
         api::source::vs_ingest_run_source,
         api::target::vs_ingest_create_target,
         api::convert::vs_ingest_convert_target,
+        api::retention::forget_coverage,
         api::cluster::load_files,
         api::cluster::node_run_report
     ],

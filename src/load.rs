@@ -101,11 +101,12 @@ pub fn load_file(path: &str, options: &LoadOptions) -> Result<Summary> {
     launch(Envelope { request, resume_run: None }, options.wait)
 }
 
-/// The role that started the run `run_id`, if the caller may act on it: a run is resumed or
-/// cancelled only by that role (or a member of it, or a superuser).
-pub(crate) fn own_run(run_id: i64) -> Result<String> {
-    let started_by = catalog::run_started_by(run_id)?.ok_or(IngestError::NoSuchRun(run_id))?;
-    if access::may_act_for(&started_by) {
+/// The role that started the run `run_id` (by oid: a role created again under its name is
+/// another role), if the caller may act on it: a run is resumed or cancelled only by that role (or
+/// a member of it, or a superuser). `None`: its role was gone when 0.3.0 recorded oids.
+pub(crate) fn own_run(run_id: i64) -> Result<Option<pg_sys::Oid>> {
+    let started_by = catalog::run_starter(run_id)?.ok_or(IngestError::NoSuchRun(run_id))?;
+    if access::may_act_for(started_by) {
         Ok(started_by)
     } else {
         Err(IngestError::NotRunOwner(run_id))
@@ -128,7 +129,7 @@ pub fn resume(run_id: i64, wait: bool) -> Result<Summary> {
         // has the name now would leave that table short.
         (true, None) => return Err(IngestError::RunTargetGone(run_id)),
     };
-    let role = access::role_oid(&started_by).ok_or(IngestError::NotRunOwner(run_id))?;
+    let role = started_by.filter(|&role| access::role_exists(role)).ok_or(IngestError::NotRunOwner(run_id))?;
     access::as_role(role, || launch(Envelope { request, resume_run: Some(run_id) }, wait))
 }
 

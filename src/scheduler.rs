@@ -115,9 +115,11 @@ fn extension_installed() -> Result<bool> {
         .map_err(crate::error::spi_error)
 }
 
-/// Runs `work` as the source's owner, who must still exist and still be allowed to load.
+/// Runs `work` as the source's owner (the role by oid: never another role that took its name),
+/// who must still exist and still be allowed to load.
 fn as_owner<T>(s: &Source, work: impl FnOnce() -> Result<T>) -> Result<T> {
-    let owner = source::owner_oid(&s.owner)?.ok_or(crate::error::IngestError::NotPermitted)?;
+    let owner =
+        s.owner_oid.filter(|&owner| access::role_exists(owner)).ok_or(crate::error::IngestError::NotPermitted)?;
     access::as_role(owner, work)
 }
 

@@ -5,5 +5,6 @@ pub mod cluster;
 pub mod convert;
 pub mod hours;
 pub mod ingest;
+pub mod retention;
 pub mod source;
 pub mod target;

@@ -81,7 +81,7 @@ fn vs_ingest_add_source(
         let target = access::qualify_target(target)?;
         let _path = FixedSearchPath::enter();
         check(&settings, None)?;
-        source::insert(name, &access::current_user_name(), &Settings { target: Some(&target), ..settings })
+        source::insert(name, &Settings { target: Some(&target), ..settings })
     };
     add().or_raise()
 }

@@ -35,21 +35,35 @@ pub fn current_user_name() -> String {
     unsafe { CStr::from_ptr(pg_sys::GetUserNameFromId(pg_sys::GetUserId(), false)).to_string_lossy().into_owned() }
 }
 
-/// The oid of the role called `name`, if it exists.
-pub fn role_oid(name: &str) -> Option<pg_sys::Oid> {
-    let name = CString::new(name).ok()?;
-    // SAFETY: a catalog look-up on the backend's main thread.
-    let oid = unsafe { pg_sys::get_role_oid(name.as_ptr(), true) };
-    (oid != pg_sys::InvalidOid).then_some(oid)
+/// The current user's oid: who a run or a source belongs to (roles are matched by oid, never by
+/// name, so a role dropped and created again under the same name is another role).
+pub fn current_user_oid() -> pg_sys::Oid {
+    // SAFETY: reads the current user of the backend.
+    unsafe { pg_sys::GetUserId() }
 }
 
-/// Whether the current user may act for `role` (a run's or a source's owner): a superuser, or a
-/// role with that role's privileges.
-pub fn may_act_for(role: &str) -> bool {
+/// Whether a role with this oid exists.
+pub fn role_exists(role: pg_sys::Oid) -> bool {
+    // SAFETY: a catalog look-up on the backend's main thread; NULL when there is no such role.
+    unsafe { !pg_sys::GetUserNameFromId(role, true).is_null() }
+}
+
+/// Whether the current user may act for `role` (a run's or a source's owner, by oid; `None` when
+/// that role was gone at the upgrade that recorded oids): a superuser, or a role with that role's
+/// privileges.
+pub fn may_act_for(role: Option<pg_sys::Oid>) -> bool {
     // SAFETY: catalog look-ups on the backend's main thread.
     unsafe {
-        pg_sys::superuser() || role_oid(role).is_some_and(|oid| pg_sys::has_privs_of_role(pg_sys::GetUserId(), oid))
+        pg_sys::superuser()
+            || role.is_some_and(|oid| role_exists(oid) && pg_sys::has_privs_of_role(pg_sys::GetUserId(), oid))
     }
+}
+
+/// Whether the current user has the privileges of the owner of relation `rel` (or is a
+/// superuser). `rel` must exist.
+pub fn owns_relation(rel: pg_sys::Oid) -> bool {
+    // SAFETY: a catalog look-up on the backend's main thread.
+    unsafe { pg_sys::pg_class_ownercheck(rel, pg_sys::GetUserId()) }
 }
 
 /// The canonical directories of `vs_ingest.allowed_dirs` (entries that do not exist are ignored).
@@ -183,6 +197,39 @@ pub fn qualify_target(target: &str) -> Result<String> {
     });
     match outcome {
         Err(IngestError::Postgres { code: PgSqlErrorCode::ERRCODE_INVALID_NAME, .. }) => Err(bad()),
+        other => other,
+    }
+}
+
+/// The oid of the existing relation `name`, as the caller's `search_path` resolves it, with the
+/// catalog look-ups Postgres itself uses (no SQL runs); `None` if there is none. As for any name a
+/// role gives, naming a schema it may not use is an error (42501).
+pub fn relation_oid(name: &str) -> Result<Option<pg_sys::Oid>> {
+    let bad = || IngestError::BadTarget(name.to_string());
+    let cname = CString::new(name).map_err(|_| bad())?;
+    let outcome = in_subtransaction(|| {
+        // SAFETY: catalog look-ups on the main thread inside a (sub)transaction.
+        unsafe {
+            let names = pg_sys::stringToQualifiedNameList(cname.as_ptr());
+            if names.is_null() || !(1..=2).contains(&(*names).length) {
+                return Err(bad());
+            }
+            let relid = pg_sys::RangeVarGetRelidExtended(
+                pg_sys::makeRangeVarFromNameList(names),
+                pg_sys::NoLock as pg_sys::LOCKMODE,
+                pg_sys::RVROption::RVR_MISSING_OK,
+                None,
+                std::ptr::null_mut(),
+            );
+            Ok((relid != pg_sys::InvalidOid).then_some(relid))
+        }
+    });
+    match outcome {
+        // Not a name at all: Postgres' own parsers say so with these codes.
+        Err(IngestError::Postgres {
+            code: PgSqlErrorCode::ERRCODE_INVALID_NAME | PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            ..
+        }) => Err(bad()),
         other => other,
     }
 }

@@ -105,17 +105,18 @@ pub struct NewRun<'a> {
 
 pub fn start_run(run: &NewRun<'_>) -> Result<i64> {
     get::<i64>(
-        "INSERT INTO vs_ingest.run (dir, pattern, target, options, source_id, started_by, target_oid)
-         VALUES ($1, $2, $3, $4::jsonb, $5, $6::name, $7) RETURNING run_id",
+        "INSERT INTO vs_ingest.run (dir, pattern, target, options, source_id, started_by, target_oid, started_by_oid)
+         VALUES ($1, $2, $3, $4::jsonb, $5, $6::name, $7, $8) RETURNING run_id",
         &[
             run.dir.into(),
             run.pattern.into(),
             run.target.into(),
             run.request_json.into(),
             run.source_id.into(),
-            // Taken before `get` switches to the catalog's owner.
+            // Taken before `get` switches to the catalog's owner: the worker runs as the caller.
             access::current_user_name().into(),
             run.target_oid.into(),
+            access::current_user_oid().into(),
         ],
     )
     .map(|id| id.expect("INSERT RETURNING gives the id"))
@@ -488,9 +489,14 @@ pub fn run_target(run_id: i64) -> Result<(bool, Option<String>)> {
     Ok(found.map_or((false, None), |(has_oid, name)| (has_oid.unwrap_or(false), name)))
 }
 
-/// The role that started a run; `None` if there is no such run.
-pub fn run_started_by(run_id: i64) -> Result<Option<String>> {
-    get::<String>("SELECT started_by::text FROM vs_ingest.run WHERE run_id = $1", &[run_id.into()])
+/// The role that started a run, by oid (`Some(None)`: a run whose role was gone when 0.3.0
+/// recorded oids); `None` if there is no such run.
+pub fn run_starter(run_id: i64) -> Result<Option<Option<pg_sys::Oid>>> {
+    let found = get_two::<bool, pg_sys::Oid>(
+        "SELECT true, started_by_oid FROM vs_ingest.run WHERE run_id = $1",
+        &[run_id.into()],
+    )?;
+    Ok(found.map(|(_, oid)| oid))
 }
 
 pub fn run_status(run_id: i64) -> Result<Option<String>> {

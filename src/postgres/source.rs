@@ -13,7 +13,11 @@ use crate::postgres::access;
 pub struct Source {
     pub id: i32,
     pub name: String,
+    /// The owner's name when the source was added, for messages.
     pub owner: String,
+    /// Who the owner is: scheduled runs run as this role, and only it (or a member of it, or a
+    /// superuser) manages the source. `None`: the role was gone when 0.3.0 recorded oids.
+    pub owner_oid: Option<pg_sys::Oid>,
     pub dir: String,
     pub pattern: String,
     pub target: String,
@@ -25,7 +29,7 @@ pub struct Source {
 }
 
 const COLUMNS: &str = "source_id, name, owner::text, dir, pattern, target, format, source_timezone, max_reject_ratio,
-                       reload_changed, CASE WHEN retain IS NOT NULL THEN retain_action END";
+                       reload_changed, CASE WHEN retain IS NOT NULL THEN retain_action END, owner_oid";
 
 fn select(query: &str, args: &[DatumWithOid]) -> Result<Vec<Source>> {
     Spi::connect(|client| {
@@ -44,6 +48,7 @@ fn select(query: &str, args: &[DatumWithOid]) -> Result<Vec<Source>> {
                     max_reject_ratio: row.get::<f64>(9)?,
                     reload_changed: row.get::<bool>(10)?.unwrap_or_default(),
                     retain_action: row.get::<String>(11)?,
+                    owner_oid: row.get::<pg_sys::Oid>(12)?,
                 })
             })
             .collect::<Result<Vec<_>, pgrx::spi::Error>>()
@@ -60,7 +65,7 @@ pub fn managed(name: &str) -> Result<Source> {
     let source = select(&format!("SELECT {COLUMNS} FROM vs_ingest.source WHERE name = $1"), &[name.into()])?
         .pop()
         .ok_or_else(|| IngestError::NoSuchSource(name.into()))?;
-    if !access::may_act_for(&source.owner) {
+    if !access::may_act_for(source.owner_oid) {
         return Err(IngestError::NotSourceOwner(name.into()));
     }
     Ok(source)
@@ -90,7 +95,7 @@ pub fn with_retention() -> Result<Vec<Source>> {
 
 /// Records a check of `source`: when, its failure if any, and when the next one is due.
 pub fn checked(source: i32, error: Option<&str>) -> Result<()> {
-    access::as_role(access::superuser_oid(), || {
+    access::as_catalog_owner(|| {
         run_sql(
             "UPDATE vs_ingest.source SET last_checked_at = clock_timestamp(), last_error = $2,
                     next_check_at = clock_timestamp() + every
@@ -102,17 +107,12 @@ pub fn checked(source: i32, error: Option<&str>) -> Result<()> {
 
 /// Records a retention failure of `source`.
 pub fn retention_failed(source: i32, error: &str) -> Result<()> {
-    access::as_role(access::superuser_oid(), || {
+    access::as_catalog_owner(|| {
         run_sql(
             "UPDATE vs_ingest.source SET last_error = 'retention: ' || $2 WHERE source_id = $1",
             &[source.into(), error.into()],
         )
     })
-}
-
-/// The oid of a source's owner; `None` if the role is gone.
-pub fn owner_oid(owner: &str) -> Result<Option<pg_sys::Oid>> {
-    Spi::get_one_with_args::<pg_sys::Oid>("SELECT to_regrole($1)::oid", &[owner.into()]).map_err(spi_error)
 }
 
 /// Of the `files` (path, size, mtime in seconds) of a source, those its target's ledger has not
@@ -187,16 +187,20 @@ pub fn check_interval(name: &'static str, value: Option<Interval>, min: &str, ze
 }
 
 /// Adds a source owned by the current user; its id.
-pub fn insert(name: &str, owner: &str, s: &Settings) -> Result<i32> {
+pub fn insert(name: &str, s: &Settings) -> Result<i32> {
     let mut args = settings_args(name, s);
-    args.push(owner.into());
-    let id = access::as_role(access::superuser_oid(), || {
+    // Taken before switching to the catalog's owner.
+    args.push(access::current_user_name().into());
+    args.push(access::current_user_oid().into());
+    let id = access::as_catalog_owner(|| {
         Spi::get_one_with_args::<i32>(
             // A name that exists inserts nothing: the outer SELECT still gives one row (NULL).
             "WITH added AS (
-                 INSERT INTO vs_ingest.source (name, owner, dir, pattern, every, target, format, source_timezone,
-                                               max_reject_ratio, reload_changed, retain, retain_action, enabled)
-                 VALUES ($1, $13, $2, $3, $4, $5, $6, nullif($7, ''), $8, $9, nullif($10, interval '0'), $11, $12)
+                 INSERT INTO vs_ingest.source (name, owner, owner_oid, dir, pattern, every, target, format,
+                                               source_timezone, max_reject_ratio, reload_changed, retain,
+                                               retain_action, enabled)
+                 VALUES ($1, $13, $14, $2, $3, $4, $5, $6, nullif($7, ''), $8, $9, nullif($10, interval '0'),
+                         $11, $12)
                  ON CONFLICT (name) DO NOTHING RETURNING source_id)
              SELECT (SELECT source_id FROM added)",
             &args,
@@ -208,7 +212,7 @@ pub fn insert(name: &str, owner: &str, s: &Settings) -> Result<i32> {
 
 /// Changes the given settings of a source; its next check is due at once.
 pub fn update(name: &str, s: &Settings) -> Result<()> {
-    access::as_role(access::superuser_oid(), || {
+    access::as_catalog_owner(|| {
         run_sql(
             "UPDATE vs_ingest.source SET
                     dir = coalesce($2, dir), pattern = coalesce($3, pattern), every = coalesce($4, every),
@@ -226,7 +230,7 @@ pub fn update(name: &str, s: &Settings) -> Result<()> {
 }
 
 pub fn delete(name: &str) -> Result<()> {
-    access::as_role(access::superuser_oid(), || run_sql("DELETE FROM vs_ingest.source WHERE name = $1", &[name.into()]))
+    access::as_catalog_owner(|| run_sql("DELETE FROM vs_ingest.source WHERE name = $1", &[name.into()]))
 }
 
 fn settings_args<'a>(name: &'a str, s: &Settings<'a>) -> Vec<DatumWithOid<'a>> {

@@ -104,7 +104,7 @@ AS $$ SELECT * FROM vs_ingest.vs_ingest_run_source($1, $2) $$;
 REVOKE ALL ON FUNCTION vs_ingest.vs_ingest_add_source, vs_ingest.vs_ingest_alter_source,
                        vs_ingest.vs_ingest_enable_source, vs_ingest.vs_ingest_disable_source,
                        vs_ingest.vs_ingest_drop_source, vs_ingest.vs_ingest_run_source,
-                       vs_ingest.prune_history, vs_ingest.apply_retention,
+                       vs_ingest.prune_history, vs_ingest.apply_retention, vs_ingest.forget_coverage,
                        public.vs_ingest_add_source, public.vs_ingest_alter_source,
                        public.vs_ingest_enable_source, public.vs_ingest_disable_source,
                        public.vs_ingest_drop_source, public.vs_ingest_run_source,

@@ -23,7 +23,12 @@ CREATE TYPE vs_ingest.load_summary AS (
 CREATE TABLE vs_ingest.source (
     source_id       int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name            text        NOT NULL UNIQUE,
+    -- The role scheduled runs run as, by oid (who it is; `owner` is its name when the source was
+    -- added, for display): a role dropped and created again under the same name is another role,
+    -- and a renamed one keeps its sources. NULL: the role was gone when 0.3.0 was installed (such a
+    -- source runs for nobody).
     owner           name        NOT NULL,
+    owner_oid       oid,
     dir             text        NOT NULL,
     pattern         text        NOT NULL,
     -- How often the directory is checked for new, changed or unfinished files.
@@ -54,6 +59,9 @@ CREATE TABLE vs_ingest.run (
     -- to them; a dropped source's runs keep its id.
     source_id       int,
     started_by      name        NOT NULL DEFAULT current_user,
+    -- The role that started the run, by oid: who may see, resume and cancel it (`started_by` is
+    -- its name then, for display). NULL: the role was gone when 0.3.0 was installed.
+    started_by_oid  oid,
     started_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
     finished_at     timestamptz,
     dir             text        NOT NULL,
@@ -230,17 +238,26 @@ COMMENT ON VIEW vs_ingest.progress IS 'Files of running loads, as of their last 
 -- privileges of started) and of loads into tables it owns; members of pg_monitor see every run
 -- and file; superusers see everything. Raw rejected lines are seen only by the role that
 -- started the load (and its members) and superusers.
-CREATE FUNCTION vs_ingest.sees_run(started_by name, target text) RETURNS boolean
+--
+-- Roles and tables are matched by oid, never by name: a table renamed keeps its runs, and a
+-- table or role created under an old name gets none of them. Nothing here resolves a name (a
+-- schema the reader may not use would raise an error for every reader), and pg_has_role is
+-- called only with the oid of a role that exists. A run of 0.1.0 (no target_oid) is seen by its
+-- starter only.
+CREATE FUNCTION vs_ingest.sees_run(started_by_oid oid, target_oid oid) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT pg_has_role('pg_monitor', 'USAGE')
-        OR coalesce(pg_has_role(to_regrole(quote_ident(started_by)), 'USAGE'), false)
-        OR coalesce((SELECT pg_has_role(c.relowner, 'USAGE') FROM pg_class c WHERE c.oid = to_regclass(target)),
-                    false)
+        OR CASE WHEN EXISTS (SELECT 1 FROM pg_roles a WHERE a.oid = sees_run.started_by_oid)
+                THEN pg_has_role(sees_run.started_by_oid, 'USAGE') ELSE false END
+        OR coalesce((SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_roles a WHERE a.oid = c.relowner)
+                                 THEN pg_has_role(c.relowner, 'USAGE') ELSE false END
+                       FROM pg_class c WHERE c.oid = sees_run.target_oid), false)
 $$;
 
 CREATE FUNCTION vs_ingest.sees_rejects(file_id bigint) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce((SELECT pg_has_role(to_regrole(quote_ident(r.started_by)), 'USAGE')
+    SELECT coalesce((SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_roles a WHERE a.oid = r.started_by_oid)
+                                 THEN pg_has_role(r.started_by_oid, 'USAGE') ELSE false END
                        FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
                       WHERE f.file_id = $1), false)
 $$;
@@ -249,7 +266,7 @@ ALTER TABLE vs_ingest.run ENABLE ROW LEVEL SECURITY;
 ALTER TABLE vs_ingest.file ENABLE ROW LEVEL SECURITY;
 ALTER TABLE vs_ingest.reject ENABLE ROW LEVEL SECURITY;
 ALTER TABLE vs_ingest.coverage ENABLE ROW LEVEL SECURITY;
-CREATE POLICY own_runs ON vs_ingest.run FOR SELECT USING (vs_ingest.sees_run(started_by, target));
+CREATE POLICY own_runs ON vs_ingest.run FOR SELECT USING (vs_ingest.sees_run(started_by_oid, target_oid));
 CREATE POLICY own_files ON vs_ingest.file FOR SELECT
     USING (EXISTS (SELECT 1 FROM vs_ingest.run r WHERE r.run_id = file.run_id));
 CREATE POLICY own_rejects ON vs_ingest.reject FOR SELECT USING (vs_ingest.sees_rejects(file_id));

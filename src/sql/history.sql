@@ -42,37 +42,9 @@ BEGIN
 END
 $$;
 
--- Deletes the coverage of the hours [lo, hi) of the target `table_name` that no partition of its
--- storage holds any more (a dropped or detached day). Users cannot write the catalog, so this runs
--- as its owner (SECURITY DEFINER); it trusts no argument and never reads a relation of the caller
--- (a view could run the caller's functions with the definer's rights): it removes only coverage
--- that the system catalogs show to be stale.
-CREATE FUNCTION vs_ingest.forget_coverage(table_name text, lo timestamptz, hi timestamptz) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    rel regclass := to_regclass(table_name);
-    storage regclass;
-    tz text;
-    forgotten bigint;
-BEGIN
-    storage := vs_ingest.storage_of(rel);
-    tz := vs_ingest.time_zone_of(rel);
-    IF rel IS NULL OR storage IS NULL OR tz IS NULL
-       OR NOT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = tz) THEN
-        RETURN 0;  -- not a target
-    END IF;
-    -- A partition still holds a local day of [lo, hi): nothing is stale.
-    IF EXISTS (SELECT 1 FROM vs_ingest.day_partitions(storage) p
-                WHERE p.lo::timestamp AT TIME ZONE tz < forget_coverage.hi
-                  AND p.hi::timestamp AT TIME ZONE tz > forget_coverage.lo) THEN
-        RETURN 0;
-    END IF;
-    DELETE FROM vs_ingest.coverage c WHERE c.target_oid = rel AND c.hour >= lo AND c.hour < hi;
-    GET DIAGNOSTICS forgotten = ROW_COUNT;
-    RETURN forgotten;
-END
-$$;
-REVOKE ALL ON FUNCTION vs_ingest.forget_coverage FROM PUBLIC;
+-- vs_ingest.forget_coverage(table_name, lo, hi), which apply_retention calls, is a Rust function
+-- (src/api/retention.rs): it checks that the caller has the privileges of the target's owner, then
+-- deletes the stale coverage as the catalog's owner.
 
 -- Detaches or drops the daily partitions of `target`'s storage whose local day ended more than
 -- `retain` ago (pg_partman style). Dropping a day also forgets its coverage. Returns the

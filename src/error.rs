@@ -49,6 +49,9 @@ pub enum IngestError {
     #[error("invalid target table name \"{0}\"")]
     BadTarget(String),
 
+    #[error("target table name \"{0}\" has a part longer than 63 bytes")]
+    TargetNameTooLong(String),
+
     #[error("{rejected} of {rows} rows of \"{path}\" were rejected, more than max_reject_ratio {max_ratio}")]
     TooManyRejects { path: String, rejected: u64, rows: u64, max_ratio: f64 },
 
@@ -87,6 +90,12 @@ pub enum IngestError {
 
     #[error("the table run {0} loaded into no longer exists")]
     RunTargetGone(i64),
+
+    #[error("target {0} was dropped during the load")]
+    TargetDropped(String),
+
+    #[error("the partition of target {target} for {day} was dropped or detached during the load")]
+    DayPartitionGone { target: String, day: String },
 
     #[error("the load's workers wait for a lock held by this transaction{through}")]
     WorkersBlocked { through: String },
@@ -127,10 +136,13 @@ impl IngestError {
             | IngestError::BadRejectRatio(_)
             | IngestError::BadNodes(_) => ERRCODE_INVALID_PARAMETER_VALUE,
             IngestError::BadTarget(_) => ERRCODE_INVALID_NAME,
+            IngestError::TargetNameTooLong(_) => ERRCODE_NAME_TOO_LONG,
             IngestError::TooManyRejects { .. } => ERRCODE_BAD_COPY_FILE_FORMAT,
             IngestError::FileChanged(_) => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             IngestError::NoSuchRun(_) | IngestError::NoSuchSource(_) => ERRCODE_UNDEFINED_OBJECT,
-            IngestError::RunTargetGone(_) => ERRCODE_UNDEFINED_TABLE,
+            IngestError::RunTargetGone(_) | IngestError::TargetDropped(_) | IngestError::DayPartitionGone { .. } => {
+                ERRCODE_UNDEFINED_TABLE
+            }
             IngestError::SourceExists(_) => ERRCODE_DUPLICATE_OBJECT,
             IngestError::NotSourceOwner(_) | IngestError::NotRunOwner(_) | IngestError::NotTargetOwner(_) => {
                 ERRCODE_INSUFFICIENT_PRIVILEGE
@@ -191,6 +203,9 @@ impl IngestError {
                  the files over the worker nodes."
                 .to_string(),
             IngestError::BadTarget(_) => "Give a table name, optionally schema-qualified.".to_string(),
+            IngestError::TargetNameTooLong(_) => "PostgreSQL would cut it (a Korean character takes 3 bytes): give a \
+                 shorter name."
+                .to_string(),
             IngestError::TooManyRejects { .. } => "See vs_ingest.reject for the lines and reasons; raise \
                  max_reject_ratio to load the file anyway."
                 .to_string(),
@@ -228,6 +243,12 @@ impl IngestError {
                  vs_ingest_dir, which starts them from the beginning."
                     .to_string()
             }
+            IngestError::TargetDropped(_) => "What the load committed went with the table; a new load into a \
+                 target of that name starts the files from the beginning."
+                .to_string(),
+            IngestError::DayPartitionGone { .. } => "Retention (a source's retain) or a DROP or DETACH removed the \
+                 day, with the blocks this file had committed to it; load the file again to write the whole day."
+                .to_string(),
             IngestError::NotRunOwner(_) => {
                 "Only the role that started a run (or a member of it, or a superuser) may resume or cancel it."
                     .to_string()

@@ -35,6 +35,20 @@ use crate::postgres::transaction::Transaction;
 use copy::copy_into;
 use target::{qualified_name, regclass, Target};
 
+/// Whether relation `oid` exists (after a lock on it: the catalog caches are then current).
+fn relation_exists(oid: pg_sys::Oid) -> bool {
+    // SAFETY: a syscache probe on the main thread, inside a transaction.
+    unsafe {
+        pg_sys::SearchSysCacheExists(
+            pg_sys::SysCacheIdentifier::RELOID as _,
+            pg_sys::Datum::from(oid),
+            pg_sys::Datum::from(0),
+            pg_sys::Datum::from(0),
+            pg_sys::Datum::from(0),
+        )
+    }
+}
+
 /// What writing some hours did to the table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Written {
@@ -251,18 +265,25 @@ impl Writer {
         }
         let lock = pg_sys::RowExclusiveLock as pg_sys::LOCKMODE;
         let date = Date::from_days_since_epoch(day).to_string();
-        // SAFETY: a lock on a relation that exists (the target's storage), on the main thread in
-        // a transaction; it is released when the transaction ends.
+        // SAFETY: locking an oid is valid whether or not the relation still exists; the lock is
+        // released when the transaction ends. Whether it exists is asked after the lock.
         unsafe { pg_sys::LockRelationOid(self.target.storage, lock) };
+        if !relation_exists(self.target.storage) {
+            return Err(IngestError::TargetDropped(self.target.name.clone()));
+        }
         let part = Spi::get_one_with_args::<pg_sys::Oid>(
             "SELECT vs_ingest.day_partition($1, $2::date)::oid",
             &[regclass(self.target.storage), date.clone().into()],
         )
         .map_err(spi_error)?;
-        if let Some(part) = part {
-            // SAFETY: as above, for the day's partition, found under the storage's lock.
-            unsafe { pg_sys::LockRelationOid(part, lock) };
-        }
+        // The writer made or found the day's partition (`day`, just before): if it is gone, a
+        // DROP or DETACH (retention, say) took the day's committed blocks with it, and the file
+        // fails rather than be recorded as loaded with part of its day gone.
+        let Some(part) = part else {
+            return Err(IngestError::DayPartitionGone { target: self.target.name.clone(), day: date });
+        };
+        // SAFETY: as above, for the day's partition, found under the storage's lock.
+        unsafe { pg_sys::LockRelationOid(part, lock) };
         Spi::run_with_args("SELECT vs_ingest.check_write($1, $2::date)", &[regclass(self.target.storage), date.into()])
             .map_err(spi_error)
     }

@@ -27,6 +27,7 @@ pub struct Stage {
 /// Opens the target `target` (schema-qualified), creating it for local days of `time_zone` unless
 /// it exists; an existing one must store days of that zone.
 pub fn ensure(target: &str, time_zone: &str) -> Result<Target> {
+    lock_existing(target)?;
     let (view, storage) = Spi::get_two_with_args::<pg_sys::Oid, pg_sys::Oid>(
         "SELECT hourly::oid, storage::oid FROM vs_ingest.ensure_target($1, $2)",
         &[target.into(), time_zone.into()],
@@ -77,6 +78,28 @@ pub fn ensure(target: &str, time_zone: &str) -> Result<Target> {
         }
     };
     Ok(Target { oid, name, storage, storage_name, distributed })
+}
+
+/// Takes ACCESS SHARE on the relation named `target` if one exists, the way Postgres resolves a
+/// name it is about to use (`RangeVarGetRelidExtended`: it waits for a DROP or rename in flight,
+/// then resolves the name again), so a target dropped while a load starts is either gone (and made
+/// anew) or kept until this transaction ends. No privilege is needed: nothing is read.
+fn lock_existing(target: &str) -> Result<()> {
+    let name = std::ffi::CString::new(target).map_err(|_| IngestError::BadTarget(target.to_string()))?;
+    // SAFETY: Postgres' own name resolution on the main thread inside a transaction; `target` is
+    // a name qualify_target produced (a schema and a relation).
+    unsafe {
+        let names = pg_sys::stringToQualifiedNameList(name.as_ptr());
+        let range_var = pg_sys::makeRangeVarFromNameList(names);
+        pg_sys::RangeVarGetRelidExtended(
+            range_var,
+            pg_sys::AccessShareLock as pg_sys::LOCKMODE,
+            pg_sys::RVROption::RVR_MISSING_OK,
+            None,
+            std::ptr::null_mut(),
+        );
+    }
+    Ok(())
 }
 
 /// Distributes the target with Citus (see `vs_ingest.distribute_target`).

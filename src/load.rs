@@ -241,12 +241,12 @@ fn stat(path: &std::path::Path) -> Option<(String, i64, f64)> {
     Some((path.display().to_string(), meta.size as i64, meta.mtime_seconds()))
 }
 
-/// Checks a load's options; returns the format's name.
+/// Checks a load's options; returns the format's name. (The target's name is checked where it is
+/// qualified, `access::qualify_target`.)
 pub fn check_options(
     format: &str,
     source_timezone: Option<&str>,
     max_reject_ratio: Option<f64>,
-    target: &str,
 ) -> Result<&'static str> {
     let format = format::lookup(format).ok_or_else(|| IngestError::UnknownFormat(format.into()))?;
     if let Some(tz) = source_timezone {
@@ -259,10 +259,6 @@ pub fn check_options(
             return Err(IngestError::BadRejectRatio(ratio));
         }
     }
-    let parts = target.split('.').count();
-    if target.trim().is_empty() || parts > 2 {
-        return Err(IngestError::BadTarget(target.into()));
-    }
     Ok(format.name())
 }
 
@@ -272,7 +268,7 @@ fn request(dir: &str, pattern: &str, files: Vec<PathBuf>, target: &str, options:
         None => gucs::string(&gucs::SOURCE_TIMEZONE).unwrap_or_else(|| "Asia/Seoul".into()),
     };
     let max_reject_ratio = options.max_reject_ratio.unwrap_or_else(|| gucs::MAX_REJECT_RATIO.get());
-    let format = check_options(options.format, Some(&source_timezone), Some(max_reject_ratio), target)?;
+    let format = check_options(options.format, Some(&source_timezone), Some(max_reject_ratio))?;
     Ok(Request {
         version: Request::VERSION,
         dir: dir.to_string(),

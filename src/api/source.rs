@@ -31,7 +31,6 @@ fn check(s: &Settings, current: Option<&source::Source>) -> Result<()> {
         &pick(s.format, current.map(|c| c.format.as_str())).unwrap_or_default(),
         tz.as_deref(),
         s.max_reject_ratio,
-        &pick(s.target, current.map(|c| c.target.as_str())).unwrap_or_default(),
     )?;
     source::check_interval("every", s.every, "1 second", false)?;
     source::check_interval("retain", s.retain, "1 microsecond", true)?;

@@ -4,7 +4,7 @@
 use std::ffi::{CStr, CString};
 use std::path::{Component, Path, PathBuf};
 
-use pgrx::{pg_sys, PgSqlErrorCode};
+use pgrx::{pg_sys, IntoDatum, PgSqlErrorCode};
 use vs_ingest_engine::error::Error as EngineError;
 use vs_ingest_engine::source::CheckedDir;
 
@@ -170,6 +170,15 @@ pub fn qualify_target(target: &str) -> Result<String> {
         // SAFETY: catalog look-ups on the main thread inside a (sub)transaction; every pointer
         // comes from Postgres and is read before the subtransaction ends.
         unsafe {
+            // Postgres cuts a name part longer than 63 bytes to 63 (stringToQualifiedNameList does,
+            // silently): a longer one is refused instead of loading into a table of another name.
+            // parse_ident does not cut.
+            let text = target.into_datum();
+            let parts: Option<Vec<String>> =
+                pgrx::direct_function_call(pg_sys::parse_ident, &[text, true.into_datum()]);
+            if parts.unwrap_or_default().iter().any(|p| p.len() >= pg_sys::NAMEDATALEN as usize) {
+                return Err(IngestError::TargetNameTooLong(target.to_string()));
+            }
             let names = pg_sys::stringToQualifiedNameList(name.as_ptr());
             if names.is_null() || !(1..=2).contains(&(*names).length) {
                 return Err(bad());
@@ -196,7 +205,11 @@ pub fn qualify_target(target: &str) -> Result<String> {
         }
     });
     match outcome {
-        Err(IngestError::Postgres { code: PgSqlErrorCode::ERRCODE_INVALID_NAME, .. }) => Err(bad()),
+        // Not a name at all: Postgres' own parsers say so with these codes.
+        Err(IngestError::Postgres {
+            code: PgSqlErrorCode::ERRCODE_INVALID_NAME | PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            ..
+        }) => Err(bad()),
         other => other,
     }
 }

@@ -502,7 +502,7 @@ BEGIN
         RAISE EXCEPTION 'cannot create the partition of % for %: % exists and is not one of its partitions',
                         storage, day, format('%I.%I', nsp, part)
             USING ERRCODE = 'duplicate_table',
-                  HINT = 'Drop or rename that relation (vs_ingest never takes one over), or use a target name whose first 43 bytes differ.';
+                  HINT = 'Drop or rename that relation (vs_ingest never takes one over), or use a target name whose first 53 bytes differ.';
     END IF;
     EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
                    nsp, part, storage, day, day + 1);

@@ -30,6 +30,14 @@ ln -s 20230401_5Min.zip "$DIR/special/20230404_5Min.zip"
 printf 'TOPSECRET,password=hunter2\n' > "$DIR/outside/secret.csv"
 printf '20230501,0000,1000000001,A01,50,0\n20230501,0005,1000000001,A01,51,0\n' > "$DIR/flip/real.csv"
 cp "$DIR/flip/real.csv" "$DIR/flip/20230501_5Min.csv"
+# adoption.sql and targets.sql: two small days, and a second file of day 1 whose rows overlap the
+# first's (loading it after the first merges, which recounts coverage).
+mkdir -p "$DIR/adopt"
+"$GEN" --out "$DIR/adopt" --links 6 --days 2 --start 2023-06-01 --container gz --clean --seed 12 >/dev/null
+rm -f "$DIR/adopt/manifest.json"
+first_link=$(gzip -dc "$DIR/adopt/20230601_5Min.csv.gz" | awk -F, 'NR == 1 { link = $3 } END { print link }')
+printf '20230601,0000,%s,A01,12.5,30\n20230601,0005,%s,A01,13.5,31\n20230601,0010,9999999999,A01,50,9\n' \
+    "$first_link" "$first_link" > "$DIR/adopt/20230601_late.csv"
 # dst.sql: New York's two daylight-saving days of 2023, written here rather than generated: every
 # 5-minute slot of three links, in time order, as a feed writing local wall-clock time gives them.
 # On 2023-03-12 02:00-02:55 does not exist (clocks go from 02:00 to 03:00); on 2023-11-05

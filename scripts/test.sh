@@ -19,7 +19,7 @@ ROOT=$PWD
 REGRESS_PORT=${VS_INGEST_REGRESS_PORT:-54329}
 REGRESS_FILES=/tmp/vs_ingest_regress
 REGRESS_DATA=$ROOT/target/regress/pgdata
-REGRESS_TESTS=(setup load dst errors security visibility convert drop)
+REGRESS_TESTS=(setup load dst errors security visibility adoption targets convert drop)
 
 ./scripts/setup.sh
 . scripts/cluster.sh
@@ -41,7 +41,7 @@ cargo pgrx install --pg-config "$PG_BIN/pg_config" >/dev/null
 cargo build -p vs_ingest_gen --bin vs-ingest-gen --quiet
 ./scripts/regress-fixtures.sh target/debug/vs-ingest-gen "$REGRESS_FILES"
 cluster_start "$REGRESS_DATA" "$REGRESS_PORT" \
-    "vs_ingest.allowed_dirs = '$REGRESS_FILES/data, $REGRESS_FILES/broken, $REGRESS_FILES/crash, $REGRESS_FILES/special, $REGRESS_FILES/flip, $REGRESS_FILES/dst'" "lc_messages = 'C'"
+    "vs_ingest.allowed_dirs = '$REGRESS_FILES/data, $REGRESS_FILES/broken, $REGRESS_FILES/crash, $REGRESS_FILES/special, $REGRESS_FILES/flip, $REGRESS_FILES/adopt, $REGRESS_FILES/dst'" "lc_messages = 'C'"
 trap 'cluster_stop "$REGRESS_DATA"' EXIT
 rm -rf target/regress/out && mkdir -p target/regress/out
 if ! "$(dirname "$("$PG_BIN/pg_config" --pgxs)")/../test/regress/pg_regress" \

@@ -137,6 +137,35 @@ SELECT c.relname, pg_get_userbyid(c.relowner) AS owner
   FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
  WHERE i.inhparent = 'public.alice_hourly_blocks'::regclass ORDER BY 1;
 
+-- 1f. Every expression on a table is its owner's code, built-in functions included: a CHECK
+-- that runs a query through query_to_xml, and a trigger whose function is built in but whose
+-- WHEN clause runs the owner's query, are refused when another role loads; a storage partitioned
+-- by an expression is not a target.
+SET ROLE regress_planter;
+SELECT vs_ingest_create_target('public.checked');
+ALTER TABLE public.checked_blocks ADD CONSTRAINT sneaky
+    CHECK (query_to_xml('SELECT public.planter_fn(1)', false, false, '') IS NOT NULL);
+SELECT vs_ingest_create_target('public.whenever');
+CREATE TRIGGER quiet BEFORE INSERT ON public.whenever_blocks FOR EACH ROW
+    WHEN (query_to_xml('SELECT public.planter_fn(2)', false, false, '') IS NOT NULL)
+    EXECUTE FUNCTION suppress_redundant_updates_trigger();
+CREATE FUNCTION public.planter_day(d date) RETURNS date LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    INSERT INTO public.planter_log VALUES ('partition key', current_user, NULL);
+    RETURN d;
+END
+$$;
+CREATE TABLE public.keyed_blocks (LIKE public.bait_blocks) PARTITION BY RANGE (public.planter_day(day));
+CREATE VIEW public.keyed AS
+SELECT c.hour, b.link_id, vs_ingest.hour_speed(b.speed, c.hour_in_block) AS speed
+  FROM public.keyed_blocks b JOIN vs_ingest.calendar_hour c ON c.local_day = b.day AND c.block = b.block
+ WHERE c.time_zone = 'Asia/Seoul'::text AND b.hours & c.hour_bit <> 0;
+RESET ROLE;
+SELECT regress_try($$SELECT vs_ingest_file('/tmp/vs_ingest_regress/adopt/20230601_5Min.csv.gz', target => 'public.checked')$$);
+SELECT regress_try($$SELECT vs_ingest_file('/tmp/vs_ingest_regress/adopt/20230601_5Min.csv.gz', target => 'public.whenever')$$);
+SELECT regress_try($$SELECT vs_ingest_file('/tmp/vs_ingest_regress/adopt/20230601_5Min.csv.gz', target => 'public.keyed')$$);
+SELECT regress_planter_won();
+
 ------------------------------------------------------------------------------------------------
 -- 2. A 5-minute view planted before the victim's first load (it used to be kept, with a NOTICE
 --    lost in the worker): the target is not created.
@@ -172,6 +201,9 @@ SELECT count(*) AS coverage_mismatches FROM (
      WHERE c.time_zone = 'Asia/Seoul' AND b.hours & c.hour_bit <> 0 GROUP BY c.hour
     EXCEPT SELECT hour, links FROM vs_ingest.coverage WHERE target_oid = 'public.lure'::regclass) d;
 
+DROP VIEW public.checked, public.checked_5min, public.whenever, public.whenever_5min, public.keyed;
+DROP TABLE public.checked_blocks, public.whenever_blocks, public.keyed_blocks;
+DROP FUNCTION public.planter_day;
 DROP VIEW public.bait, public.alice_mirror, public.lure, public.lure_5min, public.ruled, public.ruled_5min,
           public.indexed, public.indexed_5min, public.alice_hourly, public.alice_5min, public.victim3_5min;
 DROP TABLE public.bait_blocks, public.victim_blocks, public.victim2_blocks, public.lure_blocks,

@@ -10,6 +10,7 @@
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
 use vs_ingest_engine::aggregate::SLOTS;
 use vs_ingest_engine::block::{hour_average, hour_min_max, hour_samples, hour_slots, hours_mask, kmh, BLOCK_SLOTS};
 
@@ -24,7 +25,13 @@ impl Stored<'_> {
     fn slots(&self) -> [Option<i16>; SLOTS] {
         match hour_slots(self.nulls, self.data, self.hour) {
             Some(slots) => slots,
-            None => error!("vs_ingest: a stored speed array is shorter than its null bitmap says"),
+            None => {
+                ereport!(
+                    ERROR,
+                    PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+                    "vs_ingest: a stored speed array is shorter than its null bitmap says"
+                );
+            }
         }
     }
 }
@@ -75,7 +82,15 @@ unsafe fn stored<'a>(fcinfo: pg_sys::FunctionCallInfo) -> Stored<'a> {
         let hour = (args[1].value.value() as i16).clamp(0, 5) as usize;
         match stored_layout(args[0].value, hour) {
             Some(stored) => stored,
-            None => error!("vs_ingest: a stored speed array must be a smallint[{BLOCK_SLOTS}] subscripted from 1"),
+            None => {
+                ereport!(
+                    ERROR,
+                    PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
+                    format!("vs_ingest: a stored speed array must be a smallint[{BLOCK_SLOTS}] subscripted from 1"),
+                    "A row written into the storage directly breaks the layout the views read; ALTER TABLE ... \
+                     VALIDATE CONSTRAINT vs_ingest_speed_slots finds such rows."
+                );
+            }
         }
     }
 }

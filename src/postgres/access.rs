@@ -298,15 +298,26 @@ pub const SAFE_SEARCH_PATH: &CStr = c"pg_catalog, pg_temp";
 
 /// Sets this process's `search_path` to [`SAFE_SEARCH_PATH`] for good: background workers run
 /// nothing but the extension's own SQL, whatever `ALTER ROLE ... SET search_path` says.
+///
+/// Its transactions are READ COMMITTED whatever `ALTER DATABASE/ROLE ... SET
+/// default_transaction_isolation` says: the checks of what a write would run read the catalog with
+/// a snapshot taken after the write's locks, which a REPEATABLE READ snapshot taken earlier in the
+/// transaction would not be.
 pub fn fix_search_path_for_process() {
-    // SAFETY: a setting of this process, set at the highest priority, on its main thread.
+    // SAFETY: settings of this process, set at the highest priority, on its main thread.
     unsafe {
         pg_sys::SetConfigOption(
             c"search_path".as_ptr(),
             SAFE_SEARCH_PATH.as_ptr(),
             pg_sys::GucContext::PGC_SUSET,
             pg_sys::GucSource::PGC_S_OVERRIDE,
-        )
+        );
+        pg_sys::SetConfigOption(
+            c"default_transaction_isolation".as_ptr(),
+            c"read committed".as_ptr(),
+            pg_sys::GucContext::PGC_SUSET,
+            pg_sys::GucSource::PGC_S_OVERRIDE,
+        );
     }
 }
 

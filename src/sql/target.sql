@@ -71,9 +71,10 @@ $$;
 
 -- The code a write into `rel` can run, with the role it belongs to: its triggers' functions (a
 -- trigger runs as the writer), its rules and row-level policies (its owner's), and the functions
--- (directly or behind an operator) of its constraints, index expressions and predicates and
--- column defaults. Built-in code (pg_catalog) and vs_ingest's own are not listed: only superusers
--- and the extension create functions there.
+-- (directly or behind an operator) and domains of its constraints, index expressions and
+-- predicates, column defaults, triggers' WHEN clauses, policies and rules. Built-in code
+-- (pg_catalog) and vs_ingest's own are not listed: only superusers and the extension create
+-- functions there. (What the table's owner wrote with built-in functions is foreign_definitions'.)
 CREATE FUNCTION vs_ingest.code_on(rel regclass, OUT what text, OUT owner oid) RETURNS SETOF record
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     WITH trusted(nsp) AS (VALUES ('pg_catalog'::regnamespace::oid), ('vs_ingest'::regnamespace::oid))
@@ -102,39 +103,120 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
          OR (d.classid = 'pg_class'::regclass
              AND d.objid IN (SELECT i.indexrelid FROM pg_index i WHERE i.indrelid = rel))
          OR (d.classid = 'pg_attrdef'::regclass
-             AND d.objid IN (SELECT a.oid FROM pg_attrdef a WHERE a.adrelid = rel)))
+             AND d.objid IN (SELECT a.oid FROM pg_attrdef a WHERE a.adrelid = rel))
+         OR (d.classid = 'pg_trigger'::regclass
+             AND d.objid IN (SELECT t.oid FROM pg_trigger t WHERE t.tgrelid = rel))
+         OR (d.classid = 'pg_policy'::regclass
+             AND d.objid IN (SELECT p.oid FROM pg_policy p WHERE p.polrelid = rel))
+         OR (d.classid = 'pg_rewrite'::regclass
+             AND d.objid IN (SELECT r.oid FROM pg_rewrite r WHERE r.ev_class = rel)))
+    UNION ALL
+    -- A domain's CHECKs run wherever a value is cast to it.
+    SELECT format('domain %s in %s', t.oid::regtype, pg_describe_object(d.classid, d.objid, d.objsubid)), t.typowner
+      FROM pg_depend d JOIN pg_type t ON t.oid = d.refobjid AND t.typtype = 'd'
+     WHERE d.refclassid = 'pg_type'::regclass
+       AND ((d.classid = 'pg_constraint'::regclass
+             AND d.objid IN (SELECT k.oid FROM pg_constraint k WHERE k.conrelid = rel))
+         OR (d.classid = 'pg_class'::regclass
+             AND d.objid IN (SELECT i.indexrelid FROM pg_index i WHERE i.indrelid = rel))
+         OR (d.classid = 'pg_attrdef'::regclass
+             AND d.objid IN (SELECT a.oid FROM pg_attrdef a WHERE a.adrelid = rel))
+         OR (d.classid = 'pg_trigger'::regclass
+             AND d.objid IN (SELECT t.oid FROM pg_trigger t WHERE t.tgrelid = rel))
+         OR (d.classid = 'pg_policy'::regclass
+             AND d.objid IN (SELECT p.oid FROM pg_policy p WHERE p.polrelid = rel))
+         OR (d.classid = 'pg_rewrite'::regclass
+             AND d.objid IN (SELECT r.oid FROM pg_rewrite r WHERE r.ev_class = rel)))
 $$;
 
--- Raises 42501 when a write into `rel` would run code of a role that lacks the current user's
--- privileges (vs_ingest.code_on).
+-- What is on `rel` beyond the definitions vs_ingest itself gives a storage table and its
+-- partitions: its triggers (Citus' truncate trigger aside), rules, policies, column defaults,
+-- foreign-key, exclusion and constraint triggers, indexes with expressions or predicates, and
+-- CHECKs other than vs_ingest's (0.2.0's included). Every expression on a table is its owner's
+-- code, built-in functions included (query_to_xml runs any query): a load as another role runs
+-- none of it unless the owner has that role's privileges (check_code_on).
+CREATE FUNCTION vs_ingest.foreign_definitions(rel regclass) RETURNS SETOF text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT format('trigger %I', t.tgname) FROM pg_trigger t
+     WHERE t.tgrelid = rel AND NOT t.tgisinternal
+       AND NOT (t.tgfoid = to_regproc('pg_catalog.citus_truncate_trigger') AND t.tgqual IS NULL)
+    UNION ALL
+    SELECT format('rule %I', r.rulename) FROM pg_rewrite r WHERE r.ev_class = rel AND r.rulename <> '_RETURN'
+    UNION ALL
+    SELECT format('policy %I', p.polname) FROM pg_policy p WHERE p.polrelid = rel
+    UNION ALL
+    SELECT format('default of column %I', a.attname) FROM pg_attrdef d
+      JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+     WHERE d.adrelid = rel
+    UNION ALL
+    SELECT format('index %s', i.indexrelid::regclass) FROM pg_index i
+     WHERE i.indrelid = rel AND (i.indexprs IS NOT NULL OR i.indpred IS NOT NULL)
+    UNION ALL
+    SELECT format('constraint %I (%s)', k.conname, pg_get_constraintdef(k.oid)) FROM pg_constraint k
+     WHERE k.conrelid = rel
+       AND (k.contype NOT IN ('c', 'p')
+            OR (k.contype = 'c' AND pg_get_constraintdef(k.oid) NOT IN (
+                    'CHECK (((block >= 0) AND (block <= 3)))',
+                    'CHECK (((hours >= 1) AND (hours <= 63)))',
+                    'CHECK (vs_ingest.speed_fits(speed, hours))',
+                    'CHECK (((array_ndims(travel_time) = 1) AND (array_lower(travel_time, 1) = 1) AND (cardinality(travel_time) = 72)))',
+                    'CHECK ((cardinality(speed) = 72))',
+                    'CHECK ((cardinality(travel_time) = 72))')))
+$$;
+
+-- Raises 42501 when a write into `rel` (a storage table or one of its partitions) would run code
+-- that a role without the current user's privileges controls:
+-- - anything beyond vs_ingest's own definitions (foreign_definitions) on a table whose owner
+--   lacks those privileges: every expression on a table is its owner's code;
+-- - a function, operator or domain of such a role in the table's code (code_on), whoever owns it;
+-- - any trigger, when such a role (or PUBLIC) holds TRIGGER on the table: it may have made it.
 CREATE FUNCTION vs_ingest.check_code_on(rel regclass) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    code record;
+    rel_owner oid := (SELECT c.relowner FROM pg_class c WHERE c.oid = rel);
+    what text;
+    whose oid;
 BEGIN
-    SELECT c.what, c.owner INTO code FROM vs_ingest.code_on(rel) c
-     WHERE NOT vs_ingest.may_run_code_of(c.owner) LIMIT 1;
-    IF FOUND THEN
+    IF NOT vs_ingest.may_run_code_of(rel_owner) THEN
+        SELECT d INTO what FROM vs_ingest.foreign_definitions(rel) AS d LIMIT 1;
+        whose := rel_owner;
+    END IF;
+    IF what IS NULL THEN
+        SELECT c.what, c.owner INTO what, whose FROM vs_ingest.code_on(rel) c
+         WHERE NOT vs_ingest.may_run_code_of(c.owner) LIMIT 1;
+    END IF;
+    IF what IS NULL AND EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = rel AND NOT t.tgisinternal) THEN
+        SELECT 'trigger that ' || CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END
+               || ' may have created (TRIGGER privilege)', a.grantee
+          INTO what, whose
+          FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a
+         WHERE c.oid = rel AND a.privilege_type = 'TRIGGER'
+           AND (a.grantee = 0 OR NOT vs_ingest.may_run_code_of(a.grantee))
+         LIMIT 1;
+    END IF;
+    IF what IS NOT NULL THEN
         RAISE EXCEPTION 'vs_ingest will not write into % as role %: it would run the % of role %',
-                        rel, current_user, code.what, coalesce(pg_get_userbyid(code.owner), code.owner::text)
+                        rel, current_user, what, coalesce(pg_get_userbyid(whose), 'PUBLIC')
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = 'A load writes as the loading role, so code on what it writes runs with that role''s '
                            'privileges; this code belongs to a role that does not have them.',
                   HINT = format('Load as role %s (or a member of it), or drop that code.',
-                                coalesce(pg_get_userbyid(code.owner), code.owner::text));
+                                coalesce(pg_get_userbyid(whose), 'the table''s owner'));
     END IF;
 END
 $$;
 
 -- Raises 42P07 unless relation `rel`, found under the name of a part of target `target`, belongs to
--- `owner` (the target's owner) or to a role with the current user's privileges: a relation that
--- another role created under that name is never taken for part of the target.
-CREATE FUNCTION vs_ingest.check_part_owner(rel regclass, owner oid, part text, target text) RETURNS void
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+-- `owner` (the target's owner) or, unless `exact`, to a role with the current user's privileges:
+-- a relation that another role created under that name is never taken for part of the target.
+-- The storage must be the view's owner's exactly (`exact`): runs and coverage follow the view, so
+-- a view of one role over another's storage would show that role the other's loads.
+CREATE FUNCTION vs_ingest.check_part_owner(rel regclass, owner oid, part text, target text, exact boolean)
+RETURNS void LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     rel_owner oid := (SELECT c.relowner FROM pg_class c WHERE c.oid = rel);
 BEGIN
-    IF rel_owner IS DISTINCT FROM owner AND NOT vs_ingest.may_run_code_of(rel_owner) THEN
+    IF rel_owner IS DISTINCT FROM owner AND (exact OR NOT vs_ingest.may_run_code_of(rel_owner)) THEN
         RAISE EXCEPTION 'cannot use % as the % of target %: it belongs to role %, not to %',
                         rel, part, target, pg_get_userbyid(rel_owner), pg_get_userbyid(owner)
             USING ERRCODE = 'duplicate_table',
@@ -155,8 +237,13 @@ DECLARE
 BEGIN
     PERFORM vs_ingest.check_code_on(storage);
     IF part IS NOT NULL THEN
+        IF (SELECT c.relkind FROM pg_class c WHERE c.oid = part) <> 'r' THEN
+            RAISE EXCEPTION 'the partition % of % is not a plain table', part, storage
+                USING ERRCODE = 'wrong_object_type',
+                      HINT = 'vs_ingest writes day partitions it created: detach this one and load again.';
+        END IF;
         PERFORM vs_ingest.check_part_owner(part, (SELECT c.relowner FROM pg_class c WHERE c.oid = storage),
-                                           'partition', storage::text);
+                                           'partition', storage::text, false);
         PERFORM vs_ingest.check_code_on(part);
     END IF;
     RETURN part;
@@ -176,7 +263,7 @@ RETURNS SETOF record LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp A
            (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::date,
            (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::date
       FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-     WHERE i.inhparent = storage
+     WHERE i.inhparent = storage AND NOT i.inhdetachpending
 $$;
 
 -- The storage table behind a target view, or NULL when `target` is not one: the partitioned
@@ -188,6 +275,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
                       AND d.refclassid = 'pg_class'::regclass
       JOIN pg_partitioned_table p ON p.partrelid = d.refobjid
+                                 -- RANGE (day) and nothing else: a key expression would run as the loader
+                                 AND p.partstrat = 'r' AND p.partnatts = 1 AND p.partattrs[0] = 2
+                                 AND p.partexprs IS NULL
      WHERE r.ev_class = target AND r.rulename = '_RETURN' AND d.refobjid <> target
        AND vs_ingest.has_block_shape(d.refobjid)
      LIMIT 1
@@ -348,11 +438,12 @@ BEGIN
                   HINT = 'PostgreSQL cuts longer names; give a shorter one (a Korean character takes 3 bytes).';
     END IF;
     PERFORM vs_ingest.check_time_zone(tz);
-    nsp := CASE cardinality(parts) WHEN 1 THEN current_schema() ELSE parts[1] END;
-    IF nsp IS NULL THEN
-        RAISE EXCEPTION 'no schema has been selected to create the target "%" in', target
-            USING ERRCODE = 'invalid_schema_name', HINT = 'Schema-qualify the target name.';
+    -- The callers qualify the name first (under the caller's search_path; this function's is fixed).
+    IF cardinality(parts) <> 2 THEN
+        RAISE EXCEPTION 'target name "%" is not schema-qualified', target
+            USING ERRCODE = 'invalid_name', HINT = 'Schema-qualify the target name.';
     END IF;
+    nsp := parts[1];
     rel := parts[cardinality(parts)];
     -- Two first loads of a new target at once: the second waits here until the first's
     -- transaction ends, then finds the target (read from pg_class with this statement's snapshot,
@@ -377,7 +468,7 @@ BEGIN
         -- role's storage is not a target. The code on the storage is checked again before every
         -- write (check_write).
         PERFORM vs_ingest.check_part_owner(storage, (SELECT c.relowner FROM pg_class c WHERE c.oid = existing),
-                                           'storage', existing::text);
+                                           'storage', existing::text, true);
         PERFORM vs_ingest.check_code_on(storage);
         existing_tz := vs_ingest.time_zone_of(existing);
         IF existing_tz IS DISTINCT FROM tz THEN
@@ -416,10 +507,10 @@ BEGIN
         -- A storage table without its views (they went with DROP EXTENSION ... CASCADE) is adopted
         -- (the views are created again over it) if it is the caller's, with nothing of another
         -- role on it or on its partitions.
-        PERFORM vs_ingest.check_part_owner(storage, owner, 'storage', format('%I.%I', nsp, rel));
+        PERFORM vs_ingest.check_part_owner(storage, owner, 'storage', format('%I.%I', nsp, rel), true);
         PERFORM vs_ingest.check_code_on(storage);
         FOR part IN SELECT p.part FROM vs_ingest.day_partitions(storage) p LOOP
-            PERFORM vs_ingest.check_part_owner(part, owner, 'partition', storage::text);
+            PERFORM vs_ingest.check_part_owner(part, owner, 'partition', storage::text, false);
             PERFORM vs_ingest.check_code_on(part);
         END LOOP;
         PERFORM vs_ingest.add_slot_checks(storage, false);

@@ -271,6 +271,19 @@ impl Writer {
         if !relation_exists(self.target.storage) {
             return Err(IngestError::TargetDropped(self.target.name.clone()));
         }
+        // The SQL of this transaction names the storage (and the stage): names are taken from the
+        // oids under the lock, so a relation renamed since and another put under the old name is
+        // never what the SQL reaches.
+        self.target.storage_name = qualified_name(self.target.storage)?;
+        if let Some(stage) = &mut self.target.distributed {
+            // SAFETY: as above, for the stage; it is checked again like the storage.
+            unsafe { pg_sys::LockRelationOid(stage.oid, lock) };
+            if !relation_exists(stage.oid) {
+                return Err(IngestError::TargetDropped(self.target.name.clone()));
+            }
+            stage.name = qualified_name(stage.oid)?;
+            target::check_stage(stage, self.target.storage, &self.target.storage_name, &self.target.name)?;
+        }
         let part = Spi::get_one_with_args::<pg_sys::Oid>(
             "SELECT vs_ingest.day_partition($1, $2::date)::oid",
             &[regclass(self.target.storage), date.clone().into()],

@@ -44,26 +44,8 @@ pub fn ensure(target: &str, time_zone: &str) -> Result<Target> {
     let distributed = match (distributed.unwrap_or(false), stage) {
         (false, _) => None,
         (true, Some(stage)) => {
-            let ours = Spi::get_one_with_args::<bool>(
-                "SELECT vs_ingest.is_stage_of($1, $2)",
-                &[regclass(stage), regclass(storage)],
-            )
-            .map_err(spi_error)?
-            .unwrap_or(false);
             let stage = Stage { oid: stage, name: qualified_name(stage)? };
-            if !ours {
-                return Err(IngestError::Postgres {
-                    code: PgSqlErrorCode::ERRCODE_DUPLICATE_TABLE,
-                    message: format!("{} is not the stage of {storage_name}", stage.name),
-                    detail: Some(
-                        "A stage is a distributed table of the storage's columns and owner, without triggers.".into(),
-                    ),
-                    hint: Some(format!(
-                        "Drop or rename {}, then SELECT vs_ingest_create_target('{name}', distributed => true).",
-                        stage.name
-                    )),
-                });
-            }
+            check_stage(&stage, storage, &storage_name, &name)?;
             Some(stage)
         }
         (true, None) => {
@@ -100,6 +82,29 @@ fn lock_existing(target: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Refuses (42P07) a stage that is not the storage's (`vs_ingest.is_stage_of`: a distributed
+/// table of the storage's columns and owner, with no code of another role).
+pub fn check_stage(stage: &Stage, storage: pg_sys::Oid, storage_name: &str, target_name: &str) -> Result<()> {
+    let ours = Spi::get_one_with_args::<bool>(
+        "SELECT vs_ingest.is_stage_of($1, $2)",
+        &[regclass(stage.oid), regclass(storage)],
+    )
+    .map_err(spi_error)?
+    .unwrap_or(false);
+    if ours {
+        return Ok(());
+    }
+    Err(IngestError::Postgres {
+        code: PgSqlErrorCode::ERRCODE_DUPLICATE_TABLE,
+        message: format!("{} is not the stage of {storage_name}", stage.name),
+        detail: Some("A stage is a distributed table of the storage's columns and owner, without triggers.".into()),
+        hint: Some(format!(
+            "Drop or rename {}, then SELECT vs_ingest_create_target('{target_name}', distributed => true).",
+            stage.name
+        )),
+    })
 }
 
 /// Distributes the target with Citus (see `vs_ingest.distribute_target`).

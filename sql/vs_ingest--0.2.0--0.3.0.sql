@@ -94,7 +94,17 @@ $$;
 -- functions there. (What the table's owner wrote with built-in functions is foreign_definitions'.)
 CREATE OR REPLACE FUNCTION vs_ingest.code_on(rel regclass, OUT what text, OUT owner oid) RETURNS SETOF record
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    WITH trusted(nsp) AS (VALUES ('pg_catalog'::regnamespace::oid), ('vs_ingest'::regnamespace::oid))
+    WITH trusted(nsp) AS (VALUES ('pg_catalog'::regnamespace::oid), ('vs_ingest'::regnamespace::oid)),
+    -- The objects on `rel` that hold expressions, and what those expressions depend on.
+    attached(classid, objid) AS (
+        SELECT 'pg_constraint'::regclass::oid, k.oid FROM pg_constraint k WHERE k.conrelid = rel
+        UNION ALL SELECT 'pg_class'::regclass::oid, i.indexrelid FROM pg_index i WHERE i.indrelid = rel
+        UNION ALL SELECT 'pg_attrdef'::regclass::oid, a.oid FROM pg_attrdef a WHERE a.adrelid = rel
+        UNION ALL SELECT 'pg_trigger'::regclass::oid, t.oid FROM pg_trigger t WHERE t.tgrelid = rel
+        UNION ALL SELECT 'pg_policy'::regclass::oid, p.oid FROM pg_policy p WHERE p.polrelid = rel
+        UNION ALL SELECT 'pg_rewrite'::regclass::oid, r.oid FROM pg_rewrite r WHERE r.ev_class = rel),
+    uses AS (
+        SELECT d.* FROM pg_depend d JOIN attached x ON x.classid = d.classid AND x.objid = d.objid)
     SELECT format('trigger %I on %s (function %s)', t.tgname, rel, p.oid::regprocedure), p.proowner
       FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
      WHERE t.tgrelid = rel AND NOT t.tgisinternal AND p.pronamespace NOT IN (SELECT nsp FROM trusted)
@@ -107,43 +117,19 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
      WHERE p.polrelid = rel
     UNION ALL
-    SELECT format('function %s in %s', f.oid::regprocedure, pg_describe_object(d.classid, d.objid, d.objsubid)),
+    SELECT format('function %s in %s', f.oid::regprocedure, pg_describe_object(u.classid, u.objid, u.objsubid)),
            f.proowner
-      FROM pg_depend d
-      JOIN pg_proc f ON f.oid = CASE d.refclassid
-                                    WHEN 'pg_proc'::regclass THEN d.refobjid
-                                    ELSE (SELECT o.oprcode::oid FROM pg_operator o WHERE o.oid = d.refobjid) END
-     WHERE d.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass)
+      FROM uses u
+      JOIN pg_proc f ON f.oid = CASE u.refclassid
+                                    WHEN 'pg_proc'::regclass THEN u.refobjid
+                                    ELSE (SELECT o.oprcode::oid FROM pg_operator o WHERE o.oid = u.refobjid) END
+     WHERE u.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass)
        AND f.pronamespace NOT IN (SELECT nsp FROM trusted)
-       AND ((d.classid = 'pg_constraint'::regclass
-             AND d.objid IN (SELECT k.oid FROM pg_constraint k WHERE k.conrelid = rel))
-         OR (d.classid = 'pg_class'::regclass
-             AND d.objid IN (SELECT i.indexrelid FROM pg_index i WHERE i.indrelid = rel))
-         OR (d.classid = 'pg_attrdef'::regclass
-             AND d.objid IN (SELECT a.oid FROM pg_attrdef a WHERE a.adrelid = rel))
-         OR (d.classid = 'pg_trigger'::regclass
-             AND d.objid IN (SELECT t.oid FROM pg_trigger t WHERE t.tgrelid = rel))
-         OR (d.classid = 'pg_policy'::regclass
-             AND d.objid IN (SELECT p.oid FROM pg_policy p WHERE p.polrelid = rel))
-         OR (d.classid = 'pg_rewrite'::regclass
-             AND d.objid IN (SELECT r.oid FROM pg_rewrite r WHERE r.ev_class = rel)))
     UNION ALL
     -- A domain's CHECKs run wherever a value is cast to it.
-    SELECT format('domain %s in %s', t.oid::regtype, pg_describe_object(d.classid, d.objid, d.objsubid)), t.typowner
-      FROM pg_depend d JOIN pg_type t ON t.oid = d.refobjid AND t.typtype = 'd'
-     WHERE d.refclassid = 'pg_type'::regclass
-       AND ((d.classid = 'pg_constraint'::regclass
-             AND d.objid IN (SELECT k.oid FROM pg_constraint k WHERE k.conrelid = rel))
-         OR (d.classid = 'pg_class'::regclass
-             AND d.objid IN (SELECT i.indexrelid FROM pg_index i WHERE i.indrelid = rel))
-         OR (d.classid = 'pg_attrdef'::regclass
-             AND d.objid IN (SELECT a.oid FROM pg_attrdef a WHERE a.adrelid = rel))
-         OR (d.classid = 'pg_trigger'::regclass
-             AND d.objid IN (SELECT t.oid FROM pg_trigger t WHERE t.tgrelid = rel))
-         OR (d.classid = 'pg_policy'::regclass
-             AND d.objid IN (SELECT p.oid FROM pg_policy p WHERE p.polrelid = rel))
-         OR (d.classid = 'pg_rewrite'::regclass
-             AND d.objid IN (SELECT r.oid FROM pg_rewrite r WHERE r.ev_class = rel)))
+    SELECT format('domain %s in %s', t.oid::regtype, pg_describe_object(u.classid, u.objid, u.objsubid)), t.typowner
+      FROM uses u JOIN pg_type t ON t.oid = u.refobjid AND t.typtype = 'd'
+     WHERE u.refclassid = 'pg_type'::regclass
 $$;
 
 -- What is on `rel` beyond the definitions vs_ingest itself gives a storage table and its

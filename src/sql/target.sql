@@ -212,27 +212,22 @@ BEGIN
 END
 $$;
 
--- Checks what a transaction that writes local day `day` of `storage` would run: the code on the
--- storage and on the day's partition, and who owns the partition. The writer has locked both
+-- Checks what a transaction that writes into `part`, a day partition of `storage`, would run: the
+-- code on both and the partition's kind and owner. The writer has found `part` and locked both
 -- (ROW EXCLUSIVE, as its COPY will), so no trigger, rule or policy can be added to either before
--- the transaction ends. Returns the partition (NULL if the day has none yet).
-CREATE FUNCTION vs_ingest.check_write(storage regclass, day date) RETURNS regclass
+-- the transaction ends.
+CREATE FUNCTION vs_ingest.check_write(storage regclass, part regclass) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    part regclass := vs_ingest.day_partition(storage, day);
 BEGIN
     PERFORM vs_ingest.check_code_on(storage);
-    IF part IS NOT NULL THEN
-        IF (SELECT c.relkind FROM pg_class c WHERE c.oid = part) <> 'r' THEN
-            RAISE EXCEPTION 'the partition % of % is not a plain table', part, storage
-                USING ERRCODE = 'wrong_object_type',
-                      HINT = 'vs_ingest writes day partitions it created: detach this one and load again.';
-        END IF;
-        PERFORM vs_ingest.check_part_owner(part, (SELECT c.relowner FROM pg_class c WHERE c.oid = storage),
-                                           'partition', storage::text, false);
-        PERFORM vs_ingest.check_code_on(part);
+    IF (SELECT c.relkind FROM pg_class c WHERE c.oid = part) <> 'r' THEN
+        RAISE EXCEPTION 'the partition % of % is not a plain table', part, storage
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'vs_ingest writes day partitions it created: detach this one and load again.';
     END IF;
-    RETURN part;
+    PERFORM vs_ingest.check_part_owner(part, (SELECT c.relowner FROM pg_class c WHERE c.oid = storage),
+                                       'partition', storage::text, false);
+    PERFORM vs_ingest.check_code_on(part);
 END
 $$;
 

@@ -297,7 +297,7 @@ impl Writer {
         };
         // SAFETY: as above, for the day's partition, found under the storage's lock.
         unsafe { pg_sys::LockRelationOid(part, lock) };
-        Spi::run_with_args("SELECT vs_ingest.check_write($1, $2::date)", &[regclass(self.target.storage), date.into()])
+        Spi::run_with_args("SELECT vs_ingest.check_write($1, $2)", &[regclass(self.target.storage), regclass(part)])
             .map_err(spi_error)
     }
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building and testing vs_ingest needs on a fresh Debian 12 machine (run as root):
 # PostgreSQL 15 with its server headers, clang for bindgen, sudo (Postgres runs as `postgres`),
-# cargo-pgrx 0.18.1, and `cargo pgrx init` against the system PostgreSQL. Safe to run again.
+# ISA-L (libisal-dev: the engine inflates gzip and zip with it; isal: its igzip, the benchmark's
+# inflate floor), cargo-pgrx 0.18.1, and `cargo pgrx init` against the system PostgreSQL. Safe to
+# run again.
 set -euo pipefail
 
 PGRX_VERSION=0.18.1
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-PACKAGES=(postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo)
+PACKAGES=(postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo libisal-dev isal)
 
 log() { printf '\033[1m== %s\033[0m\n' "$*"; }
 

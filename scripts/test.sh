@@ -26,6 +26,10 @@ REGRESS_TESTS=(setup load dst errors security visibility adoption targets conver
 
 echo "== 1/7 engine and tool tests: cargo test -p vs_ingest_engine -p vs_ingest_gen -p vs_ingest_bench"
 cargo test -p vs_ingest_engine -p vs_ingest_gen -p vs_ingest_bench
+# The engine again with its fallback inflate (zlib-rs instead of ISA-L): both backends must pass the
+# same source tests (about 40 s more, mostly the build).
+echo "== 1/7 engine tests with zlib-rs: cargo test -p vs_ingest_engine --no-default-features --features zlib-rs"
+cargo test -p vs_ingest_engine --no-default-features --features zlib-rs
 
 if $FAST; then
     echo "== 2/7 in-database tests: skipped (--fast)"

@@ -14,7 +14,23 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 pub use open::{open_checked, CheckedDir, CheckedFile, FileMeta};
 
+// flate2 needs a backend even with ISA-L (zip entries stored or of other methods, the tests).
+#[cfg(not(any(feature = "zlib-rs", feature = "zlib-ng")))]
+compile_error!("vs_ingest_engine needs the feature zlib-rs or zlib-ng (beside isal or alone)");
+
+#[cfg(feature = "isal")]
+mod isal;
 pub mod open;
+
+/// The library that inflates gzip files and deflated zip entries, chosen at build time by the
+/// engine's cargo features (`isal`, the default, or `zlib-rs` / `zlib-ng` alone).
+pub const INFLATE_BACKEND: &str = if cfg!(feature = "isal") {
+    "isa-l"
+} else if cfg!(feature = "zlib-ng") {
+    "zlib-ng"
+} else {
+    "zlib-rs"
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Container {
@@ -215,7 +231,11 @@ impl Source {
         match self.container {
             Container::Plain => self.visit_stream(0, stem, BufReader::with_capacity(1 << 20, file), &mut visit),
             Container::Gzip => {
-                let decoder = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file));
+                let input = BufReader::with_capacity(1 << 20, file);
+                #[cfg(feature = "isal")]
+                let decoder = isal::IsalDecoder::gzip(input);
+                #[cfg(not(feature = "isal"))]
+                let decoder = flate2::read::MultiGzDecoder::new(input);
                 self.visit_stream(0, stem, decoder, &mut visit)
             }
             Container::Zstd => {
@@ -230,12 +250,26 @@ impl Source {
         let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| self.corrupt(e.to_string()))?;
         let mut visited = 0u32;
         for i in 0..archive.len() {
-            let entry = archive.by_index(i).map_err(|e| self.corrupt(e.to_string()))?;
+            let entry = archive.by_index_data(i).map_err(|e| self.corrupt(e.to_string()))?;
             let name = entry.name().map_err(|e| self.corrupt(e.to_string()))?.into_owned();
             if entry.is_dir() || !name.to_ascii_lowercase().ends_with(".csv") {
                 continue;
             }
-            self.visit_stream(visited, name, entry, visit)?;
+            // A deflated entry's raw stream goes to ISA-L, which keeps its CRC-32 for the check the
+            // zip crate's own reader would make; any other method (stored, encrypted, unsupported)
+            // stays with the zip crate, which checks or refuses it as before.
+            #[cfg(feature = "isal")]
+            if entry.compression() == zip::CompressionMethod::Deflated && !entry.encrypted() {
+                let (crc32, size) = (entry.crc32(), entry.size());
+                let raw = archive.by_index_raw(i).map_err(|e| self.corrupt(e.to_string()))?;
+                let decoder = isal::IsalDecoder::zip_entry(BufReader::with_capacity(1 << 20, raw), crc32, size);
+                self.visit_stream(visited, name, decoder, visit)?;
+                visited += 1;
+                continue;
+            }
+            let entry = archive.by_index(i).map_err(|e| self.corrupt(e.to_string()))?;
+            let size = entry.size();
+            self.visit_stream(visited, name, SizeChecked { inner: entry, read: 0, size }, visit)?;
             visited += 1;
         }
         if visited == 0 {
@@ -290,6 +324,26 @@ impl Read for CountingFile {
 impl Seek for CountingFile {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
         self.file.seek(pos)
+    }
+}
+
+/// A zip entry read by the zip crate, which checks the CRC-32 but not the recorded size: the size
+/// is checked at its end here, as the ISA-L path does.
+struct SizeChecked<R> {
+    inner: R,
+    read: u64,
+    size: u64,
+}
+
+impl<R: Read> Read for SizeChecked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if n == 0 && !buf.is_empty() && self.read != self.size {
+            let msg = format!("entry inflates to {} bytes, the archive says {}", self.read, self.size);
+            return Err(io::Error::new(io::ErrorKind::InvalidData, msg));
+        }
+        Ok(n)
     }
 }
 

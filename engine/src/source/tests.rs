@@ -202,3 +202,117 @@ fn a_prefix_fingerprint_recognises_an_append() {
     // Past the end, the prefix is the whole file.
     assert_eq!(source.fingerprint_prefix(1 << 40).unwrap(), source.fingerprint().unwrap());
 }
+
+/// Reads every entry in reads of `step` bytes (odd sizes reach the decoder's partial-output paths).
+fn read_all_in_steps(path: &Path, step: usize) -> Result<Vec<Vec<u8>>> {
+    let source = Source::open(path, u64::MAX)?;
+    let mut out = Vec::new();
+    source.for_each_entry(|entry| {
+        let mut data = Vec::new();
+        let mut buf = vec![0u8; step];
+        loop {
+            let n = entry.reader.read(&mut buf).map_err(|e| Error::Io { path: path.into(), source: e })?;
+            if n == 0 {
+                break;
+            }
+            data.extend_from_slice(&buf[..n]);
+        }
+        out.push(data);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Megabytes of varied CSV: several deflate blocks, members and input buffers (1 MiB) long.
+fn varied_csv(rows: u32) -> Vec<u8> {
+    let mut s = String::new();
+    for i in 0..rows {
+        let (time, link) = ((i % 288) * 5, 1_000_000_000 + i * 7919 % 450_000);
+        s.push_str(&format!("20230101,{time:04},{link},,{},{}\n", i % 97, i % 13));
+    }
+    s.into_bytes()
+}
+
+#[test]
+fn the_backend_is_the_one_the_features_chose() {
+    assert_eq!(INFLATE_BACKEND, if cfg!(feature = "isal") { "isa-l" } else { "zlib-rs" });
+}
+
+#[test]
+fn large_multi_member_gzip_and_zip_entries_read_whole_in_any_read_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = varied_csv(120_000);
+    let cut = [0, 1, 777_777, csv.len() - 3, csv.len()];
+    let gz: Vec<u8> = cut.windows(2).flat_map(|w| gzip(&csv[w[0]..w[1]])).collect();
+    let gz_path = write(&dir, "big.csv.gz", &gz);
+    let half = csv.len() / 2;
+    let zip_bytes = zip(&[("a.csv", &csv[..half]), ("empty.csv", b""), ("b.csv", &csv[half..])]);
+    let zip_path = write(&dir, "big.zip", &zip_bytes);
+    for step in [1 << 20, 65_537, 4096, 13] {
+        assert_eq!(read_all_in_steps(&gz_path, step).unwrap(), vec![csv.clone()], "gzip, reads of {step}");
+        let parts = read_all_in_steps(&zip_path, step).unwrap();
+        assert_eq!(parts, vec![csv[..half].to_vec(), Vec::new(), csv[half..].to_vec()], "zip, reads of {step}");
+    }
+}
+
+#[test]
+fn stored_zip_entries_still_read_and_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let deflated = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    w.start_file("s.csv", stored).unwrap();
+    w.write_all(CSV).unwrap();
+    w.start_file("d.csv", deflated).unwrap();
+    w.write_all(CSV).unwrap();
+    let mut bytes = w.finish().unwrap().into_inner();
+    let path = write(&dir, "mixed.zip", &bytes);
+    let entries = read_all(&path, u64::MAX).unwrap();
+    assert_eq!(entries, vec![("s.csv".into(), CSV.to_vec()), ("d.csv".into(), CSV.to_vec())]);
+    // A changed byte of the stored entry fails its checksum.
+    let at = bytes.windows(CSV.len()).position(|w| w == CSV).unwrap();
+    bytes[at] ^= 1;
+    let path = write(&dir, "mixed.zip", &bytes);
+    assert!(matches!(read_all(&path, u64::MAX), Err(Error::Corrupt { .. })));
+}
+
+#[test]
+fn corrupt_gzip_data_and_trailers_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = varied_csv(20_000);
+    let good = gzip(&csv);
+    let mut cases = Vec::new();
+    // A flipped byte in the deflate data, in the CRC and in the size of the trailer.
+    for at in [good.len() / 3, good.len() - 6, good.len() - 2] {
+        let mut bad = good.clone();
+        bad[at] ^= 0x55;
+        cases.push((format!("byte {at} of {}", good.len()), bad));
+    }
+    // Cut inside the trailer, after a whole member, and a member followed by garbage.
+    cases.push(("cut trailer".into(), good[..good.len() - 3].to_vec()));
+    cases.push(("garbage after a member".into(), [good.clone(), b"not gzip".to_vec()].concat()));
+    for (what, bytes) in cases {
+        let path = write(&dir, "bad.csv.gz", &bytes);
+        let err = read_all(&path, u64::MAX).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{what}: {err}");
+    }
+}
+
+#[test]
+fn a_zip_entry_whose_recorded_crc_or_size_is_wrong_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = varied_csv(5_000);
+    let good = zip(&[("a.csv", &csv)]);
+    // The central directory's CRC-32 (offset 16 of its record) and uncompressed size (offset 24).
+    let cd = good.windows(4).rposition(|w| w == b"PK\x01\x02").unwrap();
+    for field in [16, 24] {
+        let mut bad = good.clone();
+        bad[cd + field] ^= 1;
+        let path = write(&dir, "bad.zip", &bad);
+        match read_all(&path, u64::MAX) {
+            Err(Error::Corrupt { .. }) => {}
+            Err(e) => panic!("field {field}: {e}"),
+            Ok(entries) => panic!("field {field}: read {} bytes", entries[0].1.len()),
+        }
+    }
+}

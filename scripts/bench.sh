@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The benchmark of issues 4 and 11: one generated day of ITS 5-minute data (the generator's
 # real-like mode), loaded with vs_ingest_dir into a fresh PostgreSQL 15 cluster, against the floor
-# (decompressing only, with zlib-rs and with libdeflate-gunzip), the engine alone, DuckDB (the
-# same hourly rows from the day's .csv.gz, written to Parquet), the PostgreSQL-native way (COPY
-# FROM PROGRAM + INSERT ... GROUP BY) and binary COPY of the same hourly rows; then on one core.
+# (decompressing only: with the engine's inflate, ISA-L by default; with libdeflate-gunzip; with
+# ISA-L's igzip), the engine alone, DuckDB (the same hourly rows from the day's .csv.gz, written to
+# Parquet), the PostgreSQL-native way (COPY FROM PROGRAM + INSERT ... GROUP BY) and binary COPY of
+# the same hourly rows; then on one core.
 # Medians of several runs of each, for the same file in the same run. The query suite over 28 days
 # is scripts/bench-queries.sh.
 #
@@ -27,8 +28,8 @@
 # The generated day is cached in /var/tmp/vs_ingest_bench/SCALE/<generator parameters>/
 # ($VS_INGEST_BENCH_CACHE instead of /var/tmp/vs_ingest_bench), so only the first run generates it;
 # its .csv.gz (gzip -1 of the zip's CSV, for libdeflate-gunzip and DuckDB) is cached beside it.
-# Debian's libdeflate-tools is installed with apt-get if missing, and PyPI's duckdb with pip into
-# the venv /var/tmp/vs_ingest_bench/python. Binaries are built in $CARGO_TARGET_DIR (default target/).
+# Debian's libdeflate-tools is installed with apt-get if missing (isal, for igzip, by setup.sh),
+# and PyPI's duckdb with pip into the venv /var/tmp/vs_ingest_bench/python. Binaries are built in $CARGO_TARGET_DIR (default target/).
 # The server runs in target/bench/pgdata on port 54322 ($VS_INGEST_BENCH_PORT) and is stopped at
 # the end. Installing the extension and every load hold /tmp/vs_ingest_pg.lock, which anything
 # else installing into or loading with the same PostgreSQL (`cargo pgrx test`) should take too.
@@ -246,6 +247,17 @@ for ((i = 1; i <= RUNS; i++)); do
     libdeflate-gunzip -c "$GZ" >/dev/null
     s=$(elapsed "$start")
     put libdeflate.seconds "$s"
+    echo "run $i: $s s"
+done
+# ISA-L's own tool on the same .csv.gz: the floor of the engine's inflate library (Debian's isal,
+# installed by setup.sh).
+put igzip.version "$(igzip -V 2>&1 | head -1)"
+bench_log "igzip -d -c of the .csv.gz (ISA-L, one thread), $RUNS runs"
+for ((i = 1; i <= RUNS; i++)); do
+    start=$(now)
+    igzip -d -c "$GZ" >/dev/null
+    s=$(elapsed "$start")
+    put igzip.seconds "$s"
     echo "run $i: $s s"
 done
 

@@ -1,10 +1,11 @@
 //! Engine-only timings of one input file, without a database: how long decompressing alone takes
 //! (the floor), and how long the whole engine (decompress, parse, aggregate into hours) takes.
 //!
-//!   vs-ingest-bench FILE [RUNS] [--json]
+//!   vs-ingest-bench FILE [RUNS] [--json] [--decompress-only]
 //!
 //! `--json` prints one JSON object (every run's seconds and the medians) instead of the two
-//! lines of text, for `scripts/bench.sh`.
+//! lines of text, for `scripts/bench.sh`. `--decompress-only` skips the engine runs. The inflate
+//! library is the engine's (ISA-L by default; built with `--no-default-features`, zlib-rs).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -52,13 +53,14 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    const USAGE: &str = "usage: vs-ingest-bench FILE [RUNS] [--json]";
+    const USAGE: &str = "usage: vs-ingest-bench FILE [RUNS] [--json] [--decompress-only]";
     let (flags, positional): (Vec<String>, Vec<String>) = std::env::args().skip(1).partition(|a| a.starts_with("--"));
-    let json = match flags.as_slice() {
-        [] => false,
-        [flag] if flag == "--json" => true,
-        _ => return Err(USAGE.into()),
-    };
+    if flags.iter().any(|f| f != "--json" && f != "--decompress-only") {
+        return Err(USAGE.into());
+    }
+    let json = flags.iter().any(|f| f == "--json");
+    let decompress_only = flags.iter().any(|f| f == "--decompress-only");
+    let backend = vs_ingest_engine::source::INFLATE_BACKEND;
     let mut args = positional.into_iter();
     let path = PathBuf::from(args.next().ok_or(USAGE)?);
     let runs: usize = args.next().map(|r| r.parse()).transpose()?.unwrap_or(3).max(1);
@@ -73,31 +75,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let floor = median(decompress_times.clone());
     if !json {
-        println!("decompress only: {floor:.2} s median of {runs} ({:.0} MB/s of CSV)", bytes as f64 / 1e6 / floor);
+        println!(
+            "decompress only ({backend}): {floor:.2} s median of {runs} ({:.0} MB/s of CSV)",
+            bytes as f64 / 1e6 / floor
+        );
     }
+    let runs_engine = if decompress_only { 0 } else { runs };
 
     let mut engine_times = Vec::new();
     let mut counts = (0, 0);
-    for _ in 0..runs {
+    for _ in 0..runs_engine {
         let start = Instant::now();
         counts = engine(&path, &pool)?;
         engine_times.push(start.elapsed().as_secs_f64());
     }
-    let whole = median(engine_times.clone());
+    let whole = if decompress_only { f64::NAN } else { median(engine_times.clone()) };
     if json {
         let report = serde_json::json!({
             "file": path,
             "runs": runs,
             "csv_bytes": bytes,
+            "inflate_backend": backend,
             "decompress_seconds": floor,
             "decompress_runs": decompress_times,
             "engine_threads": pool.threads(),
-            "engine_seconds": whole,
+            "engine_seconds": if decompress_only { None } else { Some(whole) },
             "engine_runs": engine_times,
             "rows": counts.0,
             "hourly_rows": counts.1,
         });
         println!("{report}");
+        return Ok(());
+    }
+    if decompress_only {
         return Ok(());
     }
     println!(

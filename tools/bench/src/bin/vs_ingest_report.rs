@@ -381,6 +381,10 @@ fn summary(raw_path: &Path, json_path: &Path) -> Result<()> {
     let unzip = raw.numbers("unzip.seconds");
     let libdeflate_runs = raw.numbers("libdeflate.seconds");
     let libdeflate = median(&libdeflate_runs);
+    let igzip_runs = raw.numbers("igzip.seconds");
+    let igzip = median(&igzip_runs);
+    // The engine names its inflate library (older runs did not: they were zlib-rs).
+    let backend = engine["inflate_backend"].as_str().unwrap_or("zlib-rs").to_string();
     let duckdb_runs = raw.numbers("duckdb.seconds");
     let duckdb = median(&duckdb_runs);
 
@@ -554,7 +558,8 @@ fn summary(raw_path: &Path, json_path: &Path) -> Result<()> {
             "seconds": decompress,
             "runs": engine["decompress_runs"],
             "csv_mb_per_s": ratio(csv_bytes.map(|b| b / 1e6), decompress),
-            "tool": "vs-ingest-bench (zlib-rs, one thread)",
+            "tool": format!("vs-ingest-bench ({backend}, one thread)"),
+            "inflate_backend": backend,
         },
         "unzip_p": {"seconds": runs_json(&unzip), "tool": "unzip -p FILE > /dev/null (Info-ZIP)"},
         "libdeflate_gunzip": if libdeflate.is_some() { json!({
@@ -562,6 +567,12 @@ fn summary(raw_path: &Path, json_path: &Path) -> Result<()> {
             "csv_mb_per_s": ratio(csv_bytes.map(|b| b / 1e6), libdeflate),
             "tool": "libdeflate-gunzip -c FILE.csv.gz > /dev/null (one thread; the inflate floor of issue 11)",
             "version": raw.text("libdeflate.version"),
+        }) } else { Value::Null },
+        "igzip": if igzip.is_some() { json!({
+            "seconds": runs_json(&igzip_runs),
+            "csv_mb_per_s": ratio(csv_bytes.map(|b| b / 1e6), igzip),
+            "tool": "igzip -d -c FILE.csv.gz > /dev/null (ISA-L, one thread)",
+            "version": raw.text("igzip.version"),
         }) } else { Value::Null },
         "duckdb": if duckdb.is_some() { json!({
             "seconds": runs_json(&duckdb_runs),
@@ -709,9 +720,12 @@ fn summary(raw_path: &Path, json_path: &Path) -> Result<()> {
         );
     };
     let csv_rows = raw.number("input.rows");
-    row(&mut out, "decompress only (zlib-rs, one thread): the floor", decompress, None);
+    row(&mut out, &format!("decompress only ({backend}, one thread): the floor"), decompress, None);
     if libdeflate.is_some() {
         row(&mut out, "libdeflate-gunzip of the .csv.gz, one thread: the floor", libdeflate, None);
+    }
+    if igzip.is_some() {
+        row(&mut out, "igzip -d (ISA-L) of the .csv.gz, one thread", igzip, None);
     }
     if !unzip.is_empty() {
         row(&mut out, "unzip -p (Info-ZIP), as the native way reads it", median(&unzip), None);
@@ -1377,6 +1391,9 @@ mod tests {
             "libdeflate.seconds\t0.5",
             "libdeflate.seconds\t0.4",
             "libdeflate.seconds\t0.6",
+            "igzip.seconds\t0.35",
+            "igzip.seconds\t0.3",
+            "igzip.seconds\t0.4",
             "duckdb.seconds\t3.0",
             "duckdb.seconds\t3.3",
             "duckdb.seconds\t2.9",
@@ -1394,6 +1411,7 @@ mod tests {
         summary(&raw, &json_path).unwrap();
         let r: Value = serde_json::from_str(&fs::read_to_string(&json_path).unwrap()).unwrap();
         assert_eq!(r["libdeflate_gunzip"]["seconds"]["median"], 0.5);
+        assert_eq!(r["igzip"]["seconds"]["median"], 0.35);
         assert_eq!(r["duckdb"]["seconds"]["median"], 3.0);
         let close = |v: &Value, x: f64| (v.as_f64().unwrap() - x).abs() < 1e-9;
         assert!(close(&r["ratios"]["load_vs_libdeflate"], 1.1 / 0.5));

@@ -15,8 +15,8 @@ const BLOCK_COLUMNS: i16 = 6;
 const HEADER_LEN: usize = SIGNATURE.len() + 8;
 /// pg_type OIDs of the array element types (`real`, `integer`).
 const FLOAT4_OID: u32 = 700;
-const INT4_OID: u32 = 23;
-const INT2_OID: u32 = 21;
+pub(crate) const INT4_OID: u32 = 23;
+pub(crate) const INT2_OID: u32 = 21;
 /// Days between 1970-01-01 and 2000-01-01, the epoch of Postgres dates.
 pub const PG_EPOCH_OFFSET_DAYS: i64 = 10_957;
 
@@ -85,6 +85,15 @@ impl CopyBuffer {
         self.rows += 1;
     }
 
+    /// Appends one row of non-NULL fields, each given as its binary representation.
+    pub fn push_fields(&mut self, fields: &[&[u8]]) {
+        self.buf.extend_from_slice(&(fields.len() as i16).to_be_bytes());
+        for f in fields {
+            field(&mut self.buf, f);
+        }
+        self.rows += 1;
+    }
+
     pub fn rows(&self) -> u64 {
         self.rows
     }
@@ -112,6 +121,21 @@ impl CopyBuffer {
 fn field(b: &mut Vec<u8>, bytes: &[u8]) {
     b.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
     b.extend_from_slice(bytes);
+}
+
+/// The binary representation of a one-dimensional array without NULLs, subscripted from 1.
+pub(crate) fn int_array<const N: usize>(element_oid: u32, elements: impl ExactSizeIterator<Item = [u8; N]>) -> Vec<u8> {
+    let mut b = Vec::with_capacity(20 + elements.len() * (4 + N));
+    b.extend_from_slice(&1i32.to_be_bytes()); // dimensions
+    b.extend_from_slice(&0i32.to_be_bytes()); // has nulls
+    b.extend_from_slice(&element_oid.to_be_bytes());
+    b.extend_from_slice(&(elements.len() as i32).to_be_bytes());
+    b.extend_from_slice(&1i32.to_be_bytes()); // lower bound
+    for e in elements {
+        b.extend_from_slice(&(N as i32).to_be_bytes());
+        b.extend_from_slice(&e);
+    }
+    b
 }
 
 /// A one-dimensional array of 12 four-byte elements, NULL where `mask` has no bit.

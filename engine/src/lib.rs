@@ -5,7 +5,7 @@
 //! [`format`] parses a chunk's lines into samples and rejects → [`aggregate`] folds samples into
 //! hourly rows (first sample wins) → [`pipeline`] runs those stages on threads and hands the
 //! caller batches of finished hours → [`block`] merges them into the stored rows of six hours,
-//! which [`copy_binary`] encodes for COPY.
+//! which [`copy_binary`] encodes for COPY; [`rollup`] sums them per link and local day.
 //!
 //! The engine links only what loading needs. The test-file generator (`tools/gen`, package
 //! `vs_ingest_gen`) and the benchmark tools (`tools/bench`, package `vs_ingest_bench`) are
@@ -19,4 +19,5 @@ pub mod copy_binary;
 pub mod error;
 pub mod format;
 pub mod pipeline;
+pub mod rollup;
 pub mod source;

@@ -45,6 +45,11 @@ pub struct Options {
     /// later block of this many hours (blocks are aligned to local midnight; 24 must be a
     /// multiple). Files come in time order, so each block is then written once, whole.
     pub checkpoint_every_hours: u32,
+    /// When non-zero, a multiple of `checkpoint_every_hours`: the blocks in between are still
+    /// handed over as they finish (memory holds one block), but only the first line of a later
+    /// period of this many hours is reported as a checkpoint. The writer commits a local day's
+    /// blocks together, so the day's rollups are written once.
+    pub commit_every_hours: u32,
     /// After this many decompressed bytes without a checkpoint, flush every open hour and report
     /// one at the end of the chunk.
     pub checkpoint_bytes: Option<u64>,
@@ -63,6 +68,7 @@ impl Options {
             max_line: 1 << 20,
             max_entry_bytes: 64 << 30,
             checkpoint_every_hours: 0,
+            commit_every_hours: 0,
             checkpoint_bytes: None,
             start: Position::default(),
             gaps: None,
@@ -438,6 +444,7 @@ impl Merger {
                 let chunk_line = self.line;
                 let mut done = Cut::default();
                 let every = i64::from(self.options.checkpoint_every_hours);
+                let commit_every = i64::from(self.options.commit_every_hours).max(every);
                 if every > 0 {
                     for start in &parsed.hour_starts {
                         let Some(max_hour) = self.max_hour else {
@@ -457,12 +464,14 @@ impl Merger {
                             };
                             let mut batch = self.apply(&parsed, chunk_line, &done, &cut);
                             batch.hours = self.acc.take_all();
-                            batch.checkpoint = Some(Position {
-                                entry: self.entry_index,
-                                offset: start_offset + cut.byte,
-                                line: chunk_line + cut.counts.lines,
-                            });
-                            self.since_checkpoint = 0;
+                            if start.local_hour.div_euclid(commit_every) != max_hour.div_euclid(commit_every) {
+                                batch.checkpoint = Some(Position {
+                                    entry: self.entry_index,
+                                    offset: start_offset + cut.byte,
+                                    line: chunk_line + cut.counts.lines,
+                                });
+                                self.since_checkpoint = 0;
+                            }
                             self.emit(batch)?;
                             done = cut;
                         }

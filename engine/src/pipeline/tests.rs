@@ -145,6 +145,39 @@ fn block_checkpoints_come_only_where_a_block_of_six_hours_begins() {
 }
 
 #[test]
+fn day_commits_hand_over_each_block_but_check_point_only_where_a_day_begins() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two local days in one file: 2023-01-01 and the first block of 2023-01-02.
+    let csv = day_csv(10)
+        + &day_csv(10)
+            .replace("20230101,", "20230102,")
+            .lines()
+            .take(6 * 12 * 10)
+            .map(|l| format!("{l}\n"))
+            .collect::<String>();
+    let path = dir.path().join("20230101_5Min.csv");
+    std::fs::write(&path, &csv).unwrap();
+    let mut options = Options::new(lookup("its_5min").unwrap());
+    options.chunk_size = 1500;
+    options.checkpoint_every_hours = 6;
+    options.commit_every_hours = 24;
+    let engine = Engine::new(2).unwrap();
+    let load = engine.load(path, options);
+    let mut blocks_per_batch = Vec::new();
+    let mut checkpoints = Vec::new();
+    while let Event::Batch(b) = load.recv_timeout(Duration::from_secs(120)).expect("pipeline stalled").unwrap() {
+        if !b.hours.is_empty() {
+            blocks_per_batch.push(crate::block::blocks(&b.hours).len());
+        }
+        checkpoints.extend(b.checkpoint.map(|c| c.line));
+    }
+    // Each block is handed over on its own, but only the end of the entry (the day) is a
+    // checkpoint (rows of another day are strays of a day file, rejected).
+    assert_eq!(blocks_per_batch, vec![1; 4]);
+    assert_eq!(checkpoints, vec![0]);
+}
+
+#[test]
 fn resuming_from_any_block_or_byte_checkpoint_completes_the_same_table() {
     let mut options = Options::new(lookup("its_5min").unwrap());
     options.chunk_size = 2000;

@@ -19,7 +19,7 @@ ROOT=$PWD
 REGRESS_PORT=${VS_INGEST_REGRESS_PORT:-54329}
 REGRESS_FILES=/tmp/vs_ingest_regress
 REGRESS_DATA=$ROOT/target/regress/pgdata
-REGRESS_TESTS=(setup load dst errors security visibility adoption targets convert drop)
+REGRESS_TESTS=(setup load rollups dst errors security visibility adoption targets convert drop)
 
 ./scripts/setup.sh
 . scripts/cluster.sh

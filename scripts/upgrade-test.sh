@@ -260,7 +260,12 @@ v020 -c "CREATE EXTENSION vs_ingest VERSION '0.1.0'" -c "ALTER EXTENSION vs_inge
      -c "SET client_min_messages = warning" \
      -c "SELECT vs_ingest_create_target('public.old_hourly'), vs_ingest_create_target('public.kept_hourly')" \
      -c "GRANT SELECT ON public.old_5min TO upgrade_reader" \
-     -c "CREATE VIEW public.uses_kept AS SELECT ts, speed FROM public.kept_5min" >/dev/null \
+     -c "CREATE VIEW public.uses_kept AS SELECT ts, speed FROM public.kept_5min" \
+     -c "SELECT vs_ingest.ensure_day_partition('public.old_hourly_blocks', '2023-07-01')" \
+     -c "INSERT INTO public.old_hourly_blocks
+         SELECT g, '2023-07-01', 1, 3, array_cat(ARRAY(SELECT (g * 7 + i)::smallint FROM generate_series(1, 24) i),
+                                                 array_fill(NULL::smallint, ARRAY[48])), NULL
+           FROM generate_series(1, 3) g" >/dev/null \
     || abort "could not make 0.2.0 targets"
 before=$(v020 -c "SELECT string_agg(a.attrelid::regclass || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY 1)
                     FROM pg_attribute a WHERE a.attrelid IN ('public.old_5min'::regclass, 'public.kept_5min'::regclass)
@@ -282,6 +287,33 @@ if [ "$r" = "$expected" ] && grep -q "kept_5min was left as it was" <<<"$warning
 else
     fail "0.2.0 targets after the update: '$r', expected '$expected'; the update said: $warnings"
 fi
+# The rollups of the 0.2.0 targets were built by the update from the rows they held (three links
+# of 2023-07-01, hours 6-7), are their owner's and not the extension's; after a load they still
+# equal an aggregate of the 5-minute view, computed here.
+ROLLUPS_EQUAL="SELECT count(*) FROM (
+    (SELECT link_id, day, samples::int, speed_sum, speed_min::int, speed_max::int,
+            (SELECT sum(n)::int FROM unnest(hour_samples) n) FROM public.old_hourly_days
+     EXCEPT ALL
+     SELECT link_id, local_day, count(*)::int, sum(round(speed * 10))::int, min(round(speed * 10))::int,
+            max(round(speed * 10))::int, count(*)::int FROM public.old_5min GROUP BY 1, 2)
+    UNION ALL
+    (SELECT link_id, local_day, count(*)::int, sum(round(speed * 10))::int, min(round(speed * 10))::int,
+            max(round(speed * 10))::int, count(*)::int FROM public.old_5min GROUP BY 1, 2
+     EXCEPT ALL
+     SELECT link_id, day, samples::int, speed_sum, speed_min::int, speed_max::int,
+            (SELECT sum(n)::int FROM unnest(hour_samples) n) FROM public.old_hourly_days)) x"
+r=$(v020 -c "SELECT (SELECT string_agg(link_id || ':' || samples || ':' || speed_sum || ':' || hour_samples[7] || ':' || hour_samples[8], ' '
+                       ORDER BY link_id) FROM public.old_hourly_daily),
+                    pg_get_userbyid((SELECT relowner FROM pg_class WHERE oid = 'public.old_hourly_days'::regclass)),
+                    EXISTS (SELECT 1 FROM pg_depend e WHERE e.deptype = 'e' AND e.objid IN
+                              ('public.old_hourly_days'::regclass, 'public.old_hourly_daily'::regclass,
+                               'public.old_hourly_days_d20230701'::regclass))")
+expected="1:24:468:12:12 2:24:636:12:12 3:24:804:12:12|postgres|f"
+if [ "$r" = "$expected" ]; then
+    pass "the update built the rollups of a 0.2.0 target from its rows (owner's, not extension members)"
+else
+    fail "rollups of the 0.2.0 target after the update: '$r', expected '$expected'"
+fi
 out=$(v020 -c "SET client_min_messages = warning" \
     -c "SELECT files_loaded FROM vs_ingest_file('$FILES/20230701_5Min.zip', target => 'public.old_hourly')" \
     -c "SELECT count(*) FILTER (WHERE f.speed = h.speed[s.i]) || '/' || count(*)
@@ -289,10 +321,11 @@ out=$(v020 -c "SET client_min_messages = warning" \
           JOIN public.old_5min f ON f.link_id = h.link_id AND f.ts = h.hour + (s.i - 1) * interval '5 minutes'
          WHERE h.speed[s.i] IS NOT NULL AND h.hour < '2023-07-01 03:00+09' AND f.ts < '2023-07-01 03:00+09'" 2>&1)
 read -r loaded equal <<<"$(tr '\n' ' ' <<<"$out")"
-if [ "$loaded" = 1 ] && [ "${equal%/*}" = "${equal#*/}" ] && [ "${equal#*/}" -gt 0 ]; then
-    pass "an updated 0.2.0 target loads, and its two views agree on all $equal slots of its first three hours"
+differing=$(v020 -c "$ROLLUPS_EQUAL" 2>&1)
+if [ "$loaded" = 1 ] && [ "${equal%/*}" = "${equal#*/}" ] && [ "${equal#*/}" -gt 0 ] && [ "$differing" = 0 ]; then
+    pass "an updated 0.2.0 target loads, its two views agree on all $equal slots of its first three hours, and its rollups equal the 5-minute view's aggregates"
 else
-    fail "loading into the updated 0.2.0 target: $out"
+    fail "loading into the updated 0.2.0 target: $out; rollup rows differing from the 5-minute view: $differing"
 fi
 echo
 

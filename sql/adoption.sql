@@ -201,14 +201,27 @@ SELECT count(*) AS coverage_mismatches FROM (
      WHERE c.time_zone = 'Asia/Seoul' AND b.hours & c.hour_bit <> 0 GROUP BY c.hour
     EXCEPT SELECT hour, links FROM vs_ingest.coverage WHERE target_oid = 'public.lure'::regclass) d;
 
+-- 1d. A rollup table planted under the name of a new target's (`<target>_days`), with a trigger:
+-- never adopted, nothing of the target made, nothing run.
+SET ROLE regress_planter;
+CREATE TABLE public.victim4_days (link_id bigint NOT NULL, day date NOT NULL, samples smallint NOT NULL,
+                                  speed_sum int NOT NULL, speed_min smallint NOT NULL, speed_max smallint NOT NULL,
+                                  hour_samples smallint[] NOT NULL, hour_speed_sum int[] NOT NULL,
+                                  PRIMARY KEY (day, link_id)) PARTITION BY RANGE (day);
+CREATE TRIGGER bait BEFORE INSERT ON public.victim4_days FOR EACH ROW EXECUTE FUNCTION public.planter_trigger();
+RESET ROLE;
+SELECT regress_try($$SELECT vs_ingest_file('/tmp/vs_ingest_regress/adopt/20230601_5Min.csv.gz', target => 'public.victim4')$$);
+SELECT to_regclass('public.victim4') AS victim4, to_regclass('public.victim4_daily') AS daily;
+SELECT regress_planter_won();
+
 DROP VIEW public.checked, public.checked_5min, public.whenever, public.whenever_5min, public.keyed;
-DROP TABLE public.checked_blocks, public.whenever_blocks, public.keyed_blocks;
+DROP TABLE public.checked_blocks, public.whenever_blocks, public.keyed_blocks CASCADE;
 DROP FUNCTION public.planter_day;
 DROP VIEW public.bait, public.alice_mirror, public.lure, public.lure_5min, public.ruled, public.ruled_5min,
           public.indexed, public.indexed_5min, public.alice_hourly, public.alice_5min, public.victim3_5min;
-DROP TABLE public.bait_blocks, public.victim_blocks, public.victim2_blocks, public.lure_blocks,
+DROP TABLE public.bait_blocks, public.victim_blocks, public.victim2_blocks, public.victim4_days, public.lure_blocks,
            public.ruled_blocks, public.indexed_blocks, public.alice_hourly_blocks, public.alice_log,
-           public.planter_log;
+           public.planter_log CASCADE;
 DROP FUNCTION public.planter_trigger, public.planter_fn, public.alice_trigger, regress_planter_won;
 REVOKE CREATE ON SCHEMA public FROM regress_planter, regress_alice;
 DROP ROLE regress_planter, regress_alice;

@@ -233,8 +233,14 @@ SET ROLE regress_mallory;
 SELECT regress_try(format($$SELECT * FROM vs_ingest_file(%L, 'public.cols_hourly')$$, :'day2'));
 RESET ROLE;
 GRANT INSERT (block, hours, speed, travel_time) ON public.cols_hourly_blocks TO regress_mallory;
+-- The load keeps the target's daily rollups too: without privileges on them it is refused.
+SET ROLE regress_mallory;
+SELECT regress_try(format($$SELECT * FROM vs_ingest_file(%L, 'public.cols_hourly')$$, :'day_gz'));
+RESET ROLE;
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.cols_hourly_days TO regress_mallory;
 -- (A new day's partition is created by the table's owner: here it is made ahead.)
-SELECT vs_ingest.ensure_day_partition('public.cols_hourly_blocks', '2025-01-01');
+SELECT vs_ingest.ensure_day_partition('public.cols_hourly_blocks', '2025-01-01'),
+       vs_ingest.ensure_day_partition('public.cols_hourly_days', '2025-01-01');
 SET ROLE regress_mallory;
 SELECT files_loaded FROM vs_ingest_file(:'day_gz', 'public.cols_hourly');
 RESET ROLE;

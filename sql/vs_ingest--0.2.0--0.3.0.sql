@@ -164,7 +164,12 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                     'CHECK (vs_ingest.speed_fits(speed, hours))',
                     'CHECK (((array_ndims(travel_time) = 1) AND (array_lower(travel_time, 1) = 1) AND (cardinality(travel_time) = 72)))',
                     'CHECK ((cardinality(speed) = 72))',
-                    'CHECK ((cardinality(travel_time) = 72))')))
+                    'CHECK ((cardinality(travel_time) = 72))',
+                    -- the daily rollups' (src/sql/rollup.sql)
+                    'CHECK (((samples >= 1) AND (samples <= 288)))',
+                    'CHECK ((cardinality(hour_samples) = 24))',
+                    'CHECK ((cardinality(hour_speed_sum) = 24))',
+                    'CHECK (true)')))
 $$;
 
 -- Raises 42501 when a write into `rel` (a storage table or one of its partitions) would run code
@@ -340,6 +345,9 @@ BEGIN
     END IF;
     SELECT n.nspname, c.relname INTO nsp, rel
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = storage;
+    -- Loads into distributed storage keep no daily rollups (README, Citus): rollups of a target
+    -- loaded before it was distributed would go stale, so they go now.
+    PERFORM vs_ingest.drop_rollups(hourly, storage);
     IF NOT vs_ingest.is_distributed(storage) THEN
         EXECUTE 'SELECT pg_catalog.create_distributed_table($1, ''link_id'', shard_count => $2)'
           USING storage, coalesce(shard_count, current_setting('citus.shard_count')::int);
@@ -581,7 +589,10 @@ DECLARE
 BEGIN
     SELECT n.nspname, c.relname, c.relowner INTO nsp, rel, owner
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = storage;
-    part := vs_ingest.derived_name(rel, '_p' || to_char(day, 'YYYYMMDD'));
+    -- (A rollup table's partitions are `_d...`: cut to 63 bytes, a long target's storage and
+    -- rollup names can share their first bytes.)
+    part := vs_ingest.derived_name(rel, CASE WHEN vs_ingest.has_days_shape(storage) THEN '_d' ELSE '_p' END
+                                        || to_char(day, 'YYYYMMDD'));
     -- Serialise partition creation per table across sessions.
     PERFORM pg_advisory_xact_lock(hashtext('vs_ingest.partition'), hashtext(storage::text));
     IF vs_ingest.day_partition(storage, day) IS NOT NULL THEN
@@ -974,3 +985,299 @@ BEGIN
      ORDER BY t;
 END
 $$;
+
+------------------------------------------------------------------------------------------------
+-- 4. Daily rollups kept by the load (issue 18).
+------------------------------------------------------------------------------------------------
+-- Their functions (src/write/rollup.rs).
+CREATE FUNCTION vs_ingest.rebuild_days(storage oid, days oid, day date, links bigint[]) RETURNS void
+LANGUAGE c AS 'MODULE_PATHNAME', 'rebuild_days_wrapper';
+CREATE FUNCTION vs_ingest.tenths_to_kmh(sums int[]) RETURNS double precision[]
+IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'tenths_to_kmh_wrapper';
+CREATE FUNCTION vs_ingest.add_hour_samples(a smallint[], b smallint[]) RETURNS smallint[]
+IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'add_hour_samples_wrapper';
+CREATE FUNCTION vs_ingest.add_hour_sums(a int[], b int[]) RETURNS int[]
+IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'add_hour_sums_wrapper';
+CREATE FUNCTION vs_ingest.link_rollups(days oid, storage oid) RETURNS void
+VOLATILE STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'link_rollups_wrapper';
+
+-- src/sql/rollup.sql, as a fresh 0.3.0 has it.
+-- Daily rollups of a target: `<target>_days`, one row per link and local day with the day's
+-- sample count, sum (tenths of km/h), minimum and maximum and, per local hour, the sample count and
+-- sum, partitioned by local day like the storage; and the view `vs_its_daily` (`<target>_daily`
+-- for other targets) that shows them in km/h. The load writes a day's rollups in the transaction
+-- that writes the day's rows (src/write/rollup.rs), so they always equal the stored samples.
+
+-- Whether `rel` has exactly the rollup table's columns, in order (rows are COPYed by position),
+-- compared by type oid, as has_block_shape does.
+CREATE FUNCTION vs_ingest.has_days_shape(rel oid) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum)
+                        = ARRAY['link_id', 'day', 'samples', 'speed_sum', 'speed_min', 'speed_max',
+                                'hour_samples', 'hour_speed_sum']
+                    AND array_agg(a.atttypid ORDER BY a.attnum)
+                        = ARRAY['int8'::regtype, 'date'::regtype, 'int2'::regtype, 'int4'::regtype, 'int2'::regtype,
+                                'int2'::regtype, '_int2'::regtype, '_int4'::regtype]::oid[]
+                    AND bool_and(a.attgenerated = ''), false)
+      FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+$$;
+
+-- The rollup table of a target's storage, found by its name beside the storage and checked: a
+-- partitioned table of the rollup shape owned by the storage's owner, with no code of another
+-- role on it or its partitions. NULL when there is none.
+CREATE FUNCTION vs_ingest.rollup_of(target regclass, storage regclass) RETURNS regclass
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    nsp name;
+    rel name;
+    owner oid;
+    days regclass;
+    part regclass;
+BEGIN
+    SELECT n.nspname, c.relname INTO nsp, rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = target;
+    owner := (SELECT c.relowner FROM pg_class c WHERE c.oid = storage);
+    days := to_regclass(format('%I.%I', nsp, vs_ingest.derived_name(rel, '_days')));
+    IF days IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF NOT (vs_ingest.has_days_shape(days) AND EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = days)) THEN
+        RAISE EXCEPTION 'cannot use % as the daily rollups of %: it is not a vs_ingest rollup table', days, target
+            USING ERRCODE = 'duplicate_table', HINT = 'Drop or rename that relation: vs_ingest creates the rollup table itself.';
+    END IF;
+    PERFORM vs_ingest.check_part_owner(days, owner, 'rollup table', target::text, true);
+    PERFORM vs_ingest.check_code_on(days);
+    FOR part IN SELECT p.part FROM vs_ingest.day_partitions(days) p LOOP
+        PERFORM vs_ingest.check_part_owner(part, owner, 'partition', days::text, false);
+        PERFORM vs_ingest.check_code_on(part);
+    END LOOP;
+    RETURN days;
+END
+$$;
+
+-- The rollup table and daily view of a target, created if missing (as the storage's owner's):
+-- a new rollup table is filled from the rows stored, day by day. Returns the rollup table.
+CREATE FUNCTION vs_ingest.ensure_rollups(target regclass, storage regclass) RETURNS regclass
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    nsp name;
+    rel name;
+    owner oid;
+    days regclass;
+    daily text;
+    days_rel text;
+    part record;
+    citus_ddl text;
+BEGIN
+    SELECT n.nspname, c.relname INTO nsp, rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = target;
+    owner := (SELECT c.relowner FROM pg_class c WHERE c.oid = storage);
+    days := vs_ingest.rollup_of(target, storage);
+    daily := CASE WHEN rel ~ '_hourly$' THEN regexp_replace(rel, '_hourly$', '_daily')
+                  ELSE vs_ingest.derived_name(rel, '_daily') END;
+    IF days IS NULL THEN
+        IF to_regclass(format('%I.%I', nsp, daily)) IS NOT NULL THEN
+            RAISE EXCEPTION 'cannot create the daily view of %: % exists', target, format('%I.%I', nsp, daily)
+                USING ERRCODE = 'duplicate_table',
+                      DETAIL = 'vs_ingest names a target''s daily view after the target, and never takes over a relation.',
+                      HINT = 'Drop or rename that relation, or use another target name.';
+        END IF;
+        days_rel := vs_ingest.derived_name(rel, '_days');
+        EXECUTE format($ddl$
+            CREATE TABLE %I.%I (
+                link_id        bigint     NOT NULL,
+                day            date       NOT NULL,
+                samples        smallint   NOT NULL CHECK (samples BETWEEN 1 AND 288),
+                speed_sum      integer    NOT NULL,
+                speed_min      smallint   NOT NULL,
+                speed_max      smallint   NOT NULL,
+                hour_samples   smallint[] NOT NULL CHECK (cardinality(hour_samples) = 24),
+                hour_speed_sum integer[]  NOT NULL CHECK (cardinality(hour_speed_sum) = 24),
+                PRIMARY KEY (day, link_id)
+            ) PARTITION BY RANGE (day)$ddl$, nsp, days_rel);
+        days := format('%I.%I', nsp, days_rel)::regclass;
+        EXECUTE format('CREATE INDEX ON %s (link_id)', days);
+        EXECUTE format($c$COMMENT ON TABLE %s IS %L$c$, days,
+            'Daily rollups of ' || target::text || ' kept by vs_ingest in the transaction of each load: one row per link '
+            'and local day; speeds in tenths of km/h; element h + 1 of the hour arrays is local hour h. '
+            'Query it through the view ' || format('%I.%I', nsp, daily) || '.');
+        IF owner <> (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user) THEN
+            EXECUTE format('ALTER TABLE %s OWNER TO %I', days, pg_get_userbyid(owner));
+        END IF;
+    END IF;
+    -- The rollups are of one storage table, named by its oid in a constraint: a storage dropped
+    -- (DROP TABLE ... CASCADE takes the views, not the rollups) and made again under the same name
+    -- finds rollups of rows that are gone, which are rebuilt from the new one's.
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = days AND conname = 'vs_ingest_rollups_of_' || storage::oid) THEN
+        EXECUTE format('TRUNCATE %s', days);
+        FOR part IN SELECT c.conname FROM pg_constraint c WHERE c.conrelid = days AND c.conname LIKE 'vs_ingest_rollups_of_%' LOOP
+            EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', days, part.conname);
+        END LOOP;
+        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I CHECK (true)', days, 'vs_ingest_rollups_of_' || storage::oid);
+        -- Dropping the storage drops its rollups (an automatic dependency, as an index has).
+        PERFORM vs_ingest.link_rollups(days, storage);
+        FOR part IN SELECT p.lo FROM vs_ingest.day_partitions(storage) p ORDER BY p.lo LOOP
+            PERFORM vs_ingest.ensure_day_partition(days, part.lo);
+            PERFORM vs_ingest.rebuild_days(storage, days, part.lo, NULL);
+        END LOOP;
+    END IF;
+    IF to_regclass(format('%I.%I', nsp, daily)) IS NULL THEN
+        citus_ddl := current_setting('citus.enable_ddl_propagation', true);
+        IF citus_ddl IS NOT NULL THEN
+            PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+        END IF;
+        EXECUTE format($view$
+            CREATE VIEW %I.%I AS
+            SELECT d.link_id,
+                   d.day AS local_day,
+                   d.samples,
+                   d.speed_sum / (10.0::float8 * d.samples) AS speed_avg,
+                   d.speed_min::real / 10::real AS speed_min,
+                   d.speed_max::real / 10::real AS speed_max,
+                   d.hour_samples,
+                   vs_ingest.tenths_to_kmh(d.hour_speed_sum) AS hour_speed_sum
+              FROM %s d$view$, nsp, daily, days);
+        EXECUTE format($c$COMMENT ON VIEW %I.%I IS %L$c$, nsp, daily,
+            'Daily link speeds of ' || target::text || ', kept exact by every load: one row per link and local day with a '
+            'sample; hour_samples[h + 1] and hour_speed_sum[h + 1] (km/h) are local hour h.');
+        IF owner <> (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user) THEN
+            EXECUTE format('ALTER VIEW %I.%I OWNER TO %I', nsp, daily, pg_get_userbyid(owner));
+        END IF;
+        IF citus_ddl IS NOT NULL THEN
+            PERFORM set_config('citus.enable_ddl_propagation', citus_ddl, true);
+        END IF;
+    END IF;
+    RETURN days;
+END
+$$;
+
+-- Drops a target's rollup table and its daily view (a target being distributed keeps none). Views
+-- of users over them are not dropped with them: the DROP fails and names them.
+CREATE FUNCTION vs_ingest.drop_rollups(target regclass, storage regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    days regclass := vs_ingest.rollup_of(target, storage);
+    daily regclass;
+BEGIN
+    IF days IS NULL THEN
+        RETURN;
+    END IF;
+    RAISE NOTICE 'dropping the daily rollups of %: a distributed target keeps none', target;
+    -- The daily view: the view over the rollup table that vs_ingest named after the target.
+    SELECT r.ev_class::regclass INTO daily
+      FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+     WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = days AND r.ev_class <> days
+       AND (SELECT c.relname FROM pg_class c WHERE c.oid = r.ev_class)
+           = (SELECT CASE WHEN c.relname ~ '_hourly$' THEN regexp_replace(c.relname, '_hourly$', '_daily')
+                          ELSE vs_ingest.derived_name(c.relname, '_daily') END
+                FROM pg_class c WHERE c.oid = target)
+     LIMIT 1;
+    IF daily IS NOT NULL THEN
+        EXECUTE format('DROP VIEW %s', daily);
+    END IF;
+    EXECUTE format('DROP TABLE %s', days);
+END
+$$;
+
+-- Retention detaches or drops a day's rollups with its rows (src/sql/history.sql).
+-- Detaches or drops the daily partitions of `target`'s storage whose local day ended more than
+-- `retain` ago (pg_partman style). Dropping a day also forgets its coverage. Returns the
+-- partitions' names.
+CREATE OR REPLACE FUNCTION vs_ingest.apply_retention(target text, retain interval, action text)
+RETURNS SETOF text LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    tname text := vs_ingest.target_name(target);
+    storage regclass := vs_ingest.storage_of(to_regclass(target));
+    tz text := vs_ingest.time_zone_of(to_regclass(target));
+    part record;
+    rel_name text;
+    days regclass;
+    days_part regclass;
+BEGIN
+    IF action NOT IN ('detach', 'drop') THEN
+        RAISE EXCEPTION 'retain_action must be detach or drop, not %', action
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use detach (keep the table) or drop.';
+    END IF;
+    IF storage IS NULL THEN
+        RAISE EXCEPTION '% is not a vs_ingest target', tname
+            USING ERRCODE = 'wrong_object_type', HINT = 'Retention applies to targets vs_ingest created.';
+    END IF;
+    days := vs_ingest.rollup_of(to_regclass(target), storage);
+    FOR part IN
+        SELECT p.part AS rel, p.lo AS day, p.lo::timestamp AT TIME ZONE tz AS lo, p.hi::timestamp AT TIME ZONE tz AS hi
+          FROM vs_ingest.day_partitions(storage) p
+         WHERE p.hi::timestamp AT TIME ZONE tz <= clock_timestamp() - retain
+         ORDER BY p.lo
+    LOOP
+        rel_name := part.rel::text;
+        -- The day's rollups go with its rows.
+        days_part := CASE WHEN days IS NOT NULL THEN vs_ingest.day_partition(days, part.day) END;
+        IF action = 'drop' THEN
+            EXECUTE format('DROP TABLE %s', part.rel);
+            IF days_part IS NOT NULL THEN
+                EXECUTE format('DROP TABLE %s', days_part);
+            END IF;
+            PERFORM vs_ingest.forget_coverage(tname, part.lo, part.hi);
+        ELSE
+            EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', storage, part.rel);
+            IF days_part IS NOT NULL THEN
+                EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', days, days_part);
+            END IF;
+        END IF;
+        RETURN NEXT rel_name;
+    END LOOP;
+END
+$$;
+
+-- Helpers that create tables and views run as the loading role (src/sql/api.sql).
+REVOKE ALL ON FUNCTION vs_ingest.ensure_rollups, vs_ingest.rebuild_days, vs_ingest.link_rollups FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vs_ingest.ensure_rollups, vs_ingest.rebuild_days, vs_ingest.link_rollups TO pg_read_server_files;
+
+-- Existing targets get their rollups now, built from the rows they store (one pass over each
+-- day, in this transaction: an interrupted update rolls back whole and is run again). Distributed
+-- targets keep none (README, Citus). A target whose rollup or daily view name is taken by another
+-- relation is left without, with a WARNING; its next load reports the conflict.
+DO $rollups$
+DECLARE
+    t record;
+    days regclass;
+    member record;
+BEGIN
+    FOR t IN
+        SELECT v.oid::regclass AS hourly, s.storage
+          FROM pg_catalog.pg_class v
+         CROSS JOIN LATERAL (SELECT vs_ingest.storage_of(v.oid) AS storage) s
+         WHERE v.relkind = 'v' AND s.storage IS NOT NULL AND vs_ingest.time_zone_of(v.oid) IS NOT NULL
+           AND NOT vs_ingest.is_distributed(s.storage)
+           AND EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_depend k
+                          ON k.classid = 'pg_catalog.pg_rewrite'::regclass AND k.objid = r.oid
+                       WHERE r.ev_class = v.oid AND k.refobjid = 'vs_ingest.calendar_hour'::regclass)
+         ORDER BY v.oid
+    LOOP
+        BEGIN
+            days := vs_ingest.ensure_rollups(t.hourly, t.storage);
+            -- Made in this script, they were recorded as the extension's: they are the target's
+            -- owner's, like its storage (DROP EXTENSION never drops loaded data).
+            FOR member IN
+                SELECT c.oid::regclass AS rel, c.relkind
+                  FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class c ON c.oid = d.objid
+                 WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.deptype = 'e'
+                   AND d.refclassid = 'pg_catalog.pg_extension'::regclass
+                   AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'vs_ingest')
+                   AND (c.oid = days
+                        OR c.oid IN (SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = days)
+                        OR c.oid IN (SELECT r.ev_class FROM pg_catalog.pg_rewrite r
+                                       JOIN pg_catalog.pg_depend k ON k.classid = 'pg_catalog.pg_rewrite'::regclass
+                                                                  AND k.objid = r.oid
+                                      WHERE k.refobjid = days AND r.ev_class <> days))
+                 ORDER BY c.relkind = 'v' DESC
+            LOOP
+                EXECUTE pg_catalog.format('ALTER EXTENSION vs_ingest DROP %s %s',
+                                          CASE member.relkind WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END, member.rel);
+            END LOOP;
+        EXCEPTION WHEN duplicate_table OR insufficient_privilege OR wrong_object_type THEN
+            RAISE WARNING 'target % keeps no daily rollups for now: %', t.hourly, SQLERRM;
+        END;
+    END LOOP;
+END
+$rollups$;

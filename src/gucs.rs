@@ -15,6 +15,7 @@ pub static MAX_REJECTS_STORED: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 pub static MAX_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static TEST_EXIT_AFTER_CHUNKS: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static TEST_PANIC_AFTER_CHUNKS: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static TEST_COMMIT_EVERY_HOURS: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static SETTLE_TIME: GucSetting<i32> = GucSetting::<i32>::new(60);
 pub static DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
 pub static SCHEDULER_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(60);
@@ -123,6 +124,16 @@ fn init_workers() {
         &TEST_EXIT_AFTER_CHUNKS,
         0,
         i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"vs_ingest.test_commit_every_hours",
+        c"TEST ONLY: workers commit every 6 or 12 local hours of a file instead of every local day; 0 is off.",
+        c"Lets the crash and resume tests interrupt a one-day file between commits. Never set it on a real load.",
+        &TEST_COMMIT_EVERY_HOURS,
+        0,
+        24,
         GucContext::Suset,
         GucFlags::default(),
     );

@@ -33,12 +33,18 @@ extension_sql_file!("sql/gaps.sql", name = "gaps", requires = ["catalog"]);
 extension_sql_file!("sql/time_zone.sql", name = "time_zone", requires = ["catalog", "target"]);
 extension_sql_file!("sql/history.sql", name = "history", requires = ["gaps", "target"]);
 extension_sql_file!(
+    "sql/rollup.sql",
+    name = "rollup",
+    requires = ["target", write::rollup::rebuild_days, write::rollup::tenths_to_kmh, write::rollup::link_rollups]
+);
+extension_sql_file!(
     "sql/api.sql",
     name = "api",
     requires = [
         "target",
         "gaps",
         "history",
+        "rollup",
         api::ingest::vs_ingest_dir,
         api::ingest::vs_ingest_file,
         api::ingest::vs_ingest_resume,

@@ -32,9 +32,11 @@ fn create(
     let time_zone = required("time_zone", time_zone)?;
     let distributed = required("distributed", distributed)?;
     let _path = FixedSearchPath::enter();
-    let made = target::ensure(&target, time_zone)?;
+    let mut made = target::ensure(&target, time_zone)?;
     if distributed {
         target::distribute(&made, shard_count)?;
+    } else {
+        made.open_rollups()?;
     }
     Ok(made.name)
 }

@@ -48,10 +48,10 @@ GRANT EXECUTE ON FUNCTION vs_ingest.vs_ingest_dir, vs_ingest.vs_ingest_file,
                           public.vs_ingest_resume, public.vs_ingest_cancel TO pg_read_server_files;
 -- Helpers that create tables and partitions run as the loading role.
 REVOKE ALL ON FUNCTION vs_ingest.ensure_target, vs_ingest.ensure_day_partition, vs_ingest.add_slot_checks,
-                       vs_ingest.create_five_min_view,
+                       vs_ingest.create_five_min_view, vs_ingest.ensure_rollups, vs_ingest.rebuild_days, vs_ingest.link_rollups,
                        vs_ingest.merge_staged, vs_ingest.coverage_report, vs_ingest.gaps_report FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION vs_ingest.ensure_target, vs_ingest.ensure_day_partition, vs_ingest.add_slot_checks,
-                          vs_ingest.create_five_min_view,
+                          vs_ingest.create_five_min_view, vs_ingest.ensure_rollups, vs_ingest.rebuild_days, vs_ingest.link_rollups,
                           vs_ingest.merge_staged, vs_ingest.coverage_report,
                           vs_ingest.gaps_report TO pg_read_server_files;
 

@@ -57,6 +57,8 @@ DECLARE
     tz text := vs_ingest.time_zone_of(to_regclass(target));
     part record;
     rel_name text;
+    days regclass;
+    days_part regclass;
 BEGIN
     IF action NOT IN ('detach', 'drop') THEN
         RAISE EXCEPTION 'retain_action must be detach or drop, not %', action
@@ -66,18 +68,27 @@ BEGIN
         RAISE EXCEPTION '% is not a vs_ingest target', tname
             USING ERRCODE = 'wrong_object_type', HINT = 'Retention applies to targets vs_ingest created.';
     END IF;
+    days := vs_ingest.rollup_of(to_regclass(target), storage);
     FOR part IN
-        SELECT p.part AS rel, p.lo::timestamp AT TIME ZONE tz AS lo, p.hi::timestamp AT TIME ZONE tz AS hi
+        SELECT p.part AS rel, p.lo AS day, p.lo::timestamp AT TIME ZONE tz AS lo, p.hi::timestamp AT TIME ZONE tz AS hi
           FROM vs_ingest.day_partitions(storage) p
          WHERE p.hi::timestamp AT TIME ZONE tz <= clock_timestamp() - retain
          ORDER BY p.lo
     LOOP
         rel_name := part.rel::text;
+        -- The day's rollups go with its rows.
+        days_part := CASE WHEN days IS NOT NULL THEN vs_ingest.day_partition(days, part.day) END;
         IF action = 'drop' THEN
             EXECUTE format('DROP TABLE %s', part.rel);
+            IF days_part IS NOT NULL THEN
+                EXECUTE format('DROP TABLE %s', days_part);
+            END IF;
             PERFORM vs_ingest.forget_coverage(tname, part.lo, part.hi);
         ELSE
             EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', storage, part.rel);
+            IF days_part IS NOT NULL THEN
+                EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', days, days_part);
+            END IF;
         END IF;
         RETURN NEXT rel_name;
     END LOOP;

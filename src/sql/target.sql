@@ -147,7 +147,12 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                     'CHECK (vs_ingest.speed_fits(speed, hours))',
                     'CHECK (((array_ndims(travel_time) = 1) AND (array_lower(travel_time, 1) = 1) AND (cardinality(travel_time) = 72)))',
                     'CHECK ((cardinality(speed) = 72))',
-                    'CHECK ((cardinality(travel_time) = 72))')))
+                    'CHECK ((cardinality(travel_time) = 72))',
+                    -- the daily rollups' (src/sql/rollup.sql)
+                    'CHECK (((samples >= 1) AND (samples <= 288)))',
+                    'CHECK ((cardinality(hour_samples) = 24))',
+                    'CHECK ((cardinality(hour_speed_sum) = 24))',
+                    'CHECK (true)')))
 $$;
 
 -- Raises 42501 when a write into `rel` (a storage table or one of its partitions) would run code
@@ -323,6 +328,9 @@ BEGIN
     END IF;
     SELECT n.nspname, c.relname INTO nsp, rel
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = storage;
+    -- Loads into distributed storage keep no daily rollups (README, Citus): rollups of a target
+    -- loaded before it was distributed would go stale, so they go now.
+    PERFORM vs_ingest.drop_rollups(hourly, storage);
     IF NOT vs_ingest.is_distributed(storage) THEN
         EXECUTE 'SELECT pg_catalog.create_distributed_table($1, ''link_id'', shard_count => $2)'
           USING storage, coalesce(shard_count, current_setting('citus.shard_count')::int);
@@ -564,7 +572,10 @@ DECLARE
 BEGIN
     SELECT n.nspname, c.relname, c.relowner INTO nsp, rel, owner
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = storage;
-    part := vs_ingest.derived_name(rel, '_p' || to_char(day, 'YYYYMMDD'));
+    -- (A rollup table's partitions are `_d...`: cut to 63 bytes, a long target's storage and
+    -- rollup names can share their first bytes.)
+    part := vs_ingest.derived_name(rel, CASE WHEN vs_ingest.has_days_shape(storage) THEN '_d' ELSE '_p' END
+                                        || to_char(day, 'YYYYMMDD'));
     -- Serialise partition creation per table across sessions.
     PERFORM pg_advisory_xact_lock(hashtext('vs_ingest.partition'), hashtext(storage::text));
     IF vs_ingest.day_partition(storage, day) IS NOT NULL THEN

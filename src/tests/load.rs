@@ -64,6 +64,16 @@ mod tests {
         compute_expected(&[m], "Asia/Seoul");
         assert!(one::<i64>("SELECT count(*) FROM expected") > 20_000 * 23);
         assert_eq!(differences("public.vs_its_hourly"), (0, 0));
+        // The day's rollups were written with it, and add up to its samples.
+        assert_eq!(rollup_differences("public.vs_its_hourly_days", "Asia/Seoul"), 0);
+        assert_eq!(one::<i64>("SELECT sum(samples)::bigint FROM public.vs_its_daily"), m.samples as i64);
+        let worst = one::<f64>(
+            "SELECT max(abs(d.speed_avg - h.avg)) FROM public.vs_its_daily d
+               JOIN (SELECT link_id, local_day, sum(speed_avg::float8 * samples) / sum(samples) AS avg
+                       FROM public.vs_its_hourly GROUP BY 1, 2) h USING (link_id, local_day)",
+        );
+        // (The hourly averages are `real`: they agree to their precision.)
+        assert!(worst < 1e-4, "daily and hourly averages differ by {worst}");
 
         // Every malformed line is in vs_ingest.reject with its reason and its own line number.
         assert_eq!(rejects_by_reason(got.run_id), expected_rejects(m));
@@ -93,10 +103,14 @@ mod tests {
         let first = load_dir(&dir, "*.zip", "public.again");
         assert_eq!(first.files_loaded, 2);
         let before = digest("public.again");
+        let days =
+            |t: &str| one::<String>(&format!("SELECT md5(string_agg(d::text, '|' ORDER BY day, link_id)) FROM {t} d"));
+        let days_before = days("public.again_days");
         let second = load_dir(&dir, "*.zip", "public.again");
         assert_eq!((second.files_seen, second.files_loaded, second.files_skipped), (2, 0, 2));
         assert_eq!((second.rows_read, second.rows_loaded), (0, 0));
         assert_eq!(digest("public.again"), before);
+        assert_eq!(days("public.again_days"), days_before);
         assert_eq!(
             one::<i64>(&format!(
                 "SELECT count(*) FROM vs_ingest.file WHERE run_id = {} AND status = 'skipped'",
@@ -125,6 +139,7 @@ mod tests {
         assert_eq!(zip.files_loaded, 1);
         compute_expected(&manifests.iter().collect::<Vec<_>>(), "Asia/Seoul");
         assert_eq!(differences("public.containers"), (0, 0));
+        assert_eq!(rollup_differences("public.containers_days", "Asia/Seoul"), 0);
         let containers = one::<String>(&format!(
             "SELECT string_agg(container, ',' ORDER BY path) FROM vs_ingest.file WHERE run_id = {}",
             got.run_id
@@ -151,11 +166,39 @@ mod tests {
 
         compute_expected(&[&a, &b], "Asia/Seoul");
         assert_eq!(differences("public.late"), (0, 0));
+        // The late file merged into rows that existed: the rollups of its links were rebuilt.
+        assert_eq!(rollup_differences("public.late_days", "Asia/Seoul"), 0);
         // Every valid speed sample of the late file is either new or counted as a duplicate.
         assert_eq!(second.rows_loaded + second.rows_duplicate, (b.samples + b.duplicate_rows) as i64);
         let new_slots = one::<i64>("SELECT sum(samples) FROM public.late") - a.samples as i64;
         assert_eq!(second.rows_loaded, new_slots);
         assert!(second.rows_duplicate > 0);
+    }
+
+    #[pg_test]
+    fn a_day_delivered_in_halves_adds_to_its_rollups() {
+        // The second half's blocks are new rows (COPYed straight in) of a day whose rollups exist:
+        // its sums are added to them.
+        let dir = fresh_dir("halves");
+        let m = generate(&dir, Day { links: 300, container: Container::Plain, ..Day::default() }).remove(0);
+        let csv = std::fs::read_to_string(&m.path).unwrap();
+        let (morning, afternoon): (Vec<&str>, Vec<&str>) =
+            csv.lines().partition(|l| l.split(',').nth(1).is_some_and(|hm| hm < "1200"));
+        std::fs::remove_file(&m.path).unwrap();
+        std::fs::write(dir.join("20230701_5Min_am.csv"), morning.join("\n") + "\n").unwrap();
+        std::fs::write(dir.join("20230701_5Min_pm.csv"), afternoon.join("\n") + "\n").unwrap();
+        assert_eq!(load_dir(&dir, "*_am.csv", "public.halves").files_loaded, 1);
+        let morning_samples = one::<i64>("SELECT sum(samples)::bigint FROM public.halves_days");
+        assert_eq!(load_dir(&dir, "*_pm.csv", "public.halves").files_loaded, 1);
+        assert!(one::<i64>("SELECT sum(samples)::bigint FROM public.halves_days") > morning_samples);
+        compute_expected(&[&m], "Asia/Seoul");
+        assert_eq!(differences("public.halves"), (0, 0));
+        assert_eq!(rollup_differences("public.halves_days", "Asia/Seoul"), 0);
+        // One row per link and day, whichever way the day came.
+        assert_eq!(
+            one::<i64>("SELECT count(*) FROM public.halves_days"),
+            one::<i64>("SELECT count(DISTINCT link_id) FROM public.halves")
+        );
     }
 
     #[pg_test]

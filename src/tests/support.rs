@@ -182,6 +182,36 @@ pub(crate) fn differences(target: &str) -> (i64, i64) {
     (extra, missing)
 }
 
+/// Rows of the rollup table `days` that differ from rollups of `expected` computed here in SQL
+/// (every sample of each link and local day of `time_zone`, and per local hour), and rows
+/// missing from it: 0 when the load kept its rollups exact.
+pub(crate) fn rollup_differences(days: &str, time_zone: &str) -> i64 {
+    one::<i64>(&format!(
+        r#"WITH s AS (
+            SELECT e.link_id, (e.hour AT TIME ZONE '{time_zone}')::date AS day,
+                   extract(hour FROM e.hour AT TIME ZONE '{time_zone}')::int AS h, round(v * 10)::int AS t
+              FROM expected e, unnest(e.speed) AS v WHERE v IS NOT NULL
+        ), hr AS (
+            SELECT link_id, day, h, count(*)::int AS n, sum(t)::int AS st, min(t) AS mn, max(t) AS mx
+              FROM s GROUP BY 1, 2, 3
+        ), d AS (
+            SELECT link_id, day, sum(n)::int AS samples, sum(st)::int AS speed_sum, min(mn) AS mn, max(mx) AS mx,
+                   array_agg(h) AS hs, array_agg(n) AS ns, array_agg(st) AS sts
+              FROM hr GROUP BY 1, 2
+        ), want AS (
+            SELECT link_id, day, samples, speed_sum, mn, mx,
+                   ARRAY(SELECT coalesce(ns[array_position(hs, g)], 0) FROM generate_series(0, 23) AS g) AS hn,
+                   ARRAY(SELECT coalesce(sts[array_position(hs, g)], 0) FROM generate_series(0, 23) AS g) AS hst
+              FROM d
+        ), got AS (
+            SELECT link_id, day, samples::int, speed_sum, speed_min::int, speed_max::int,
+                   hour_samples::int[], hour_speed_sum FROM {days}
+        )
+        SELECT (SELECT count(*) FROM (SELECT * FROM got EXCEPT ALL SELECT * FROM want) x)
+             + (SELECT count(*) FROM (SELECT * FROM want EXCEPT ALL SELECT * FROM got) y)"#
+    ))
+}
+
 /// A digest of a table's rows, to show a load changed nothing.
 pub(crate) fn digest(target: &str) -> String {
     one::<String>(&format!("SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY link_id, hour), '')) FROM {target} t"))
@@ -205,6 +235,22 @@ pub(crate) fn committed_sql(sql: &str) {
         &[sql.into()],
     )
     .unwrap();
+}
+
+/// A count read in a session of its own (dblink): reading in the test's transaction would hold
+/// locks that a later load's new partitions wait for.
+pub(crate) fn count_elsewhere(query: &str) -> i64 {
+    Spi::run("CREATE EXTENSION IF NOT EXISTS dblink").unwrap();
+    Spi::get_one_with_args::<i64>(
+        "SELECT n FROM dblink(format('dbname=%s port=%s host=%s user=%s', current_database(),
+                                     current_setting('port'),
+                                     coalesce(nullif(split_part(current_setting('unix_socket_directories'), ',', 1), ''),
+                                              'localhost'),
+                                     current_user), $1) AS t(n bigint)",
+        &[query.into()],
+    )
+    .unwrap()
+    .unwrap()
 }
 
 /// The role a fault-injecting test loads as: a superuser role of its own whose sessions, and so

@@ -19,7 +19,10 @@ mod tests {
         // Crash the workers at several points of the load, each time resuming with the same call.
         let mut crashed_runs = Vec::new();
         Spi::run("SET vs_ingest.max_workers = 2").unwrap();
-        // A file is four block chunks a day; each run commits at least one chunk per worker.
+        // Commits every block (a loader commits a day): a file is four chunks, and the blocks after
+        // the first add to the day's rollups.
+        fault_role("crash", "vs_ingest.test_commit_every_hours", Some("6"));
+        // Each run commits at least one chunk per worker.
         for exit_after in [1, 1, 2, 30] {
             let role = fault_role("crash", "vs_ingest.test_exit_after_chunks", Some(&exit_after.to_string()));
             Spi::run(&format!("SET ROLE {role}")).unwrap();
@@ -53,6 +56,9 @@ mod tests {
             samples
         );
         assert_eq!(differences("public.crash"), (0, 0));
+        // Killed between the block commits of a day and resumed: the rollups still add up.
+        assert_eq!(rollup_differences("public.crash_days", "Asia/Seoul"), 0);
+        fault_role("crash", "vs_ingest.test_commit_every_hours", None);
         // Interrupted runs are marked failed, and each interrupted file row hands over to a later run.
         for run in crashed_runs {
             assert_eq!(one::<String>(&format!("SELECT status FROM vs_ingest.run WHERE run_id = {run}")), "failed");
@@ -70,9 +76,37 @@ mod tests {
     }
 
     #[pg_test]
+    fn a_worker_killed_mid_day_leaves_nothing_of_the_day() {
+        // At a loader's own cadence (a day per commit): killed in the second file's day, after the
+        // first file's day committed, the load leaves nothing of the second day; the next load
+        // writes it whole, rollups included.
+        let dir2 = fresh_dir("crash_day");
+        let days = generate(&dir2, Day { links: 300, days: 2, start: "2023-07-05", ..Day::default() });
+        let role = fault_role("crash_day", "vs_ingest.test_exit_after_chunks", Some("1"));
+        Spi::run(&format!("SET ROLE {role}")).unwrap();
+        Spi::run("SET vs_ingest.max_workers = 1").unwrap();
+        let outcome = try_sql(&format!(
+            "SELECT * FROM vs_ingest_dir('{}', '*.zip', target => 'public.crash_day')",
+            dir2.display()
+        ));
+        wait_for_workers();
+        assert!(outcome.starts_with("08006: the workers of run"), "{outcome}");
+        Spi::run("RESET ROLE").unwrap();
+        fault_role("crash_day", "vs_ingest.test_exit_after_chunks", None);
+        assert_eq!(count_elsewhere("SELECT count(*) FROM public.crash_day_daily WHERE local_day = '2023-07-06'"), 0);
+        assert_eq!(count_elsewhere("SELECT count(*) FROM public.crash_day WHERE local_day = '2023-07-06'"), 0);
+        assert!(count_elsewhere("SELECT count(*) FROM public.crash_day_daily WHERE local_day = '2023-07-05'") > 0);
+        assert_eq!(load_dir(&dir2, "*.zip", "public.crash_day").files_loaded, 1);
+        compute_expected(&days.iter().collect::<Vec<_>>(), "Asia/Seoul");
+        assert_eq!(differences("public.crash_day"), (0, 0));
+        assert_eq!(rollup_differences("public.crash_day_days", "Asia/Seoul"), 0);
+    }
+
+    #[pg_test]
     fn vs_ingest_resume_continues_an_interrupted_run() {
         let dir = fresh_dir("resume");
         let manifests = generate(&dir, Day { links: 300, days: 2, ..Day::default() });
+        fault_role("resume", "vs_ingest.test_commit_every_hours", Some("6"));
         let role = fault_role("resume", "vs_ingest.test_exit_after_chunks", Some("5"));
         Spi::run(&format!("SET ROLE {role}")).unwrap();
         Spi::run("SET vs_ingest.max_workers = 1").unwrap();
@@ -96,6 +130,7 @@ mod tests {
         assert_eq!(one::<String>(&format!("SELECT status FROM vs_ingest.run WHERE run_id = {run}")), "succeeded");
         compute_expected(&manifests.iter().collect::<Vec<_>>(), "Asia/Seoul");
         assert_eq!(differences("public.resumed"), (0, 0));
+        assert_eq!(rollup_differences("public.resumed_days", "Asia/Seoul"), 0);
         assert!(try_sql(&format!("SELECT * FROM vs_ingest_resume({run})")).starts_with("ok"));
         assert!(try_sql("SELECT * FROM vs_ingest_resume(999999)").starts_with("42704: run 999999 does not exist"));
     }
@@ -132,7 +167,8 @@ mod tests {
     #[pg_test]
     fn progress_advances_while_a_load_runs() {
         let dir = fresh_dir("progress");
-        generate(&dir, Day { links: 5000, days: 2, ..Day::default() });
+        // A load commits a file's day at a time: six one-day files.
+        generate(&dir, Day { links: 2000, days: 6, ..Day::default() });
         Spi::run("SET vs_ingest.max_workers = 1").unwrap();
         let run = load_dir_with(&dir, "'*.zip', target => 'public.progress', wait => false").run_id;
         let mut seen = std::collections::BTreeSet::new();
@@ -155,7 +191,7 @@ mod tests {
         assert_eq!(one::<i64>(&format!("SELECT count(*) FROM vs_ingest.progress WHERE run_id = {run}")), 0);
         assert_eq!(
             one::<i64>(&format!("SELECT count(*) FROM vs_ingest.file WHERE run_id = {run} AND status = 'loaded'")),
-            2
+            6
         );
     }
 
@@ -190,6 +226,7 @@ mod tests {
         let dir = fresh_dir("main_panic");
         generate(&dir, Day { links: 300, days: 2, ..Day::default() });
         Spi::run("SET vs_ingest.max_workers = 1").unwrap();
+        fault_role("main_panic", "vs_ingest.test_commit_every_hours", Some("6"));
         let role = fault_role("main_panic", "vs_ingest.test_panic_after_chunks", Some("2"));
         Spi::run(&format!("SET ROLE {role}")).unwrap();
         let outcome = try_sql(&format!(

@@ -130,6 +130,11 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
     let mut options = pipeline::Options::new(worker.format);
     options.chunk_size = request.chunk_size;
     options.checkpoint_every_hours = vs_ingest_engine::block::BLOCK_HOURS as u32;
+    // A day's blocks commit together, so its rollups are written once (src/write/rollup.rs).
+    options.commit_every_hours = match gucs::TEST_COMMIT_EVERY_HOURS.get() {
+        hours @ (6 | 12) => hours as u32,
+        _ => 24,
+    };
     options.checkpoint_bytes = Some(CHECKPOINT_BYTES);
     options.start = state.start;
     options.gaps = worker.gaps.clone();

@@ -17,13 +17,14 @@ use std::collections::{HashMap, HashSet};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 use vs_ingest_engine::aggregate::HourBatch;
-use vs_ingest_engine::block::{self, Block};
+use vs_ingest_engine::block::{self, Block, BlockRow};
 use vs_ingest_engine::calendar::Date;
 use vs_ingest_engine::copy_binary::{CopyBuffer, PG_EPOCH_OFFSET_MICROS};
 
 pub mod copy;
 pub mod coverage;
 pub mod merge;
+pub mod rollup;
 pub mod target;
 
 use vs_ingest_engine::pipeline::Position;
@@ -71,13 +72,16 @@ pub struct Writer {
     copy: CopyBuffer,
     /// Whether a committed transaction added days to the calendar since the last look.
     calendar_grew: bool,
+    /// The daily rollups this transaction owes.
+    rollups: rollup::Rollups,
 }
 
 impl Writer {
     /// Opens (creating if needed) the target `target`, whose rows are local days of `time_zone`.
     pub fn open(target: &str, time_zone: &str) -> Result<Writer> {
-        let target = target::ensure(target, time_zone)?;
+        let mut target = target::ensure(target, time_zone)?;
         target.check_may_load()?;
+        target.open_rollups()?;
         Ok(Writer {
             target,
             time_zone: time_zone.to_string(),
@@ -86,6 +90,7 @@ impl Writer {
             stage: None,
             copy: CopyBuffer::new(),
             calendar_grew: false,
+            rollups: rollup::Rollups::default(),
         })
     }
 
@@ -108,6 +113,9 @@ impl Writer {
         input_done: u64,
         times: &StageTimes,
     ) -> Result<()> {
+        if let Some(days) = self.target.days {
+            self.rollups.flush(self.target.storage, days)?;
+        }
         catalog::checkpoint(file_id, add, next, input_done, times)?;
         transaction.commit();
         // The stage table was dropped by the commit, and the locks of the checks released.
@@ -124,6 +132,7 @@ impl Writer {
     /// Forgets what a rolled-back transaction may have created.
     pub fn after_abort(&mut self) {
         self.stage = None;
+        self.rollups.clear();
         self.days.clear();
         self.checked.clear();
     }
@@ -143,15 +152,27 @@ impl Writer {
         self.check_write(block.day)?;
         let mut copy = std::mem::take(&mut self.copy);
         copy.clear();
-        for row in block.rows() {
-            copy.push_block(block.day, block.block, &row);
+        let rows: Vec<BlockRow> = block.rows().collect();
+        for row in &rows {
+            copy.push_block(block.day, block.block, row);
         }
         let written = self.copy_block(block, &stamps, copy.finished());
         self.copy = copy;
-        written
+        let (written, straight) = written?;
+        if self.target.days.is_some() {
+            for row in &rows {
+                if straight {
+                    self.rollups.add(block.day, block.block, row);
+                } else {
+                    self.rollups.rebuild(block.day, row.link_id);
+                }
+            }
+        }
+        Ok(written)
     }
 
-    fn copy_block(&mut self, block: &Block<'_>, stamps: &[i64], payload: &[u8]) -> Result<Written> {
+    /// Writes the block; also says whether it was COPYed straight in (its rows are all new).
+    fn copy_block(&mut self, block: &Block<'_>, stamps: &[i64], payload: &[u8]) -> Result<(Written, bool)> {
         let samples = block.samples();
         let stamp = |hour: &HourBatch| stamps[hour.local_hour.rem_euclid(24) as usize];
         if self.copy_straight(block, payload)? {
@@ -159,7 +180,7 @@ impl Writer {
             for hour in &block.hours {
                 coverage::add_coverage(self.target.oid, &self.target.name, stamp(hour), &hour.coverage())?;
             }
-            return Ok(Written { loaded: samples, duplicate: 0 });
+            return Ok((Written { loaded: samples, duplicate: 0 }, true));
         }
         let duplicate = self.merge(block, payload)?;
         let day = Date::from_days_since_epoch(block.day).to_string();
@@ -167,7 +188,7 @@ impl Writer {
             let hour_in_block = hour.local_hour.rem_euclid(24) % 6;
             coverage::recount_coverage(&self.target, stamp(hour), &day, block.block, hour_in_block as u8)?;
         }
-        Ok(Written { loaded: samples - duplicate, duplicate })
+        Ok((Written { loaded: samples - duplicate, duplicate }, false))
     }
 
     /// COPYs the block straight into the storage; false when rows of it exist already (the COPY
@@ -242,6 +263,13 @@ impl Writer {
             &[regclass(self.target.storage), date.clone().into()],
         )
         .map_err(spi_error)?;
+        if let Some(days) = self.target.days {
+            Spi::run_with_args(
+                "SELECT vs_ingest.ensure_day_partition($1, $2::date)",
+                &[regclass(days), date.clone().into()],
+            )
+            .map_err(spi_error)?;
+        }
         self.calendar_grew |= coverage::fill_calendar(&self.time_zone, &date)?;
         let hours = Spi::get_one_with_args::<Vec<i64>>(
             "SELECT vs_ingest.day_hours($1::date, $2)",
@@ -298,7 +326,25 @@ impl Writer {
         // SAFETY: as above, for the day's partition, found under the storage's lock.
         unsafe { pg_sys::LockRelationOid(part, lock) };
         Spi::run_with_args("SELECT vs_ingest.check_write($1, $2)", &[regclass(self.target.storage), regclass(part)])
-            .map_err(spi_error)
+            .map_err(spi_error)?;
+        let Some(days) = self.target.days else { return Ok(()) };
+        // The same for the day's rollups, which the transaction writes too.
+        // SAFETY: as above, for the rollup table and its day's partition.
+        unsafe { pg_sys::LockRelationOid(days, lock) };
+        if !relation_exists(days) {
+            return Err(IngestError::TargetDropped(self.target.name.clone()));
+        }
+        let part = Spi::get_one_with_args::<pg_sys::Oid>(
+            "SELECT vs_ingest.day_partition($1, $2::date)::oid",
+            &[regclass(days), date.clone().into()],
+        )
+        .map_err(spi_error)?;
+        let Some(part) = part else {
+            return Err(IngestError::DayPartitionGone { target: self.target.name.clone(), day: date });
+        };
+        // SAFETY: as above.
+        unsafe { pg_sys::LockRelationOid(part, lock) };
+        Spi::run_with_args("SELECT vs_ingest.check_write($1, $2)", &[regclass(days), regclass(part)]).map_err(spi_error)
     }
 
     /// A temporary table shaped like the storage, for merging (dropped at commit).

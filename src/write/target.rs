@@ -16,6 +16,8 @@ pub struct Target {
     pub storage_name: String,
     /// For storage distributed by Citus: its colocated stage table.
     pub distributed: Option<Stage>,
+    /// The daily rollup table (`src/sql/rollup.sql`); none for distributed storage.
+    pub days: Option<pg_sys::Oid>,
 }
 
 /// The stage of a distributed target (`vs_ingest.stage_of`).
@@ -59,7 +61,43 @@ pub fn ensure(target: &str, time_zone: &str) -> Result<Target> {
             })
         }
     };
-    Ok(Target { oid, name, storage, storage_name, distributed })
+    Ok(Target { oid, name, storage, storage_name, distributed, days: None })
+}
+
+impl Target {
+    /// Finds (creating if needed) the target's daily rollups (`vs_ingest.ensure_rollups`). A
+    /// target distributed by Citus has none: its loads write no rollups (README, Citus).
+    pub fn open_rollups(&mut self) -> Result<()> {
+        if self.distributed.is_none() {
+            self.days = Spi::get_one_with_args::<pg_sys::Oid>(
+                "SELECT vs_ingest.ensure_rollups($1, $2)::oid",
+                &[regclass(self.oid), regclass(self.storage)],
+            )
+            .map_err(spi_error)?;
+        }
+        let Some(days) = self.days else { return Ok(()) };
+        // The load adds to and rebuilds the rollups: rows are inserted, updated and deleted.
+        let may = Spi::get_one_with_args::<bool>(
+            "SELECT has_table_privilege($1, 'SELECT, INSERT, UPDATE, DELETE') AND NOT row_security_active($1)",
+            &[days.into()],
+        )
+        .map_err(spi_error)?
+        .unwrap_or(false);
+        if !may {
+            let days_name = qualified_name(days)?;
+            return Err(IngestError::Postgres {
+                code: PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                message: format!("permission denied to keep the daily rollups {days_name} of {}", self.name),
+                detail: Some(
+                    "A load writes a target's rollups with its rows: it needs SELECT, INSERT, UPDATE and DELETE on \
+                     them, without row-level security."
+                        .into(),
+                ),
+                hint: Some(format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {days_name} to the loading role.")),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Takes ACCESS SHARE on the relation named `target` if one exists, the way Postgres resolves a

@@ -1,0 +1,224 @@
+//! Daily rollups, written in the transaction that writes the rows they sum (`src/sql/rollup.sql`
+//! creates the table and its view).
+//!
+//! - Block rows COPYed straight in are new: every sample in them is an addition, so the day's
+//!   rollups of the transaction's straight blocks are summed in memory ([`DayRow`]) and added to
+//!   the stored rollups when the transaction commits its chunk ([`Rollups::flush`]): COPYed
+//!   straight in where a day has none yet, else added through a stage.
+//! - A block merged into rows that existed may have filled only some slots: the days it touched
+//!   are rebuilt from the stored block rows for the links it holds ([`rebuild`]).
+//!
+//! Two loads writing the same day take turns at the flush (a transaction lock on the day of the
+//! rollup table, held to commit): a rebuild then reads after the other's commit, or the other
+//! adds only rows the rebuild could not see. Rows of one block cannot be written by two loads at
+//! once (the second waits on the primary key).
+
+use std::collections::{BTreeMap, HashMap};
+
+use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
+use vs_ingest_engine::block::{BlockRow, BLOCK_SLOTS};
+use vs_ingest_engine::calendar::Date;
+use vs_ingest_engine::copy_binary::CopyBuffer;
+use vs_ingest_engine::rollup::{push_day_rows, DayRow};
+
+use crate::error::{spi_error, IngestError, Result};
+use crate::postgres::subxact::in_subtransaction;
+use crate::write::copy::copy_into;
+use crate::write::target::qualified_name;
+
+/// What a transaction owes a day's rollups.
+#[derive(Default)]
+struct Day {
+    /// Sums of the rows COPYed straight in, by link.
+    added: BTreeMap<i64, DayRow>,
+    /// Links whose rows of the day were merged: rebuilt from the storage.
+    rebuild: Vec<i64>,
+}
+
+/// The rollups a transaction owes, by local day.
+#[derive(Default)]
+pub struct Rollups {
+    days: HashMap<i64, Day>,
+}
+
+impl Rollups {
+    /// Counts a block row COPYed straight in.
+    pub fn add(&mut self, day: i64, block: u8, row: &BlockRow) {
+        let added = &mut self.days.entry(day).or_default().added;
+        added.entry(row.link_id).or_insert_with(|| DayRow::new(row.link_id)).add_block_row(block, row);
+    }
+
+    /// Marks a link's day for a rebuild (a block of it was merged).
+    pub fn rebuild(&mut self, day: i64, link_id: i64) {
+        self.days.entry(day).or_default().rebuild.push(link_id);
+    }
+
+    pub fn clear(&mut self) {
+        self.days.clear();
+    }
+
+    /// Writes what the transaction owes into the rollup table `days` of `storage`.
+    pub fn flush(&mut self, storage: pg_sys::Oid, days: pg_sys::Oid) -> Result<()> {
+        let mut owed: Vec<(i64, Day)> = self.days.drain().collect();
+        owed.sort_by_key(|(day, _)| *day);
+        for (day, mut owed) in owed {
+            lock_day(days, day)?;
+            if !owed.rebuild.is_empty() {
+                owed.rebuild.sort_unstable();
+                owed.rebuild.dedup();
+                // A rebuild reads every stored row of those links: their straight sums are in it.
+                for link in &owed.rebuild {
+                    owed.added.remove(link);
+                }
+                rebuild(storage, days, day, Some(&owed.rebuild))?;
+            }
+            if !owed.added.is_empty() {
+                add(days, day, owed.added.values())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Takes the day's turn at the rollup table until the transaction ends.
+fn lock_day(days: pg_sys::Oid, day: i64) -> Result<()> {
+    Spi::run_with_args(
+        "SELECT pg_advisory_xact_lock($1::int4, $2::int4)",
+        &[(u32::from(days) as i32).into(), (day as i32).into()],
+    )
+    .map_err(spi_error)
+}
+
+fn payload<'a>(day: i64, rows: impl IntoIterator<Item = &'a DayRow>) -> Vec<u8> {
+    let mut copy = CopyBuffer::new();
+    push_day_rows(&mut copy, day, rows);
+    copy.finish()
+}
+
+/// Adds sums of new samples to the stored rollups of `day`.
+fn add<'a>(days: pg_sys::Oid, day: i64, rows: impl Iterator<Item = &'a DayRow> + Clone) -> Result<()> {
+    let payload = payload(day, rows);
+    // Usually the day has no rollups yet: COPY them straight in.
+    match in_subtransaction(|| Ok(copy_into(days, &payload))) {
+        Ok(_) => return Ok(()),
+        Err(IngestError::Postgres { code: PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, .. }) => {}
+        Err(e) => return Err(e),
+    }
+    let stage = stage(days)?;
+    copy_into(stage, &payload);
+    Spi::run(&format!(
+        "INSERT INTO {days} AS d SELECT * FROM {stage}
+         ON CONFLICT (day, link_id) DO UPDATE SET
+             samples = d.samples + excluded.samples,
+             speed_sum = d.speed_sum + excluded.speed_sum,
+             speed_min = least(d.speed_min, excluded.speed_min),
+             speed_max = greatest(d.speed_max, excluded.speed_max),
+             hour_samples = vs_ingest.add_hour_samples(d.hour_samples, excluded.hour_samples),
+             hour_speed_sum = vs_ingest.add_hour_sums(d.hour_speed_sum, excluded.hour_speed_sum)",
+        days = qualified_name(days)?,
+        stage = qualified_name(stage)?,
+    ))
+    .map_err(spi_error)
+}
+
+/// A temporary table shaped like the rollup table, emptied (dropped at commit).
+fn stage(days: pg_sys::Oid) -> Result<pg_sys::Oid> {
+    let name = format!("vs_ingest_days_stage_{}", u32::from(days));
+    Spi::run(&format!(
+        "CREATE TEMP TABLE IF NOT EXISTS {name} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP",
+        qualified_name(days)?
+    ))
+    .map_err(spi_error)?;
+    Spi::run(&format!("TRUNCATE pg_temp.{name}")).map_err(spi_error)?;
+    Spi::get_one_with_args::<pg_sys::Oid>("SELECT ('pg_temp.' || $1)::regclass::oid", &[name.into()])
+        .map_err(spi_error)
+        .map(|oid| oid.expect("the stage table was just created"))
+}
+
+/// Replaces the rollups of `day` (of the links `links`, or all) by sums of the stored block rows.
+pub fn rebuild(storage: pg_sys::Oid, days: pg_sys::Oid, day: i64, links: Option<&[i64]>) -> Result<()> {
+    let date = Date::from_days_since_epoch(day).to_string();
+    let storage_name = qualified_name(storage)?;
+    let days_name = qualified_name(days)?;
+    let filter = if links.is_some() { "AND link_id = ANY($2)" } else { "" };
+    let links: Vec<i64> = links.map(<[i64]>::to_vec).unwrap_or_default();
+    let mut rows: BTreeMap<i64, DayRow> = BTreeMap::new();
+    Spi::connect(|client| {
+        let table = client.select(
+            &format!("SELECT link_id, block, speed FROM {storage_name} WHERE day = $1::date {filter}"),
+            None,
+            &[date.clone().into(), links.clone().into()],
+        )?;
+        for row in table {
+            let (Some(link_id), Some(block), Some(speed)) =
+                (row.get::<i64>(1)?, row.get::<i16>(2)?, row.get::<Vec<Option<i16>>>(3)?)
+            else {
+                continue;
+            };
+            if speed.len() != BLOCK_SLOTS || !(0..4).contains(&block) {
+                continue;
+            }
+            rows.entry(link_id).or_insert_with(|| DayRow::new(link_id)).add_block_slots(block as u8, |i| speed[i]);
+        }
+        Ok::<_, pgrx::spi::Error>(())
+    })
+    .map_err(spi_error)?;
+    Spi::run_with_args(&format!("DELETE FROM {days_name} WHERE day = $1::date {filter}"), &[date.into(), links.into()])
+        .map_err(spi_error)?;
+    let payload = payload(day, rows.values());
+    copy_into(days, &payload);
+    Ok(())
+}
+
+/// `vs_ingest.rebuild_days(storage, days, day, links)`: the rollups of a day (of some links, or
+/// all) rebuilt from the stored rows; used when a target gets its rollup table.
+#[pg_extern]
+fn rebuild_days(storage: pg_sys::Oid, days: pg_sys::Oid, day: pgrx::datum::Date, links: Option<Vec<i64>>) {
+    let epoch_day = i64::from(day.to_unix_epoch_days());
+    if let Err(e) = rebuild(storage, days, epoch_day, links.as_deref()) {
+        e.raise();
+    }
+}
+
+/// Sums in tenths of km/h as km/h.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn tenths_to_kmh(sums: Vec<Option<i32>>) -> Vec<Option<f64>> {
+    sums.into_iter().map(|s| s.map(|t| f64::from(t) / 10.0)).collect()
+}
+
+/// Element-wise sum of two days' per-hour sample counts (the add path of [`Rollups::flush`]).
+#[pg_extern(immutable, strict, parallel_safe)]
+fn add_hour_samples(a: Vec<i16>, b: Vec<i16>) -> Vec<i16> {
+    a.iter().zip(&b).map(|(x, y)| x + y).collect()
+}
+
+/// Element-wise sum of two days' per-hour speed sums.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn add_hour_sums(a: Vec<i32>, b: Vec<i32>) -> Vec<i32> {
+    a.iter().zip(&b).map(|(x, y)| x + y).collect()
+}
+
+/// `vs_ingest.link_rollups(days, storage)`: records that the rollup table depends on the storage
+/// (automatically), so that dropping a target's storage drops its rollups, as it drops an index.
+/// Both must be the caller's own (or the caller a superuser).
+#[pg_extern(volatile, strict)]
+fn link_rollups(days: pg_sys::Oid, storage: pg_sys::Oid) {
+    // SAFETY: catalog calls on the main thread inside the caller's transaction; the object
+    // addresses are plain values.
+    unsafe {
+        let user = pg_sys::GetUserId();
+        if !pg_sys::pg_class_ownercheck(days, user) || !pg_sys::pg_class_ownercheck(storage, user) {
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                "must own the rollup table and the storage to link them",
+                "vs_ingest.ensure_rollups links them when it creates the rollup table."
+            );
+        }
+        let depender = pg_sys::ObjectAddress { classId: pg_sys::RelationRelationId, objectId: days, objectSubId: 0 };
+        let referenced =
+            pg_sys::ObjectAddress { classId: pg_sys::RelationRelationId, objectId: storage, objectSubId: 0 };
+        pg_sys::recordDependencyOn(&depender, &referenced, pg_sys::DependencyType::DEPENDENCY_AUTO);
+    }
+}

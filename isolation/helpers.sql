@@ -239,3 +239,30 @@ BEGIN
     PERFORM pg_advisory_unlock_all();
 END
 $$;
+
+-- Rows of the rollup table `days` that differ from sums of the samples stored in `storage`,
+-- computed here from the arrays (per link and day, and per local hour), and rows missing from it:
+-- 0 when the rollups are exact, whoever won which slot.
+CREATE FUNCTION iso.rollups_differ(days regclass, storage regclass) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    EXECUTE format($q$
+        WITH s AS (SELECT b.link_id, b.day, b.block * 6 + (u.i - 1) / 12 AS h, u.v
+                     FROM %s b, unnest(b.speed) WITH ORDINALITY AS u(v, i) WHERE u.v IS NOT NULL),
+             hr AS (SELECT link_id, day, h, count(*)::int AS n, sum(v)::int AS st FROM s GROUP BY 1, 2, 3),
+             d AS (SELECT link_id, day, count(*)::int AS samples, sum(v)::int AS ss, min(v)::int AS mn, max(v)::int AS mx
+                     FROM s GROUP BY 1, 2),
+             want AS (SELECT d.*,
+                             ARRAY(SELECT coalesce((SELECT hr.n FROM hr WHERE hr.link_id = d.link_id AND hr.day = d.day AND hr.h = g), 0)
+                                     FROM generate_series(0, 23) g) AS hn,
+                             ARRAY(SELECT coalesce((SELECT hr.st FROM hr WHERE hr.link_id = d.link_id AND hr.day = d.day AND hr.h = g), 0)
+                                     FROM generate_series(0, 23) g) AS hs
+                        FROM d),
+             got AS (SELECT link_id, day, samples::int, speed_sum, speed_min::int, speed_max::int, hour_samples::int[],
+                            hour_speed_sum FROM %s)
+        SELECT (SELECT count(*) FROM (SELECT * FROM got EXCEPT ALL SELECT * FROM want) x)
+             + (SELECT count(*) FROM (SELECT * FROM want EXCEPT ALL SELECT * FROM got) y)$q$, storage, days) INTO n;
+    RETURN n;
+END
+$$;

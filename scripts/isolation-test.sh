@@ -64,6 +64,10 @@ fi
 rm -rf "$FILES" && mkdir -p "$FILES/its"
 "$GEN" --out "$FILES/its" --links 300 --days 2 --start 2023-07-01 --level 1 --seed 17 >/dev/null
 rm -f "$FILES/its/manifest.json"
+# A second delivery of 2023-07-01 (other speeds, more links), for the rollups spec.
+mkdir -p "$FILES/late"
+"$GEN" --out "$FILES/late" --links 400 --days 1 --start 2023-07-01 --level 1 --seed 18 >/dev/null
+rm -f "$FILES/late/manifest.json"
 chmod -R o+rX "$FILES"
 
 if [ "${VS_INGEST_PG_LOCK_HELD:-}" != 1 ]; then
@@ -80,9 +84,11 @@ log "a fresh cluster in $DATA, port $PORT"
 cluster_stop "$DATA"
 rm -rf "$DATA"
 # Two workers per load whatever the machine (a load of two files spreads them over two workers);
-# no progress NOTICEs (their figures depend on timing).
-cluster_start "$DATA" "$PORT" "vs_ingest.allowed_dirs = '$FILES/its'" "vs_ingest.max_workers = 2" \
-    "vs_ingest.progress_interval = 0" "lc_messages = 'C'"
+# no progress NOTICEs (their figures depend on timing). Workers commit every block of six hours
+# (a loader commits a day at a time; the test-only setting keeps the same code and its day's
+# rollups added to block by block), so the specs can hold a load between two commits of a day.
+cluster_start "$DATA" "$PORT" "vs_ingest.allowed_dirs = '$FILES/its, $FILES/late'" "vs_ingest.max_workers = 2" \
+    "vs_ingest.progress_interval = 0" "vs_ingest.test_commit_every_hours = 6" "lc_messages = 'C'"
 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -c "CREATE DATABASE $DB"
 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d "$DB" \
     -c "SET client_min_messages = warning" -f isolation/helpers.sql

@@ -17,9 +17,10 @@ use std::collections::{HashMap, HashSet};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 use vs_ingest_engine::aggregate::HourBatch;
-use vs_ingest_engine::block::{self, Block, BlockRow};
+use vs_ingest_engine::block::{self, Block};
 use vs_ingest_engine::calendar::Date;
 use vs_ingest_engine::copy_binary::{CopyBuffer, PG_EPOCH_OFFSET_MICROS};
+use vs_ingest_engine::rollup::DayRow;
 
 pub mod copy;
 pub mod coverage;
@@ -152,21 +153,24 @@ impl Writer {
         self.check_write(block.day)?;
         let mut copy = std::mem::take(&mut self.copy);
         copy.clear();
-        let rows: Vec<BlockRow> = block.rows().collect();
-        for row in &rows {
-            copy.push_block(block.day, block.block, row);
+        // The block's sums per link, for the day's rollups (a sixth of the size of its rows).
+        let track = self.target.days.is_some();
+        let mut sums = Vec::new();
+        for row in block.rows() {
+            copy.push_block(block.day, block.block, &row);
+            if track {
+                let mut sum = DayRow::new(row.link_id);
+                sum.add_block_row(block.block, &row);
+                sums.push(sum);
+            }
         }
         let written = self.copy_block(block, &stamps, copy.finished());
         self.copy = copy;
         let (written, straight) = written?;
-        if self.target.days.is_some() {
-            for row in &rows {
-                if straight {
-                    self.rollups.add(block.day, block.block, row);
-                } else {
-                    self.rollups.rebuild(block.day, row.link_id);
-                }
-            }
+        if straight {
+            self.rollups.add(block.day, sums);
+        } else {
+            self.rollups.rebuild(block.day, sums.iter().map(|s| s.link_id));
         }
         Ok(written)
     }

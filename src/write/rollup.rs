@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
-use vs_ingest_engine::block::{BlockRow, BLOCK_SLOTS};
+use vs_ingest_engine::block::BLOCK_SLOTS;
 use vs_ingest_engine::calendar::Date;
 use vs_ingest_engine::copy_binary::CopyBuffer;
 use vs_ingest_engine::rollup::{push_day_rows, DayRow};
@@ -43,15 +43,28 @@ pub struct Rollups {
 }
 
 impl Rollups {
-    /// Counts a block row COPYed straight in.
-    pub fn add(&mut self, day: i64, block: u8, row: &BlockRow) {
+    /// Counts the sums of a block's rows COPYed straight in.
+    pub fn add(&mut self, day: i64, sums: Vec<DayRow>) {
+        if sums.is_empty() {
+            return;
+        }
         let added = &mut self.days.entry(day).or_default().added;
-        added.entry(row.link_id).or_insert_with(|| DayRow::new(row.link_id)).add_block_row(block, row);
+        for sum in sums {
+            match added.entry(sum.link_id) {
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(sum);
+                }
+                std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().add(&sum),
+            }
+        }
     }
 
-    /// Marks a link's day for a rebuild (a block of it was merged).
-    pub fn rebuild(&mut self, day: i64, link_id: i64) {
-        self.days.entry(day).or_default().rebuild.push(link_id);
+    /// Marks links' days for a rebuild (a block of theirs was merged).
+    pub fn rebuild(&mut self, day: i64, links: impl Iterator<Item = i64>) {
+        let mut links = links.peekable();
+        if links.peek().is_some() {
+            self.days.entry(day).or_default().rebuild.extend(links);
+        }
     }
 
     pub fn clear(&mut self) {

@@ -66,13 +66,16 @@ psql_q -c "SET client_min_messages = warning" \
 diff=$(psql_q -c "SELECT count(*) FROM ((SELECT * FROM public.clean EXCEPT ALL SELECT * FROM public.crashed)
                                         UNION ALL (SELECT * FROM public.crashed EXCEPT ALL SELECT * FROM public.clean)) d")
 clean_rows=$(psql_q -c "SELECT count(*) FROM public.clean")
+# The daily rollups of the killed and resumed loads equal those of the clean load.
+rollups_diff=$(psql_q -c "SELECT count(*) FROM ((SELECT * FROM public.clean_daily EXCEPT ALL SELECT * FROM public.crashed_daily)
+                                        UNION ALL (SELECT * FROM public.crashed_daily EXCEPT ALL SELECT * FROM public.clean_daily)) d")
 counts=$(psql_q -c "SELECT (SELECT sum(f.rows_read) FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
                              WHERE r.target = 'public.crashed' AND f.status = 'loaded')
                          = (SELECT sum(f.rows_read) FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
                              WHERE r.target = 'public.clean' AND f.status = 'loaded')")
 failed=$(psql_q -c "SELECT count(*) FROM vs_ingest.run WHERE target = 'public.crashed' AND status = 'failed'")
-echo "crash test: $kills kills, $failed runs marked failed, $clean_rows hourly rows, $diff rows differ, counters equal: $counts"
-if [ "$diff" != 0 ] || [ "$counts" != t ] || [ "$kills" = 0 ]; then
+echo "crash test: $kills kills, $failed runs marked failed, $clean_rows hourly rows, $diff rows differ, $rollups_diff daily rollup rows differ, counters equal: $counts"
+if [ "$diff" != 0 ] || [ "$rollups_diff" != 0 ] || [ "$counts" != t ] || [ "$kills" = 0 ]; then
     echo "crash test: FAILED"
     exit 1
 fi

@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# The query suite of issue 11 (shared/QUERIES.md: the analysts' questions a-e) and the storage it
-# reads: N real-like days at 1/10 national scale (45,000 links, 2023-07-01 onwards), loaded with
-# vs_ingest_dir into a fresh PostgreSQL 15 cluster, then each query run warm several times.
+# The query suite of issues 11 and 18 (shared/QUERIES.md: the analysts' questions a-g) and the
+# storage it reads: N real-like days at 1/10 national scale (45,000 links, 2023-07-01 onwards),
+# loaded with vs_ingest_dir into a fresh PostgreSQL 15 cluster, then each query run warm several
+# times, in three forms side by side: natural (the hourly view), rollups (the daily view), DuckDB.
 #
-#   ./scripts/bench-queries.sh [--runs N] [--days N] [--links N] [--keep] [--prepare]
+#   ./scripts/bench-queries.sh [--runs N] [--days N] [--links N] [--skip-duckdb] [--keep] [--prepare]
 #
-#   --runs N     measured runs of each query, after one warm-up run (default 5); medians reported
-#   --days N     days loaded from 2023-07-01 (default 28: 2023-07-01 .. 2023-07-28)
-#   --links N    links per day (default 45000, 1/10 of the national 449,000)
-#   --keep       leave the server running at the end (port 54323, database vs_ingest_queries)
-#   --prepare    only build and generate (or find) the cached input, then stop
+#   --runs N       measured runs of each query, after one warm-up run (default 5); medians reported
+#   --days N       days loaded from 2023-07-01 (default 28: 2023-07-01 .. 2023-07-28)
+#   --links N      links per day (default 45000, 1/10 of the national 449,000)
+#   --skip-duckdb  leave DuckDB out (it is installed with pip into a venv in the cache if missing)
+#   --keep         leave the server running at the end (port 54323, database vs_ingest_queries)
+#   --prepare      only build and generate (or find) the cached input and Parquet, then stop
 #
 # What it measures:
 # - load: wall time of one `SELECT * FROM vs_ingest_dir(dir, '*_5Min.zip')` of all the days, into
 #   an empty database, then VACUUM ANALYZE (timed apart).
-# - queries a-e, verbatim from shared/QUERIES.md, with psql variables :X (one link with data in
+# - queries a-g, verbatim from shared/QUERIES.md, with psql variables :X (one link with data in
 #   every hour loaded) and :L50 (fifty links spread over the id range), both picked from the data
 #   deterministically. Each query's time is the median over --runs of Planning Time + Execution
 #   Time from EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) (per-node timing on, as the issue measured;
@@ -22,6 +24,24 @@
 #   query itself with psql's \timing (rows sent to the client and discarded).
 #   If a relation vs_its_5min with columns link_id, ts and speed exists, e' (the 5-minute view
 #   form of e) is run as well.
+# - rollups: if the daily view vs_its_daily exists (issue 18: one row per link and local day,
+#   kept exact by every load), c, d, f and g are also run in the form an analyst writes against
+#   it (c_daily, d_daily, f_daily and f_daily2: two ways to read the hour arrays, g_daily). Each
+#   rollup form's answer is compared with its natural form's (tools/bench/compare_answers.py:
+#   same rows, values within 1e-6 relative; for the top-100 questions d and g, rows tied at the
+#   cut may differ). A mismatch is printed loudly, recorded, and makes the script exit 1 after
+#   writing the results.
+# - DuckDB: PyPI's duckdb (2 threads, TimeZone UTC) on Parquet built once from the same generated
+#   files (tools/bench/duckdb_queries.py): one file per day of the hourly rows an analyst would
+#   mirror from vs_its_hourly (hour, link_id, speed real[12], travel_time int[12], samples,
+#   speed_avg, speed_min, speed_max), in (link_id, hour) order, cached beside the input in
+#   <input dir>-parquet-hourly-<hash of the builder>/. Each of a-g runs verbatim (QUERIES.md's
+#   SQL is valid DuckDB; e in DuckDB's idiom, see DUCK_QUERY below) against a view vs_its_hourly
+#   over read_parquet('<dir>/*.parquet'),
+#   once to warm up and --runs times: wall time of the query run to a materialized result, after
+#   the PostgreSQL server has stopped. Its rows are counted, not compared: the Parquet rows come
+#   from DuckDB's reading of the CSV (a slot with two samples keeps the larger, see
+#   tools/bench/duckdb_hourly.py), not from vs_ingest's.
 # - time zones: the database's TimeZone is set to the source's, Asia/Seoul (ALTER DATABASE ... SET
 #   timezone), but every timed run sets TimeZone = 'UTC' in its session, to show that the answers
 #   do not depend on it; each query is also run once under each of the two zones, and the results
@@ -31,9 +51,11 @@
 #   relations in schema public named vs_its_hourly* and of every partition below them, per day,
 #   and extrapolated to a national year: x 450,000 / links (x10 at 45,000) x 365 / days.
 #
-# Settings: PostgreSQL's defaults (JIT on, shared_buffers 128MB), as issue 11 asks for the
-# queries, plus vs_ingest.allowed_dirs for the input. Writes target/bench-queries/results.json
-# and docs/bench-queries.json, and prints a table with issue 11's targets.
+# Settings: PostgreSQL's defaults (JIT on) but shared_buffers = 4GB and work_mem = 256MB (the
+# settings QUERIES.md's 0.2.0 figures name, and what a server for these questions would get),
+# plus vs_ingest.allowed_dirs for the input. Writes target/bench-queries/results.json and
+# docs/bench-queries.json, and prints a table per question (natural, rollups, DuckDB) with the
+# targets of issue 18.
 # The generated days are cached in /var/tmp/vs_ingest_bench/queries/<generator parameters>/
 # ($VS_INGEST_BENCH_CACHE instead of /var/tmp/vs_ingest_bench). The server runs in
 # target/bench-queries/pgdata on port 54323 ($VS_INGEST_QUERIES_PORT). Installing the extension
@@ -49,6 +71,8 @@ DAYS=28
 LINKS=45000
 KEEP=0
 PREPARE=0
+DUCKDB=1
+DUCKDB_THREADS=2
 COMMAND_LINE="scripts/bench-queries.sh $*"
 while (($#)); do
     case $1 in
@@ -58,6 +82,7 @@ while (($#)); do
         --days=*) DAYS=${1#*=}; shift ;;
         --links) LINKS=${2:?--links needs a value}; shift 2 ;;
         --links=*) LINKS=${1#*=}; shift ;;
+        --skip-duckdb) DUCKDB=0; shift ;;
         --keep) KEEP=1; shift ;;
         --prepare) PREPARE=1; shift ;;
         -h | --help) usage; exit 0 ;;
@@ -93,6 +118,8 @@ DATA=$CACHE_ROOT/queries/links$LINKS-$START_COMPACT-days$DAYS-reallike-seed$SEED
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 GEN=$TARGET_DIR/release/vs-ingest-gen
+VENV=$CACHE_ROOT/python
+PG_SETTINGS=("shared_buffers = '4GB'" "work_mem = '256MB'")
 
 pg() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres "$@"; }
 put() { printf '%s\t%s\n' "$1" "$2" >>"$RAW"; }
@@ -132,6 +159,22 @@ FILES=$(find "$DATA" -maxdepth 1 -name '*_5Min.zip' | wc -l)
 ZIP_BYTES=$(find "$DATA" -maxdepth 1 -name '*_5Min.zip' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
 CSV_ROWS=$(sed -n 's/.*"data_rows": *\([0-9]*\).*/\1/p' "$DATA/manifest.json" | awk '{ s += $1 } END { print s + 0 }')
 echo "$FILES files, $ZIP_BYTES bytes of zip, $CSV_ROWS CSV rows in $DATA"
+
+# DuckDB (PyPI, in the venv of scripts/bench.sh) and the Parquet days, built once.
+if ((DUCKDB)); then
+    if ! "$VENV/bin/python" -c 'import duckdb' 2>/dev/null; then
+        bench_log "installing duckdb (PyPI) into $VENV"
+        python3 -m venv "$VENV"
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check duckdb
+    fi
+    PARQUET=$DATA-parquet-hourly-$("$VENV/bin/python" tools/bench/duckdb_queries.py tag)
+    bench_log "Parquet: one file per day in $PARQUET (built from the zips where missing)"
+    parquet_json=$("$VENV/bin/python" tools/bench/duckdb_queries.py build "$DATA" "$PARQUET" \
+        --tz "$TZ_NAME" --threads "$DUCKDB_THREADS" | tee /dev/stderr | tail -1)
+    PARQUET_FILES=$(sed -n 's/.*"files": *\([0-9]*\).*/\1/p' <<<"$parquet_json")
+    PARQUET_BYTES=$(sed -n 's/.*"bytes": *\([0-9]*\).*/\1/p' <<<"$parquet_json")
+    [ "$PARQUET_FILES" = "$FILES" ] || bench_die "$PARQUET_FILES Parquet files for $FILES days in $PARQUET"
+fi
 if ((PREPARE)); then exit 0; fi
 
 rm -rf "$PLANS"
@@ -153,6 +196,12 @@ put input.start "$START"
 put input.files "$FILES"
 put input.zip_bytes "$ZIP_BYTES"
 put input.csv_rows "$CSV_ROWS"
+if ((DUCKDB)); then
+    put parquet.dir "$PARQUET"
+    put parquet.files "$PARQUET_FILES"
+    put parquet.bytes "$PARQUET_BYTES"
+    put parquet.layout "one file per day (YYYYMMDD.parquet) of hourly rows: hour timestamptz, link_id bigint, speed real[12], travel_time int[12], samples smallint, speed_avg, speed_min, speed_max real; ordered by (link_id, hour); DuckDB's default row groups (122,880 rows) and compression"
+fi
 
 # ---------------------------------------------------------------------------------------------
 bench_log "waiting for $LOCK (held from installing the extension to the last query)"
@@ -160,11 +209,11 @@ exec 9>"$LOCK"
 flock 9
 cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null
 
-bench_log "a fresh cluster in $PGDATA_DIR, port $PORT (PostgreSQL defaults)"
+bench_log "a fresh cluster in $PGDATA_DIR, port $PORT (PostgreSQL defaults, ${PG_SETTINGS[*]})"
 cluster_stop "$PGDATA_DIR"
 rm -rf "$PGDATA_DIR"
 postgres_dir "$OUT"
-cluster_start "$PGDATA_DIR" "$PORT" "vs_ingest.allowed_dirs = '$DATA'" 9>&-
+cluster_start "$PGDATA_DIR" "$PORT" "${PG_SETTINGS[@]}" "vs_ingest.allowed_dirs = '$DATA'" 9>&-
 put machine.postgres "$(pg -d postgres -At -c 'SELECT version()')"
 for s in shared_buffers work_mem jit max_parallel_workers_per_gather effective_cache_size random_page_cost; do
     put "setting.$s" "$(pg -d postgres -At -c "SHOW $s")"
@@ -207,7 +256,7 @@ WITH named AS (
 )
 SELECT coalesce(sum(pg_total_relation_size(oid)), 0), coalesce(sum(pg_relation_size(oid)), 0),
        coalesce(sum(pg_table_size(oid) - pg_relation_size(oid)), 0), coalesce(sum(pg_indexes_size(oid)), 0),
-       count(*), coalesce(string_agg(DISTINCT regexp_replace(rel::text, '_p?[0-9]{8}\$', '_*'), ' '), '')
+       count(*), coalesce(string_agg(DISTINCT regexp_replace(rel::text, '_[pd]?[0-9]{8}\$', '_*'), ' '), '')
   FROM leaves"
 IFS=$'\t' read -r total_b heap_b toast_b index_b tables names < <(pg -d "$DB" -At -F $'\t' -c "$STORAGE_SQL")
 HOURLY_ROWS=$(pg -d "$DB" -At -c "SELECT count(*) FROM public.vs_its_hourly")
@@ -218,6 +267,11 @@ put storage.index_bytes "$index_b"
 put storage.tables "$tables"
 put storage.relations "$names"
 put storage.hourly_rows "$HOURLY_ROWS"
+# The daily rollups (issue 18), part of the total above when they exist: vs_its_hourly_days.
+ROLLUP_BYTES=$(pg -d "$DB" -At -c "
+    SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0)
+      FROM pg_partition_tree(to_regclass('public.vs_its_hourly_days')) t")
+put storage.rollup_bytes "${ROLLUP_BYTES:-0}"
 echo "storage: $total_b bytes in $tables tables ($names), $HOURLY_ROWS hourly rows"
 
 # ---------------------------------------------------------------------------------------------
@@ -285,7 +339,30 @@ QUERY[e]="SELECT t.link_id, t.hour + (s.i - 1) * interval '5 minutes' AS ts, s.v
    AND t.hour >= '2023-07-12 00:00+09' AND t.hour < '2023-07-13 00:00+09'
  ORDER BY 1, 2;"
 EXPECT[e]=$((50 * 288 * $(days_within 2023-07-12 2023-07-13)))
-NAMES=(a b c d e)
+TITLE[f]="weekday hour-of-day profile of one region's links, month"
+QUERY[f]="SELECT link_id, extract(hour FROM hour AT TIME ZONE 'Asia/Seoul') AS hour_of_day,
+       sum(speed_avg::float8 * samples) / sum(samples) AS speed
+  FROM vs_its_hourly
+ WHERE link_id BETWEEN 1000000000 AND 1099999999
+   AND hour >= '2023-07-01 00:00+09' AND hour < '2023-07-29 00:00+09'
+   AND extract(isodow FROM hour AT TIME ZONE 'Asia/Seoul') < 6
+ GROUP BY 1, 2;"
+TITLE[g]="the 100 link-days with the most missing 5-minute slots, month"
+QUERY[g]="SELECT link_id, (hour AT TIME ZONE 'Asia/Seoul')::date AS day, 1 - sum(samples) / 288.0 AS missing
+  FROM vs_its_hourly
+ WHERE hour >= '2023-07-01 00:00+09' AND hour < '2023-07-29 00:00+09'
+ GROUP BY 1, 2 ORDER BY missing DESC LIMIT 100;"
+NAMES=(a b c d e f g)
+# DuckDB runs the natural forms, verbatim but for the variables (substituted; :L50 as a list),
+# except e: DuckDB does not push the link filter below QUERIES.md's LATERAL unnest ... WITH
+# ORDINALITY and unnests every row of the 28 files first (10 s on 3 days, 50 links), so DuckDB
+# gets its own idiom, unnest() and generate_subscripts() in the select list (17 ms on 3 days).
+DUCK_NAMES=(a b c d e f g)
+declare -A DUCK_QUERY
+DUCK_QUERY[e]="SELECT link_id, hour + (generate_subscripts(speed, 1) - 1) * interval '5 minutes' AS ts, unnest(speed) AS speed
+  FROM vs_its_hourly
+ WHERE link_id = ANY (:L50) AND hour >= '2023-07-12 00:00+09' AND hour < '2023-07-13 00:00+09'
+ ORDER BY 1, 2;"
 
 # e': the same profile from the 5-minute view, if there is one with the columns it needs.
 view_columns=$(pg -d "$DB" -At -c "
@@ -303,6 +380,56 @@ else
     echo "e': skipped (no relation vs_its_5min with columns link_id, ts, speed)"
 fi
 
+# The rollup forms (issue 18): what an analyst writes against the daily view, if it exists with
+# the columns they need. NATURAL names the form each must agree with; KEYS its key columns; TOP
+# the order of a top-N answer (rows tied at the cut may differ).
+declare -A NATURAL KEYS TOP
+daily_columns=$(pg -d "$DB" -At -c "
+    SELECT count(*) FROM pg_attribute
+     WHERE attrelid = to_regclass('vs_its_daily') AND NOT attisdropped
+       AND attname IN ('link_id', 'local_day', 'samples', 'speed_avg', 'hour_samples', 'hour_speed_sum')")
+if [ "$daily_columns" = 6 ]; then
+    TITLE[c_daily]="c from the daily view vs_its_daily"
+    QUERY[c_daily]="SELECT link_id, local_day, speed_avg FROM vs_its_daily
+ WHERE link_id BETWEEN 1000000000 AND 1099999999 AND local_day BETWEEN '2023-07-03' AND '2023-07-09';"
+    NATURAL[c_daily]=c KEYS[c_daily]=2
+    TITLE[d_daily]="d from the daily view (hours 7 and 8 are subscripts 8 and 9)"
+    QUERY[d_daily]="SELECT link_id, sum(hour_speed_sum[8] + hour_speed_sum[9]) / nullif(sum(hour_samples[8] + hour_samples[9]), 0) AS peak_speed
+  FROM vs_its_daily
+ WHERE local_day BETWEEN '2023-07-01' AND '2023-07-28' AND extract(isodow FROM local_day) < 6
+ GROUP BY link_id ORDER BY peak_speed LIMIT 100;"
+    NATURAL[d_daily]=d KEYS[d_daily]=1 TOP[d_daily]=asc
+    TITLE[f_daily]="f from the daily view, the hour arrays unnested WITH ORDINALITY"
+    QUERY[f_daily]="SELECT d.link_id, h.i - 1 AS hour_of_day, sum(h.speed_sum) / sum(h.samples) AS speed
+  FROM vs_its_daily d
+ CROSS JOIN LATERAL unnest(d.hour_speed_sum, d.hour_samples) WITH ORDINALITY AS h(speed_sum, samples, i)
+ WHERE d.link_id BETWEEN 1000000000 AND 1099999999
+   AND d.local_day BETWEEN '2023-07-01' AND '2023-07-28' AND extract(isodow FROM d.local_day) < 6
+   AND h.samples > 0
+ GROUP BY 1, 2;"
+    NATURAL[f_daily]=f KEYS[f_daily]=2
+    TITLE[f_daily2]="f from the daily view, one subscript per hour (generate_series)"
+    QUERY[f_daily2]="SELECT d.link_id, h - 1 AS hour_of_day, sum(d.hour_speed_sum[h]) / sum(d.hour_samples[h]) AS speed
+  FROM vs_its_daily d CROSS JOIN generate_series(1, 24) AS h
+ WHERE d.link_id BETWEEN 1000000000 AND 1099999999
+   AND d.local_day BETWEEN '2023-07-01' AND '2023-07-28' AND extract(isodow FROM d.local_day) < 6
+ GROUP BY 1, 2 HAVING sum(d.hour_samples[h]) > 0;"
+    NATURAL[f_daily2]=f KEYS[f_daily2]=2
+    TITLE[g_daily]="g from the daily view"
+    QUERY[g_daily]="SELECT link_id, local_day, 1 - samples / 288.0 AS missing FROM vs_its_daily
+ WHERE local_day BETWEEN '2023-07-01' AND '2023-07-28' ORDER BY missing DESC LIMIT 100;"
+    NATURAL[g_daily]=g KEYS[g_daily]=2 TOP[g_daily]=desc
+    NAMES+=(c_daily d_daily f_daily f_daily2 g_daily)
+else
+    put skipped.rollups "no view vs_its_daily with columns link_id, local_day, samples, speed_avg, hour_samples, hour_speed_sum"
+    echo "rollups: skipped (no view vs_its_daily with the columns of issue 18)"
+fi
+
+# The top-100 answers (ORDER BY ... LIMIT 100) and the column they are ordered by: rows tied at
+# the cut may come in any order from run to run (parallel scans), so the time zone check below
+# compares that column's values for them, not the rows.
+declare -A TOP_COLUMN=([d]=peak_speed [g]=missing [d_daily]=peak_speed [g_daily]=missing)
+
 # session TZ: psql prologue setting the zone and the variables of the queries.
 session() {
     printf "SET TimeZone = '%s';\n\\\\set X %s\n\\\\set L50 '''%s''::bigint[]'\n" "$1" "$X" "$L50"
@@ -312,6 +439,8 @@ session() {
 bench_log "checking each query under TimeZone $TZ_NAME and UTC"
 for q in "${NAMES[@]}"; do
     body=${QUERY[$q]%;}
+    row=x::text
+    if [ -n "${TOP_COLUMN[$q]:-}" ]; then row="x.${TOP_COLUMN[$q]}::text"; fi
     read -r n_local n_utc same < <({
         session "$TZ_NAME"
         echo "CREATE TEMP TABLE r_local AS $body;"
@@ -321,8 +450,8 @@ for q in "${NAMES[@]}"; do
         # last bits from run to run.
         echo "SET extra_float_digits = -3;"
         echo "SELECT (SELECT count(*) FROM r_local), (SELECT count(*) FROM r_utc),
-                     (SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM r_local x)
-                   = (SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM r_utc x);"
+                     (SELECT md5(coalesce(string_agg($row, '|' ORDER BY $row), '')) FROM r_local x)
+                   = (SELECT md5(coalesce(string_agg($row, '|' ORDER BY $row), '')) FROM r_utc x);"
     } | pg -d "$DB" -At -F ' ')
     problems=()
     if [ "$n_local" != "$n_utc" ] || [ "$same" != t ]; then problems+=("DIFFERS between $TZ_NAME and UTC"); fi
@@ -337,12 +466,39 @@ for q in "${NAMES[@]}"; do
     if [ -n "${EXPECT[$q]:-}" ] && [ "$n_utc" != "${EXPECT[$q]}" ]; then problems+=("expected ${EXPECT[$q]} rows"); fi
     verdict=ok
     if ((${#problems[@]})); then verdict=$(IFS=';'; echo "${problems[*]}"); fi
-    printf '  %-3s %8s rows (%s), %8s rows (UTC): %s\n' "$q" "$n_local" "$TZ_NAME" "$n_utc" "$verdict"
+    printf '  %-8s %8s rows (%s), %8s rows (UTC): %s\n' "$q" "$n_local" "$TZ_NAME" "$n_utc" "$verdict"
     put "query.$q.rows" "$n_utc"
     put "query.$q.rows_local_tz" "$n_local"
     put "query.$q.expected_rows" "${EXPECT[$q]:-}"
     put "query.$q.check" "$verdict"
 done
+
+# Each rollup form against its natural form: both answers under UTC as CSV, compared.
+MISMATCHES=0
+if [ "$daily_columns" = 6 ]; then
+    bench_log "checking each rollup form's answer against its natural form's"
+    ANSWERS=$OUT/answers
+    rm -rf "$ANSWERS"
+    mkdir -p "$ANSWERS"
+    for q in "${NAMES[@]}"; do
+        n=${NATURAL[$q]:-}
+        [ -n "$n" ] || continue
+        for r in "$n" "$q"; do
+            [ -s "$ANSWERS/$r.csv" ] && continue
+            { session UTC; echo "COPY (${QUERY[$r]%;}) TO STDOUT (FORMAT csv);"; } | pg -d "$DB" -At >"$ANSWERS/$r.csv"
+        done
+        top=()
+        if [ -n "${TOP[$q]:-}" ]; then top=(--top "${TOP[$q]}"); fi
+        if verdict=$(python3 tools/bench/compare_answers.py "$ANSWERS/$n.csv" "$ANSWERS/$q.csv" --keys "${KEYS[$q]}" "${top[@]}"); then
+            printf '  %-8s = %s: %s\n' "$q" "$n" "$verdict"
+        else
+            MISMATCHES=$((MISMATCHES + 1))
+            printf '\033[1;31m  %-8s != %s: %s (answers in %s)\033[0m\n' "$q" "$n" "$verdict" "$ANSWERS" >&2
+        fi
+        put "query.$q.natural" "$n"
+        put "query.$q.same_answer" "$verdict"
+    done
+fi
 
 bench_log "timing: each query once to warm up, then $RUNS runs, session TimeZone UTC"
 for q in "${NAMES[@]}"; do
@@ -385,7 +541,7 @@ for chunk in text.split("@@run ")[1:]:
 for t in timing:
     print(f"query.{q}.client_ms\t{t}")
 PY
-    printf '  %-3s %s\n' "$q" "$(awk -F'\t' -v k="query.$q.ms" '$1 == k { printf "%s ms  ", $2 }' "$RAW")"
+    printf '  %-8s %s\n' "$q" "$(awk -F'\t' -v k="query.$q.ms" '$1 == k { printf "%s ms  ", $2 }' "$RAW")"
 done
 
 if ((!KEEP)); then
@@ -396,8 +552,35 @@ flock -u 9
 exec 9>&-
 
 # ---------------------------------------------------------------------------------------------
+# DuckDB on the Parquet days, with the PostgreSQL server stopped (unless --keep).
+if ((DUCKDB)); then
+    bench_log "DuckDB ($DUCKDB_THREADS threads) on $PARQUET: each question once to warm up, then $RUNS runs"
+    L50_LIST="[${L50:1:${#L50}-2}]::BIGINT[]"
+    for q in "${DUCK_NAMES[@]}"; do
+        sql=${DUCK_QUERY[$q]:-${QUERY[$q]}}
+        sql=${sql//:L50/$L50_LIST}
+        sql=${sql//:X/$X}
+        put "duckdb.$q.sql" "$(tr '\n' ' ' <<<"$sql" | tr -s ' ')"
+        printf '%s\0%s\0' "$q" "$sql"
+    done | python3 -c '
+import json, sys
+parts = sys.stdin.buffer.read().decode().split("\0")[:-1]
+json.dump(dict(zip(parts[0::2], parts[1::2])), sys.stdout, indent=1)' >"$OUT/duckdb-queries.json"
+    "$VENV/bin/python" tools/bench/duckdb_queries.py run "$PARQUET" "$OUT/duckdb-queries.json" \
+        --runs "$RUNS" --threads "$DUCKDB_THREADS" --results "$OUT/duckdb-answers" | tee -a "$RAW" |
+        awk -F'\t' '$1 ~ /\.rows$/ { print "  " $1 " " $2 }'
+    put duckdb.method "tools/bench/duckdb_queries.py run: view vs_its_hourly over read_parquet, QUERIES.md's SQL verbatim, wall time of execute() to a materialized result"
+else
+    put skipped.duckdb "skipped (--skip-duckdb)"
+fi
+
+# ---------------------------------------------------------------------------------------------
 bench_log "results"
 python3 tools/bench/bench_queries_report.py "$RAW" --json "$JSON"
 cp "$JSON" "$DOCS_JSON"
 echo
 echo "results: $JSON (copied to $DOCS_JSON); plans: $PLANS"
+if ((MISMATCHES)); then
+    printf '\033[1;31mFAILED: %d rollup form(s) gave another answer than the natural form (see above)\033[0m\n' "$MISMATCHES" >&2
+    exit 1
+fi

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """The summary of scripts/bench-queries.sh: medians, storage per day and per national year, and
-the verdicts on issue 11's targets, from the raw `key<TAB>value` measurements.
+the verdicts on the targets of issues 11 and 18, from the raw `key<TAB>value` measurements: per
+question, PostgreSQL's natural form (the hourly view), its rollup form (the daily view; e' on the
+5-minute view for e) and DuckDB on Parquet side by side.
 
     bench_queries_report.py RAW.tsv --json OUT.json
 
@@ -11,9 +13,15 @@ import argparse
 import json
 import sys
 
-# Issue 11's targets: milliseconds per query, bytes per national year (GiB, the unit of the
-# issue's "~744 GB now", which is 208 MiB a day x 10 x 365).
-QUERY_TARGET_MS = {"a": 5.0, "b": 20.0, "c": 300.0, "d": 1500.0, "e": 20.0, "e5": 20.0}
+# Issue 18's targets: milliseconds per query form (f and g have targets on rollups only), and
+# every question's best form at least 2x faster than DuckDB; bytes per national year (issue 11,
+# GiB, the unit of its "~744 GB now", which is 208 MiB a day x 10 x 365).
+QUERY_TARGET_MS = {"a": 2.0, "b": 15.0, "c": 600.0, "c_daily": 50.0, "d": 600.0, "d_daily": 100.0,
+                   "e": 15.0, "e5": 10.0, "f_daily": 100.0, "f_daily2": 100.0, "g_daily": 100.0}
+DUCKDB_FACTOR = 2.0
+QUESTIONS = "abcdefg"
+# The second PostgreSQL form of each question: the rollups (daily view), e' for e.
+SECOND_FORMS = {"c": ["c_daily"], "d": ["d_daily"], "e": ["e5"], "f": ["f_daily", "f_daily2"], "g": ["g_daily"]}
 STORAGE_TARGET_GIB = 250.0
 GIB = 1024.0**3
 NATIONAL_LINKS_X10 = 450_000  # 10 x the suite's 45,000 links
@@ -112,6 +120,8 @@ def main():
             "rows_under_database_timezone": integral(raw.number(f"query.{q}.rows_local_tz")),
             "expected_rows": integral(raw.number(f"query.{q}.expected_rows")),
             "check": raw.text(f"query.{q}.check"),
+            "same_answer_as": raw.text(f"query.{q}.natural"),
+            "same_answer": raw.text(f"query.{q}.same_answer"),
             "note": raw.text(f"query.{q}.note"),
             "target_ms": target,
             "met": (median_ms <= target) if (median_ms is not None and target is not None) else None,
@@ -140,9 +150,57 @@ def main():
         "what": "pg_total_relation_size (heap, TOAST, indexes) of every table in schema public named "
                 "vs_its_hourly* and of every partition below them",
     }
+    duck = {}
+    for q in QUESTIONS:
+        ms = raw.numbers(f"duckdb.{q}.ms")
+        mid = median_index(ms)
+        if mid is not None:
+            duck[q] = {"sql": raw.text(f"duckdb.{q}.sql"), "ms": {"median": ms[mid], "runs": ms},
+                       "rows": integral(raw.number(f"duckdb.{q}.rows"))}
+
+    def med(q):
+        r = queries.get(q)
+        return r["ms"]["median"] if r else None
+
+    summary = {}
+    for q in QUESTIONS:
+        if q not in queries and q not in duck:
+            continue
+        second = [f for f in SECOND_FORMS.get(q, []) if med(f) is not None]
+        second_best = min(second, key=med) if second else None
+        forms = [f for f in [q, second_best] if f and med(f) is not None]
+        best = min(forms, key=med) if forms else None
+        d_ms = duck.get(q, {}).get("ms", {}).get("median")
+        targets = []
+        for f in [q, second_best]:
+            if f in QUERY_TARGET_MS and med(f) is not None:
+                targets.append({"form": f, "target_ms": QUERY_TARGET_MS[f], "ms": med(f),
+                                "met": med(f) <= QUERY_TARGET_MS[f]})
+        ratio = d_ms / med(best) if d_ms and best else None
+        if ratio is not None:
+            targets.append({"form": f"{best} vs DuckDB", "target": f">= {DUCKDB_FACTOR:g}x faster",
+                            "x": ratio, "met": ratio >= DUCKDB_FACTOR})
+        summary[q] = {
+            "title": queries.get(q, {}).get("title"),
+            "natural_ms": med(q),
+            "rollup_form": second_best,
+            "rollup_ms": med(second_best) if second_best else None,
+            "duckdb_ms": d_ms,
+            "best_form": best,
+            "best_ms": med(best) if best else None,
+            "duckdb_over_natural": d_ms / med(q) if d_ms and med(q) else None,
+            "duckdb_over_rollup": d_ms / med(second_best) if d_ms and second_best else None,
+            "duckdb_over_best": ratio,
+            "targets": targets,
+            "met": all(t["met"] for t in targets) if targets else None,
+        }
+    rollup_b = raw.number("storage.rollup_bytes")
+    storage["rollup_bytes"] = integral(rollup_b)
+    storage["rollup_bytes_per_day"] = rollup_b / days if rollup_b is not None and days else None
+
     load_s = raw.number("load.seconds")
     results = {
-        "benchmark": "vs_ingest query suite, issue 11 (shared/QUERIES.md a-e)",
+        "benchmark": "vs_ingest query suite, issues 11 and 18 (shared/QUERIES.md a-g): natural, rollups, DuckDB",
         "command": raw.text("meta.command"),
         "date": raw.text("meta.date"),
         "git_commit": raw.text("meta.git_commit"),
@@ -182,6 +240,15 @@ def main():
             "vacuum_analyze_seconds": raw.number("load.vacuum_analyze_seconds"),
         },
         "queries": queries,
+        "duckdb": {
+            "version": raw.text("duckdb.version"),
+            "threads": integral(raw.number("duckdb.threads")),
+            "method": raw.text("duckdb.method"),
+            "parquet": {"dir": raw.text("parquet.dir"), "files": integral(raw.number("parquet.files")),
+                        "bytes": integral(raw.number("parquet.bytes")), "layout": raw.text("parquet.layout")},
+            "queries": duck,
+        },
+        "summary": summary,
         "skipped": {k[len("skipped."):]: v for k, v in raw.lines if k.startswith("skipped.")},
         "storage": storage,
     }
@@ -198,15 +265,32 @@ def main():
           file=out)
     print(f"load: {load_s:.1f} s for {inp['days']} days ({load_s / days:.2f} s a day), "
           f"then VACUUM ANALYZE {results['load']['vacuum_analyze_seconds']:.1f} s\n" if load_s else "", file=out)
-    print(f"{'target (issue 11)':<56} {'goal':>10} {'measured':>10} {'client':>9} {'buffers':>9} {'rows':>8}  met  check",
+    print(f"settings: {', '.join(f'{k} {v}' for k, v in results['settings'].items())}", file=out)
+    print(f"{'form':<66} {'goal':>10} {'measured':>10} {'client':>9} {'buffers':>9} {'rows':>8}  met  check",
           file=out)
     for q, r in queries.items():
-        label = f"{q if q != 'e5' else chr(101) + chr(39)}. {r['title']}"
+        label = f"{q if q != 'e5' else chr(101) + chr(39)}. {r['title']}"[:66]
         goal = f"<= {fmt_ms(r['target_ms'])} ms" if r["target_ms"] else "-"
         met = {True: "yes", False: "NO", None: "n/a"}[r["met"]]
-        print(f"{label:<56} {goal:>10} {fmt_ms(r['ms']['median']) + ' ms':>10} "
+        check = (r["check"] or "-") + (f"; = {r['same_answer_as']}: {r['same_answer']}" if r["same_answer"] else "")
+        print(f"{label:<66} {goal:>10} {fmt_ms(r['ms']['median']) + ' ms':>10} "
               f"{fmt_ms(r['client_ms']['median']):>9} {r['buffers_of_median_run'] if r['buffers_of_median_run'] is not None else '-':>9} "
-              f"{r['rows'] if r['rows'] is not None else '-':>8}  {met:<4} {r['check']}", file=out)
+              f"{r['rows'] if r['rows'] is not None else '-':>8}  {met:<4} {check}", file=out)
+    if duck:
+        print(f"\nDuckDB {results['duckdb']['version']}, {results['duckdb']['threads']} threads, on "
+              f"{results['duckdb']['parquet']['files']} Parquet files ({(results['duckdb']['parquet']['bytes'] or 0) / 2**20:.0f} MiB)",
+              file=out)
+    print(f"\n{'question':<10} {'PG natural':>11} {'PG rollups':>11} {'(form)':<10} {'DuckDB':>10} "
+          f"{'Duck/nat':>9} {'Duck/roll':>9}  targets", file=out)
+    for q, sm in summary.items():
+        ratio = lambda v: f"{v:.1f}x" if v is not None else "-"
+        verdicts = "; ".join(
+            f"{t['form']} {'<= ' + fmt_ms(t['target_ms']) + ' ms' if 'target_ms' in t else t['target']}: "
+            f"{'yes' if t['met'] else 'NO'}" for t in sm["targets"])
+        print(f"{q:<10} {fmt_ms(sm['natural_ms']) + ' ms':>11} "
+              f"{(fmt_ms(sm['rollup_ms']) + ' ms') if sm['rollup_ms'] is not None else '-':>11} "
+              f"{sm['rollup_form'] or '':<10} {(fmt_ms(sm['duckdb_ms']) + ' ms') if sm['duckdb_ms'] is not None else '-':>10} "
+              f"{ratio(sm['duckdb_over_natural']):>9} {ratio(sm['duckdb_over_rollup']):>9}  {verdicts}", file=out)
     if storage["national_year_gib"] is not None:
         met = "yes" if storage["met"] else "NO"
         print(f"{'storage per national year (extrapolated, indexes included)':<56} {'<= 250 GiB':>10} "
@@ -216,6 +300,9 @@ def main():
               f"(heap {storage['heap_bytes'] / 2**20:.1f} MiB, TOAST/FSM/VM {storage['toast_fsm_vm_bytes'] / 2**20:.1f} MiB, "
               f"indexes {storage['index_bytes'] / 2**20:.1f} MiB); national year = per day x 365 x "
               f"{scale:.2f} = {year / 1e9:.0f} GB", file=out)
+    if storage.get("rollup_bytes"):
+        print(f"daily rollups (vs_its_hourly_days, in the total): {storage['rollup_bytes'] / 2**20:.1f} MiB, "
+              f"{storage['rollup_bytes_per_day'] / 2**20:.2f} MiB a day", file=out)
     for k, v in results["skipped"].items():
         print(f"skipped {k}: {v}", file=out)
 

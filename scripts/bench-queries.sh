@@ -387,29 +387,29 @@ declare -A NATURAL KEYS TOP
 daily_columns=$(pg -d "$DB" -At -c "
     SELECT count(*) FROM pg_attribute
      WHERE attrelid = to_regclass('vs_its_daily') AND NOT attisdropped
-       AND attname IN ('link_id', 'local_day', 'samples', 'speed_avg', 'hour_samples', 'hour_speed_sum')")
+       AND attname IN ('link_id', 'local_day', 'samples', 'speed_avg', 'hour_samples', 'hour_speed_tenths')")
 if [ "$daily_columns" = 6 ]; then
     TITLE[c_daily]="c from the daily view vs_its_daily"
     QUERY[c_daily]="SELECT link_id, local_day, speed_avg FROM vs_its_daily
  WHERE link_id BETWEEN 1000000000 AND 1099999999 AND local_day BETWEEN '2023-07-03' AND '2023-07-09';"
     NATURAL[c_daily]=c KEYS[c_daily]=2
     TITLE[d_daily]="d from the daily view (hours 7 and 8 are subscripts 8 and 9)"
-    QUERY[d_daily]="SELECT link_id, sum(hour_speed_sum[8] + hour_speed_sum[9]) / nullif(sum(hour_samples[8] + hour_samples[9]), 0) AS peak_speed
+    QUERY[d_daily]="SELECT link_id, sum(hour_speed_tenths[8] + hour_speed_tenths[9]) / 10.0 / nullif(sum(hour_samples[8] + hour_samples[9]), 0) AS peak_speed
   FROM vs_its_daily
  WHERE local_day BETWEEN '2023-07-01' AND '2023-07-28' AND extract(isodow FROM local_day) < 6
  GROUP BY link_id ORDER BY peak_speed LIMIT 100;"
     NATURAL[d_daily]=d KEYS[d_daily]=1 TOP[d_daily]=asc
     TITLE[f_daily]="f from the daily view, the hour arrays unnested WITH ORDINALITY"
-    QUERY[f_daily]="SELECT d.link_id, h.i - 1 AS hour_of_day, sum(h.speed_sum) / sum(h.samples) AS speed
+    QUERY[f_daily]="SELECT d.link_id, h.i - 1 AS hour_of_day, sum(h.tenths) / 10.0 / sum(h.samples) AS speed
   FROM vs_its_daily d
- CROSS JOIN LATERAL unnest(d.hour_speed_sum, d.hour_samples) WITH ORDINALITY AS h(speed_sum, samples, i)
+ CROSS JOIN LATERAL unnest(d.hour_speed_tenths, d.hour_samples) WITH ORDINALITY AS h(tenths, samples, i)
  WHERE d.link_id BETWEEN 1000000000 AND 1099999999
    AND d.local_day BETWEEN '2023-07-01' AND '2023-07-28' AND extract(isodow FROM d.local_day) < 6
    AND h.samples > 0
  GROUP BY 1, 2;"
     NATURAL[f_daily]=f KEYS[f_daily]=2
     TITLE[f_daily2]="f from the daily view, one subscript per hour (generate_series)"
-    QUERY[f_daily2]="SELECT d.link_id, h - 1 AS hour_of_day, sum(d.hour_speed_sum[h]) / sum(d.hour_samples[h]) AS speed
+    QUERY[f_daily2]="SELECT d.link_id, h - 1 AS hour_of_day, sum(d.hour_speed_tenths[h]) / 10.0 / sum(d.hour_samples[h]) AS speed
   FROM vs_its_daily d CROSS JOIN generate_series(1, 24) AS h
  WHERE d.link_id BETWEEN 1000000000 AND 1099999999
    AND d.local_day BETWEEN '2023-07-01' AND '2023-07-28' AND extract(isodow FROM d.local_day) < 6
@@ -421,7 +421,7 @@ if [ "$daily_columns" = 6 ]; then
     NATURAL[g_daily]=g KEYS[g_daily]=2 TOP[g_daily]=desc
     NAMES+=(c_daily d_daily f_daily f_daily2 g_daily)
 else
-    put skipped.rollups "no view vs_its_daily with columns link_id, local_day, samples, speed_avg, hour_samples, hour_speed_sum"
+    put skipped.rollups "no view vs_its_daily with columns link_id, local_day, samples, speed_avg, hour_samples, hour_speed_tenths"
     echo "rollups: skipped (no view vs_its_daily with the columns of issue 18)"
 fi
 

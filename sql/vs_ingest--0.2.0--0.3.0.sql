@@ -992,8 +992,6 @@ $$;
 -- Their functions (src/write/rollup.rs).
 CREATE FUNCTION vs_ingest.rebuild_days(storage oid, days oid, day date, links bigint[]) RETURNS void
 LANGUAGE c AS 'MODULE_PATHNAME', 'rebuild_days_wrapper';
-CREATE FUNCTION vs_ingest.tenths_to_kmh(sums int[]) RETURNS double precision[]
-IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'tenths_to_kmh_wrapper';
 CREATE FUNCTION vs_ingest.add_hour_samples(a smallint[], b smallint[]) RETURNS smallint[]
 IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'add_hour_samples_wrapper';
 CREATE FUNCTION vs_ingest.add_hour_sums(a int[], b int[]) RETURNS int[]
@@ -1135,11 +1133,12 @@ BEGIN
                    d.speed_min::real / 10::real AS speed_min,
                    d.speed_max::real / 10::real AS speed_max,
                    d.hour_samples,
-                   vs_ingest.tenths_to_kmh(d.hour_speed_sum) AS hour_speed_sum
+                   d.hour_speed_sum AS hour_speed_tenths
               FROM %s d$view$, nsp, daily, days);
         EXECUTE format($c$COMMENT ON VIEW %I.%I IS %L$c$, nsp, daily,
             'Daily link speeds of ' || target::text || ', kept exact by every load: one row per link and local day with a '
-            'sample; hour_samples[h + 1] and hour_speed_sum[h + 1] (km/h) are local hour h.');
+            'sample; hour_samples[h + 1] and hour_speed_tenths[h + 1] (the sum of its speeds, in tenths of km/h) are '
+            'local hour h.');
         IF owner <> (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user) THEN
             EXECUTE format('ALTER VIEW %I.%I OWNER TO %I', nsp, daily, pg_get_userbyid(owner));
         END IF;

@@ -35,7 +35,7 @@ extension_sql_file!("sql/history.sql", name = "history", requires = ["gaps", "ta
 extension_sql_file!(
     "sql/rollup.sql",
     name = "rollup",
-    requires = ["target", write::rollup::rebuild_days, write::rollup::tenths_to_kmh, write::rollup::link_rollups]
+    requires = ["target", write::rollup::rebuild_days, write::rollup::link_rollups]
 );
 extension_sql_file!(
     "sql/api.sql",

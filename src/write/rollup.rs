@@ -194,12 +194,6 @@ fn rebuild_days(storage: pg_sys::Oid, days: pg_sys::Oid, day: pgrx::datum::Date,
     }
 }
 
-/// Sums in tenths of km/h as km/h.
-#[pg_extern(immutable, strict, parallel_safe)]
-fn tenths_to_kmh(sums: Vec<Option<i32>>) -> Vec<Option<f64>> {
-    sums.into_iter().map(|s| s.map(|t| f64::from(t) / 10.0)).collect()
-}
-
 /// Element-wise sum of two days' per-hour sample counts (the add path of [`Rollups::flush`]).
 #[pg_extern(immutable, strict, parallel_safe)]
 fn add_hour_samples(a: Vec<i16>, b: Vec<i16>) -> Vec<i16> {

@@ -67,8 +67,16 @@ pub fn ensure(target: &str, time_zone: &str) -> Result<Target> {
 impl Target {
     /// Finds (creating if needed) the target's daily rollups (`vs_ingest.ensure_rollups`). A
     /// target distributed by Citus has none: its loads write no rollups (README, Citus).
+    ///
+    /// Until `ALTER EXTENSION vs_ingest UPDATE` has run after a new build was installed, the
+    /// extension's SQL is the older version's, without rollups: loads then write none, and the
+    /// update builds them from the rows stored meanwhile.
     pub fn open_rollups(&mut self) -> Result<()> {
-        if self.distributed.is_none() {
+        let updated =
+            Spi::get_one::<bool>("SELECT to_regprocedure('vs_ingest.ensure_rollups(regclass, regclass)') IS NOT NULL")
+                .map_err(spi_error)?
+                .unwrap_or(false);
+        if self.distributed.is_none() && updated {
             self.days = Spi::get_one_with_args::<pg_sys::Oid>(
                 "SELECT vs_ingest.ensure_rollups($1, $2)::oid",
                 &[regclass(self.oid), regclass(self.storage)],

@@ -303,10 +303,10 @@ ROLLUPS_EQUAL="SELECT count(*) FROM (
      SELECT link_id, day, samples::int, speed_sum, speed_min::int, speed_max::int,
             (SELECT sum(n)::int FROM unnest(hour_samples) n) FROM public.old_hourly_days)) x"
 r=$(v020 -c "SELECT (SELECT string_agg(link_id || ':' || samples || ':' || speed_sum || ':' || hour_samples[7] || ':' || hour_samples[8], ' '
-                       ORDER BY link_id) FROM public.old_hourly_daily),
+                       ORDER BY link_id) FROM public.old_hourly_days),
                     pg_get_userbyid((SELECT relowner FROM pg_class WHERE oid = 'public.old_hourly_days'::regclass)),
                     EXISTS (SELECT 1 FROM pg_depend e WHERE e.deptype = 'e' AND e.objid IN
-                              ('public.old_hourly_days'::regclass, 'public.old_hourly_daily'::regclass,
+                              ('public.old_hourly_days'::regclass, 'public.old_daily'::regclass,
                                'public.old_hourly_days_d20230701'::regclass))")
 expected="1:24:468:12:12 2:24:636:12:12 3:24:804:12:12|postgres|f"
 if [ "$r" = "$expected" ]; then

@@ -152,6 +152,13 @@ check "every file row names its node and its run there" \
 again=$(load "'$FILES/days', '*.zip', target => 'public.spread_hourly', nodes => 'workers'")
 check "loading the same files again skips them" "$(echo "$again" | cut -d/ -f1-3)" "2/0/2"
 
+# Sections 4 and 5 kill a loader between two commits of a file: a loader commits a local day at a
+# time and each file here is one day, so the nodes' workers commit every block of six hours for
+# them (a test-only setting, read by each worker when it starts).
+for p in "$PORT" $((PORT + 1)) $((PORT + 2)); do
+    q "$p" "ALTER SYSTEM SET vs_ingest.test_commit_every_hours = 6" >/dev/null
+    q "$p" "SELECT pg_reload_conf()" >/dev/null
+done
 echo "== 4. kill -9 of a loading process on a worker node, then the same call"
 qc "SELECT vs_ingest_create_target('public.crash_hourly', distributed => true, shard_count => 6)" >/dev/null
 clean=$(load "'$FILES/crash', '*.zip', target => 'public.local_hourly'")
@@ -198,6 +205,10 @@ check "after the same call: same rows as the worker-node load" "$(differ public.
 check "same coverage" "$(coverage_differ public.crash2_hourly public.crash_hourly)" 0
 check "no in-doubt transaction left on any node" "$(in_doubt)" 0
 
+for p in "$PORT" $((PORT + 1)) $((PORT + 2)); do
+    q "$p" "ALTER SYSTEM RESET vs_ingest.test_commit_every_hours" >/dev/null
+    q "$p" "SELECT pg_reload_conf()" >/dev/null
+done
 echo "== 6. refusals"
 check "a spread load into a local target" \
     "$(qc "SELECT * FROM vs_ingest_dir('$FILES/days', '*.zip', target => 'public.local_hourly', nodes => 'workers')" 2>&1 \

@@ -316,39 +316,36 @@ impl Writer {
             stage.name = qualified_name(stage.oid)?;
             target::check_stage(stage, self.target.storage, &self.target.storage_name, &self.target.name)?;
         }
-        let part = Spi::get_one_with_args::<pg_sys::Oid>(
-            "SELECT vs_ingest.day_partition($1, $2::date)::oid",
-            &[regclass(self.target.storage), date.clone().into()],
-        )
-        .map_err(spi_error)?;
-        // The writer made or found the day's partition (`day`, just before): if it is gone, a
-        // DROP or DETACH (retention, say) took the day's committed blocks with it, and the file
-        // fails rather than be recorded as loaded with part of its day gone.
-        let Some(part) = part else {
-            return Err(IngestError::DayPartitionGone { target: self.target.name.clone(), day: date });
-        };
-        // SAFETY: as above, for the day's partition, found under the storage's lock.
-        unsafe { pg_sys::LockRelationOid(part, lock) };
-        Spi::run_with_args("SELECT vs_ingest.check_write($1, $2)", &[regclass(self.target.storage), regclass(part)])
-            .map_err(spi_error)?;
+        self.lock_and_check_day(self.target.storage, &date)?;
         let Some(days) = self.target.days else { return Ok(()) };
         // The same for the day's rollups, which the transaction writes too.
-        // SAFETY: as above, for the rollup table and its day's partition.
+        // SAFETY: as above, for the rollup table.
         unsafe { pg_sys::LockRelationOid(days, lock) };
         if !relation_exists(days) {
             return Err(IngestError::TargetDropped(self.target.name.clone()));
         }
+        self.lock_and_check_day(days, &date)
+    }
+
+    /// Under the lock on `table` (the storage or the rollup table): finds its partition of `date`,
+    /// locks it as the COPY will, and checks the write (`vs_ingest.check_write`).
+    fn lock_and_check_day(&self, table: pg_sys::Oid, date: &str) -> Result<()> {
         let part = Spi::get_one_with_args::<pg_sys::Oid>(
             "SELECT vs_ingest.day_partition($1, $2::date)::oid",
-            &[regclass(days), date.clone().into()],
+            &[regclass(table), date.into()],
         )
         .map_err(spi_error)?;
+        // The writer made or found the day's partition (`day`, just before): if it is gone, a
+        // DROP or DETACH (retention, say) took the day's committed rows with it, and the file
+        // fails rather than be recorded as loaded with part of its day gone.
         let Some(part) = part else {
-            return Err(IngestError::DayPartitionGone { target: self.target.name.clone(), day: date });
+            return Err(IngestError::DayPartitionGone { target: self.target.name.clone(), day: date.to_string() });
         };
-        // SAFETY: as above.
-        unsafe { pg_sys::LockRelationOid(part, lock) };
-        Spi::run_with_args("SELECT vs_ingest.check_write($1, $2)", &[regclass(days), regclass(part)]).map_err(spi_error)
+        // SAFETY: locking an oid is valid whether or not the relation still exists; found under
+        // the lock on `table`, released when the transaction ends.
+        unsafe { pg_sys::LockRelationOid(part, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE) };
+        Spi::run_with_args("SELECT vs_ingest.check_write($1, $2)", &[regclass(table), regclass(part)])
+            .map_err(spi_error)
     }
 
     /// A temporary table shaped like the storage, for merging (dropped at commit).

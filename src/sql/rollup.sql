@@ -18,6 +18,15 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
 $$;
 
+-- The name of a target's daily view (unqualified): `_hourly` becomes `_daily`, else `_daily` is
+-- appended, cut within 63 bytes.
+CREATE FUNCTION vs_ingest.daily_view_name(target regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN c.relname ~ '_hourly$' THEN regexp_replace(c.relname, '_hourly$', '_daily')
+                ELSE vs_ingest.derived_name(c.relname, '_daily') END
+      FROM pg_class c WHERE c.oid = target
+$$;
+
 -- The rollup table of a target's storage, found by its name beside the storage and checked: a
 -- partitioned table of the rollup shape owned by the storage's owner, with no code of another
 -- role on it or its partitions. NULL when there is none.
@@ -69,8 +78,7 @@ BEGIN
      WHERE c.oid = target;
     owner := (SELECT c.relowner FROM pg_class c WHERE c.oid = storage);
     days := vs_ingest.rollup_of(target, storage);
-    daily := CASE WHEN rel ~ '_hourly$' THEN regexp_replace(rel, '_hourly$', '_daily')
-                  ELSE vs_ingest.derived_name(rel, '_daily') END;
+    daily := vs_ingest.daily_view_name(target);
     IF days IS NULL THEN
         IF to_regclass(format('%I.%I', nsp, daily)) IS NOT NULL THEN
             RAISE EXCEPTION 'cannot create the daily view of %: % exists', target, format('%I.%I', nsp, daily)
@@ -160,15 +168,17 @@ BEGIN
         RETURN;
     END IF;
     RAISE NOTICE 'dropping the daily rollups of %: a distributed target keeps none', target;
-    -- The daily view: the view over the rollup table that vs_ingest named after the target.
-    SELECT r.ev_class::regclass INTO daily
-      FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
-     WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = days AND r.ev_class <> days
-       AND (SELECT c.relname FROM pg_class c WHERE c.oid = r.ev_class)
-           = (SELECT CASE WHEN c.relname ~ '_hourly$' THEN regexp_replace(c.relname, '_hourly$', '_daily')
-                          ELSE vs_ingest.derived_name(c.relname, '_daily') END
-                FROM pg_class c WHERE c.oid = target)
-     LIMIT 1;
+    -- The daily view: the view under the name vs_ingest gives it that reads the rollup table and
+    -- belongs to their owner (a view of another role is not dropped: the DROP TABLE then fails
+    -- and names it).
+    daily := to_regclass(format('%I.%I', (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                                           WHERE c.oid = target), vs_ingest.daily_view_name(target)));
+    IF daily IS NOT NULL AND NOT (
+           (SELECT c.relowner FROM pg_class c WHERE c.oid = daily) = (SELECT c.relowner FROM pg_class c WHERE c.oid = days)
+           AND EXISTS (SELECT 1 FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                        WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = days AND r.ev_class = daily)) THEN
+        daily := NULL;
+    END IF;
     IF daily IS NOT NULL THEN
         EXECUTE format('DROP VIEW %s', daily);
     END IF;

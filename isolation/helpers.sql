@@ -125,11 +125,13 @@ $$;
 -- Starts a load with wait => false (it returns once the run is registered) and names its run.
 -- Returns 'started', or the error that stopped the registration (SQLSTATE and message, numbers
 -- of 3 digits or more, such as oids, shown as N).
-CREATE FUNCTION iso.start(name text, dir text, pattern text, target text) RETURNS text LANGUAGE plpgsql AS $$
+CREATE FUNCTION iso.start(name text, dir text, pattern text, target text, replacing boolean DEFAULT false)
+RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     id bigint;
 BEGIN
-    SELECT s.run_id INTO id FROM public.vs_ingest_dir(dir, pattern, target => target, wait => false) s;
+    SELECT s.run_id INTO id FROM public.vs_ingest_dir(dir, pattern, target => target, wait => false,
+                                                      replace => replacing) s;
     INSERT INTO iso.runs VALUES (name, id);
     RETURN 'started';
 EXCEPTION WHEN OTHERS THEN

@@ -63,6 +63,8 @@ SELECT regress_try($$SELECT * FROM vs_ingest_dir('/tmp/vs_ingest_regress/data', 
 SELECT regress_try($$SELECT * FROM vs_ingest_dir('/tmp/vs_ingest_regress/data', target => NULL)$$);
 SELECT regress_try($$SELECT * FROM vs_ingest_file(NULL)$$);
 SELECT regress_try($$SELECT * FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', wait => NULL)$$);
+SELECT regress_try($$SELECT * FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', replace => NULL)$$);
+SELECT regress_try($$SELECT vs_ingest_add_source('s', '/tmp/vs_ingest_regress/data', replace => NULL)$$);
 SELECT regress_try($$SELECT * FROM vs_ingest_resume(NULL)$$);
 SELECT regress_try($$SELECT vs_ingest_cancel(NULL)$$);
 SELECT regress_try($$SELECT vs_ingest_add_source(NULL, '/tmp/vs_ingest_regress/data')$$);
@@ -101,6 +103,9 @@ SELECT regress_try($$SELECT * FROM vs_ingest_dir('/tmp/vs_ingest_regress/data', 
                                                  nodes => 'workers')$$);
 SELECT regress_try($$SELECT * FROM vs_ingest_dir('/tmp/vs_ingest_regress/data', '*.zip', target => 'public.citus_hourly',
                                                  nodes => 'everywhere')$$);
+-- A replacement is atomic on one node only: it is refused for a load spread over nodes.
+SELECT regress_try($$SELECT * FROM vs_ingest_dir('/tmp/vs_ingest_regress/data', '*.zip', target => 'public.citus_hourly',
+                                                 nodes => 'workers', replace => true)$$);
 SELECT count(*) AS runs FROM vs_ingest.run WHERE target = 'public.citus_hourly';
 
 -- The ledger follows the target, not its name: a target dropped (DROP TABLE of its storage,

@@ -1290,3 +1290,199 @@ BEGIN
     END LOOP;
 END
 $rollups$;
+
+------------------------------------------------------------------------------------------------
+-- 5. Corrections: replace => true (issue 23; src/write/replace.rs).
+------------------------------------------------------------------------------------------------
+ALTER TABLE vs_ingest.source ADD COLUMN replace boolean NOT NULL DEFAULT false;
+-- Files loaded before 0.3.0 have no days recorded: a replacement cannot tell that they filled a
+-- day, and leaves their ledger rows `loaded` (docs/catalog-changes.md).
+ALTER TABLE vs_ingest.file ADD COLUMN days date[], ADD COLUMN superseded_by bigint;
+ALTER TABLE vs_ingest.file DROP CONSTRAINT file_status_check;
+ALTER TABLE vs_ingest.file ADD CONSTRAINT file_status_check
+    CHECK (status IN ('pending', 'loading', 'loaded', 'skipped', 'changed', 'failed', 'cancelled', 'resumed',
+                      'superseded'));
+
+-- History pruning keeps superseded rows (src/sql/history.sql, as a fresh 0.3.0 has it).
+CREATE OR REPLACE FUNCTION vs_ingest.prune_history(days int, OUT runs bigint, OUT files bigint, OUT rejects bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cutoff timestamptz := clock_timestamp() - make_interval(days => days);
+BEGIN
+    IF days IS NULL OR days < 0 THEN
+        RAISE EXCEPTION 'days must be 0 or more, not %', days
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give how many days of history to keep.';
+    END IF;
+    CREATE TEMP TABLE IF NOT EXISTS vs_ingest_pruned_files (file_id bigint) ON COMMIT DROP;
+    TRUNCATE pg_temp.vs_ingest_pruned_files;
+    INSERT INTO pg_temp.vs_ingest_pruned_files
+    SELECT f.file_id
+      FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
+     WHERE r.finished_at < cutoff
+       AND f.status NOT IN ('pending', 'loading', 'cancelled', 'superseded')
+       AND f.file_id IS DISTINCT FROM (
+               SELECT max(k.file_id) FROM vs_ingest.file k JOIN vs_ingest.run kr USING (run_id)
+                WHERE k.path = f.path AND kr.target = r.target AND kr.target_oid IS NOT DISTINCT FROM r.target_oid
+                  AND k.status = 'loaded')
+       AND f.file_id IS DISTINCT FROM (
+               SELECT max(k.file_id) FROM vs_ingest.file k JOIN vs_ingest.run kr USING (run_id)
+                WHERE k.path = f.path AND kr.target = r.target AND kr.target_oid IS NOT DISTINCT FROM r.target_oid
+                  AND k.status IN ('loaded', 'changed', 'failed'));
+    DELETE FROM vs_ingest.reject j USING pg_temp.vs_ingest_pruned_files p WHERE j.file_id = p.file_id;
+    GET DIAGNOSTICS rejects = ROW_COUNT;
+    DELETE FROM vs_ingest.file f USING pg_temp.vs_ingest_pruned_files p WHERE f.file_id = p.file_id;
+    GET DIAGNOSTICS files = ROW_COUNT;
+    -- Coverage of tables that no longer exist.
+    DELETE FROM vs_ingest.coverage c WHERE NOT EXISTS (SELECT 1 FROM pg_class t WHERE t.oid = c.target_oid);
+    DELETE FROM vs_ingest.run r
+     WHERE r.finished_at < cutoff
+       AND NOT EXISTS (SELECT 1 FROM vs_ingest.file f WHERE f.run_id = r.run_id);
+    GET DIAGNOSTICS runs = ROW_COUNT;
+END
+$$;
+
+-- The load and source functions take `replace` (last, so calls by position keep working).
+DROP FUNCTION public.vs_ingest_dir(text, text, text, text, text, double precision, boolean, boolean, text);
+DROP FUNCTION vs_ingest.vs_ingest_dir(text, text, text, text, text, double precision, boolean, boolean, text);
+DROP FUNCTION public.vs_ingest_file(text, text, text, text, double precision, boolean, boolean);
+DROP FUNCTION vs_ingest.vs_ingest_file(text, text, text, text, double precision, boolean, boolean);
+DROP FUNCTION public.vs_ingest_add_source(text, text, text, interval, text, text, text, double precision, boolean,
+                                          interval, text, boolean);
+DROP FUNCTION vs_ingest.vs_ingest_add_source(text, text, text, interval, text, text, text, double precision, boolean,
+                                             interval, text, boolean);
+DROP FUNCTION public.vs_ingest_alter_source(text, text, text, interval, text, text, text, double precision, boolean,
+                                            interval, text, boolean);
+DROP FUNCTION vs_ingest.vs_ingest_alter_source(text, text, text, interval, text, text, text, double precision,
+                                               boolean, interval, text, boolean);
+
+CREATE FUNCTION vs_ingest.vs_ingest_dir(
+	"dir" TEXT,
+	"pattern" TEXT DEFAULT '*',
+	"target" TEXT DEFAULT 'public.vs_its_hourly',
+	"format" TEXT DEFAULT 'its_5min',
+	"source_timezone" TEXT DEFAULT NULL,
+	"max_reject_ratio" double precision DEFAULT NULL,
+	"reload_changed" bool DEFAULT false,
+	"wait" bool DEFAULT true,
+	"nodes" TEXT DEFAULT NULL,
+	"replace" bool DEFAULT false
+) RETURNS vs_ingest.load_summary VOLATILE PARALLEL UNSAFE LANGUAGE c
+AS 'MODULE_PATHNAME', 'vs_ingest_dir_wrapper';
+
+CREATE FUNCTION vs_ingest.vs_ingest_file(
+	"path" TEXT,
+	"target" TEXT DEFAULT 'public.vs_its_hourly',
+	"format" TEXT DEFAULT 'its_5min',
+	"source_timezone" TEXT DEFAULT NULL,
+	"max_reject_ratio" double precision DEFAULT NULL,
+	"reload_changed" bool DEFAULT false,
+	"wait" bool DEFAULT true,
+	"replace" bool DEFAULT false
+) RETURNS vs_ingest.load_summary VOLATILE PARALLEL UNSAFE LANGUAGE c
+AS 'MODULE_PATHNAME', 'vs_ingest_file_wrapper';
+
+CREATE FUNCTION vs_ingest.vs_ingest_add_source(
+	"name" TEXT,
+	"dir" TEXT,
+	"pattern" TEXT DEFAULT '*',
+	"every" interval DEFAULT '1 minute',
+	"target" TEXT DEFAULT 'public.vs_its_hourly',
+	"format" TEXT DEFAULT 'its_5min',
+	"source_timezone" TEXT DEFAULT NULL,
+	"max_reject_ratio" double precision DEFAULT NULL,
+	"reload_changed" bool DEFAULT false,
+	"retain" interval DEFAULT NULL,
+	"retain_action" TEXT DEFAULT 'detach',
+	"enabled" bool DEFAULT true,
+	"replace" bool DEFAULT false
+) RETURNS INT VOLATILE PARALLEL UNSAFE LANGUAGE c
+AS 'MODULE_PATHNAME', 'vs_ingest_add_source_wrapper';
+
+CREATE FUNCTION vs_ingest.vs_ingest_alter_source(
+	"name" TEXT,
+	"dir" TEXT DEFAULT NULL,
+	"pattern" TEXT DEFAULT NULL,
+	"every" interval DEFAULT NULL,
+	"target" TEXT DEFAULT NULL,
+	"format" TEXT DEFAULT NULL,
+	"source_timezone" TEXT DEFAULT NULL,
+	"max_reject_ratio" double precision DEFAULT NULL,
+	"reload_changed" bool DEFAULT NULL,
+	"retain" interval DEFAULT NULL,
+	"retain_action" TEXT DEFAULT NULL,
+	"enabled" bool DEFAULT NULL,
+	"replace" bool DEFAULT NULL
+) RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c
+AS 'MODULE_PATHNAME', 'vs_ingest_alter_source_wrapper';
+
+-- The public wrappers, as src/sql/api.sql has them.
+CREATE FUNCTION public.vs_ingest_dir(
+    dir text,
+    pattern text DEFAULT '*',
+    target text DEFAULT 'public.vs_its_hourly',
+    format text DEFAULT 'its_5min',
+    source_timezone text DEFAULT NULL,
+    max_reject_ratio double precision DEFAULT NULL,
+    reload_changed boolean DEFAULT false,
+    wait boolean DEFAULT true,
+    nodes text DEFAULT NULL,
+    replace boolean DEFAULT false
+) RETURNS vs_ingest.load_summary LANGUAGE sql VOLATILE
+AS $$ SELECT * FROM vs_ingest.vs_ingest_dir(dir, pattern, target, format, source_timezone, max_reject_ratio, reload_changed, wait, nodes, replace) $$;
+
+CREATE FUNCTION public.vs_ingest_file(
+    path text,
+    target text DEFAULT 'public.vs_its_hourly',
+    format text DEFAULT 'its_5min',
+    source_timezone text DEFAULT NULL,
+    max_reject_ratio double precision DEFAULT NULL,
+    reload_changed boolean DEFAULT false,
+    wait boolean DEFAULT true,
+    replace boolean DEFAULT false
+) RETURNS vs_ingest.load_summary LANGUAGE sql VOLATILE
+AS $$ SELECT * FROM vs_ingest.vs_ingest_file(path, target, format, source_timezone, max_reject_ratio, reload_changed, wait, replace) $$;
+
+CREATE FUNCTION public.vs_ingest_add_source(
+    name text,
+    dir text,
+    pattern text DEFAULT '*',
+    every interval DEFAULT '1 minute',
+    target text DEFAULT 'public.vs_its_hourly',
+    format text DEFAULT 'its_5min',
+    source_timezone text DEFAULT NULL,
+    max_reject_ratio double precision DEFAULT NULL,
+    reload_changed boolean DEFAULT false,
+    retain interval DEFAULT NULL,
+    retain_action text DEFAULT 'detach',
+    enabled boolean DEFAULT true,
+    replace boolean DEFAULT false
+) RETURNS int LANGUAGE sql VOLATILE
+AS $$ SELECT vs_ingest.vs_ingest_add_source(name, dir, pattern, every, target, format, source_timezone,
+                                            max_reject_ratio, reload_changed, retain, retain_action, enabled,
+                                            replace) $$;
+
+CREATE FUNCTION public.vs_ingest_alter_source(
+    name text,
+    dir text DEFAULT NULL,
+    pattern text DEFAULT NULL,
+    every interval DEFAULT NULL,
+    target text DEFAULT NULL,
+    format text DEFAULT NULL,
+    source_timezone text DEFAULT NULL,
+    max_reject_ratio double precision DEFAULT NULL,
+    reload_changed boolean DEFAULT NULL,
+    retain interval DEFAULT NULL,
+    retain_action text DEFAULT NULL,
+    enabled boolean DEFAULT NULL,
+    replace boolean DEFAULT NULL
+) RETURNS void LANGUAGE sql VOLATILE
+AS $$ SELECT vs_ingest.vs_ingest_alter_source(name, dir, pattern, every, target, format, source_timezone,
+                                              max_reject_ratio, reload_changed, retain, retain_action, enabled,
+                                              replace) $$;
+
+REVOKE ALL ON FUNCTION vs_ingest.vs_ingest_dir, vs_ingest.vs_ingest_file, public.vs_ingest_dir, public.vs_ingest_file,
+                       vs_ingest.vs_ingest_add_source, vs_ingest.vs_ingest_alter_source,
+                       public.vs_ingest_add_source, public.vs_ingest_alter_source FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vs_ingest.vs_ingest_dir, vs_ingest.vs_ingest_file, public.vs_ingest_dir,
+                          public.vs_ingest_file, vs_ingest.vs_ingest_add_source, vs_ingest.vs_ingest_alter_source,
+                          public.vs_ingest_add_source, public.vs_ingest_alter_source TO pg_read_server_files;

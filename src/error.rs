@@ -109,6 +109,12 @@ pub enum IngestError {
     #[error("a load cannot wait for its workers in a {0} transaction")]
     IsolationLevel(&'static str),
 
+    #[error("replace => true cannot replace days of {0}: it is distributed by Citus")]
+    ReplaceDistributed(String),
+
+    #[error("permission denied to replace days of {target}: replacing deletes rows of {storage}")]
+    ReplaceNotPermitted { target: String, storage: String },
+
     /// The file could not be read or decoded.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -154,6 +160,8 @@ impl IngestError {
             IngestError::Interrupted(_) => ERRCODE_CONNECTION_FAILURE,
             IngestError::WorkerPanic(_) => ERRCODE_INTERNAL_ERROR,
             IngestError::IsolationLevel(_) => ERRCODE_ACTIVE_SQL_TRANSACTION,
+            IngestError::ReplaceDistributed(_) => ERRCODE_FEATURE_NOT_SUPPORTED,
+            IngestError::ReplaceNotPermitted { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
             IngestError::Engine(e) => match e {
                 EngineError::Io { .. } => ERRCODE_IO_ERROR,
                 EngineError::Corrupt { .. } | EngineError::NoCsvEntry { .. } => ERRCODE_DATA_CORRUPTED,
@@ -282,6 +290,15 @@ impl IngestError {
             IngestError::IsolationLevel(_) => {
                 "Run it in READ COMMITTED (the default), or pass wait => false and watch vs_ingest.progress."
                     .to_string()
+            }
+            IngestError::ReplaceDistributed(_) => {
+                "A replacement swaps a day in one transaction of one node; Citus gives readers no snapshot \
+                 across nodes (README, Corrections). Delete the day's rows in a transaction, then load the \
+                 corrected file."
+                    .to_string()
+            }
+            IngestError::ReplaceNotPermitted { storage, .. } => {
+                format!("GRANT DELETE ON {storage} to the loading role, or replace as the target's owner.")
             }
             IngestError::Postgres { hint, .. } => return hint.clone(),
             _ => return None,

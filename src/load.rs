@@ -29,6 +29,8 @@ pub struct LoadOptions<'a> {
     pub source_timezone: Option<&'a str>,
     pub max_reject_ratio: Option<f64>,
     pub reload_changed: bool,
+    /// Rebuild each local day the files cover from them alone (`crate::write::replace`).
+    pub replace: bool,
     pub wait: bool,
     /// Where the files are loaded: `None` or `"local"` here, `"workers"` on the Citus worker
     /// nodes (`crate::cluster`).
@@ -68,6 +70,9 @@ pub fn load_dir(dir: &str, pattern: &str, options: &LoadOptions) -> Result<Summa
     request.on_workers = match options.nodes {
         None | Some("local") => false,
         Some("workers") => {
+            if options.replace {
+                return Err(IngestError::ReplaceDistributed(target));
+            }
             crate::cluster::check_spread(&target)?;
             true
         }
@@ -205,6 +210,7 @@ pub fn load_source(source: &Source, scheduled: bool, wait: bool) -> Result<Optio
         source_timezone: source.source_timezone.as_deref(),
         max_reject_ratio: source.max_reject_ratio,
         reload_changed: source.reload_changed,
+        replace: source.replace,
         wait,
         nodes: None,
     };
@@ -221,7 +227,8 @@ pub fn load_source(source: &Source, scheduled: bool, wait: bool) -> Result<Optio
             .filter_map(|f| stat(f))
             .filter(|(_, _, mtime)| settle <= 0.0 || now - mtime >= settle)
             .collect();
-        let unsettled = crate::postgres::source::unsettled(&source.target, &facts, source.reload_changed)?;
+        let reload = source.reload_changed || source.replace;
+        let unsettled = crate::postgres::source::unsettled(&source.target, &facts, reload)?;
         if unsettled.is_empty() {
             return Ok(None);
         }
@@ -284,6 +291,7 @@ fn request(dir: &str, pattern: &str, files: Vec<PathBuf>, target: &str, options:
         max_rejects_stored: gucs::MAX_REJECTS_STORED.get().max(0) as u64,
         source_id: None,
         on_workers: false,
+        replace: options.replace,
     })
 }
 

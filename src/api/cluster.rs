@@ -27,6 +27,7 @@ fn load_files(
             max_reject_ratio,
             reload_changed,
             Some(false),
+            Some(false),
             None,
         )?;
         let paths = required("paths", paths)?;

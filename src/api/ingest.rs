@@ -37,6 +37,7 @@ pub(crate) fn options<'a>(
     source_timezone: Option<&'a str>,
     max_reject_ratio: Option<f64>,
     reload_changed: Option<bool>,
+    replace: Option<bool>,
     wait: Option<bool>,
     nodes: Option<&'a str>,
 ) -> crate::error::Result<LoadOptions<'a>> {
@@ -46,6 +47,7 @@ pub(crate) fn options<'a>(
         source_timezone,
         max_reject_ratio,
         reload_changed: required("reload_changed", reload_changed)?,
+        replace: required("replace", replace)?,
         wait: required("wait", wait)?,
         nodes,
     })
@@ -64,15 +66,17 @@ fn vs_ingest_dir(
     reload_changed: default!(Option<bool>, false),
     wait: default!(Option<bool>, true),
     nodes: default!(Option<&str>, "NULL"),
+    replace: default!(Option<bool>, false),
 ) -> pgrx::composite_type!('static, "vs_ingest.load_summary") {
     let load = || {
-        let options = options(target, format, source_timezone, max_reject_ratio, reload_changed, wait, nodes)?;
+        let options = options(target, format, source_timezone, max_reject_ratio, reload_changed, replace, wait, nodes)?;
         load::load_dir(required("dir", dir)?, required("pattern", pattern)?, &options)
     };
     summary_row(load().or_raise())
 }
 
-/// Loads one server file.
+/// Loads one server file. With `replace => true`, each local day it covers is rebuilt from it
+/// alone and swapped in atomically (README, Corrections).
 #[pg_extern(volatile, parallel_unsafe)]
 fn vs_ingest_file(
     path: Option<&str>,
@@ -82,9 +86,10 @@ fn vs_ingest_file(
     max_reject_ratio: default!(Option<f64>, "NULL"),
     reload_changed: default!(Option<bool>, false),
     wait: default!(Option<bool>, true),
+    replace: default!(Option<bool>, false),
 ) -> pgrx::composite_type!('static, "vs_ingest.load_summary") {
     let load = || {
-        let options = options(target, format, source_timezone, max_reject_ratio, reload_changed, wait, None)?;
+        let options = options(target, format, source_timezone, max_reject_ratio, reload_changed, replace, wait, None)?;
         load::load_file(required("path", path)?, &options)
     };
     summary_row(load().or_raise())

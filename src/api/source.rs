@@ -59,6 +59,7 @@ fn vs_ingest_add_source(
     retain: default!(Option<Interval>, "NULL"),
     retain_action: default!(Option<&str>, "'detach'"),
     enabled: default!(Option<bool>, true),
+    replace: default!(Option<bool>, false),
 ) -> i32 {
     let add = || {
         let name = required("name", name)?;
@@ -72,6 +73,7 @@ fn vs_ingest_add_source(
             source_timezone,
             max_reject_ratio,
             reload_changed: Some(required("reload_changed", reload_changed)?),
+            replace: Some(required("replace", replace)?),
             retain,
             retain_action: Some(required("retain_action", retain_action)?),
             enabled: Some(required("enabled", enabled)?),
@@ -101,6 +103,7 @@ fn vs_ingest_alter_source(
     retain: default!(Option<Interval>, "NULL"),
     retain_action: default!(Option<&str>, "NULL"),
     enabled: default!(Option<bool>, "NULL"),
+    replace: default!(Option<bool>, "NULL"),
 ) {
     let settings = Settings {
         dir,
@@ -111,6 +114,7 @@ fn vs_ingest_alter_source(
         source_timezone,
         max_reject_ratio,
         reload_changed,
+        replace,
         retain,
         retain_action,
         enabled,

@@ -325,14 +325,15 @@ pub fn set_facts(file_id: i64, facts: &FileFacts, container: Option<&str>) -> Re
 }
 
 /// What the ledger knows about `file` in the table `target` (a file loaded into another table,
-/// or into an earlier table of the same name, is new to this one).
+/// or into an earlier table of the same name, is new to this one). A superseded file counts as
+/// loaded: loading it again must not bring back samples a replacement took out.
 pub fn prior(file: &FileFacts, target: pg_sys::Oid) -> Result<Prior> {
     let (same, any) = owner(|| {
         Spi::get_two_with_args::<bool, bool>(
             &format!(
                 "SELECT bool_or(f.size = $2 AND f.mtime = to_timestamp($3) AND f.fingerprint = $4), count(*) > 0
                    FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
-                  WHERE f.path = $1 AND f.status = 'loaded' AND {}",
+                  WHERE f.path = $1 AND f.status IN ('loaded', 'superseded') AND {}",
                 same_target(5)
             ),
             &[
@@ -387,7 +388,7 @@ pub fn adopt_interrupted(file_id: i64, facts: &FileFacts, target: pg_sys::Oid) -
         "UPDATE vs_ingest.file n SET resume_entry = o.resume_entry, resume_offset = o.resume_offset,
                 resume_line = o.resume_line, rows_read = o.rows_read, rows_loaded = o.rows_loaded,
                 rows_duplicate = o.rows_duplicate, rows_missing = o.rows_missing, rows_rejected = o.rows_rejected,
-                bytes = o.bytes, input_done = o.input_done, chunks = o.chunks
+                bytes = o.bytes, input_done = o.input_done, chunks = o.chunks, days = o.days
            FROM vs_ingest.file o WHERE n.file_id = $1 AND o.file_id = $2",
         &[file_id.into(), old.into()],
     )?;
@@ -410,16 +411,27 @@ pub struct StageTimes {
     pub commit: f64,
 }
 
-/// Commits a chunk's bookkeeping: the counters it added, where the next chunk starts, and the
-/// time spent (the commit time is that of the previous chunk: this one's is not over yet).
-pub fn checkpoint(file_id: i64, add: &Totals, at: Position, input_done: u64, times: &StageTimes) -> Result<()> {
+/// Commits a chunk's bookkeeping: the counters it added, where the next chunk starts, the local
+/// days it wrote (`YYYY-MM-DD`) and the time spent (the commit time is that of the previous
+/// chunk: this one's is not over yet).
+pub fn checkpoint(
+    file_id: i64,
+    add: &Totals,
+    at: Position,
+    input_done: u64,
+    times: &StageTimes,
+    days: &[String],
+) -> Result<()> {
     run_sql(
         "UPDATE vs_ingest.file SET rows_read = rows_read + $2, rows_loaded = rows_loaded + $3,
                 rows_duplicate = rows_duplicate + $4, rows_missing = rows_missing + $5,
                 rows_rejected = rows_rejected + $6, bytes = bytes + $7, resume_entry = $8,
                 resume_offset = $9, resume_line = $10, input_done = greatest(input_done, $11), chunks = chunks + 1,
                 wait_seconds = wait_seconds + $12, write_seconds = write_seconds + $13,
-                commit_seconds = commit_seconds + $14
+                commit_seconds = commit_seconds + $14,
+                days = CASE WHEN cardinality($15::text[]) = 0 THEN days
+                            ELSE ARRAY(SELECT DISTINCT d FROM unnest(coalesce(days, '{}') || $15::text[]::date[]) AS d
+                                        ORDER BY d) END
           WHERE file_id = $1",
         &[
             file_id.into(),
@@ -436,6 +448,7 @@ pub fn checkpoint(file_id: i64, add: &Totals, at: Position, input_done: u64, tim
             times.wait.into(),
             times.write.into(),
             times.commit.into(),
+            days.to_vec().into(),
         ],
     )
 }
@@ -521,7 +534,7 @@ pub fn finish_run_if_done(run_id: i64) -> Result<()> {
                 rows_missing = a.rows_missing, rows_rejected = a.rows_rejected, bytes = a.bytes,
                 finished_at = clock_timestamp()
            FROM (SELECT count(*) AS seen,
-                        count(*) FILTER (WHERE status = 'loaded') AS loaded,
+                        count(*) FILTER (WHERE status IN ('loaded', 'superseded')) AS loaded,
                         count(*) FILTER (WHERE status IN ('skipped', 'changed')) AS skipped,
                         count(*) FILTER (WHERE status = 'failed') AS failed,
                         count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
@@ -561,7 +574,7 @@ pub fn run_view(run_id: i64) -> Result<RunView> {
                 .update(
                     "SELECT r.status, count(f.*),
                         count(*) FILTER (WHERE f.status NOT IN ('pending', 'loading')),
-                        count(*) FILTER (WHERE f.status = 'loaded'),
+                        count(*) FILTER (WHERE f.status IN ('loaded', 'superseded')),
                         count(*) FILTER (WHERE f.status IN ('skipped', 'changed')),
                         count(*) FILTER (WHERE f.status = 'failed'),
                         coalesce(sum(f.rows_read), 0)::bigint, coalesce(sum(f.rows_loaded), 0)::bigint,
@@ -680,7 +693,7 @@ pub fn unfinished_files(run_id: i64) -> Result<Vec<(i64, String)>> {
             client
                 .select(
                     "SELECT file_id, path FROM vs_ingest.file
-                      WHERE run_id = $1 AND status NOT IN ('loaded', 'skipped', 'changed') ORDER BY file_id",
+                      WHERE run_id = $1 AND status NOT IN ('loaded', 'superseded', 'skipped', 'changed') ORDER BY file_id",
                     None,
                     &[run_id.into()],
                 )?

@@ -25,11 +25,13 @@ pub struct Source {
     pub source_timezone: Option<String>,
     pub max_reject_ratio: Option<f64>,
     pub reload_changed: bool,
+    /// Load with `replace => true` (a feed that re-issues corrected files).
+    pub replace: bool,
     pub retain_action: Option<String>,
 }
 
 const COLUMNS: &str = "source_id, name, owner::text, dir, pattern, target, format, source_timezone, max_reject_ratio,
-                       reload_changed, CASE WHEN retain IS NOT NULL THEN retain_action END, owner_oid";
+                       reload_changed, CASE WHEN retain IS NOT NULL THEN retain_action END, owner_oid, replace";
 
 fn select(query: &str, args: &[DatumWithOid]) -> Result<Vec<Source>> {
     Spi::connect(|client| {
@@ -49,6 +51,7 @@ fn select(query: &str, args: &[DatumWithOid]) -> Result<Vec<Source>> {
                     reload_changed: row.get::<bool>(10)?.unwrap_or_default(),
                     retain_action: row.get::<String>(11)?,
                     owner_oid: row.get::<pg_sys::Oid>(12)?,
+                    replace: row.get::<bool>(13)?.unwrap_or_default(),
                 })
             })
             .collect::<Result<Vec<_>, pgrx::spi::Error>>()
@@ -117,8 +120,9 @@ pub fn retention_failed(source: i32, error: &str) -> Result<()> {
 
 /// Of the `files` (path, size, mtime in seconds) of a source, those its target's ledger has not
 /// settled: new ones, ones whose size or mtime changed, and ones an interrupted run left
-/// unfinished. Loaded, skipped and failed files stay settled until they change; a changed file
-/// reported as such stays settled unless the source reloads changed files.
+/// unfinished. Loaded, superseded, skipped and failed files stay settled until they change; a
+/// changed file reported as such stays settled unless the source reloads (or replaces with)
+/// changed files.
 pub fn unsettled(target: &str, files: &[(String, i64, f64)], reload_changed: bool) -> Result<Vec<String>> {
     let paths: Vec<String> = files.iter().map(|f| f.0.clone()).collect();
     let sizes: Vec<i64> = files.iter().map(|f| f.1).collect();
@@ -135,7 +139,7 @@ pub fn unsettled(target: &str, files: &[(String, i64, f64)], reload_changed: boo
                                           AND coalesce(r.target_oid, to_regclass(r.target)::oid) = to_regclass($4)::oid
                                         ORDER BY l.file_id DESC LIMIT 1) last
                          WHERE (last.size = f.size AND last.mtime = to_timestamp(f.mtime)
-                                AND (last.status IN ('loaded', 'skipped', 'failed')
+                                AND (last.status IN ('loaded', 'superseded', 'skipped', 'failed')
                                      OR (last.status = 'changed' AND NOT $5)))
                             -- Failed before its facts were taken (unreadable, outside the
                             -- allowed directories): vs_ingest_run_source tries it again.
@@ -163,6 +167,7 @@ pub struct Settings<'a> {
     pub source_timezone: Option<&'a str>,
     pub max_reject_ratio: Option<f64>,
     pub reload_changed: Option<bool>,
+    pub replace: Option<bool>,
     /// `Some(0)`: no retention.
     pub retain: Option<Interval>,
     pub retain_action: Option<&'a str>,
@@ -198,9 +203,9 @@ pub fn insert(name: &str, s: &Settings) -> Result<i32> {
             "WITH added AS (
                  INSERT INTO vs_ingest.source (name, owner, owner_oid, dir, pattern, every, target, format,
                                                source_timezone, max_reject_ratio, reload_changed, retain,
-                                               retain_action, enabled)
-                 VALUES ($1, $13, $14, $2, $3, $4, $5, $6, nullif($7, ''), $8, $9, nullif($10, interval '0'),
-                         $11, $12)
+                                               retain_action, enabled, replace)
+                 VALUES ($1, $14, $15, $2, $3, $4, $5, $6, nullif($7, ''), $8, $9, nullif($10, interval '0'),
+                         $11, $12, $13)
                  ON CONFLICT (name) DO NOTHING RETURNING source_id)
              SELECT (SELECT source_id FROM added)",
             &args,
@@ -222,6 +227,7 @@ pub fn update(name: &str, s: &Settings) -> Result<()> {
                     reload_changed = coalesce($9, reload_changed),
                     retain = CASE WHEN $10 IS NULL THEN retain ELSE nullif($10, interval '0') END,
                     retain_action = coalesce($11, retain_action), enabled = coalesce($12, enabled),
+                    replace = coalesce($13, replace),
                     next_check_at = clock_timestamp()
               WHERE name = $1",
             &settings_args(name, s),
@@ -247,5 +253,6 @@ fn settings_args<'a>(name: &'a str, s: &Settings<'a>) -> Vec<DatumWithOid<'a>> {
         s.retain.into(),
         s.retain_action.into(),
         s.enabled.into(),
+        s.replace.into(),
     ]
 }

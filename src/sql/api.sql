@@ -16,9 +16,10 @@ CREATE FUNCTION public.vs_ingest_dir(
     max_reject_ratio double precision DEFAULT NULL,
     reload_changed boolean DEFAULT false,
     wait boolean DEFAULT true,
-    nodes text DEFAULT NULL
+    nodes text DEFAULT NULL,
+    replace boolean DEFAULT false
 ) RETURNS vs_ingest.load_summary LANGUAGE sql VOLATILE
-AS $$ SELECT * FROM vs_ingest.vs_ingest_dir(dir, pattern, target, format, source_timezone, max_reject_ratio, reload_changed, wait, nodes) $$;
+AS $$ SELECT * FROM vs_ingest.vs_ingest_dir(dir, pattern, target, format, source_timezone, max_reject_ratio, reload_changed, wait, nodes, replace) $$;
 
 CREATE FUNCTION public.vs_ingest_file(
     path text,
@@ -27,9 +28,10 @@ CREATE FUNCTION public.vs_ingest_file(
     source_timezone text DEFAULT NULL,
     max_reject_ratio double precision DEFAULT NULL,
     reload_changed boolean DEFAULT false,
-    wait boolean DEFAULT true
+    wait boolean DEFAULT true,
+    replace boolean DEFAULT false
 ) RETURNS vs_ingest.load_summary LANGUAGE sql VOLATILE
-AS $$ SELECT * FROM vs_ingest.vs_ingest_file(path, target, format, source_timezone, max_reject_ratio, reload_changed, wait) $$;
+AS $$ SELECT * FROM vs_ingest.vs_ingest_file(path, target, format, source_timezone, max_reject_ratio, reload_changed, wait, replace) $$;
 
 CREATE FUNCTION public.vs_ingest_resume(run_id bigint, wait boolean DEFAULT true)
 RETURNS vs_ingest.load_summary LANGUAGE sql VOLATILE
@@ -68,10 +70,12 @@ CREATE FUNCTION public.vs_ingest_add_source(
     reload_changed boolean DEFAULT false,
     retain interval DEFAULT NULL,
     retain_action text DEFAULT 'detach',
-    enabled boolean DEFAULT true
+    enabled boolean DEFAULT true,
+    replace boolean DEFAULT false
 ) RETURNS int LANGUAGE sql VOLATILE
 AS $$ SELECT vs_ingest.vs_ingest_add_source(name, dir, pattern, every, target, format, source_timezone,
-                                            max_reject_ratio, reload_changed, retain, retain_action, enabled) $$;
+                                            max_reject_ratio, reload_changed, retain, retain_action, enabled,
+                                            replace) $$;
 
 CREATE FUNCTION public.vs_ingest_alter_source(
     name text,
@@ -85,10 +89,12 @@ CREATE FUNCTION public.vs_ingest_alter_source(
     reload_changed boolean DEFAULT NULL,
     retain interval DEFAULT NULL,
     retain_action text DEFAULT NULL,
-    enabled boolean DEFAULT NULL
+    enabled boolean DEFAULT NULL,
+    replace boolean DEFAULT NULL
 ) RETURNS void LANGUAGE sql VOLATILE
 AS $$ SELECT vs_ingest.vs_ingest_alter_source(name, dir, pattern, every, target, format, source_timezone,
-                                              max_reject_ratio, reload_changed, retain, retain_action, enabled) $$;
+                                              max_reject_ratio, reload_changed, retain, retain_action, enabled,
+                                              replace) $$;
 
 CREATE FUNCTION public.vs_ingest_enable_source(name text) RETURNS void LANGUAGE sql VOLATILE
 AS $$ SELECT vs_ingest.vs_ingest_enable_source($1) $$;

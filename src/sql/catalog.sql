@@ -39,6 +39,9 @@ CREATE TABLE vs_ingest.source (
     source_timezone text,
     max_reject_ratio double precision CHECK (max_reject_ratio BETWEEN 0 AND 1),
     reload_changed  boolean     NOT NULL DEFAULT false,
+    -- Load new and changed files with replace => true: each local day they cover is rebuilt from
+    -- them alone (for feeds that re-issue corrected files).
+    replace         boolean     NOT NULL DEFAULT false,
     -- Partitions of `target` whose day ended more than `retain` ago are detached or dropped.
     -- NULL (the default): keep everything.
     retain          interval    CHECK (retain > interval '0'),
@@ -102,10 +105,12 @@ CREATE TABLE vs_ingest.file (
     container       text,
     -- pending: not claimed yet; loading: a worker has it (or had it, if the run was interrupted);
     -- resumed: a later run took over its offset and counters; skipped: loaded before;
-    -- changed: loaded before with other content, not reloaded; cancelled: stopped by a cancel.
+    -- changed: loaded before with other content, not reloaded; cancelled: stopped by a cancel;
+    -- superseded: loaded, then a load with replace => true (run `superseded_by`) rebuilt one or
+    -- more of its days without it (a plain load of it again is skipped, as for a loaded file).
     status          text        NOT NULL DEFAULT 'pending'
                     CHECK (status IN ('pending', 'loading', 'loaded', 'skipped', 'changed', 'failed',
-                                      'cancelled', 'resumed')),
+                                      'cancelled', 'resumed', 'superseded')),
     rows_read       bigint      NOT NULL DEFAULT 0,
     rows_loaded     bigint      NOT NULL DEFAULT 0,
     rows_duplicate  bigint      NOT NULL DEFAULT 0,
@@ -136,7 +141,11 @@ CREATE TABLE vs_ingest.file (
     -- node that loads the file (host:port) and the run there, whose ledger this row mirrors.
     -- NULL: loaded here.
     node            text,
-    node_run        bigint
+    node_run        bigint,
+    -- The local days of the target this file wrote samples into, as of its last committed chunk
+    -- (NULL for files loaded before 0.3.0): what a replacement of a day supersedes.
+    days            date[],
+    superseded_by   bigint
 );
 COMMENT ON TABLE vs_ingest.file IS 'The ledger: one row per file per run, with its fingerprint, outcome and counters.';
 CREATE INDEX file_run_idx ON vs_ingest.file (run_id);

@@ -4,7 +4,8 @@
 -- rejected lines. Kept whatever their age, per file and target: the newest `loaded` row (what
 -- tells a load to skip the file, or that it changed) and the newest loaded, changed or failed
 -- row (what tells the scheduler the file is settled; a skipped row says no more than the loaded
--- one); and unfinished files (their resume offsets and rejects). Returns what was deleted.
+-- one); unfinished files (their resume offsets and rejects); and superseded files (what tells a
+-- plain load to skip content a replacement took out). Returns what was deleted.
 CREATE FUNCTION vs_ingest.prune_history(days int, OUT runs bigint, OUT files bigint, OUT rejects bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -20,7 +21,7 @@ BEGIN
     SELECT f.file_id
       FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
      WHERE r.finished_at < cutoff
-       AND f.status NOT IN ('pending', 'loading', 'cancelled')
+       AND f.status NOT IN ('pending', 'loading', 'cancelled', 'superseded')
        AND f.file_id IS DISTINCT FROM (
                SELECT max(k.file_id) FROM vs_ingest.file k JOIN vs_ingest.run kr USING (run_id)
                 WHERE k.path = f.path AND kr.target = r.target AND kr.target_oid IS NOT DISTINCT FROM r.target_oid

@@ -4,6 +4,7 @@
 //! pg_regress (`sql/`, `expected/`) instead.
 
 mod load;
+mod replace;
 mod scheduler;
 mod support;
 mod workers;

@@ -146,12 +146,43 @@ mod tests {
         assert_eq!(differences("public.sched"), (0, 0));
         assert_eq!(coverage_differences("public.sched"), 0);
 
-        // The history: one run per delivery, each of one file, all succeeded.
+        // A source that replaces (a feed of corrected files) rebuilds day 1 from its correction
+        // alone, whether or not it reloads changed files.
+        committed("vs_ingest_alter_source('sched_main', reload_changed => false, replace => true)");
+        let corrected = fresh_dir("sched_corrected");
+        let mut fixed = generate(&corrected, Day { links: 320, seed: 10, ..Day::default() }).remove(0);
+        std::fs::rename(&fixed.path, &p1).unwrap();
+        fixed.path = p1.clone();
+        let superseded =
+            format!("SELECT count(*) FROM vs_ingest.file WHERE path = '{}' AND status = 'superseded'", p1.display());
+        for _ in 0..3000 {
+            if one::<i64>(&superseded) == 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(one::<i64>(&superseded), 2, "the correction replaced day 1");
+        wait_for_file(&p1, "loaded");
+        let fixed_rows = one::<i64>(&format!(
+            "SELECT count(*) FROM vs_ingest.file WHERE path = '{}' AND status = 'loaded'",
+            p1.display()
+        ));
+        assert_eq!(fixed_rows, 1);
+        compute_expected(&[&fixed, d2, d3], "Asia/Seoul");
+        assert_eq!(differences("public.sched"), (0, 0));
+        assert_eq!(coverage_differences("public.sched"), 0);
+
+        // The history: one run per delivery, each of one file, all succeeded; the first two
+        // versions of day 1 superseded by the third.
         let history = one::<String>(&format!(
             "SELECT string_agg(format('%s:%s', r.status, f.status), ' ' ORDER BY r.run_id)
                FROM vs_ingest.run r JOIN vs_ingest.file f USING (run_id) WHERE r.source_id = {source}"
         ));
-        assert_eq!(history, "succeeded:loaded succeeded:loaded succeeded:loaded succeeded:changed succeeded:loaded");
+        assert_eq!(
+            history,
+            "succeeded:superseded succeeded:loaded succeeded:loaded succeeded:changed succeeded:superseded \
+             succeeded:loaded"
+        );
         committed("vs_ingest_drop_source('sched_main')");
     }
 

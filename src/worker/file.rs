@@ -104,7 +104,10 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
     let real = source.path().to_owned();
     catalog::set_facts(file_id, &facts, Some(source.container().name()))?;
     let target = worker.writer.target_oid();
-    match catalog::prior(&facts, target)? {
+    // A replacing run loads every file it was given, from its start: each day is rebuilt from the
+    // run's files alone, whatever the ledger says of them (crate::write::replace).
+    let prior = if request.replace { Prior::New } else { catalog::prior(&facts, target)? };
+    match prior {
         Prior::Loaded => {
             catalog::finish_file(file_id, "skipped", None)?;
             transaction.commit();
@@ -123,7 +126,7 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
         }
         _ => {}
     }
-    if state.start == Position::default() && catalog::adopt_interrupted(file_id, &facts, target)? {
+    if !request.replace && state.start == Position::default() && catalog::adopt_interrupted(file_id, &facts, target)? {
         state = catalog::file_state(file_id)?;
     }
     transaction.commit();
@@ -131,12 +134,13 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
     let mut options = pipeline::Options::new(worker.format);
     options.chunk_size = request.chunk_size;
     options.checkpoint_every_hours = vs_ingest_engine::block::BLOCK_HOURS as u32;
-    // A day's blocks commit together, so its rollups are written once (src/write/rollup.rs).
+    // A day's blocks commit together, so its rollups are written once (src/write/rollup.rs), and
+    // a replaced day is swapped in by one commit, however large (src/write/replace.rs).
     options.commit_every_hours = match gucs::TEST_COMMIT_EVERY_HOURS.get() {
-        hours @ (6 | 12) => hours as u32,
+        hours @ (6 | 12) if !request.replace => hours as u32,
         _ => 24,
     };
-    options.checkpoint_bytes = Some(CHECKPOINT_BYTES);
+    options.checkpoint_bytes = if request.replace { None } else { Some(CHECKPOINT_BYTES) };
     options.start = state.start;
     options.gaps = worker.gaps.clone();
     let load = worker.engine.load_source(Ok(source), options);

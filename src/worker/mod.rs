@@ -114,7 +114,10 @@ fn error_json(e: &IngestError) -> String {
 fn register(request_json: &[u8]) -> Result<(i64, Request)> {
     let envelope: Envelope = serde_json::from_slice(request_json).expect("the caller's request is valid JSON");
     catalog::fail_orphaned_runs()?;
-    let writer = Writer::open(&envelope.request.target, &envelope.request.source_timezone)?;
+    let mut writer = Writer::open(&envelope.request.target, &envelope.request.source_timezone)?;
+    if envelope.request.replace {
+        writer.replace_for(None)?;
+    }
     let mut request = envelope.request;
     request.target = writer.target_name().to_string();
     let run_id = match envelope.resume_run {
@@ -178,8 +181,14 @@ pub struct Worker {
 fn work(run_id: i64, request: Request) {
     let format = vs_ingest_engine::format::lookup(&request.format).expect("the caller checked the format");
     let engine = Engine::new(request.threads).expect("the parse threads start");
-    let writer = in_transaction(|| Writer::open(&request.target, &request.source_timezone))
-        .unwrap_or_else(|e| panic!("vs_ingest worker could not open {}: {e}", request.target));
+    let writer = in_transaction(|| {
+        let mut writer = Writer::open(&request.target, &request.source_timezone)?;
+        if request.replace {
+            writer.replace_for(Some(run_id))?;
+        }
+        Ok(writer)
+    })
+    .unwrap_or_else(|e| panic!("vs_ingest worker could not open {}: {e}", request.target));
     let gaps = in_transaction(|| local_time_gaps(&request.source_timezone)).unwrap_or_else(|e| {
         panic!("vs_ingest worker could not read the local times of {}: {e}", request.source_timezone)
     });

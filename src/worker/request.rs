@@ -37,6 +37,11 @@ pub struct Request {
     /// them here; the run's worker then dispatches and follows their loads (`crate::cluster`).
     #[serde(default)]
     pub on_workers: bool,
+    /// Rebuild every local day the files cover from these files alone, and swap it in
+    /// (`replace => true`; `crate::write::replace`). A release that cannot replace must not resume
+    /// such a run as a plain load: hence layout 3.
+    #[serde(default)]
+    pub replace: bool,
 }
 
 fn first_version() -> u32 {
@@ -46,8 +51,8 @@ fn first_version() -> u32 {
 impl Request {
     /// The layout this release stores. 2 (0.2.0): adds `version` and `on_workers`; layout 1's
     /// `allowed_dirs`, `max_entry_bytes` and `test_exit_after_chunks` are ignored (read from the
-    /// server instead).
-    pub const VERSION: u32 = 2;
+    /// server instead). 3 (0.3.0): adds `replace`.
+    pub const VERSION: u32 = 3;
 
     /// Reads a request stored in `vs_ingest.run.options` by this or an earlier release.
     pub fn from_stored(json: &str) -> Result<Request> {

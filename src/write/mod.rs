@@ -4,7 +4,9 @@
 //! - [`target`]: the target (views and storage) and who may load it;
 //! - [`copy`]: binary COPY through Postgres' COPY FROM machinery;
 //! - [`merge`]: the slot-wise merge functions (first sample wins) the SQL merge calls;
-//! - [`coverage`]: coverage per hour and the calendar of local days.
+//! - [`coverage`]: coverage per hour and the calendar of local days;
+//! - [`rollup`]: the daily rollups, kept with the rows;
+//! - [`replace`]: emptying a day a `replace => true` load rebuilds.
 //!
 //! A block usually arrives once, whole, and its rows do not exist yet: it is COPYed straight into
 //! the storage table (binary COPY, the fastest path Postgres has). If any of its rows exist
@@ -25,6 +27,7 @@ use vs_ingest_engine::rollup::DayRow;
 pub mod copy;
 pub mod coverage;
 pub mod merge;
+pub mod replace;
 pub mod rollup;
 pub mod target;
 
@@ -75,6 +78,8 @@ pub struct Writer {
     calendar_grew: bool,
     /// The daily rollups this transaction owes.
     rollups: rollup::Rollups,
+    /// The replacing run (`replace => true`) this writer works for, if any.
+    replace_run: Option<i64>,
 }
 
 impl Writer {
@@ -92,7 +97,16 @@ impl Writer {
             copy: CopyBuffer::new(),
             calendar_grew: false,
             rollups: rollup::Rollups::default(),
+            replace_run: None,
         })
+    }
+
+    /// Makes this writer's loads replace the days they write (for run `run_id`; `None` only
+    /// checks that they may: see `replace::check_may_replace`).
+    pub fn replace_for(&mut self, run_id: Option<i64>) -> Result<()> {
+        replace::check_may_replace(&self.target)?;
+        self.replace_run = run_id;
+        Ok(())
     }
 
     pub fn target_name(&self) -> &str {
@@ -117,7 +131,9 @@ impl Writer {
         if let Some(days) = self.target.days {
             self.rollups.flush(self.target.storage, days)?;
         }
-        catalog::checkpoint(file_id, add, next, input_done, times)?;
+        let mut days: Vec<String> = self.checked.iter().map(|&d| Date::from_days_since_epoch(d).to_string()).collect();
+        days.sort();
+        catalog::checkpoint(file_id, add, next, input_done, times, &days)?;
         transaction.commit();
         // The stage table was dropped by the commit, and the locks of the checks released.
         self.stage = None;
@@ -150,7 +166,14 @@ impl Writer {
 
     fn write_block(&mut self, block: &Block<'_>) -> Result<Written> {
         let stamps = self.day(block.day)?;
-        self.check_write(block.day)?;
+        if self.checked.insert(block.day) {
+            self.check_write(block.day)?;
+            // The day's write lock; a replacing run empties the day first.
+            match self.replace_run {
+                Some(run_id) => replace::empty_day(&self.target, run_id, block.day, &stamps)?,
+                None => replace::lock_day(self.target.storage, block.day, false)?,
+            }
+        }
         let mut copy = std::mem::take(&mut self.copy);
         copy.clear();
         // The block's sums per link, for the day's rollups (a sixth of the size of its rows).
@@ -292,9 +315,6 @@ impl Writer {
     /// loading role's privileges and that the partition is the storage owner's
     /// (`vs_ingest.check_write`). A failure fails the file, with nothing of the block written.
     fn check_write(&mut self, day: i64) -> Result<()> {
-        if !self.checked.insert(day) {
-            return Ok(());
-        }
         let lock = pg_sys::RowExclusiveLock as pg_sys::LOCKMODE;
         let date = Date::from_days_since_epoch(day).to_string();
         // SAFETY: locking an oid is valid whether or not the relation still exists; the lock is

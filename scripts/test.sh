@@ -5,7 +5,9 @@
 #   3. pg_regress over sql/ and expected/ against the installed extension in a local cluster,
 #   4. the isolation tests: pg_isolation_regress over isolation/specs/ and isolation/expected/,
 #      concurrent loads, DROP, retention and cancel (scripts/isolation-test.sh),
-#   5. the crash test: kill -9 of workers during a load, then resume (scripts/crash-test.sh),
+#   5. the crash test: kill -9 of workers during a load, then resume (scripts/crash-test.sh), and
+#      the metrics test over what it loaded (Debian's prometheus-postgres-exporter, scraped;
+#      scripts/metrics-test.sh),
 #   6. the upgrade test: 0.1.0 (commit 7cdaf19) loads and is interrupted by kill -9, then the
 #      current build, ALTER EXTENSION vs_ingest UPDATE, resume, compare (scripts/upgrade-test.sh),
 #   7. the distributed tests on a local Citus cluster, built from ../shared/vendor when missing
@@ -73,6 +75,13 @@ if $FAST; then
 fi
 echo "== 5/7 crash test: kill -9 during loads, then resume"
 if ! ./scripts/crash-test.sh target/debug/vs-ingest-gen "$REGRESS_PORT" "$REGRESS_DATA"; then
+    echo "test suites: 4 passed, 1 failed"
+    exit 1
+fi
+# The metrics DBAs scrape, over what the crash test loaded: Debian's exporter with our queries file.
+echo "== 5/7 metrics: prometheus-postgres-exporter with monitoring/queries.yaml, scraped once"
+install_packages prometheus-postgres-exporter curl
+if ! ./scripts/metrics-test.sh "$REGRESS_PORT" vs_ingest_crash; then
     echo "test suites: 4 passed, 1 failed"
     exit 1
 fi

@@ -1486,3 +1486,20 @@ REVOKE ALL ON FUNCTION vs_ingest.vs_ingest_dir, vs_ingest.vs_ingest_file, public
 GRANT EXECUTE ON FUNCTION vs_ingest.vs_ingest_dir, vs_ingest.vs_ingest_file, public.vs_ingest_dir,
                           public.vs_ingest_file, vs_ingest.vs_ingest_add_source, vs_ingest.vs_ingest_alter_source,
                           public.vs_ingest_add_source, public.vs_ingest_alter_source TO pg_read_server_files;
+
+------------------------------------------------------------------------------------------------
+-- 6. Monitoring figures for pg_monitor (issue 20; src/api/monitoring.rs, monitoring/queries.yaml).
+------------------------------------------------------------------------------------------------
+CREATE FUNCTION vs_ingest.reject_counts() RETURNS TABLE ("reason" TEXT, "rejects" bigint)
+STABLE STRICT PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'reject_counts_wrapper';
+CREATE FUNCTION vs_ingest.source_freshness() RETURNS TABLE (
+	"source" TEXT,
+	"target" TEXT,
+	"enabled" bool,
+	"failing" bool,
+	"newest_hour" timestamp with time zone,
+	"age_seconds" double precision,
+	"day_coverage" double precision
+) STABLE STRICT PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'source_freshness_wrapper';
+REVOKE ALL ON FUNCTION vs_ingest.reject_counts, vs_ingest.source_freshness FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vs_ingest.reject_counts, vs_ingest.source_freshness TO pg_monitor, pg_read_server_files;

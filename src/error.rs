@@ -88,6 +88,9 @@ pub enum IngestError {
     #[error("must be the owner of target \"{0}\" to forget its coverage")]
     NotTargetOwner(String),
 
+    #[error("permission denied to read vs_ingest's monitoring figures")]
+    NotMonitor,
+
     #[error("the table run {0} loaded into no longer exists")]
     RunTargetGone(i64),
 
@@ -150,9 +153,10 @@ impl IngestError {
                 ERRCODE_UNDEFINED_TABLE
             }
             IngestError::SourceExists(_) => ERRCODE_DUPLICATE_OBJECT,
-            IngestError::NotSourceOwner(_) | IngestError::NotRunOwner(_) | IngestError::NotTargetOwner(_) => {
-                ERRCODE_INSUFFICIENT_PRIVILEGE
-            }
+            IngestError::NotSourceOwner(_)
+            | IngestError::NotRunOwner(_)
+            | IngestError::NotTargetOwner(_)
+            | IngestError::NotMonitor => ERRCODE_INSUFFICIENT_PRIVILEGE,
             IngestError::WorkersBlocked { .. } => ERRCODE_LOCK_NOT_AVAILABLE,
             IngestError::BadInterval { .. } | IngestError::BadRetainAction(_) => ERRCODE_INVALID_PARAMETER_VALUE,
             IngestError::RunIsLive(_) => ERRCODE_OBJECT_IN_USE,
@@ -290,6 +294,9 @@ impl IngestError {
             IngestError::IsolationLevel(_) => {
                 "Run it in READ COMMITTED (the default), or pass wait => false and watch vs_ingest.progress."
                     .to_string()
+            }
+            IngestError::NotMonitor => {
+                "GRANT pg_monitor to the role that reads them (the exporter's role, say).".to_string()
             }
             IngestError::ReplaceDistributed(_) => {
                 "A replacement swaps a day in one transaction of one node; Citus gives readers no snapshot \

@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod convert;
 pub mod hours;
 pub mod ingest;
+pub mod monitoring;
 pub mod retention;
 pub mod source;
 pub mod target;

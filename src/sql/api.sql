@@ -126,6 +126,11 @@ GRANT EXECUTE ON FUNCTION vs_ingest.vs_ingest_add_source, vs_ingest.vs_ingest_al
                           public.vs_ingest_drop_source, public.vs_ingest_run_source,
                           public.vs_ingest_coverage, public.vs_ingest_gaps TO pg_read_server_files;
 
+-- Monitoring figures (src/api/monitoring.rs, monitoring/queries.yaml): counts and ages over every
+-- load and source, for pg_monitor (and loaders); the functions check the caller again.
+REVOKE ALL ON FUNCTION vs_ingest.reject_counts, vs_ingest.source_freshness FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vs_ingest.reject_counts, vs_ingest.source_freshness TO pg_monitor, pg_read_server_files;
+
 -- What a Citus coordinator runs on the worker nodes for a load spread over them (src/cluster.rs),
 -- as the loading role.
 REVOKE ALL ON FUNCTION vs_ingest.load_files, vs_ingest.node_run_report FROM PUBLIC;

@@ -38,16 +38,16 @@ psql_q -c "CREATE EXTENSION vs_ingest"
 psql_q -c "SET client_min_messages = warning" \
     -c "SELECT files_loaded FROM vs_ingest_dir('$FILES', '*.zip', target => 'public.clean')" >/dev/null
 
-# kill_during CALL TARGET SECONDS: runs CALL in the background and kill -9s, at a random moment
-# within SECONDS (0-9), a worker (odd attempts) or the backend waiting in it (even ones), $KILLS
-# times; counts kills.
+# kill_during CALL TARGET MS: runs CALL in the background and kill -9s, at a random moment within
+# its first MS milliseconds, a worker (odd attempts) or the backend waiting in it (even ones),
+# $KILLS times; counts kills.
 kills=0
 kill_during() {
-    local call=$1 target=$2 seconds=$3 attempt caller victim pid run chunks
+    local call=$1 target=$2 ms=$3 attempt caller victim pid run chunks
     for attempt in $(seq 1 "$KILLS"); do
         psql_q -c "SET client_min_messages = warning" -c "$call" >/dev/null 2>&1 &
         caller=$!
-        sleep "$((RANDOM % seconds)).$((RANDOM % 9 + 1))"
+        sleep "$(awk -v ms=$((RANDOM % ms + 50)) 'BEGIN { print ms / 1000 }')"
         if [ $((attempt % 2)) = 1 ]; then
             victim="worker"
             pid=$(psql_q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'vs_ingest worker' ORDER BY random() LIMIT 1")
@@ -77,7 +77,7 @@ differing() {
 }
 
 CALL="SELECT run_id FROM vs_ingest_dir('$FILES', '*.zip', target => 'public.crashed')"
-kill_during "$CALL" public.crashed 1
+kill_during "$CALL" public.crashed 900
 psql_q -c "SET client_min_messages = warning" \
     -c "SELECT files_seen, files_loaded, files_skipped FROM vs_ingest_dir('$FILES', '*.zip', target => 'public.crashed')"
 diff=$(differing public.clean public.crashed)
@@ -97,13 +97,17 @@ fi
 
 # Replacing days 2 and 3 under kills. The reference holds what the table must hold afterwards,
 # loaded plainly: days 1 and 4 as first delivered, days 2 and 3 corrected.
+# (The load of the corrected files, timed: the kills below land within as long.)
+started=$(date +%s%N)
 psql_q -c "SET client_min_messages = warning" \
-    -c "SELECT files_loaded FROM vs_ingest_dir('$FILES/fixed', '*.zip', target => 'public.reference')" \
+    -c "SELECT files_loaded FROM vs_ingest_dir('$FILES/fixed', '*.zip', target => 'public.reference')" >/dev/null
+took_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+psql_q -c "SET client_min_messages = warning" \
     -c "SELECT files_loaded FROM vs_ingest_dir('$FILES', '2023050[14]_5Min.zip', target => 'public.reference')" >/dev/null
 kills=0
 REPLACE="SELECT run_id FROM vs_ingest_dir('$FILES/fixed', '*.zip', target => 'public.crashed', replace => true)"
-# (Up to 3 s: some kills land after a replaced day committed, some before.)
-kill_during "$REPLACE" public.crashed 3
+# (Some kills land after a replaced day committed, some before.)
+kill_during "$REPLACE" public.crashed "$took_ms"
 # Whatever the kills interrupted, each day is the old one or the new one, whole.
 mixed=""
 for day in 2023-05-01 2023-05-02 2023-05-03 2023-05-04; do

@@ -68,6 +68,10 @@ rm -f "$FILES/its/manifest.json"
 mkdir -p "$FILES/late"
 "$GEN" --out "$FILES/late" --links 400 --days 1 --start 2023-07-01 --level 1 --seed 18 >/dev/null
 rm -f "$FILES/late/manifest.json"
+# A third delivery of it, for the replace spec's plain load during a replacement.
+mkdir -p "$FILES/third"
+"$GEN" --out "$FILES/third" --links 350 --days 1 --start 2023-07-01 --level 1 --seed 19 >/dev/null
+rm -f "$FILES/third/manifest.json"
 chmod -R o+rX "$FILES"
 
 if [ "${VS_INGEST_PG_LOCK_HELD:-}" != 1 ]; then
@@ -87,7 +91,7 @@ rm -rf "$DATA"
 # no progress NOTICEs (their figures depend on timing). Workers commit every block of six hours
 # (a loader commits a day at a time; the test-only setting keeps the same code and its day's
 # rollups added to block by block), so the specs can hold a load between two commits of a day.
-cluster_start "$DATA" "$PORT" "vs_ingest.allowed_dirs = '$FILES/its, $FILES/late'" "vs_ingest.max_workers = 2" \
+cluster_start "$DATA" "$PORT" "vs_ingest.allowed_dirs = '$FILES/its, $FILES/late, $FILES/third'" "vs_ingest.max_workers = 2" \
     "vs_ingest.progress_interval = 0" "vs_ingest.test_commit_every_hours = 6" "lc_messages = 'C'"
 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -c "CREATE DATABASE $DB"
 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d "$DB" \

@@ -593,6 +593,12 @@ BEGIN
     -- rollup names can share their first bytes.)
     part := vs_ingest.derived_name(rel, CASE WHEN vs_ingest.has_days_shape(storage) THEN '_d' ELSE '_p' END
                                         || to_char(day, 'YYYYMMDD'));
+    -- The day's partition usually exists: found without the lock below, which is held until the
+    -- transaction ends (a loader's transaction is a whole day) and would make every other writer
+    -- of the table wait at its first row of any day.
+    IF vs_ingest.day_partition(storage, day) IS NOT NULL THEN
+        RETURN;
+    END IF;
     -- Serialise partition creation per table across sessions.
     PERFORM pg_advisory_xact_lock(hashtext('vs_ingest.partition'), hashtext(storage::text));
     IF vs_ingest.day_partition(storage, day) IS NOT NULL THEN

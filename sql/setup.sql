@@ -18,3 +18,7 @@ EXCEPTION WHEN OTHERS THEN
     RETURN state || ': ' || message || coalesce(E'\nHINT: ' || nullif(hint, ''), '');
 END
 $$;
+
+-- Every setting, with its value and source; reading it loads the library (so ALTER SYSTEM can set
+-- them in this session).
+SELECT name, setting, source, context FROM vs_ingest.settings ORDER BY name;

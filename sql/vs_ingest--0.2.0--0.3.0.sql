@@ -1509,3 +1509,79 @@ CREATE FUNCTION vs_ingest.source_freshness() RETURNS TABLE (
 ) STABLE STRICT PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'source_freshness_wrapper';
 REVOKE ALL ON FUNCTION vs_ingest.reject_counts, vs_ingest.source_freshness FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION vs_ingest.reject_counts, vs_ingest.source_freshness TO pg_monitor, pg_read_server_files;
+
+-- Every setting with its value and source (src/api/settings.rs); reading it loads the library.
+CREATE FUNCTION vs_ingest.settings() RETURNS TABLE (
+	"name" TEXT,
+	"setting" TEXT,
+	"unit" TEXT,
+	"source" TEXT,
+	"context" TEXT,
+	"description" TEXT
+) STABLE STRICT PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'settings_wrapper';
+CREATE VIEW vs_ingest.settings AS SELECT * FROM vs_ingest.settings();
+COMMENT ON VIEW vs_ingest.settings IS 'Every vs_ingest setting, its value and where it comes from.';
+GRANT SELECT ON vs_ingest.settings TO PUBLIC;
+
+------------------------------------------------------------------------------------------------
+-- 7. Progress that tells the truth about the run (issue 20, item 1).
+------------------------------------------------------------------------------------------------
+-- Each file's size as the run listed it, so that a run's total is known from its start.
+ALTER TABLE vs_ingest.file ADD COLUMN listed_size bigint;
+-- The summary's seconds and MB/s to 2 decimals.
+ALTER TYPE vs_ingest.load_summary ALTER ATTRIBUTE seconds TYPE numeric, ALTER ATTRIBUTE mb_per_s TYPE numeric;
+-- The run_* columns (src/sql/catalog.sql, as a fresh 0.3.0 has it).
+CREATE OR REPLACE VIEW vs_ingest.progress WITH (security_invoker = true) AS
+SELECT f.run_id, f.file_id, f.path, f.status,
+       f.input_done AS bytes_done, f.size AS bytes_total,
+       f.rows_read AS rows,
+       round(f.rows_read / t.seconds) AS rows_per_s,
+       round((f.bytes / 1e6 / t.seconds)::numeric, 1) AS mb_per_s,
+       CASE WHEN f.status = 'loading' AND f.input_done > 0
+            THEN make_interval(secs => (f.size - f.input_done) * t.seconds / f.input_done) END AS eta,
+       f.chunks, f.worker_pid, f.node,
+       w.done AS run_bytes_done, w.total AS run_bytes_total,
+       round(100.0 * w.done / nullif(w.total, 0), 1) AS run_percent,
+       CASE WHEN w.read > 0 AND w.total > w.done
+            THEN make_interval(secs => (w.total - w.done) * w.seconds / w.read) END AS run_eta
+  FROM vs_ingest.file f
+  JOIN vs_ingest.run r USING (run_id)
+ CROSS JOIN LATERAL (SELECT greatest(extract(epoch FROM coalesce(f.finished_at, clock_timestamp())
+                                                      - coalesce(f.started_at, clock_timestamp())), 0.001)
+                            AS seconds) t
+ CROSS JOIN LATERAL (SELECT sum(CASE WHEN a.status IN ('pending', 'loading') THEN a.input_done
+                                     ELSE coalesce(a.size, a.listed_size, a.input_done) END)::bigint AS done,
+                            sum(coalesce(a.size, a.listed_size, a.input_done))::bigint AS total,
+                            sum(a.input_done) FILTER (WHERE a.status NOT IN ('skipped', 'changed'))::bigint AS read,
+                            greatest(extract(epoch FROM clock_timestamp() - r.started_at), 0.001) AS seconds
+                       FROM vs_ingest.file a WHERE a.run_id = f.run_id) w
+ WHERE r.status IN ('running', 'cancelling');
+COMMENT ON VIEW vs_ingest.progress IS 'Files of running loads and their runs, as of their last committed chunks.';
+
+------------------------------------------------------------------------------------------------
+-- 8. A plan before a big load (issue 20, item 5; src/api/plan.rs).
+------------------------------------------------------------------------------------------------
+CREATE FUNCTION vs_ingest.vs_ingest_plan(
+	"dir" TEXT,
+	"pattern" TEXT DEFAULT '*',
+	"target" TEXT DEFAULT 'public.vs_its_hourly',
+	"reload_changed" bool DEFAULT false,
+	"replace" bool DEFAULT false
+) RETURNS TABLE (
+	"file" TEXT,
+	"action" TEXT,
+	"bytes" bigint,
+	"estimated_seconds" NUMERIC,
+	"reason" TEXT
+) STABLE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'vs_ingest_plan_wrapper';
+CREATE FUNCTION public.vs_ingest_plan(
+    dir text,
+    pattern text DEFAULT '*',
+    target text DEFAULT 'public.vs_its_hourly',
+    reload_changed boolean DEFAULT false,
+    replace boolean DEFAULT false
+) RETURNS TABLE (file text, action text, bytes bigint, estimated_seconds numeric, reason text)
+LANGUAGE sql STABLE
+AS $$ SELECT * FROM vs_ingest.vs_ingest_plan(dir, pattern, target, reload_changed, replace) $$;
+REVOKE ALL ON FUNCTION vs_ingest.vs_ingest_plan, public.vs_ingest_plan FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vs_ingest.vs_ingest_plan, public.vs_ingest_plan TO pg_read_server_files;

@@ -59,7 +59,11 @@ extension_sql_file!(
         api::convert::vs_ingest_convert_target,
         api::retention::forget_coverage,
         api::cluster::load_files,
-        api::cluster::node_run_report
+        api::cluster::node_run_report,
+        api::monitoring::reject_counts,
+        api::monitoring::source_freshness,
+        api::settings::settings,
+        api::plan::vs_ingest_plan
     ],
     finalize
 );

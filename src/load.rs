@@ -243,7 +243,7 @@ pub fn load_source(source: &Source, scheduled: bool, wait: bool) -> Result<Optio
 }
 
 /// (path, size, mtime in seconds) as the ledger records them; `None` for a file that vanished.
-fn stat(path: &std::path::Path) -> Option<(String, i64, f64)> {
+pub(crate) fn stat(path: &std::path::Path) -> Option<(String, i64, f64)> {
     let meta = FileMeta::from_metadata(&std::fs::symlink_metadata(path).ok()?).ok()?;
     Some((path.display().to_string(), meta.size as i64, meta.mtime_seconds()))
 }
@@ -537,6 +537,16 @@ fn registration_error(json: &str) -> IngestError {
     }
 }
 
+/// A run's percentage of its input bytes done (every file, started or not), and its ETA in seconds
+/// from its own throughput: the bytes its workers read in `elapsed` seconds (`None` before they
+/// read any). The same figures as `vs_ingest.progress`'s run_percent and run_eta.
+pub fn run_progress(done: i64, total: i64, read: i64, elapsed: f64) -> (f64, Option<f64>) {
+    let percent = if total > 0 { 100.0 * done as f64 / total as f64 } else { 0.0 };
+    let remaining = (total - done).max(0) as f64;
+    let eta = (read > 0).then(|| remaining * elapsed / read as f64);
+    (percent, eta)
+}
+
 /// Progress NOTICEs every `vs_ingest.progress_interval` seconds while the caller waits.
 struct Progress {
     run_id: i64,
@@ -557,21 +567,25 @@ impl Progress {
         }
         self.last = Instant::now();
         let elapsed = self.started.elapsed().as_secs_f64();
-        let fraction = if view.input_total > 0 { view.input_done as f64 / view.input_total as f64 } else { 0.0 };
-        let eta = if fraction > 0.0 {
-            format!("{:.0} s", elapsed * (1.0 - fraction) / fraction)
-        } else {
-            "unknown".to_string()
-        };
+        let (percent, eta) = run_progress(view.input_done, view.input_total, view.input_read, elapsed);
+        let eta = eta.map_or_else(|| "unknown".to_string(), |s| format!("{s:.0} s"));
+        let in_flight = catalog::files_in_flight(self.run_id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, done, size)| format!("{name} {:.0}%", 100.0 * done as f64 / size.max(1) as f64))
+            .collect::<Vec<_>>()
+            .join(", ");
         notice!(
-            "vs_ingest: run {}: {}/{} files done, {:.1}% of the bytes, {} rows, {:.1} MB/s, ETA {}",
+            "vs_ingest: run {}: {}/{} files done, {:.1}% of {:.1} MB, {} rows, {:.1} MB/s, ETA {}{}",
             self.run_id,
             view.files_done,
             view.files_seen,
-            fraction * 100.0,
+            percent,
+            view.input_total as f64 / 1e6,
             view.totals.rows_read,
             view.totals.bytes as f64 / 1e6 / elapsed.max(1e-9),
-            eta
+            eta,
+            if in_flight.is_empty() { String::new() } else { format!("; loading {in_flight}") }
         );
     }
 }

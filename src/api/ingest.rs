@@ -23,11 +23,16 @@ pub(crate) fn summary_row(s: Summary) -> pgrx::composite_type!('static, "vs_inge
         row.set_by_name("rows_loaded", s.totals.rows_loaded as i64)?;
         row.set_by_name("rows_duplicate", s.totals.rows_duplicate as i64)?;
         row.set_by_name("rows_rejected", s.totals.rows_rejected as i64)?;
-        row.set_by_name("seconds", s.seconds)?;
-        row.set_by_name("mb_per_s", s.mb_per_s())?;
+        row.set_by_name("seconds", two_decimals(s.seconds))?;
+        row.set_by_name("mb_per_s", two_decimals(s.mb_per_s()))?;
         Ok(row)
     };
     build().expect("the summary's values fit vs_ingest.load_summary")
+}
+
+/// `x` as a numeric with 2 decimals (how the summary shows seconds and MB/s).
+fn two_decimals(x: f64) -> pgrx::AnyNumeric {
+    format!("{x:.2}").parse().expect("a formatted float is a numeric")
 }
 
 /// The options of a load as given in SQL; NULL is refused where a value is required.

@@ -6,6 +6,8 @@ pub mod convert;
 pub mod hours;
 pub mod ingest;
 pub mod monitoring;
+pub mod plan;
 pub mod retention;
+pub mod settings;
 pub mod source;
 pub mod target;

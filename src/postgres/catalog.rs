@@ -123,9 +123,13 @@ pub fn start_run(run: &NewRun<'_>) -> Result<i64> {
 }
 
 pub fn add_pending_files(run_id: i64, paths: &[String]) -> Result<()> {
+    // Their sizes as listed, for the run's progress only: a worker takes the file's facts from
+    // its descriptor when it claims it. (A file gone since is 0 here, and fails when claimed.)
+    let sizes: Vec<i64> = paths.iter().map(|p| std::fs::symlink_metadata(p).map_or(0, |m| m.len() as i64)).collect();
     run_sql(
-        "INSERT INTO vs_ingest.file (run_id, path) SELECT $1, p FROM unnest($2::text[]) WITH ORDINALITY AS u(p, n) ORDER BY n",
-        &[run_id.into(), paths.to_vec().into()],
+        "INSERT INTO vs_ingest.file (run_id, path, listed_size)
+         SELECT $1, p, s FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS u(p, s, n) ORDER BY n",
+        &[run_id.into(), paths.to_vec().into(), sizes.into()],
     )?;
     run_sql(
         "UPDATE vs_ingest.run SET files_seen = cardinality($2::text[]) WHERE run_id = $1",
@@ -559,8 +563,13 @@ pub struct RunView {
     pub files_skipped: i64,
     pub files_failed: i64,
     pub totals: Totals,
+    /// Input bytes of the run done: every finished file's (loaded, skipped, failed, ...), and the
+    /// committed part of each file in flight.
     pub input_done: i64,
+    /// Input bytes of all the run's files, started or not (as listed until a worker claims one).
     pub input_total: i64,
+    /// Input bytes its workers actually read (skipped files excluded): the run's throughput.
+    pub input_read: i64,
     /// The first internal error a worker recorded, if any.
     pub internal_error: Option<String>,
     /// The run was found orphaned (its workers gone before it finished) and marked failed.
@@ -580,9 +589,12 @@ pub fn run_view(run_id: i64) -> Result<RunView> {
                         coalesce(sum(f.rows_read), 0)::bigint, coalesce(sum(f.rows_loaded), 0)::bigint,
                         coalesce(sum(f.rows_duplicate), 0)::bigint, coalesce(sum(f.rows_missing), 0)::bigint,
                         coalesce(sum(f.rows_rejected), 0)::bigint, coalesce(sum(f.bytes), 0)::bigint,
-                        coalesce(sum(f.input_done), 0)::bigint, coalesce(sum(f.size), 0)::bigint,
+                        coalesce(sum(CASE WHEN f.status IN ('pending', 'loading') THEN f.input_done
+                                          ELSE coalesce(f.size, f.listed_size, f.input_done) END), 0)::bigint,
+                        coalesce(sum(coalesce(f.size, f.listed_size, f.input_done)), 0)::bigint,
                         min(f.error) FILTER (WHERE f.error LIKE 'internal error: %'),
-                        coalesce(r.error LIKE 'interrupted before it finished%', false)
+                        coalesce(r.error LIKE 'interrupted before it finished%', false),
+                        coalesce(sum(f.input_done) FILTER (WHERE f.status NOT IN ('skipped', 'changed')), 0)::bigint
                    FROM vs_ingest.run r LEFT JOIN vs_ingest.file f USING (run_id)
                   WHERE r.run_id = $1 GROUP BY r.status, r.error",
                     None,
@@ -609,7 +621,32 @@ pub fn run_view(run_id: i64) -> Result<RunView> {
                 input_total: big(14)?,
                 internal_error: row.get::<String>(15)?,
                 orphaned: row.get::<bool>(16)?.unwrap_or(false),
+                input_read: big(17)?,
             })
+        })
+    })
+    .map_err(spi_error)
+}
+
+/// The files of a run being loaded: name, input bytes committed, size.
+pub fn files_in_flight(run_id: i64) -> Result<Vec<(String, i64, i64)>> {
+    owner(|| {
+        Spi::connect(|client| {
+            client
+                .select(
+                    "SELECT regexp_replace(path, '^.*/', ''), input_done, coalesce(size, listed_size, 0)
+                       FROM vs_ingest.file WHERE run_id = $1 AND status = 'loading' ORDER BY file_id",
+                    None,
+                    &[run_id.into()],
+                )?
+                .map(|row| {
+                    Ok((
+                        row.get::<String>(1)?.unwrap_or_default(),
+                        row.get::<i64>(2)?.unwrap_or_default(),
+                        row.get::<i64>(3)?.unwrap_or_default(),
+                    ))
+                })
+                .collect::<std::result::Result<Vec<_>, pgrx::spi::Error>>()
         })
     })
     .map_err(spi_error)

@@ -33,6 +33,17 @@ CREATE FUNCTION public.vs_ingest_file(
 ) RETURNS vs_ingest.load_summary LANGUAGE sql VOLATILE
 AS $$ SELECT * FROM vs_ingest.vs_ingest_file(path, target, format, source_timezone, max_reject_ratio, reload_changed, wait, replace) $$;
 
+-- What a load would do, file by file, and how long it would take (src/api/plan.rs).
+CREATE FUNCTION public.vs_ingest_plan(
+    dir text,
+    pattern text DEFAULT '*',
+    target text DEFAULT 'public.vs_its_hourly',
+    reload_changed boolean DEFAULT false,
+    replace boolean DEFAULT false
+) RETURNS TABLE (file text, action text, bytes bigint, estimated_seconds numeric, reason text)
+LANGUAGE sql STABLE
+AS $$ SELECT * FROM vs_ingest.vs_ingest_plan(dir, pattern, target, reload_changed, replace) $$;
+
 CREATE FUNCTION public.vs_ingest_resume(run_id bigint, wait boolean DEFAULT true)
 RETURNS vs_ingest.load_summary LANGUAGE sql VOLATILE
 AS $$ SELECT * FROM vs_ingest.vs_ingest_resume($1, $2) $$;
@@ -41,13 +52,14 @@ CREATE FUNCTION public.vs_ingest_cancel(run_id bigint) RETURNS boolean LANGUAGE 
 AS $$ SELECT vs_ingest.vs_ingest_cancel($1) $$;
 
 REVOKE ALL ON FUNCTION vs_ingest.vs_ingest_dir, vs_ingest.vs_ingest_file,
-                       vs_ingest.vs_ingest_resume, vs_ingest.vs_ingest_cancel,
+                       vs_ingest.vs_ingest_resume, vs_ingest.vs_ingest_cancel, vs_ingest.vs_ingest_plan,
                        public.vs_ingest_dir, public.vs_ingest_file,
-                       public.vs_ingest_resume, public.vs_ingest_cancel FROM PUBLIC;
+                       public.vs_ingest_resume, public.vs_ingest_cancel, public.vs_ingest_plan FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION vs_ingest.vs_ingest_dir, vs_ingest.vs_ingest_file,
-                          vs_ingest.vs_ingest_resume, vs_ingest.vs_ingest_cancel,
+                          vs_ingest.vs_ingest_resume, vs_ingest.vs_ingest_cancel, vs_ingest.vs_ingest_plan,
                           public.vs_ingest_dir, public.vs_ingest_file,
-                          public.vs_ingest_resume, public.vs_ingest_cancel TO pg_read_server_files;
+                          public.vs_ingest_resume, public.vs_ingest_cancel, public.vs_ingest_plan
+                          TO pg_read_server_files;
 -- Helpers that create tables and partitions run as the loading role.
 REVOKE ALL ON FUNCTION vs_ingest.ensure_target, vs_ingest.ensure_day_partition, vs_ingest.add_slot_checks,
                        vs_ingest.create_five_min_view, vs_ingest.ensure_rollups, vs_ingest.rebuild_days, vs_ingest.link_rollups,
@@ -125,6 +137,12 @@ GRANT EXECUTE ON FUNCTION vs_ingest.vs_ingest_add_source, vs_ingest.vs_ingest_al
                           public.vs_ingest_enable_source, public.vs_ingest_disable_source,
                           public.vs_ingest_drop_source, public.vs_ingest_run_source,
                           public.vs_ingest_coverage, public.vs_ingest_gaps TO pg_read_server_files;
+
+-- Every setting with its value and source; reading it loads the library, so the settings can then
+-- be set in the same session (src/api/settings.rs).
+CREATE VIEW vs_ingest.settings AS SELECT * FROM vs_ingest.settings();
+COMMENT ON VIEW vs_ingest.settings IS 'Every vs_ingest setting, its value and where it comes from.';
+GRANT SELECT ON vs_ingest.settings TO PUBLIC;
 
 -- Monitoring figures (src/api/monitoring.rs, monitoring/queries.yaml): counts and ages over every
 -- load and source, for pg_monitor (and loaders); the functions check the caller again.

@@ -14,8 +14,9 @@ CREATE TYPE vs_ingest.load_summary AS (
     rows_loaded     bigint,
     rows_duplicate  bigint,
     rows_rejected   bigint,
-    seconds         double precision,
-    mb_per_s        double precision
+    -- Wall time and decompressed MB/s, to 2 decimals.
+    seconds         numeric,
+    mb_per_s        numeric
 );
 
 -- Directories the scheduler watches (see src/scheduler.rs). Written only through the
@@ -101,6 +102,9 @@ CREATE TABLE vs_ingest.file (
     -- Size, modification time and content fingerprint, taken when a worker claims the file.
     size            bigint,
     mtime           timestamptz,
+    -- The file's size when the run listed it (before a worker claims it and takes `size`): the
+    -- run's total bytes from its start, for its progress.
+    listed_size     bigint,
     fingerprint     text,
     container       text,
     -- pending: not claimed yet; loading: a worker has it (or had it, if the run was interrupted);
@@ -223,7 +227,10 @@ SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('vs
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('vs_ingest.file', 'file_id'), '');
 
 -- Live progress of loads, from any session: it reflects committed chunks. security_invoker: the
--- reader's own row-level security applies, so each role sees its own loads' progress.
+-- reader's own row-level security applies, so each role sees its own loads' progress. Per file,
+-- its bytes and throughput; per run (the run_* columns, the same on each of its rows), the bytes
+-- of all its files, started or not (a finished file counts whole, a skipped one too), and an ETA
+-- from the run's own throughput: the bytes its workers read so far over its elapsed time.
 CREATE VIEW vs_ingest.progress WITH (security_invoker = true) AS
 SELECT f.run_id, f.file_id, f.path, f.status,
        f.input_done AS bytes_done, f.size AS bytes_total,
@@ -232,14 +239,24 @@ SELECT f.run_id, f.file_id, f.path, f.status,
        round((f.bytes / 1e6 / t.seconds)::numeric, 1) AS mb_per_s,
        CASE WHEN f.status = 'loading' AND f.input_done > 0
             THEN make_interval(secs => (f.size - f.input_done) * t.seconds / f.input_done) END AS eta,
-       f.chunks, f.worker_pid, f.node
+       f.chunks, f.worker_pid, f.node,
+       w.done AS run_bytes_done, w.total AS run_bytes_total,
+       round(100.0 * w.done / nullif(w.total, 0), 1) AS run_percent,
+       CASE WHEN w.read > 0 AND w.total > w.done
+            THEN make_interval(secs => (w.total - w.done) * w.seconds / w.read) END AS run_eta
   FROM vs_ingest.file f
   JOIN vs_ingest.run r USING (run_id)
  CROSS JOIN LATERAL (SELECT greatest(extract(epoch FROM coalesce(f.finished_at, clock_timestamp())
                                                       - coalesce(f.started_at, clock_timestamp())), 0.001)
                             AS seconds) t
+ CROSS JOIN LATERAL (SELECT sum(CASE WHEN a.status IN ('pending', 'loading') THEN a.input_done
+                                     ELSE coalesce(a.size, a.listed_size, a.input_done) END)::bigint AS done,
+                            sum(coalesce(a.size, a.listed_size, a.input_done))::bigint AS total,
+                            sum(a.input_done) FILTER (WHERE a.status NOT IN ('skipped', 'changed'))::bigint AS read,
+                            greatest(extract(epoch FROM clock_timestamp() - r.started_at), 0.001) AS seconds
+                       FROM vs_ingest.file a WHERE a.run_id = f.run_id) w
  WHERE r.status IN ('running', 'cancelling');
-COMMENT ON VIEW vs_ingest.progress IS 'Files of running loads, as of their last committed chunk.';
+COMMENT ON VIEW vs_ingest.progress IS 'Files of running loads and their runs, as of their last committed chunks.';
 
 -- Who sees what (row-level security). The catalog is written only by the extension, as its
 -- owner (see src/postgres/access.rs, as_catalog_owner), so no role has INSERT, UPDATE or DELETE

@@ -297,4 +297,63 @@ mod tests {
         generate(&dir, Day { links: 20, ..Day::default() });
         load_dir_with(&dir, "format => 'fault_injection_panic_in_parser'");
     }
+
+    #[pg_test]
+    fn a_plan_says_what_a_load_would_do_and_writes_nothing() {
+        let dir = fresh_dir("plan");
+        let m = generate(&dir, Day { links: 300, days: 3, ..Day::default() });
+        for day in &m[..2] {
+            summary(&format!("SELECT * FROM vs_ingest_file('{}', target => 'public.planned')", day.path.display()));
+        }
+        // Day 2 changes under its name (another delivery of it).
+        let other = fresh_dir("plan_other");
+        let changed = generate(&other, Day { links: 310, start: "2023-07-02", seed: 5, ..Day::default() }).remove(0);
+        std::fs::rename(&changed.path, &m[1].path).unwrap();
+        let size = |p: &Path| std::fs::metadata(p).unwrap().len() as i64;
+        let (day2, day3) = (size(&m[1].path), size(&m[2].path));
+        let plan = |options: &str| {
+            one::<String>(&format!(
+                "SELECT string_agg(coalesce(regexp_replace(file, '^.*/', ''), 'all') || ':' || action || ':' || bytes, ' '
+                                   ORDER BY file NULLS LAST)
+                   FROM vs_ingest_plan('{}', '*_5Min.zip', 'public.planned'{options})",
+                dir.display()
+            ))
+        };
+        let written =
+            || one::<i64>("SELECT (SELECT count(*) FROM vs_ingest.run) + (SELECT count(*) FROM vs_ingest.file)");
+        let before = written();
+        assert_eq!(
+            plan(""),
+            format!("20230701_5Min.zip:skip:0 20230702_5Min.zip:skip:0 20230703_5Min.zip:load:{day3} all:total:{day3}")
+        );
+        assert_eq!(
+            plan(", reload_changed => true"),
+            format!(
+                "20230701_5Min.zip:skip:0 20230702_5Min.zip:reload:{day2} 20230703_5Min.zip:load:{day3} all:total:{}",
+                day2 + day3
+            )
+        );
+        let all = m.iter().map(|d| size(&d.path)).sum::<i64>();
+        assert!(plan(", replace => true").ends_with(&format!("20230703_5Min.zip:load:{day3} all:total:{all}")));
+        assert_eq!(written(), before, "a plan writes nothing");
+        // Its estimate is the bytes at this server's measured input rate (the tests' loads).
+        let (estimate, reason) = Spi::get_two::<pgrx::AnyNumeric, String>(&format!(
+            "SELECT estimated_seconds, reason FROM vs_ingest_plan('{}', '*_5Min.zip', 'public.planned') WHERE file IS NULL",
+            dir.display()
+        ))
+        .unwrap();
+        let reason = reason.unwrap();
+        assert!(reason.starts_with("1 to load, 2 to skip, 0 to reload, 0 to resume; at "), "{reason}");
+        assert!(reason.ends_with("(measured over this server's last successful runs)"), "{reason}");
+        let rate: f64 = reason.split(" at ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+        let estimate: f64 = estimate.unwrap().to_string().parse().unwrap();
+        // (The reason shows the rate rounded to 0.1 MB/s.)
+        let (fastest, slowest) = (day3 as f64 / ((rate + 0.05) * 1e6), day3 as f64 / ((rate - 0.05).max(1e-3) * 1e6));
+        assert!(estimate >= fastest - 0.1 && estimate <= slowest + 0.1, "{estimate} s for {day3} bytes at {rate} MB/s");
+        // The load then does what the plan said.
+        let got = load_dir(&dir, "*_5Min.zip", "public.planned");
+        assert_eq!((got.files_loaded, got.files_skipped), (1, 2));
+        // A directory outside vs_ingest.allowed_dirs is refused as a load refuses it.
+        assert!(try_sql("SELECT * FROM vs_ingest_plan('/etc')").starts_with("42501:"));
+    }
 }

@@ -263,4 +263,58 @@ mod tests {
         let got = load_dir(&dir, "*.zip", "public.main_panic");
         assert_eq!(got.files_loaded, 2);
     }
+
+    #[pg_test]
+    fn progress_counts_every_file_of_the_run_from_its_start() {
+        let dir = fresh_dir("progress");
+        let manifests = generate(&dir, Day { links: 4_000, days: 4, ..Day::default() });
+        // A file already loaded counts as done at once (skipped).
+        summary(&format!(
+            "SELECT * FROM vs_ingest_file('{}', target => 'public.progress')",
+            manifests[0].path.display()
+        ));
+        let sizes: Vec<i64> = manifests.iter().map(|m| std::fs::metadata(&m.path).unwrap().len() as i64).collect();
+        let total: i64 = sizes.iter().sum();
+        Spi::run("SET vs_ingest.max_workers = 1").unwrap();
+        let run = one::<i64>(&format!(
+            "SELECT run_id FROM vs_ingest_dir('{}', '*_5Min.zip', target => 'public.progress', wait => false)",
+            dir.display()
+        ));
+        let (mut observations, mut last_done) = (0, 0);
+        loop {
+            let row = Spi::get_three::<i64, i64, f64>(&format!(
+                "SELECT max(run_bytes_done), max(run_bytes_total), max(run_percent)::float8
+                   FROM vs_ingest.progress WHERE run_id = {run}"
+            ))
+            .unwrap();
+            let (Some(done), Some(all), Some(percent)) = row else { break };
+            // The run's total is every file's size from the first look, started or not.
+            assert_eq!(all, total, "run {run}: total {all}, the files' sizes {total}");
+            assert!(done >= last_done && done <= total, "done {done} after {last_done}, of {total}");
+            assert!((percent - (100.0 * done as f64 / total as f64)).abs() < 0.051, "{percent}% for {done}/{total}");
+            last_done = done;
+            observations += 1;
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(wait_for_run(run), "succeeded");
+        assert!(observations > 0, "the run was never seen in vs_ingest.progress");
+        // What the waiting caller's NOTICEs read: every byte done, of the same total, and the
+        // throughput from the bytes actually read (the skipped file's excluded).
+        let view = crate::postgres::catalog::run_view(run).unwrap();
+        assert_eq!((view.input_done, view.input_total), (total, total));
+        assert_eq!(view.input_read, total - sizes[0]);
+        assert_eq!(
+            crate::load::run_progress(view.input_done, view.input_total, view.input_read, 10.0),
+            (100.0, Some(0.0))
+        );
+        assert_eq!(crate::load::run_progress(50, 200, 25, 10.0), (25.0, Some(60.0)));
+        // The summary shows seconds and MB/s to 2 decimals.
+        assert_eq!(
+            one::<String>(&format!(
+                "SELECT scale(seconds) || ' ' || scale(mb_per_s) FROM vs_ingest_dir('{}', '*_5Min.zip', target => 'public.progress')",
+                dir.display()
+            )),
+            "2 2"
+        );
+    }
 }

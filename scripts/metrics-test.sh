@@ -29,10 +29,15 @@ psql_q -c "DO \$\$ BEGIN CREATE ROLE vs_ingest_metrics LOGIN IN ROLE pg_monitor;
                    EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" \
        -c "DO \$\$ BEGIN CREATE ROLE vs_ingest_nobody LOGIN;
                    EXCEPTION WHEN duplicate_object THEN NULL; END \$\$"
-# A source, so that its freshness and coverage are reported (disabled: nothing runs it).
-psql_q -c "SELECT vs_ingest_drop_source(name) FROM vs_ingest.source WHERE name = 'metrics'" >/dev/null
+# A source, so that its freshness and coverage are reported (disabled: the scheduler does not
+# run here), and one with an arrival deadline, whose alerts are evaluated as a tick would: its
+# target's days stop in 2023, so the days since are one overdue alert.
+psql_q -c "SELECT vs_ingest_drop_source(name) FROM vs_ingest.source WHERE name IN ('metrics', 'metrics_due')" >/dev/null
 psql_q -c "SELECT vs_ingest_add_source('metrics', '/tmp/vs_ingest_regress/crash', '*.zip',
                                        target => 'public.reference', enabled => false)" >/dev/null
+psql_q -c "SELECT vs_ingest_add_source('metrics_due', '/tmp/vs_ingest_regress/crash', '*.zip',
+                                       target => 'public.reference', due_after => '1 hour')" \
+       -c "SELECT raised FROM vs_ingest.evaluate_alerts()" >/dev/null
 
 DATA_SOURCE_NAME="postgresql://vs_ingest_metrics@127.0.0.1:$PORT/$DB?sslmode=disable" \
     "$EXPORTER" --web.listen-address="$LISTEN" --extend.query-path=monitoring/queries.yaml \
@@ -94,6 +99,8 @@ want_coverage=$(psql_q -c "SELECT round(avg(c.coverage)::numeric, 6)
                                                      n.newest + interval '1 hour', 'public.reference') c")
 check "vs_ingest_source_day_coverage{source=\"metrics\"}" \
     "$(awk -v v="$coverage" 'BEGIN { if (v == "") print "missing"; else printf "%.6f\n", v }')" "$want_coverage"
+check "vs_ingest_alert_open{kind=\"overdue\"}" "$(int "$(metric vs_ingest_alert_open 'kind="overdue"')")" \
+    "$(psql_q -c "SELECT count(*) FROM vs_ingest.alerts WHERE kind = 'overdue' AND source = 'metrics_due'")"
 for family in vs_ingest_loading_files vs_ingest_last_run_seconds vs_ingest_last_run_mb_per_second; do
     check "$family is reported" "$([ -n "$(metric "$family" '')" ] && echo yes || echo no)" "yes"
 done
@@ -107,7 +114,8 @@ refused=$(psql -X -q -At -h 127.0.0.1 -p "$PORT" -U vs_ingest_nobody -d "$DB" \
 check "reject_counts for a role without pg_monitor" "$(echo "$refused" | grep -o 'permission denied' | head -1)" \
     "permission denied"
 
-psql_q -c "SELECT vs_ingest_drop_source('metrics')" >/dev/null
+psql_q -c "SELECT vs_ingest_drop_source(name) FROM vs_ingest.source WHERE name IN ('metrics', 'metrics_due')" \
+       -c "SELECT cleared FROM vs_ingest.evaluate_alerts()" >/dev/null
 if [ "$failures" != 0 ]; then
     echo "metrics test: FAILED ($failures checks; $OUT/metrics.txt, $OUT/exporter.log)"
     exit 1

@@ -65,6 +65,7 @@ SELECT regress_try($$SELECT * FROM vs_ingest_file(NULL)$$);
 SELECT regress_try($$SELECT * FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', wait => NULL)$$);
 SELECT regress_try($$SELECT * FROM vs_ingest_file('/tmp/vs_ingest_regress/data/20230101_5Min.zip', replace => NULL)$$);
 SELECT regress_try($$SELECT vs_ingest_add_source('s', '/tmp/vs_ingest_regress/data', replace => NULL)$$);
+SELECT regress_try($$SELECT vs_ingest_add_source('s', '/tmp/vs_ingest_regress/data', min_coverage => 1.5)$$);
 SELECT regress_try($$SELECT * FROM vs_ingest_resume(NULL)$$);
 SELECT regress_try($$SELECT vs_ingest_cancel(NULL)$$);
 SELECT regress_try($$SELECT vs_ingest_add_source(NULL, '/tmp/vs_ingest_regress/data')$$);

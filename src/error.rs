@@ -82,6 +82,9 @@ pub enum IngestError {
     #[error("retain_action must be 'detach' or 'drop', not \"{0}\"")]
     BadRetainAction(String),
 
+    #[error("min_coverage must be between 0 and 1 (or negative: no coverage alerts), not {0}")]
+    BadMinCoverage(f64),
+
     #[error("must be the role that started run {0}")]
     NotRunOwner(i64),
 
@@ -158,7 +161,9 @@ impl IngestError {
             | IngestError::NotTargetOwner(_)
             | IngestError::NotMonitor => ERRCODE_INSUFFICIENT_PRIVILEGE,
             IngestError::WorkersBlocked { .. } => ERRCODE_LOCK_NOT_AVAILABLE,
-            IngestError::BadInterval { .. } | IngestError::BadRetainAction(_) => ERRCODE_INVALID_PARAMETER_VALUE,
+            IngestError::BadInterval { .. } | IngestError::BadRetainAction(_) | IngestError::BadMinCoverage(_) => {
+                ERRCODE_INVALID_PARAMETER_VALUE
+            }
             IngestError::RunIsLive(_) => ERRCODE_OBJECT_IN_USE,
             IngestError::NoWorkerSlot => ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
             IngestError::Interrupted(_) => ERRCODE_CONNECTION_FAILURE,
@@ -279,6 +284,9 @@ impl IngestError {
             IngestError::BadInterval { .. } => "Give an interval such as '5 minutes' or '30 days'.".to_string(),
             IngestError::BadRetainAction(_) => {
                 "detach keeps old days as ordinary tables; drop deletes them.".to_string()
+            }
+            IngestError::BadMinCoverage(_) => {
+                "A thin day is one whose links reported are below this share of those expected, e.g. 0.9.".to_string()
             }
             IngestError::RunIsLive(_) => {
                 "Wait for it (vs_ingest.progress shows it), or stop it with vs_ingest_cancel(run_id).".to_string()

@@ -32,6 +32,7 @@ extension_sql_file!("sql/gaps.sql", name = "gaps", requires = ["catalog"]);
 // Needs `vs_ingest.check_time_zone` (target.sql).
 extension_sql_file!("sql/time_zone.sql", name = "time_zone", requires = ["catalog", "target"]);
 extension_sql_file!("sql/history.sql", name = "history", requires = ["gaps", "target"]);
+extension_sql_file!("sql/alerts.sql", name = "alerts", requires = ["catalog", "gaps"]);
 extension_sql_file!(
     "sql/rollup.sql",
     name = "rollup",
@@ -44,6 +45,7 @@ extension_sql_file!(
         "target",
         "gaps",
         "history",
+        "alerts",
         "rollup",
         api::ingest::vs_ingest_dir,
         api::ingest::vs_ingest_file,

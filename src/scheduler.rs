@@ -5,7 +5,8 @@
 //! source with a run going is not started again. The loads themselves run in the usual dynamic
 //! workers, as the source's owner, so the scheduler never waits on a load.
 //!
-//! It also applies each source's partition retention and prunes the run history older than
+//! It also evaluates the alerts (late, missing and thin days, failing files: src/sql/alerts.sql),
+//! applies each source's partition retention and prunes the run history older than
 //! `vs_ingest.history_days`. SIGHUP reloads the settings. SIGTERM ends it once its current tick
 //! is done (the load workers, signalled by a shutdown too, commit their chunk in flight); it
 //! exits with code 1, so the postmaster starts it again after a `pg_terminate_backend` or a crash.
@@ -102,6 +103,7 @@ impl Scheduler {
         for s in &retained {
             apply_retention(s);
         }
+        evaluate_alerts();
         if self.last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
             self.last_prune = Some(Instant::now());
             prune_history();
@@ -178,6 +180,28 @@ fn apply_retention(s: &Source) {
             warning!("vs_ingest scheduler: source \"{}\": retention: {e}", s.name);
             let _ = in_transaction(|| source::retention_failed(s.id, &e.to_string()));
         }
+    }
+}
+
+/// Records the alerts that hold now and NOTIFYs channel `vs_ingest` of those raised and cleared
+/// (`vs_ingest.evaluate_alerts`, src/sql/alerts.sql).
+fn evaluate_alerts() {
+    let evaluated = in_transaction(|| {
+        // (Until ALTER EXTENSION vs_ingest UPDATE, the extension's SQL may predate alerts.)
+        let updated = Spi::get_one::<bool>("SELECT to_regprocedure('vs_ingest.evaluate_alerts()') IS NOT NULL")
+            .map_err(crate::error::spi_error)?;
+        if updated != Some(true) {
+            return Ok((Some(0), Some(0)));
+        }
+        Spi::get_two::<i32, i32>("SELECT raised, cleared FROM vs_ingest.evaluate_alerts()")
+            .map_err(crate::error::spi_error)
+    });
+    match evaluated {
+        Ok((Some(raised), Some(cleared))) if raised + cleared > 0 => {
+            log!("vs_ingest scheduler: alerts: {raised} raised, {cleared} cleared");
+        }
+        Ok(_) => {}
+        Err(e) => warning!("vs_ingest scheduler: evaluating alerts: {e}"),
     }
 }
 

@@ -34,6 +34,9 @@ fn check(s: &Settings, current: Option<&source::Source>) -> Result<()> {
     )?;
     source::check_interval("every", s.every, "1 second", false)?;
     source::check_interval("retain", s.retain, "1 microsecond", true)?;
+    if let Some(coverage) = s.min_coverage.filter(|&c| c > 1.0 || c.is_nan()) {
+        return Err(IngestError::BadMinCoverage(coverage));
+    }
     if let Some(action) = s.retain_action {
         if action != "detach" && action != "drop" {
             return Err(IngestError::BadRetainAction(action.into()));
@@ -60,6 +63,8 @@ fn vs_ingest_add_source(
     retain_action: default!(Option<&str>, "'detach'"),
     enabled: default!(Option<bool>, true),
     replace: default!(Option<bool>, false),
+    due_after: default!(Option<Interval>, "NULL"),
+    min_coverage: default!(Option<f64>, "NULL"),
 ) -> i32 {
     let add = || {
         let name = required("name", name)?;
@@ -74,6 +79,8 @@ fn vs_ingest_add_source(
             max_reject_ratio,
             reload_changed: Some(required("reload_changed", reload_changed)?),
             replace: Some(required("replace", replace)?),
+            due_after,
+            min_coverage,
             retain,
             retain_action: Some(required("retain_action", retain_action)?),
             enabled: Some(required("enabled", enabled)?),
@@ -104,6 +111,8 @@ fn vs_ingest_alter_source(
     retain_action: default!(Option<&str>, "NULL"),
     enabled: default!(Option<bool>, "NULL"),
     replace: default!(Option<bool>, "NULL"),
+    due_after: default!(Option<Interval>, "NULL"),
+    min_coverage: default!(Option<f64>, "NULL"),
 ) {
     let settings = Settings {
         dir,
@@ -115,6 +124,8 @@ fn vs_ingest_alter_source(
         max_reject_ratio,
         reload_changed,
         replace,
+        due_after,
+        min_coverage,
         retain,
         retain_action,
         enabled,

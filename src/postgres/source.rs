@@ -168,6 +168,10 @@ pub struct Settings<'a> {
     pub max_reject_ratio: Option<f64>,
     pub reload_changed: Option<bool>,
     pub replace: Option<bool>,
+    /// Negative: no arrival alerts.
+    pub due_after: Option<Interval>,
+    /// Negative: no coverage alerts.
+    pub min_coverage: Option<f64>,
     /// `Some(0)`: no retention.
     pub retain: Option<Interval>,
     pub retain_action: Option<&'a str>,
@@ -203,9 +207,10 @@ pub fn insert(name: &str, s: &Settings) -> Result<i32> {
             "WITH added AS (
                  INSERT INTO vs_ingest.source (name, owner, owner_oid, dir, pattern, every, target, format,
                                                source_timezone, max_reject_ratio, reload_changed, retain,
-                                               retain_action, enabled, replace)
-                 VALUES ($1, $14, $15, $2, $3, $4, $5, $6, nullif($7, ''), $8, $9, nullif($10, interval '0'),
-                         $11, $12, $13)
+                                               retain_action, enabled, replace, due_after, min_coverage)
+                 VALUES ($1, $16, $17, $2, $3, $4, $5, $6, nullif($7, ''), $8, $9, nullif($10, interval '0'),
+                         $11, $12, $13, CASE WHEN $14 >= interval '0' THEN $14 END,
+                         CASE WHEN $15 >= 0 THEN $15 END)
                  ON CONFLICT (name) DO NOTHING RETURNING source_id)
              SELECT (SELECT source_id FROM added)",
             &args,
@@ -228,6 +233,8 @@ pub fn update(name: &str, s: &Settings) -> Result<()> {
                     retain = CASE WHEN $10 IS NULL THEN retain ELSE nullif($10, interval '0') END,
                     retain_action = coalesce($11, retain_action), enabled = coalesce($12, enabled),
                     replace = coalesce($13, replace),
+                    due_after = CASE WHEN $14 IS NULL THEN due_after WHEN $14 >= interval '0' THEN $14 END,
+                    min_coverage = CASE WHEN $15 IS NULL THEN min_coverage WHEN $15 >= 0 THEN $15 END,
                     next_check_at = clock_timestamp()
               WHERE name = $1",
             &settings_args(name, s),
@@ -254,5 +261,7 @@ fn settings_args<'a>(name: &'a str, s: &Settings<'a>) -> Vec<DatumWithOid<'a>> {
         s.retain_action.into(),
         s.enabled.into(),
         s.replace.into(),
+        s.due_after.into(),
+        s.min_coverage.into(),
     ]
 }

@@ -83,11 +83,13 @@ CREATE FUNCTION public.vs_ingest_add_source(
     retain interval DEFAULT NULL,
     retain_action text DEFAULT 'detach',
     enabled boolean DEFAULT true,
-    replace boolean DEFAULT false
+    replace boolean DEFAULT false,
+    due_after interval DEFAULT NULL,
+    min_coverage double precision DEFAULT NULL
 ) RETURNS int LANGUAGE sql VOLATILE
 AS $$ SELECT vs_ingest.vs_ingest_add_source(name, dir, pattern, every, target, format, source_timezone,
                                             max_reject_ratio, reload_changed, retain, retain_action, enabled,
-                                            replace) $$;
+                                            replace, due_after, min_coverage) $$;
 
 CREATE FUNCTION public.vs_ingest_alter_source(
     name text,
@@ -102,11 +104,13 @@ CREATE FUNCTION public.vs_ingest_alter_source(
     retain interval DEFAULT NULL,
     retain_action text DEFAULT NULL,
     enabled boolean DEFAULT NULL,
-    replace boolean DEFAULT NULL
+    replace boolean DEFAULT NULL,
+    due_after interval DEFAULT NULL,
+    min_coverage double precision DEFAULT NULL
 ) RETURNS void LANGUAGE sql VOLATILE
 AS $$ SELECT vs_ingest.vs_ingest_alter_source(name, dir, pattern, every, target, format, source_timezone,
                                               max_reject_ratio, reload_changed, retain, retain_action, enabled,
-                                              replace) $$;
+                                              replace, due_after, min_coverage) $$;
 
 CREATE FUNCTION public.vs_ingest_enable_source(name text) RETURNS void LANGUAGE sql VOLATILE
 AS $$ SELECT vs_ingest.vs_ingest_enable_source($1) $$;

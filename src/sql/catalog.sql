@@ -43,6 +43,11 @@ CREATE TABLE vs_ingest.source (
     -- Load new and changed files with replace => true: each local day they cover is rebuilt from
     -- them alone (for feeds that re-issue corrected files).
     replace         boolean     NOT NULL DEFAULT false,
+    -- Alerts (src/sql/alerts.sql): each local day's file is due this long after the day ends
+    -- (NULL: no arrival alerts); a loaded day whose mean coverage is below min_coverage is thin
+    -- (NULL: no coverage alerts).
+    due_after       interval    CHECK (due_after >= interval '0'),
+    min_coverage    real        CHECK (min_coverage BETWEEN 0 AND 1),
     -- Partitions of `target` whose day ended more than `retain` ago are detached or dropped.
     -- NULL (the default): keep everything.
     retain          interval    CHECK (retain > interval '0'),

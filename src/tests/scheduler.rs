@@ -370,4 +370,117 @@ mod tests {
         );
         assert_eq!(one::<i64>("SELECT count(*) FROM vs_ingest.coverage WHERE target = 'public.retain'"), 48);
     }
+
+    /// The notifications on channel `vs_ingest` that the listening dblink connection `name` got
+    /// since the last call, as "event kind day" for source `source` (an overdue run's last day
+    /// moves on with the clock and with loads, without a notification).
+    fn notifications(name: &str, source: &str, got: &mut Vec<String>) {
+        let new = one::<String>(&format!(
+            "SELECT coalesce(string_agg(format('%s %s %s', p->>'event', p->>'kind',
+                                               coalesce(p->>'day', regexp_replace(p->>'file', '^.*/', ''))),
+                                        '|' ORDER BY n), '')
+               FROM (SELECT extra::json AS p, row_number() OVER () AS n
+                       FROM dblink_get_notify('{name}') WHERE notify_name = 'vs_ingest') x
+              WHERE p->>'source' = '{source}'"
+        ));
+        got.extend(new.split('|').filter(|s| !s.is_empty()).map(str::to_string));
+    }
+
+    #[pg_test]
+    fn alerts_are_raised_once_and_cleared_once_with_a_notify_each() {
+        wait_for_scheduler(None);
+        let dir = fresh_dir("alerts");
+        let incoming = fresh_dir("alerts_incoming");
+        let days = generate(&incoming, Day { links: 300, days: 2, start: "2023-07-01", ..Day::default() });
+        // Day 3 thin: 200 of the 300 links of the days before.
+        let thin = generate(&incoming, Day { links: 200, start: "2023-07-03", seed: 3, ..Day::default() }).remove(0);
+        // A real listener, in a session of its own.
+        Spi::run("CREATE EXTENSION IF NOT EXISTS dblink").unwrap();
+        Spi::run(
+            "SELECT dblink_connect('alerts_listener',
+                    format('dbname=%s port=%s host=%s user=%s', current_database(), current_setting('port'),
+                           coalesce(nullif(split_part(current_setting('unix_socket_directories'), ',', 1), ''),
+                                    'localhost'), current_user));
+             SELECT dblink_exec('alerts_listener', 'LISTEN vs_ingest')",
+        )
+        .unwrap();
+        committed(&format!(
+            "vs_ingest_add_source('alerts', '{}', '*_5Min.zip', every => '1 second', target => 'public.alerted',
+                                  due_after => '1 hour', min_coverage => 0.95)",
+            dir.display()
+        ));
+        let p1 = deliver(&days[0], &dir);
+        wait_for_file(&p1, "loaded");
+        let p3 = deliver(&thin, &dir);
+        wait_for_file(&p3, "loaded");
+        let yesterday =
+            one::<String>("SELECT ((clock_timestamp() - interval '1 hour') AT TIME ZONE 'Asia/Seoul')::date - 1 || ''");
+        let open = || {
+            one::<String>(
+                "SELECT coalesce(string_agg(format('%s %s..%s', kind, day, last_day), ' ' ORDER BY kind, day), '')
+                   FROM vs_ingest.alerts WHERE source = 'alerts'",
+            )
+        };
+        let want =
+            format!("overdue 2023-07-02..2023-07-02 overdue 2023-07-04..{yesterday} thin 2023-07-03..2023-07-03");
+        let mut got = Vec::new();
+        for _ in 0..1500 {
+            notifications("alerts_listener", "alerts", &mut got);
+            if open() == want && got.len() >= 3 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(open(), want);
+        // A few more ticks announce nothing new: each alert once.
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        notifications("alerts_listener", "alerts", &mut got);
+        got.sort();
+        assert_eq!(got, vec!["raised overdue 2023-07-02", "raised overdue 2023-07-04", "raised thin 2023-07-03"]);
+        // The missing day arrives: its alert clears, once.
+        let p2 = deliver(&days[1], &dir);
+        wait_for_file(&p2, "loaded");
+        let mut cleared = Vec::new();
+        for _ in 0..1500 {
+            notifications("alerts_listener", "alerts", &mut cleared);
+            if !cleared.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        notifications("alerts_listener", "alerts", &mut cleared);
+        assert_eq!(cleared, vec!["cleared overdue 2023-07-02"]);
+        assert_eq!(open(), format!("overdue 2023-07-04..{yesterday} thin 2023-07-03..2023-07-03"));
+        // A file that fails twice (delivered broken, then tried again by vs_ingest_run_source) is
+        // an alert too.
+        let broken = dir.join("20230705_5Min.zip");
+        std::fs::write(&broken, b"PK\x03\x04 this is not a zip archive").unwrap();
+        wait_for_file(&broken, "failed");
+        committed("vs_ingest_run_source('alerts')");
+        let mut failing = Vec::new();
+        for _ in 0..1500 {
+            notifications("alerts_listener", "alerts", &mut failing);
+            if !failing.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(failing, vec!["raised failing 20230705_5Min.zip"]);
+        let detail = one::<String>(
+            "SELECT file || '|' || detail FROM vs_ingest.alerts WHERE kind = 'failing' AND source = 'alerts'",
+        );
+        let path = broken.display().to_string();
+        assert!(detail.starts_with(&format!("{path}|{path} failed in 2 runs, the last time: ")), "{detail}");
+        // Dropping the source clears its alerts.
+        committed("vs_ingest_drop_source('alerts')");
+        for _ in 0..1500 {
+            if open().is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(open(), "");
+        Spi::run("SELECT dblink_disconnect('alerts_listener')").unwrap();
+    }
 }

@@ -266,18 +266,18 @@ mod tests {
 
     #[pg_test]
     fn progress_counts_every_file_of_the_run_from_its_start() {
-        let dir = fresh_dir("progress");
+        let dir = fresh_dir("run_progress");
         let manifests = generate(&dir, Day { links: 4_000, days: 4, ..Day::default() });
         // A file already loaded counts as done at once (skipped).
         summary(&format!(
-            "SELECT * FROM vs_ingest_file('{}', target => 'public.progress')",
+            "SELECT * FROM vs_ingest_file('{}', target => 'public.run_progress')",
             manifests[0].path.display()
         ));
         let sizes: Vec<i64> = manifests.iter().map(|m| std::fs::metadata(&m.path).unwrap().len() as i64).collect();
         let total: i64 = sizes.iter().sum();
         Spi::run("SET vs_ingest.max_workers = 1").unwrap();
         let run = one::<i64>(&format!(
-            "SELECT run_id FROM vs_ingest_dir('{}', '*_5Min.zip', target => 'public.progress', wait => false)",
+            "SELECT run_id FROM vs_ingest_dir('{}', '*_5Min.zip', target => 'public.run_progress', wait => false)",
             dir.display()
         ));
         let (mut observations, mut last_done) = (0, 0);
@@ -311,7 +311,7 @@ mod tests {
         // The summary shows seconds and MB/s to 2 decimals.
         assert_eq!(
             one::<String>(&format!(
-                "SELECT scale(seconds) || ' ' || scale(mb_per_s) FROM vs_ingest_dir('{}', '*_5Min.zip', target => 'public.progress')",
+                "SELECT scale(seconds) || ' ' || scale(mb_per_s) FROM vs_ingest_dir('{}', '*_5Min.zip', target => 'public.run_progress')",
                 dir.display()
             )),
             "2 2"

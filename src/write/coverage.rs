@@ -13,8 +13,10 @@ fn owner_sql(query: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<()> {
     access::as_catalog_owner(|| Spi::run_with_args(query, args).map_err(spi_error))
 }
 
-/// A Postgres timestamp (microseconds since 2000-01-01 UTC) as SQL.
-const PG_STAMP: &str = "(timestamptz '2000-01-01 00:00:00+00' + $2 * interval '1 microsecond')";
+/// A Postgres timestamp (microseconds since 2000-01-01 UTC), the query's parameter `$n`, as SQL.
+fn pg_stamp(n: u8) -> String {
+    format!("(timestamptz '2000-01-01 00:00:00+00' + ${n} * interval '1 microsecond')")
+}
 
 /// Adds an hour's newly written links to its coverage (the COPY path: none of them had a row).
 pub fn add_coverage(target_oid: pg_sys::Oid, target: &str, stamp: i64, coverage: &Coverage) -> Result<()> {
@@ -22,14 +24,28 @@ pub fn add_coverage(target_oid: pg_sys::Oid, target: &str, stamp: i64, coverage:
     owner_sql(
         &format!(
             "INSERT INTO vs_ingest.coverage AS c (target, hour, links, slot_links, target_oid)
-             VALUES ($1, {PG_STAMP}, $3, $4, $5)
+             VALUES ($1, {}, $3, $4, $5)
              ON CONFLICT (target_oid, hour) DO UPDATE SET
                 target = excluded.target,
                 links = c.links + excluded.links,
                 slot_links = ARRAY(SELECT a + b FROM unnest(c.slot_links, excluded.slot_links)
-                                                     WITH ORDINALITY AS u(a, b, i) ORDER BY i)"
+                                                     WITH ORDINALITY AS u(a, b, i) ORDER BY i)",
+            pg_stamp(2)
         ),
         &[target.into(), stamp.into(), (coverage.links as i32).into(), slots.into(), target_oid.into()],
+    )
+}
+
+/// Forgets the coverage of a target's hours from `first` up to `end` (Postgres timestamps): a day
+/// a replacement empties before writing it anew (`write::replace`).
+pub fn forget_hours(target_oid: pg_sys::Oid, first: i64, end: i64) -> Result<()> {
+    owner_sql(
+        &format!(
+            "DELETE FROM vs_ingest.coverage WHERE target_oid = $1 AND hour >= {} AND hour < {}",
+            pg_stamp(2),
+            pg_stamp(3)
+        ),
+        &[target_oid.into(), first.into(), end.into()],
     )
 }
 
@@ -59,8 +75,9 @@ pub fn recount_coverage(target: &Target, stamp: i64, day: &str, block: u8, hour_
     owner_sql(
         &format!(
             "INSERT INTO vs_ingest.coverage AS c (target, hour, links, slot_links, target_oid)
-             VALUES ($1, {PG_STAMP}, 0, array_fill(0, ARRAY[12]), $3)
-             ON CONFLICT (target_oid, hour) DO UPDATE SET links = c.links"
+             VALUES ($1, {}, 0, array_fill(0, ARRAY[12]), $3)
+             ON CONFLICT (target_oid, hour) DO UPDATE SET links = c.links",
+            pg_stamp(2)
         ),
         &[target.name.as_str().into(), stamp.into(), target.oid.into()],
     )?;
@@ -81,7 +98,8 @@ pub fn recount_coverage(target: &Target, stamp: i64, day: &str, block: u8, hour_
     owner_sql(
         &format!(
             "UPDATE vs_ingest.coverage SET target = $1, links = $3, slot_links = $4
-              WHERE target_oid = $5 AND hour = {PG_STAMP}"
+              WHERE target_oid = $5 AND hour = {}",
+            pg_stamp(2)
         ),
         &[
             target.name.as_str().into(),

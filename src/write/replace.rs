@@ -77,15 +77,8 @@ pub fn empty_day(target: &Target, run_id: i64, day: i64, stamps: &[i64]) -> Resu
         Spi::run_with_args(&format!("DELETE FROM {days_name} WHERE day = $1::date"), &[date.clone().into()])
             .map_err(spi_error)?;
     }
-    let (first, end) = (stamps[0], stamps[24]);
+    super::coverage::forget_hours(target.oid, stamps[0], stamps[24])?;
     access::as_catalog_owner(|| {
-        Spi::run_with_args(
-            "DELETE FROM vs_ingest.coverage
-              WHERE target_oid = $1
-                AND hour >= timestamptz '2000-01-01 00:00:00+00' + $2 * interval '1 microsecond'
-                AND hour < timestamptz '2000-01-01 00:00:00+00' + $3 * interval '1 microsecond'",
-            &[target.oid.into(), first.into(), end.into()],
-        )?;
         Spi::run_with_args(
             "UPDATE vs_ingest.file f SET status = 'superseded', superseded_by = $1
                FROM vs_ingest.run r

@@ -1541,7 +1541,26 @@ GRANT SELECT ON vs_ingest.settings TO PUBLIC;
 ALTER TABLE vs_ingest.file ADD COLUMN listed_size bigint;
 -- The summary's seconds and MB/s to 2 decimals.
 ALTER TYPE vs_ingest.load_summary ALTER ATTRIBUTE seconds TYPE numeric, ALTER ATTRIBUTE mb_per_s TYPE numeric;
--- The run_* columns (src/sql/catalog.sql, as a fresh 0.3.0 has it).
+-- The run's input bytes and the run_* columns (src/sql/catalog.sql, as a fresh 0.3.0 has them).
+-- A run's input bytes, one definition for vs_ingest.progress and the waiting caller's NOTICEs
+-- (src/postgres/catalog.rs, run_view): done (every finished file whole, loaded or skipped or
+-- failed, and the committed part of each file in flight), total (every file, as listed until a
+-- worker claims it), read (what its workers read: skipped files excluded, the run's throughput).
+-- It reads the ledger with its caller's rights.
+CREATE FUNCTION vs_ingest.run_input(run_id bigint, OUT done bigint, OUT total bigint, OUT read bigint)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(sum(CASE WHEN f.status IN ('pending', 'loading') THEN f.input_done
+                             ELSE coalesce(f.size, f.listed_size, f.input_done) END), 0)::bigint,
+           coalesce(sum(coalesce(f.size, f.listed_size, f.input_done)), 0)::bigint,
+           coalesce(sum(f.input_done) FILTER (WHERE f.status NOT IN ('skipped', 'changed')), 0)::bigint
+      FROM vs_ingest.file f WHERE f.run_id = $1
+$$;
+
+-- Live progress of loads, from any session: it reflects committed chunks. security_invoker: the
+-- reader's own row-level security applies, so each role sees its own loads' progress. Per file,
+-- its bytes and throughput; per run (the run_* columns, the same on each of its rows), the bytes
+-- of all its files, started or not (a finished file counts whole, a skipped one too), and an ETA
+-- from the run's own throughput: the bytes its workers read so far over its elapsed time.
 CREATE OR REPLACE VIEW vs_ingest.progress WITH (security_invoker = true) AS
 SELECT f.run_id, f.file_id, f.path, f.status,
        f.input_done AS bytes_done, f.size AS bytes_total,
@@ -1554,18 +1573,15 @@ SELECT f.run_id, f.file_id, f.path, f.status,
        w.done AS run_bytes_done, w.total AS run_bytes_total,
        round(100.0 * w.done / nullif(w.total, 0), 1) AS run_percent,
        CASE WHEN w.read > 0 AND w.total > w.done
-            THEN make_interval(secs => (w.total - w.done) * w.seconds / w.read) END AS run_eta
+            THEN make_interval(secs => (w.total - w.done)
+                                       * greatest(extract(epoch FROM clock_timestamp() - r.started_at), 0.001)
+                                       / w.read) END AS run_eta
   FROM vs_ingest.file f
   JOIN vs_ingest.run r USING (run_id)
  CROSS JOIN LATERAL (SELECT greatest(extract(epoch FROM coalesce(f.finished_at, clock_timestamp())
                                                       - coalesce(f.started_at, clock_timestamp())), 0.001)
                             AS seconds) t
- CROSS JOIN LATERAL (SELECT sum(CASE WHEN a.status IN ('pending', 'loading') THEN a.input_done
-                                     ELSE coalesce(a.size, a.listed_size, a.input_done) END)::bigint AS done,
-                            sum(coalesce(a.size, a.listed_size, a.input_done))::bigint AS total,
-                            sum(a.input_done) FILTER (WHERE a.status NOT IN ('skipped', 'changed'))::bigint AS read,
-                            greatest(extract(epoch FROM clock_timestamp() - r.started_at), 0.001) AS seconds
-                       FROM vs_ingest.file a WHERE a.run_id = f.run_id) w
+ CROSS JOIN LATERAL vs_ingest.run_input(f.run_id) w
  WHERE r.status IN ('running', 'cancelling');
 COMMENT ON VIEW vs_ingest.progress IS 'Files of running loads and their runs, as of their last committed chunks.';
 

@@ -589,14 +589,12 @@ pub fn run_view(run_id: i64) -> Result<RunView> {
                         coalesce(sum(f.rows_read), 0)::bigint, coalesce(sum(f.rows_loaded), 0)::bigint,
                         coalesce(sum(f.rows_duplicate), 0)::bigint, coalesce(sum(f.rows_missing), 0)::bigint,
                         coalesce(sum(f.rows_rejected), 0)::bigint, coalesce(sum(f.bytes), 0)::bigint,
-                        coalesce(sum(CASE WHEN f.status IN ('pending', 'loading') THEN f.input_done
-                                          ELSE coalesce(f.size, f.listed_size, f.input_done) END), 0)::bigint,
-                        coalesce(sum(coalesce(f.size, f.listed_size, f.input_done)), 0)::bigint,
+                        i.done, i.total,
                         min(f.error) FILTER (WHERE f.error LIKE 'internal error: %'),
-                        coalesce(r.error LIKE 'interrupted before it finished%', false),
-                        coalesce(sum(f.input_done) FILTER (WHERE f.status NOT IN ('skipped', 'changed')), 0)::bigint
+                        coalesce(r.error LIKE 'interrupted before it finished%', false), i.read
                    FROM vs_ingest.run r LEFT JOIN vs_ingest.file f USING (run_id)
-                  WHERE r.run_id = $1 GROUP BY r.status, r.error",
+                  CROSS JOIN vs_ingest.run_input($1) i
+                  WHERE r.run_id = $1 GROUP BY r.status, r.error, i.done, i.total, i.read",
                     None,
                     &[run_id.into()],
                 )?

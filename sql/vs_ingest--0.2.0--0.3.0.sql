@@ -1724,6 +1724,14 @@ RETURNS SETOF record LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp A
      WHERE s.enabled
 $$;
 
+-- Announces an alert's event ('raised' or 'cleared') on channel `vs_ingest`.
+CREATE FUNCTION vs_ingest.notify_alert(event text, a vs_ingest.alert) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_notify('vs_ingest', json_build_object('event', event, 'source', a.source, 'kind', a.kind,
+                                                   'day', a.day, 'last_day', a.last_day,
+                                                   'file', nullif(a.subject, ''), 'detail', a.detail)::text)
+$$;
+
 -- Records the alerts that hold now and announces the changes: a NOTIFY on channel `vs_ingest`
 -- with a JSON payload ({"event": "raised" | "cleared", "source", "kind", "day", "last_day",
 -- "file", "detail"}) once when an alert is raised and once when it clears. An overdue run whose
@@ -1732,7 +1740,7 @@ $$;
 CREATE FUNCTION vs_ingest.evaluate_alerts(OUT raised int, OUT cleared int)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    a record;
+    a vs_ingest.alert;
 BEGIN
     raised := 0;
     cleared := 0;
@@ -1751,9 +1759,7 @@ BEGIN
         RETURNING o.*
     LOOP
         cleared := cleared + 1;
-        PERFORM pg_notify('vs_ingest', json_build_object('event', 'cleared', 'source', a.source, 'kind', a.kind,
-                                                         'day', a.day, 'last_day', a.last_day,
-                                                         'file', nullif(a.subject, ''), 'detail', a.detail)::text);
+        PERFORM vs_ingest.notify_alert('cleared', a);
     END LOOP;
     UPDATE vs_ingest.alert o SET last_day = n.last_day, detail = n.detail
       FROM pg_temp.vs_ingest_current_alerts n
@@ -1770,10 +1776,8 @@ BEGIN
         RETURNING *
     LOOP
         raised := raised + 1;
-        PERFORM pg_notify('vs_ingest', json_build_object('event', 'raised', 'source', a.source, 'kind', a.kind,
-                                                         'day', a.day, 'last_day', a.last_day,
-                                                         'file', nullif(a.subject, ''), 'detail', a.detail)::text);
+        PERFORM vs_ingest.notify_alert('raised', a);
     END LOOP;
 END
 $$;
-REVOKE ALL ON FUNCTION vs_ingest.current_alerts, vs_ingest.evaluate_alerts FROM PUBLIC;
+REVOKE ALL ON FUNCTION vs_ingest.current_alerts, vs_ingest.notify_alert, vs_ingest.evaluate_alerts FROM PUBLIC;

@@ -226,7 +226,7 @@ impl Source {
     pub fn for_each_entry(&self, mut visit: impl FnMut(Entry<'_>) -> Result<()>) -> Result<()> {
         let mut file = self.file.try_clone().map_err(|source| self.io(source))?;
         file.seek(SeekFrom::Start(0)).map_err(|source| self.io(source))?;
-        let file = CountingFile { file, read: self.input_read.clone() };
+        let file = CountingFile { file, read: self.input_read.clone(), size: self.meta.size };
         let stem = file_stem(&self.path);
         match self.container {
             Container::Plain => self.visit_stream(0, stem, BufReader::with_capacity(1 << 20, file), &mut visit),
@@ -307,17 +307,21 @@ impl Source {
     }
 }
 
-/// A file that counts the bytes read from it.
+/// A file that counts the bytes read from it, for progress: at most its size, since a zip's
+/// central directory is read once more than the bytes of the file (first, at its end).
 struct CountingFile {
     file: File,
     read: Arc<AtomicU64>,
+    size: u64,
 }
 
 impl Read for CountingFile {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.file.read(buf)?;
-        self.read.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
+        let n = self.file.read(buf)? as u64;
+        let size = self.size;
+        // Never fails: the closure always returns a value.
+        let _ = self.read.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |read| Some((read + n).min(size)));
+        Ok(n as usize)
     }
 }
 

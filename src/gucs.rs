@@ -4,6 +4,8 @@ use std::ffi::CString;
 
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 
+use crate::budget::IoPriority;
+
 pub static ALLOWED_DIRS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static SOURCE_TIMEZONE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"Asia/Seoul"));
 pub static MAX_REJECT_RATIO: GucSetting<f64> = GucSetting::<f64>::new(0.01);
@@ -20,10 +22,23 @@ pub static SETTLE_TIME: GucSetting<i32> = GucSetting::<i32>::new(60);
 pub static DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
 pub static SCHEDULER_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(60);
 pub static HISTORY_DAYS: GucSetting<i32> = GucSetting::<i32>::new(30);
+// A load's budget (`crate::budget`): interactive loads, across loads, and scheduled loads.
+pub static MAX_READ_RATE: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static WORKER_NICE: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static WORKER_IO_PRIORITY: GucSetting<IoPriority> = GucSetting::<IoPriority>::new(IoPriority::Normal);
+pub static MAX_TOTAL_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static MAX_TOTAL_THREADS: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static SCHEDULED_MAX_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(1);
+pub static SCHEDULED_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
+pub static SCHEDULED_MAX_READ_RATE: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static SCHEDULED_NICE: GucSetting<i32> = GucSetting::<i32>::new(10);
+pub static SCHEDULED_IO_PRIORITY: GucSetting<IoPriority> = GucSetting::<IoPriority>::new(IoPriority::Low);
+pub static SCHEDULED_HOURS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 pub fn init() {
     init_workers();
     init_scheduler();
+    init_budget();
     GucRegistry::define_string_guc(
         c"vs_ingest.allowed_dirs",
         c"Directories vs_ingest may read files from (comma separated).",
@@ -190,6 +205,113 @@ fn init_scheduler() {
         &HISTORY_DAYS,
         0,
         365_000,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+}
+
+fn init_budget() {
+    GucRegistry::define_int_guc(
+        c"vs_ingest.max_read_rate",
+        c"File bytes a load reads per second, in MB, shared evenly by its workers; 0: no cap.",
+        c"Compressed bytes, as stored. Scheduled loads take vs_ingest.scheduled_max_read_rate instead.",
+        &MAX_READ_RATE,
+        0,
+        1_000_000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"vs_ingest.worker_nice",
+        c"CPU nice value of a load's workers and their threads (0 to 19; higher yields more).",
+        c"Scheduled loads take vs_ingest.scheduled_nice instead.",
+        &WORKER_NICE,
+        0,
+        19,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_enum_guc(
+        c"vs_ingest.worker_io_priority",
+        c"I/O priority of a load's workers: normal, low (best effort, lowest level) or idle.",
+        c"Idle reads only when no other process waits for the disk. Scheduled loads take vs_ingest.scheduled_io_priority instead.",
+        &WORKER_IO_PRIORITY,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"vs_ingest.max_total_workers",
+        c"Workers loading at once across all loads of a database; 0: no cap but max_worker_processes.",
+        c"A load's first worker waits for a free place; its other workers leave when there is none.",
+        &MAX_TOTAL_WORKERS,
+        0,
+        1024,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"vs_ingest.max_total_threads",
+        c"Parse threads at once across all loads of a database; 0: no cap.",
+        c"A worker takes the threads it asks for that are free, at least one (it waits for one).",
+        &MAX_TOTAL_THREADS,
+        0,
+        4096,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"vs_ingest.scheduled_max_workers",
+        c"Background workers per scheduled load; 0 means one per core.",
+        c"",
+        &SCHEDULED_MAX_WORKERS,
+        0,
+        1024,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"vs_ingest.scheduled_threads",
+        c"Parse threads per worker of a scheduled load; 0 means one per core.",
+        c"",
+        &SCHEDULED_THREADS,
+        0,
+        1024,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"vs_ingest.scheduled_max_read_rate",
+        c"File bytes a scheduled load reads per second, in MB; 0: no cap.",
+        c"",
+        &SCHEDULED_MAX_READ_RATE,
+        0,
+        1_000_000,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"vs_ingest.scheduled_nice",
+        c"CPU nice value of the workers of scheduled loads (0 to 19).",
+        c"",
+        &SCHEDULED_NICE,
+        0,
+        19,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_enum_guc(
+        c"vs_ingest.scheduled_io_priority",
+        c"I/O priority of the workers of scheduled loads: normal, low or idle.",
+        c"",
+        &SCHEDULED_IO_PRIORITY,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"vs_ingest.scheduled_hours",
+        c"Hours of the day in which scheduled loads run, in the server's time zone: '22-6', '0-7,19-24'; empty: any.",
+        c"Outside them the scheduler starts no load and stops its running ones after their chunk in flight; they resume in the next window.",
+        &SCHEDULED_HOURS,
         GucContext::Sighup,
         GucFlags::default(),
     );

@@ -8,6 +8,7 @@
 //! - [`cluster`]: loads spread over the worker nodes of a Citus cluster;
 //! - [`write`]: the write stage: storage rows, merge, coverage, the commit of each chunk;
 //! - [`postgres`]: access checks, catalog tables, sources, subtransactions, worker transactions;
+//! - [`budget`]: what a load may take of the server: workers, threads, read rate, priority, hours;
 //! - [`gucs`]: settings; [`error`]: the user-facing errors and their SQLSTATEs.
 //!
 //! SQL that is not generated from Rust lives in `src/sql/`.
@@ -15,6 +16,7 @@
 use pgrx::prelude::*;
 
 pub mod api;
+pub mod budget;
 pub mod cluster;
 pub mod error;
 pub mod gucs;

@@ -13,6 +13,7 @@ use pgrx::{IntoDatum, PgLogLevel};
 use vs_ingest_engine::format;
 use vs_ingest_engine::source::FileMeta;
 
+use crate::budget::Budget;
 use crate::error::{IngestError, Result};
 use crate::gucs;
 use crate::postgres::access::{self, FixedSearchPath};
@@ -135,6 +136,8 @@ pub fn resume(run_id: i64, wait: bool) -> Result<Summary> {
         (true, None) => return Err(IngestError::RunTargetGone(run_id)),
     };
     let role = started_by.filter(|&role| access::role_exists(role)).ok_or(IngestError::NotRunOwner(run_id))?;
+    // Resumed from SQL: the caller's budget (the parse threads stay those of the run).
+    request.budget = Budget::interactive();
     access::as_role(role, || launch(Envelope { request, resume_run: Some(run_id) }, wait))
 }
 
@@ -165,10 +168,7 @@ pub fn cancel(run_id: i64) -> Result<bool> {
     access::check_role()?;
     let _path = FixedSearchPath::enter();
     own_run(run_id)?;
-    // Found as the catalog's owner (pg_stat_activity shows other roles' sessions only to it), and
-    // asked to stop after their chunk in flight.
-    let pids = run_workers(run_id, None)?;
-    let signalled: Vec<i32> = pids.into_iter().filter(|&pid| worker::request_stop(pid)).collect();
+    let signalled = signal_stop(run_id)?;
     // A graceful stop waits for the chunk in flight; a worker that is still there after a few
     // seconds because it waits for a lock would wait for ever, so it is terminated (its chunk in
     // flight rolls back; the next load resumes it). Workers are found by pid *and* by what they
@@ -194,6 +194,12 @@ pub fn cancel(run_id: i64) -> Result<bool> {
         sleep(Duration::from_millis(50));
     }
     Ok(!signalled.is_empty())
+}
+
+/// Asks the live workers of a run to stop after their chunk in flight; the pids signalled. They
+/// are found as the catalog's owner (pg_stat_activity shows other roles' sessions only to it).
+pub(crate) fn signal_stop(run_id: i64) -> Result<Vec<i32>> {
+    Ok(run_workers(run_id, None)?.into_iter().filter(|&pid| worker::request_stop(pid)).collect())
 }
 
 /// Loads a source (`vs_ingest.source`) with its options. A scheduled load takes only the files
@@ -239,6 +245,10 @@ pub fn load_source(source: &Source, scheduled: bool, wait: bool) -> Result<Optio
     // Source targets are stored schema-qualified.
     let mut request = request(&source.dir, &source.pattern, files, &source.target, &options)?;
     request.source_id = Some(source.id);
+    if scheduled {
+        request.budget = Budget::scheduled();
+        request.threads = Budget::threads(true);
+    }
     launch(Envelope { request, resume_run: None }, wait).map(Some)
 }
 
@@ -286,16 +296,17 @@ fn request(dir: &str, pattern: &str, files: Vec<PathBuf>, target: &str, options:
         source_timezone,
         max_reject_ratio,
         reload_changed: options.reload_changed,
-        threads: gucs::THREADS.get().max(0) as usize,
+        threads: Budget::threads(false),
         chunk_size: gucs::CHUNK_KB.get() as usize * 1024,
         max_rejects_stored: gucs::MAX_REJECTS_STORED.get().max(0) as u64,
         source_id: None,
         on_workers: false,
         replace: options.replace,
+        budget: Budget::interactive(),
     })
 }
 
-fn launch(envelope: Envelope, wait: bool) -> Result<Summary> {
+fn launch(mut envelope: Envelope, wait: bool) -> Result<Summary> {
     let started = Instant::now();
     // SAFETY: reads the session's isolation level.
     let isolation = unsafe { pg_sys::XactIsoLevel } as u32;
@@ -305,6 +316,10 @@ fn launch(envelope: Envelope, wait: bool) -> Result<Summary> {
     }
     let files = envelope.request.files.len();
     let spread = envelope.request.on_workers;
+    // A spread load's one worker here only follows the nodes. The workers share the load's read
+    // rate by the number planned here.
+    let wanted = if spread { 1 } else { envelope.request.budget.planned_workers(files) };
+    envelope.request.budget.workers = wanted;
     let handoff = Handoff::new(&serde_json::to_vec(&envelope).expect("a request serialises"));
     let leader = worker::start(Role::Leader, pg_sys::Datum::from(handoff.handle())).ok_or(IngestError::NoWorkerSlot)?;
     let workers = RefCell::new(vec![leader]);
@@ -328,13 +343,6 @@ fn launch(envelope: Envelope, wait: bool) -> Result<Summary> {
     };
     drop(handoff);
 
-    let wanted = match gucs::MAX_WORKERS.get() {
-        // A spread load's one worker here only follows the nodes.
-        _ if spread => 1,
-        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        n => n as usize,
-    }
-    .min(files.max(1));
     for _ in 1..wanted {
         match worker::start(Role::Helper, run_id.into_datum().expect("an int8 datum")) {
             Some(w) => workers.borrow_mut().push(w),

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags};
 use pgrx::prelude::*;
 
+use crate::budget;
 use crate::error::Result;
 use crate::gucs;
 use crate::load;
@@ -50,7 +51,7 @@ pub extern "C-unwind" fn vs_ingest_scheduler_main(_argument: pg_sys::Datum) {
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
     access::fix_search_path_for_process();
     log!("vs_ingest scheduler: started on database \"{database}\"");
-    let mut scheduler = Scheduler { last_prune: None, warned_missing: false };
+    let mut scheduler = Scheduler { last_prune: None, warned_missing: false, warned_window: false };
     loop {
         if BackgroundWorker::sighup_received() {
             // SAFETY: rereads the configuration files on the worker's main thread, between transactions.
@@ -71,6 +72,7 @@ pub extern "C-unwind" fn vs_ingest_scheduler_main(_argument: pg_sys::Datum) {
 struct Scheduler {
     last_prune: Option<Instant>,
     warned_missing: bool,
+    warned_window: bool,
 }
 
 impl Scheduler {
@@ -92,12 +94,8 @@ impl Scheduler {
         if let Err(e) = in_transaction(catalog::fail_orphaned_runs) {
             warning!("vs_ingest scheduler: {e}");
         }
-        let due = in_transaction(source::due).unwrap_or_else(|e| {
-            warning!("vs_ingest scheduler: reading vs_ingest.source: {e}");
-            Vec::new()
-        });
-        for s in &due {
-            check_source(s);
+        if self.in_window() {
+            self.check_sources();
         }
         let retained = in_transaction(source::with_retention).unwrap_or_default();
         for s in &retained {
@@ -107,6 +105,52 @@ impl Scheduler {
         if self.last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
             self.last_prune = Some(Instant::now());
             prune_history();
+        }
+    }
+
+    /// Whether scheduled loads may run now (`vs_ingest.scheduled_hours`); outside the window, the
+    /// running ones are asked to stop after their chunk in flight.
+    fn in_window(&mut self) -> bool {
+        let window = match budget::scheduled_window() {
+            Ok(window) => {
+                self.warned_window = false;
+                window
+            }
+            Err(e) => {
+                // Loads outside the hours a DBA meant are worse than late ones: none start.
+                if !self.warned_window {
+                    warning!("vs_ingest scheduler: vs_ingest.scheduled_hours: {e}; no scheduled load starts until it is corrected");
+                    self.warned_window = true;
+                }
+                return false;
+            }
+        };
+        match in_transaction(budget::current_hour) {
+            Ok(hour) if window.contains(hour) => true,
+            Ok(_) => {
+                match in_transaction(budget::stop_scheduled_runs) {
+                    Ok(runs) if !runs.is_empty() => {
+                        log!("vs_ingest scheduler: outside vs_ingest.scheduled_hours: stopping runs {runs:?}")
+                    }
+                    Ok(_) => {}
+                    Err(e) => warning!("vs_ingest scheduler: stopping scheduled runs: {e}"),
+                }
+                false
+            }
+            Err(e) => {
+                warning!("vs_ingest scheduler: {e}");
+                false
+            }
+        }
+    }
+
+    fn check_sources(&self) {
+        let due = in_transaction(source::due).unwrap_or_else(|e| {
+            warning!("vs_ingest scheduler: reading vs_ingest.source: {e}");
+            Vec::new()
+        });
+        for s in &due {
+            check_source(s);
         }
     }
 }

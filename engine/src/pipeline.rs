@@ -58,6 +58,8 @@ pub struct Options {
     /// The local times that do not exist in the source's time zone (see
     /// [`ChunkContext::gaps`]); `None`: every local time exists.
     pub gaps: Option<Arc<LocalGaps>>,
+    /// At most this many file (compressed) bytes read a second; `None`: no cap.
+    pub max_read_rate: Option<u64>,
 }
 
 impl Options {
@@ -72,6 +74,7 @@ impl Options {
             checkpoint_bytes: None,
             start: Position::default(),
             gaps: None,
+            max_read_rate: None,
         }
     }
 }
@@ -174,7 +177,7 @@ impl Engine {
             spawn("vs_ingest-read", move || {
                 let mut seq = 0u64;
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
-                    let source = source?.with_input_counter(input_read);
+                    let source = source?.with_input_counter(input_read).with_read_rate(options.max_read_rate);
                     read_file(&source, &options, &pool, &tokens_rx, &parsed_tx, &cancel, &mut seq)?;
                     // Every byte was read: make sure they were the bytes of one version of the file.
                     source.check_unchanged()
@@ -261,18 +264,23 @@ pub fn block_signals() {
 /// What every engine thread does first: block signals (they are the backend's), and step back
 /// behind the thread that writes our output into the database. The writer is the critical path;
 /// the engine runs ahead of it within bounded queues, so when both want a core the writer should
-/// get it.
+/// get it. The step is relative to the nice value the thread was born with (its creator's: a
+/// load's budget may have lowered the whole process's priority first).
 fn engine_thread() {
     block_signals();
-    // SAFETY: changes the nice value of the calling thread only (Linux keeps it per thread).
+    // SAFETY: gettid has no preconditions; getpriority reads, then setpriority changes, the nice
+    // value of the calling thread only (Linux keeps it per thread; getpriority returns the nice
+    // value itself, -20 to 19).
     unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, ENGINE_NICE);
+        let tid = libc::gettid() as libc::id_t;
+        let born = libc::getpriority(libc::PRIO_PROCESS, tid).clamp(-20, 19);
+        libc::setpriority(libc::PRIO_PROCESS, tid, (born + ENGINE_NICE_STEP).min(19));
     }
 }
 
-/// Nice value of engine threads: at +10 the scheduler gives a nice-0 thread about 9 times their
-/// share of a contended core.
-const ENGINE_NICE: libc::c_int = 10;
+/// How much nicer engine threads are than the writer: at +10 the scheduler gives the writer about
+/// 9 times their share of a contended core.
+const ENGINE_NICE_STEP: libc::c_int = 10;
 
 fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
     with_signals_blocked(|| {

@@ -3,6 +3,7 @@
 //! schema `tests`. SQL-surface behaviour (argument checks, refusals, reports) is tested by
 //! pg_regress (`sql/`, `expected/`) instead.
 
+mod budget;
 mod load;
 mod replace;
 mod scheduler;

@@ -143,6 +143,7 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
     options.checkpoint_bytes = if request.replace { None } else { Some(CHECKPOINT_BYTES) };
     options.start = state.start;
     options.gaps = worker.gaps.clone();
+    options.max_read_rate = request.budget.worker_read_rate();
     let load = worker.engine.load_source(Ok(source), options);
     let mut totals = state.totals;
     let mut rejects_stored = state.rejects_stored;

@@ -101,7 +101,7 @@ pub extern "C-unwind" fn vs_ingest_worker_main(argument: pg_sys::Datum) {
     if request.on_workers {
         crate::cluster::dispatch(run_id, &request);
     } else {
-        work(run_id, request);
+        work(run_id, request, role == "leader");
     }
 }
 
@@ -178,9 +178,24 @@ pub struct Worker {
     pub chunks_committed: u32,
 }
 
-fn work(run_id: i64, request: Request) {
+/// Loads files of the run until none is left. `leader`: the run's first worker, which waits for
+/// a place under the caps across loads where the others give up (`crate::budget::admit`).
+fn work(run_id: i64, request: Request, leader: bool) {
+    // Before any thread starts, so that they all inherit the priority.
+    if let Err(e) = request.budget.apply_priority() {
+        warning!("{e}");
+    }
+    let admitted = crate::budget::admit(&request.budget, request.threads, leader, stop_requested)
+        .unwrap_or_else(|e| panic!("vs_ingest worker could not take its place: {e}"));
+    let Some(threads) = admitted else {
+        if leader {
+            let _ = in_transaction(|| stop_run(run_id));
+            let _ = in_transaction(|| catalog::finish_run_if_done(run_id));
+        }
+        return;
+    };
     let format = vs_ingest_engine::format::lookup(&request.format).expect("the caller checked the format");
-    let engine = Engine::new(request.threads).expect("the parse threads start");
+    let engine = Engine::new(threads).expect("the parse threads start");
     let writer = in_transaction(|| {
         let mut writer = Writer::open(&request.target, &request.source_timezone)?;
         if request.replace {

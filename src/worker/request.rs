@@ -42,6 +42,10 @@ pub struct Request {
     /// such a run as a plain load: hence layout 3.
     #[serde(default)]
     pub replace: bool,
+    /// What the load may take of the server (`crate::budget`); absent (layouts 1 and 2): full
+    /// speed, as those releases loaded.
+    #[serde(default)]
+    pub budget: crate::budget::Budget,
 }
 
 fn first_version() -> u32 {
@@ -51,7 +55,7 @@ fn first_version() -> u32 {
 impl Request {
     /// The layout this release stores. 2 (0.2.0): adds `version` and `on_workers`; layout 1's
     /// `allowed_dirs`, `max_entry_bytes` and `test_exit_after_chunks` are ignored (read from the
-    /// server instead). 3 (0.3.0): adds `replace`.
+    /// server instead). 3 (0.3.0): adds `replace` and `budget`.
     pub const VERSION: u32 = 3;
 
     /// Reads a request stored in `vs_ingest.run.options` by this or an earlier release.

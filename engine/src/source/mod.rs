@@ -10,6 +10,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 pub use open::{open_checked, CheckedDir, CheckedFile, FileMeta};
@@ -125,6 +126,8 @@ pub struct Source {
     max_entry_bytes: u64,
     /// Bytes of the (compressed) file read so far: progress against the file size.
     input_read: Arc<AtomicU64>,
+    /// At most this many file bytes a second (`None`: as fast as it comes).
+    read_rate: Option<u64>,
 }
 
 impl Source {
@@ -159,6 +162,7 @@ impl Source {
             meta,
             max_entry_bytes,
             input_read: Arc::default(),
+            read_rate: None,
         })
     }
 
@@ -213,6 +217,13 @@ impl Source {
         self
     }
 
+    /// Reads the file at most `bytes_per_second` (a load's budget): the reading thread sleeps
+    /// whenever it is ahead of that pace, which also holds back the parse threads it feeds.
+    pub fn with_read_rate(mut self, bytes_per_second: Option<u64>) -> Source {
+        self.read_rate = bytes_per_second.filter(|&rate| rate > 0);
+        self
+    }
+
     pub fn container(&self) -> Container {
         self.container
     }
@@ -226,7 +237,12 @@ impl Source {
     pub fn for_each_entry(&self, mut visit: impl FnMut(Entry<'_>) -> Result<()>) -> Result<()> {
         let mut file = self.file.try_clone().map_err(|source| self.io(source))?;
         file.seek(SeekFrom::Start(0)).map_err(|source| self.io(source))?;
-        let file = CountingFile { file, read: self.input_read.clone(), size: self.meta.size };
+        let file = CountingFile {
+            file,
+            read: self.input_read.clone(),
+            size: self.meta.size,
+            pace: self.read_rate.map(|rate| Pace { rate, started: Instant::now(), bytes: 0 }),
+        };
         let stem = file_stem(&self.path);
         match self.container {
             Container::Plain => self.visit_stream(0, stem, BufReader::with_capacity(1 << 20, file), &mut visit),
@@ -313,6 +329,24 @@ struct CountingFile {
     file: File,
     read: Arc<AtomicU64>,
     size: u64,
+    pace: Option<Pace>,
+}
+
+/// A read rate kept from the first read on: after `bytes`, no earlier than `bytes / rate` seconds
+/// after `started`.
+struct Pace {
+    rate: u64,
+    started: Instant,
+    bytes: u64,
+}
+
+impl Pace {
+    /// How long to wait after `n` more bytes to keep to the rate.
+    fn wait_after(&mut self, n: u64) -> Duration {
+        self.bytes += n;
+        let due = Duration::from_secs_f64(self.bytes as f64 / self.rate as f64);
+        due.saturating_sub(self.started.elapsed())
+    }
 }
 
 impl Read for CountingFile {
@@ -321,6 +355,9 @@ impl Read for CountingFile {
         let size = self.size;
         // Never fails: the closure always returns a value.
         let _ = self.read.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |read| Some((read + n).min(size)));
+        if let Some(pace) = &mut self.pace {
+            std::thread::sleep(pace.wait_after(n));
+        }
         Ok(n as usize)
     }
 }

@@ -347,3 +347,27 @@ fn the_input_counter_ends_at_the_file_size_and_never_passes_it() {
         assert_eq!(counter.load(Ordering::Relaxed), size, "{}", path.display());
     }
 }
+
+#[test]
+fn a_read_rate_holds_the_reader_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = varied_csv(20_000);
+    let path = write(&dir, "a.csv.gz", &gzip(&csv));
+    let size = std::fs::metadata(&path).unwrap().len();
+    // Four seconds' worth would be too slow for a test: a quarter of a second of it.
+    let rate = size * 4;
+    let started = std::time::Instant::now();
+    let source = Source::open(&path, u64::MAX).unwrap().with_read_rate(Some(rate));
+    let mut data = Vec::new();
+    source
+        .for_each_entry(|entry| {
+            entry.reader.read_to_end(&mut data).map(|_| ()).map_err(|e| Error::Io { path: path.clone(), source: e })
+        })
+        .unwrap();
+    assert_eq!(data, csv, "the data read at a capped rate is the same");
+    // A lower bound only (sleeps never end early): the whole file at the rate takes 1/4 s.
+    assert!(started.elapsed().as_secs_f64() >= size as f64 / rate as f64, "{:?}", started.elapsed());
+    // No cap (0 is none).
+    let source = Source::open(&path, u64::MAX).unwrap().with_read_rate(Some(0));
+    assert!(source.read_rate.is_none());
+}

@@ -30,8 +30,8 @@ pub static MAX_TOTAL_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static MAX_TOTAL_THREADS: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static SCHEDULED_MAX_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(1);
 pub static SCHEDULED_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
-pub static SCHEDULED_MAX_READ_RATE: GucSetting<i32> = GucSetting::<i32>::new(0);
-pub static SCHEDULED_NICE: GucSetting<i32> = GucSetting::<i32>::new(10);
+pub static SCHEDULED_MAX_READ_RATE: GucSetting<i32> = GucSetting::<i32>::new(10);
+pub static SCHEDULED_NICE: GucSetting<i32> = GucSetting::<i32>::new(19);
 pub static SCHEDULED_IO_PRIORITY: GucSetting<IoPriority> = GucSetting::<IoPriority>::new(IoPriority::Low);
 pub static SCHEDULED_HOURS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 

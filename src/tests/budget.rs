@@ -179,12 +179,11 @@ mod tests {
         }
         assert_eq!(workers.len(), 1, "one worker: vs_ingest.scheduled_max_workers");
         let threads = threads_of(workers[0]);
-        // scheduled_nice 10 for the writing thread, 19 for the engine's (10 more, at most 19);
-        // scheduled_io_priority low (best effort, level 7) for all.
+        // scheduled_nice 19 for every thread (the engine's stay at most 19), scheduled_io_priority
+        // low (best effort, level 7) for all.
         assert!(!threads.is_empty());
         for (name, nice, ioprio) in &threads {
-            let nice_wanted = if name.starts_with("vs_ingest-") { 19 } else { 10 };
-            assert_eq!((*nice, *ioprio), (nice_wanted, (2 << 13) | 7), "thread {name}");
+            assert_eq!((*nice, *ioprio), (19, (2 << 13) | 7), "thread {name}");
         }
         assert_eq!(threads.iter().filter(|(name, _, _)| name.starts_with("vs_ingest-parse")).count(), 1);
         // The window closes: the scheduler stops its runs, and only its runs.

@@ -11,7 +11,9 @@
 #   4. kill -9 of a loading process on a worker node mid-load (the node restarts), then the same
 #      call: equal to the clean load, no in-doubt transaction left;
 #   5. kill -9 of the coordinator's loading process mid-load, then the same call: equal too;
-#   6. the refusals: a spread load into a local target, a distributed target without its stage.
+#   6. the refusals: a spread load into a local target, a distributed target without its stage;
+#   7. replace => true from the coordinator: the day equals a load of the corrected file alone, the
+#      other day is unchanged byte for byte, the earlier files are superseded; spread, it is refused.
 # Needs the extension installed (scripts/test.sh installs it first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -240,6 +242,49 @@ mkdir -p "$FILES/undated" && cp "$FILES/days/20230701_5Min.zip" "$FILES/undated/
 check "a file whose name has no date, spread over the workers, fails alone with the reason" \
     "$(qc "SELECT files_failed FROM vs_ingest_dir('$FILES/undated', '*.zip', target => 'public.spread_hourly', nodes => 'workers')")/$(
        qc "SELECT count(*) FROM vs_ingest.file WHERE path = '$FILES/undated/speeds.zip' AND error LIKE 'its name carries no date%'")" "1/1"
+
+echo "== 7. replace => true on a distributed target, from the coordinator"
+# A corrected 2023-07-01: other speeds, links dropped and added (another seed and link count).
+mkdir -p "$FILES/fix"
+"$GEN" --out "$FILES/fix" --links 3500 --days 1 --start 2023-07-01 --level 1 --seed 7 >/dev/null
+rm -f "$FILES/fix/manifest.json" && chmod -R a+rX "$FILES/fix"
+other_day() { qc "SELECT md5(string_agg(b::text, '|' ORDER BY link_id, day, block)) FROM public.dist_hourly_blocks b
+                   WHERE day <> '2023-07-01'"; }
+other_before=$(other_day)
+qc "SELECT vs_ingest_create_target('public.fix_hourly')" >/dev/null
+fix_alone=$(load "'$FILES/fix', '*.zip', target => 'public.fix_hourly'")
+replaced=$(load "'$FILES/fix', '*.zip', target => 'public.dist_hourly', replace => true")
+check "the replacement reads and loads what a load of the corrected file alone does ($fix_alone)" "$replaced" "$fix_alone"
+check "the day is the corrected file's, exactly" \
+    "$(qc "SELECT count(*) FROM ((SELECT * FROM public.dist_hourly_blocks WHERE day = '2023-07-01'
+                                  EXCEPT ALL SELECT * FROM public.fix_hourly_blocks)
+                                 UNION ALL
+                                 (SELECT * FROM public.fix_hourly_blocks
+                                  EXCEPT ALL SELECT * FROM public.dist_hourly_blocks WHERE day = '2023-07-01')) d")" 0
+check "the other day is unchanged, byte for byte" "$(other_day)" "$other_before"
+check "the day's coverage is the corrected file's" \
+    "$(qc "SELECT count(*) FROM ((SELECT hour, links, slot_links FROM vs_ingest.coverage
+                                   WHERE target_oid = 'public.dist_hourly'::regclass AND hour < '2023-07-02 00:00+09'
+                                  EXCEPT SELECT hour, links, slot_links FROM vs_ingest.coverage
+                                   WHERE target_oid = 'public.fix_hourly'::regclass)
+                                 UNION ALL
+                                 (SELECT hour, links, slot_links FROM vs_ingest.coverage
+                                   WHERE target_oid = 'public.fix_hourly'::regclass
+                                  EXCEPT SELECT hour, links, slot_links FROM vs_ingest.coverage
+                                   WHERE target_oid = 'public.dist_hourly'::regclass AND hour < '2023-07-02 00:00+09')) d")" 0
+check "the day's earlier files (its zip and the late file) are superseded by the replacing run" \
+    "$(qc "SELECT string_agg(regexp_replace(f.path, '^.*/', ''), ' ' ORDER BY f.path) FROM vs_ingest.file f
+            JOIN vs_ingest.run r USING (run_id)
+            WHERE r.target = 'public.dist_hourly' AND f.status = 'superseded'
+              AND f.superseded_by = (SELECT max(run_id) FROM vs_ingest.run WHERE target = 'public.dist_hourly')")" \
+    "20230701_5Min.zip 20230701_5Min.csv.gz"
+check "a plain load of the superseded late file skips it" \
+    "$(load "'$FILES/late', '*.gz', target => 'public.dist_hourly'" | cut -d/ -f1-3)" "1/0/1"
+check "a replacement spread over the workers is refused (0A000)" \
+    "$(qc "SELECT * FROM vs_ingest_dir('$FILES/fix', '*.zip', target => 'public.dist_hourly', nodes => 'workers',
+                                       replace => true)" 2>&1 | grep -o "cannot be spread over the worker nodes" | head -1)" \
+    "cannot be spread over the worker nodes"
+check "no in-doubt transaction left on any node" "$(in_doubt)" 0
 
 ./scripts/citus.sh stop
 if [ "$failures" -gt 0 ]; then

@@ -104,7 +104,7 @@ SELECT regress_try($$SELECT * FROM vs_ingest_dir('/tmp/vs_ingest_regress/data', 
                                                  nodes => 'workers')$$);
 SELECT regress_try($$SELECT * FROM vs_ingest_dir('/tmp/vs_ingest_regress/data', '*.zip', target => 'public.citus_hourly',
                                                  nodes => 'everywhere')$$);
--- A replacement is atomic on one node only: it is refused for a load spread over nodes.
+-- A replacement rebuilds a day in one transaction: it is refused for a load spread over nodes.
 SELECT regress_try($$SELECT * FROM vs_ingest_dir('/tmp/vs_ingest_regress/data', '*.zip', target => 'public.citus_hourly',
                                                  nodes => 'workers', replace => true)$$);
 SELECT count(*) AS runs FROM vs_ingest.run WHERE target = 'public.citus_hourly';

@@ -115,8 +115,8 @@ pub enum IngestError {
     #[error("a load cannot wait for its workers in a {0} transaction")]
     IsolationLevel(&'static str),
 
-    #[error("replace => true cannot replace days of {0}: it is distributed by Citus")]
-    ReplaceDistributed(String),
+    #[error("replace => true cannot be spread over the worker nodes (nodes => 'workers'): {0}")]
+    ReplaceSpread(String),
 
     #[error("permission denied to replace days of {target}: replacing deletes rows of {storage}")]
     ReplaceNotPermitted { target: String, storage: String },
@@ -169,7 +169,7 @@ impl IngestError {
             IngestError::Interrupted(_) => ERRCODE_CONNECTION_FAILURE,
             IngestError::WorkerPanic(_) => ERRCODE_INTERNAL_ERROR,
             IngestError::IsolationLevel(_) => ERRCODE_ACTIVE_SQL_TRANSACTION,
-            IngestError::ReplaceDistributed(_) => ERRCODE_FEATURE_NOT_SUPPORTED,
+            IngestError::ReplaceSpread(_) => ERRCODE_FEATURE_NOT_SUPPORTED,
             IngestError::ReplaceNotPermitted { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
             IngestError::Engine(e) => match e {
                 EngineError::Io { .. } => ERRCODE_IO_ERROR,
@@ -306,10 +306,10 @@ impl IngestError {
             IngestError::NotMonitor => {
                 "GRANT pg_monitor to the role that reads them (the exporter's role, say).".to_string()
             }
-            IngestError::ReplaceDistributed(_) => {
-                "A replacement swaps a day in one transaction of one node; Citus gives readers no snapshot \
-                 across nodes (README, Corrections). Delete the day's rows in a transaction, then load the \
-                 corrected file."
+            IngestError::ReplaceSpread(_) => {
+                "A replacement rebuilds each day in one transaction, and a spread load would write a day from \
+                 several nodes. Replace from the coordinator (nodes => 'local'): it writes through Citus into \
+                 the shards on every node (README, Corrections)."
                     .to_string()
             }
             IngestError::ReplaceNotPermitted { storage, .. } => {

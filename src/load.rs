@@ -72,7 +72,7 @@ pub fn load_dir(dir: &str, pattern: &str, options: &LoadOptions) -> Result<Summa
         None | Some("local") => false,
         Some("workers") => {
             if options.replace {
-                return Err(IngestError::ReplaceDistributed(target));
+                return Err(IngestError::ReplaceSpread(target));
             }
             crate::cluster::check_spread(&target)?;
             true

@@ -207,7 +207,7 @@ mod tests {
     }
 
     #[pg_test]
-    fn a_replacement_is_refused_where_it_cannot_be_atomic_or_allowed() {
+    fn a_replacement_is_refused_spread_over_nodes_or_without_delete() {
         let dir = fresh_dir("replace_refused");
         generate(&dir, Day { links: 50, ..Day::default() });
         load_dir(&dir, "*_5Min.zip", "public.replaced_refused");
@@ -215,7 +215,7 @@ mod tests {
             "SELECT * FROM vs_ingest_dir('{}', target => 'public.replaced_refused', nodes => 'workers', replace => true)",
             dir.display()
         ));
-        assert!(spread.starts_with("0A000: replace => true cannot replace days of"), "{spread}");
+        assert!(spread.starts_with("0A000: replace => true cannot be spread over the worker nodes"), "{spread}");
         // A loader that may insert but not delete cannot replace.
         committed_sql(
             "DO $d$ BEGIN CREATE ROLE vs_replace_loader LOGIN IN ROLE pg_read_server_files;

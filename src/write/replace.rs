@@ -29,12 +29,10 @@ pub fn lock_day(storage: pg_sys::Oid, day: i64, exclusive: bool) -> Result<()> {
     Spi::run_with_args(query, &[(u32::from(storage) as i32).into(), (day as i32).into()]).map_err(spi_error)
 }
 
-/// Refuses a replacement the target cannot take: distributed storage (no snapshot across nodes
-/// would make the swap atomic for readers) or a loading role that may not delete its rows.
+/// Refuses a replacement by a loading role that may not delete the target's rows. (A target
+/// distributed by Citus is replaced like a local one: the delete and the new rows go through
+/// Citus in the worker's distributed transaction; README, Corrections, says what readers see.)
 pub fn check_may_replace(target: &Target) -> Result<()> {
-    if target.distributed.is_some() {
-        return Err(IngestError::ReplaceDistributed(target.name.clone()));
-    }
     let may = Spi::get_one_with_args::<bool>("SELECT has_table_privilege($1, 'DELETE')", &[target.storage.into()])
         .map_err(spi_error)?
         .unwrap_or(false);

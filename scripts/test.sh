@@ -11,7 +11,9 @@
 #   6. the upgrade test: 0.1.0 (commit 7cdaf19) loads and is interrupted by kill -9, then the
 #      current build, ALTER EXTENSION vs_ingest UPDATE, resume, compare (scripts/upgrade-test.sh),
 #   7. the distributed tests on a local Citus cluster, built from ../shared/vendor when missing
-#      (scripts/citus-test.sh).
+#      (scripts/citus-test.sh),
+#   8. the Debian package: built by scripts/package.sh, installed with apt-get into the system's
+#      PostgreSQL 15, a day loaded and checked; 0.1.0's package upgraded to it (scripts/package-test.sh).
 # With --fast, only 1, 3 and 4 (a few minutes on a warm machine): for working on the SQL surface.
 set -euo pipefail
 FAST=false
@@ -26,22 +28,22 @@ REGRESS_TESTS=(setup load rollups dst errors security visibility adoption target
 ./scripts/setup.sh
 . scripts/cluster.sh
 
-echo "== 1/7 engine and tool tests: cargo test -p vs_ingest_engine -p vs_ingest_gen -p vs_ingest_bench"
+echo "== 1/8 engine and tool tests: cargo test -p vs_ingest_engine -p vs_ingest_gen -p vs_ingest_bench"
 cargo test -p vs_ingest_engine -p vs_ingest_gen -p vs_ingest_bench
 # The engine again with its fallback inflate (zlib-rs instead of ISA-L): both backends must pass the
 # same source tests (about 40 s more, mostly the build).
-echo "== 1/7 engine tests with zlib-rs: cargo test -p vs_ingest_engine --no-default-features --features zlib-rs"
+echo "== 1/8 engine tests with zlib-rs: cargo test -p vs_ingest_engine --no-default-features --features zlib-rs"
 cargo test -p vs_ingest_engine --no-default-features --features zlib-rs
 
 if $FAST; then
-    echo "== 2/7 in-database tests: skipped (--fast)"
+    echo "== 2/8 in-database tests: skipped (--fast)"
 else
-    echo "== 2/7 in-database tests: cargo pgrx test pg15"
+    echo "== 2/8 in-database tests: cargo pgrx test pg15"
     postgres_dir "$ROOT/target/pgrx-test-data"
     cargo pgrx test pg15 --runas postgres --pgdata "$ROOT/target/pgrx-test-data"
 fi
 
-echo "== 3/7 pg_regress: ${REGRESS_TESTS[*]}"
+echo "== 3/8 pg_regress: ${REGRESS_TESTS[*]}"
 # pgrx test left its test build installed; install the plain build.
 cargo pgrx install --pg-config "$PG_BIN/pg_config" >/dev/null
 cargo build -p vs_ingest_gen --bin vs-ingest-gen --quiet
@@ -59,7 +61,7 @@ if ! "$(dirname "$("$PG_BIN/pg_config" --pgxs)")/../test/regress/pg_regress" \
     exit 1
 fi
 
-echo "== 4/7 isolation tests: pg_isolation_regress, concurrent loads against each other, DROP, retention, cancel"
+echo "== 4/8 isolation tests: pg_isolation_regress, concurrent loads against each other, DROP, retention, cancel"
 # Its own cluster (port 54333), against the build installed above; it holds /tmp/vs_ingest_pg.lock.
 if ! ./scripts/isolation-test.sh --installed target/debug/vs-ingest-gen; then
     echo "test suites: $($FAST && echo 2 || echo 3) passed, 1 failed"
@@ -67,19 +69,20 @@ if ! ./scripts/isolation-test.sh --installed target/debug/vs-ingest-gen; then
 fi
 
 if $FAST; then
-    echo "== 5/7 crash test: skipped (--fast)"
-    echo "== 6/7 upgrade test: skipped (--fast)"
-    echo "== 7/7 distributed tests: skipped (--fast)"
-    echo "test suites: 3 passed, 0 failed, 4 skipped"
+    echo "== 5/8 crash test: skipped (--fast)"
+    echo "== 6/8 upgrade test: skipped (--fast)"
+    echo "== 7/8 distributed tests: skipped (--fast)"
+    echo "== 8/8 Debian package: skipped (--fast)"
+    echo "test suites: 3 passed, 0 failed, 5 skipped"
     exit 0
 fi
-echo "== 5/7 crash test: kill -9 during loads, then resume"
+echo "== 5/8 crash test: kill -9 during loads, then resume"
 if ! ./scripts/crash-test.sh target/debug/vs-ingest-gen "$REGRESS_PORT" "$REGRESS_DATA"; then
     echo "test suites: 4 passed, 1 failed"
     exit 1
 fi
 # The metrics DBAs scrape, over what the crash test loaded: Debian's exporter with our queries file.
-echo "== 5/7 metrics: prometheus-postgres-exporter with monitoring/queries.yaml, scraped once"
+echo "== 5/8 metrics: prometheus-postgres-exporter with monitoring/queries.yaml, scraped once"
 install_packages prometheus-postgres-exporter curl
 if ! ./scripts/metrics-test.sh "$REGRESS_PORT" vs_ingest_crash; then
     echo "test suites: 4 passed, 1 failed"
@@ -88,15 +91,20 @@ fi
 # The upgrade test installs other builds system-wide, under /tmp/vs_ingest_pg.lock: the regress
 # cluster is done with the installed extension.
 cluster_stop "$REGRESS_DATA"
-echo "== 6/7 upgrade test: 0.1.0, kill -9 mid-load, ALTER EXTENSION vs_ingest UPDATE, resume"
+echo "== 6/8 upgrade test: 0.1.0, kill -9 mid-load, ALTER EXTENSION vs_ingest UPDATE, resume"
 if ! ./scripts/upgrade-test.sh; then
     echo "test suites: 5 passed, 1 failed"
     exit 1
 fi
-echo "== 7/7 distributed tests: Citus 13.2.2, a coordinator and two workers"
+echo "== 7/8 distributed tests: Citus 13.2.2, a coordinator and two workers"
 cargo pgrx install --pg-config "$PG_BIN/pg_config" >/dev/null
 if ! ./scripts/citus-test.sh target/debug/vs-ingest-gen; then
     echo "test suites: 6 passed, 1 failed"
     exit 1
 fi
-echo "test suites: 7 passed, 0 failed"
+echo "== 8/8 Debian package: apt-get install, load, upgrade over 0.1.0's package"
+if ! ./scripts/package-test.sh; then
+    echo "test suites: 7 passed, 1 failed"
+    exit 1
+fi
+echo "test suites: 8 passed, 0 failed"

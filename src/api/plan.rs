@@ -83,36 +83,41 @@ fn decide(target: &str, files: &[(String, i64, f64)], reload_changed: bool, repl
                                  WHERE l.path = f.path
                                    AND coalesce(r.target_oid, to_regclass(r.target)::oid) = to_regclass($4)::oid
                                  ORDER BY l.file_id DESC LIMIT 1) last ON true
+                     ), classified AS (
+                         -- What the ledger says of each file, decided once; the action and its
+                         -- reason follow from it.
+                         SELECT files.*, CASE
+                                WHEN $6 THEN 'replace'
+                                WHEN status IS NULL THEN 'new'
+                                WHEN status IN ('pending', 'loading', 'cancelling')
+                                     AND run_status IN ('running', 'cancelling') THEN 'in flight'
+                                WHEN status IN ('loading', 'cancelled') AND same THEN 'interrupted'
+                                WHEN status IN ('loaded', 'superseded', 'skipped') AND same THEN 'loaded'
+                                WHEN status IN ('loaded', 'superseded', 'skipped', 'changed') AND $5 THEN 'changed, reload'
+                                WHEN status IN ('loaded', 'superseded', 'skipped', 'changed') THEN 'changed'
+                                WHEN status = 'failed' THEN 'failed'
+                                ELSE 'unfinished' END AS kind
+                           FROM files
                      ), decided AS (
                          SELECT path, n, d.action, d.reason,
                                 CASE d.action WHEN 'skip' THEN 0
                                               WHEN 'resume' THEN greatest(size - input_done, 0) ELSE size END AS bytes
-                           FROM files CROSS JOIN LATERAL (SELECT * FROM (VALUES
-                                (CASE WHEN $6 THEN 'load'
-                                      WHEN status IS NULL THEN 'load'
-                                      WHEN status IN ('pending', 'loading', 'cancelling')
-                                           AND run_status IN ('running', 'cancelling') THEN 'skip'
-                                      WHEN status IN ('loading', 'cancelled') AND same THEN 'resume'
-                                      WHEN status IN ('loaded', 'superseded', 'skipped') AND same THEN 'skip'
-                                      WHEN status = 'changed' AND same AND NOT $5 THEN 'skip'
-                                      WHEN status IN ('loaded', 'superseded', 'skipped', 'changed') AND $5 THEN 'reload'
-                                      WHEN status IN ('loaded', 'superseded', 'skipped', 'changed') THEN 'skip'
-                                      ELSE 'load' END,
-                                 CASE WHEN $6 THEN 'replace: rebuilds the days it covers'
-                                      WHEN status IS NULL THEN 'new to this target'
-                                      WHEN status IN ('pending', 'loading', 'cancelling')
-                                           AND run_status IN ('running', 'cancelling')
-                                           THEN format('being loaded by run %s', run_id)
-                                      WHEN status IN ('loading', 'cancelled') AND same
-                                           THEN format('interrupted in run %s: resumes after its committed %s bytes',
-                                                       run_id, input_done)
-                                      WHEN status IN ('loaded', 'superseded', 'skipped') AND same THEN 'loaded before'
-                                      WHEN status IN ('loaded', 'superseded', 'skipped', 'changed') AND $5
-                                           THEN 'changed since it was loaded: reloads and merges'
-                                      WHEN status IN ('loaded', 'superseded', 'skipped', 'changed')
-                                           THEN 'changed since it was loaded: not loaded without reload_changed => true'
-                                      WHEN status = 'failed' THEN format('failed in run %s: tried again', run_id)
-                                      ELSE 'not loaded yet' END)) AS v(action, reason)) d
+                           FROM classified CROSS JOIN LATERAL (SELECT
+                                CASE WHEN kind IN ('in flight', 'loaded', 'changed') THEN 'skip'
+                                     WHEN kind = 'interrupted' THEN 'resume'
+                                     WHEN kind = 'changed, reload' THEN 'reload'
+                                     ELSE 'load' END AS action,
+                                CASE kind
+                                     WHEN 'replace' THEN 'replace: rebuilds the days it covers'
+                                     WHEN 'new' THEN 'new to this target'
+                                     WHEN 'in flight' THEN format('being loaded by run %s', run_id)
+                                     WHEN 'interrupted' THEN format('interrupted in run %s: resumes after its committed %s bytes',
+                                                                    run_id, input_done)
+                                     WHEN 'loaded' THEN 'loaded before'
+                                     WHEN 'changed, reload' THEN 'changed since it was loaded: reloads and merges'
+                                     WHEN 'changed' THEN 'changed since it was loaded: not loaded without reload_changed => true'
+                                     WHEN 'failed' THEN format('failed in run %s: tried again', run_id)
+                                     ELSE 'not loaded yet' END AS reason) d
                      )
                      SELECT path, action, bytes, round((bytes / rate.per_second)::numeric, 1), reason
                        FROM decided, rate

@@ -333,6 +333,15 @@ mod tests {
                 day2 + day3
             )
         );
+        // Each file's reason, from what the ledger says of it.
+        assert_eq!(
+            one::<String>(&format!(
+                "SELECT string_agg(reason, ' | ' ORDER BY file) FROM vs_ingest_plan('{}', '*_5Min.zip', 'public.planned')
+                  WHERE file IS NOT NULL",
+                dir.display()
+            )),
+            "loaded before | changed since it was loaded: not loaded without reload_changed => true | new to this target"
+        );
         let all = m.iter().map(|d| size(&d.path)).sum::<i64>();
         assert!(plan(", replace => true").ends_with(&format!("20230703_5Min.zip:load:{day3} all:total:{all}")));
         assert_eq!(written(), before, "a plan writes nothing");

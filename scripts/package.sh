@@ -45,7 +45,9 @@ ARCH=$(dpkg --print-architecture)
 
 install_packages dpkg-dev lintian >&2
 
+BUILT_HERE=false
 if [ -z "$FROM" ]; then
+    BUILT_HERE=true
     if [ "$PROFILE" = debug ]; then
         cargo pgrx package --debug --pg-config "$PG_CONFIG" >/dev/null
     else
@@ -71,12 +73,15 @@ mkdir -p "$ROOTFS$PKGLIBDIR" "$ROOTFS$SHAREDIR/extension" "$DOC/examples" "$ROOT
 install -m 0644 "$FROM$PKGLIBDIR/vs_ingest.so" "$ROOTFS$PKGLIBDIR/"
 strip --strip-unneeded --remove-section=.comment --remove-section=.note "$ROOTFS$PKGLIBDIR/vs_ingest.so"
 install -m 0644 "$FROM$SHAREDIR"/extension/vs_ingest* "$ROOTFS$SHAREDIR/extension/"
-# The monitoring files of this source tree, for a package of it (not for --from an older build).
-if [ "$FROM" != "${FROM#"$ROOT"/target/}" ] && [ -d monitoring ]; then
+# The README and monitoring files of this tree go with a build of it (not with --from, which
+# may be an older release's build).
+if $BUILT_HERE; then
     install -m 0644 monitoring/* "$DOC/examples/"
+    install -m 0644 README.md "$DOC/README.md"
+    gzip -9n "$DOC/README.md"
+else
+    rmdir "$DOC/examples"
 fi
-install -m 0644 README.md "$DOC/README.md"
-gzip -9n "$DOC/README.md"
 cat >"$DOC/copyright" <<EOF
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: vs_ingest

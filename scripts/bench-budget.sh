@@ -75,15 +75,8 @@ bench_log "setup: packages, cargo-pgrx, builds (release)"
 cargo pgrx package --pg-config "$PG_CONFIG" >/dev/null
 cargo build --release --quiet -p vs_ingest_gen --bin vs-ingest-gen
 mkdir -p "$OUT" "$ROOT/docs"
-if [ ! -s "$DATA/manifest.json" ]; then
-    bench_log "input: generating ${GEN_ARGS[*]} (cached for later runs)"
-    rm -rf "$DATA.partial"
-    "$TARGET_DIR/release/vs-ingest-gen" --out "$DATA.partial" "${GEN_ARGS[@]}" >/dev/null
-    mv "$DATA.partial" "$DATA"
-fi
-chmod -R o+rX "$DATA"
-d=$DATA
-while [ "$d" != / ]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
+bench_input "$DATA" "$TARGET_DIR/release/vs-ingest-gen" "${GEN_ARGS[@]}" >/dev/null
+bench_readable "$DATA"
 ZIP_BYTES=$(find "$DATA" -maxdepth 1 -name '*_5Min.zip' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
 echo "$DAYS days, $ZIP_BYTES bytes of zip in $DATA"
 ((PREPARE)) && exit 0

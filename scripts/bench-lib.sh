@@ -36,6 +36,30 @@ now() { printf '%s' "$EPOCHREALTIME"; }
 elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'; }
 
 bench_log() { printf '\033[1m== [%s] %s\033[0m\n' "$(date +%T)" "$*"; }
+
+# bench_input DIR GENERATOR ARG...: the generator's files in DIR (`GENERATOR --out DIR ARG...`),
+# generated once, into DIR.partial renamed when complete, so that an interrupted run leaves no half
+# cache; later runs find them. The generator's own output goes to stdout, the log to stderr.
+bench_input() {
+    local data=$1 gen=$2
+    shift 2
+    if [ -s "$data/manifest.json" ]; then
+        bench_log "input: cached $data" >&2
+        return 0
+    fi
+    bench_log "input: generating $* (cached for later runs)" >&2
+    rm -rf "$data.partial"
+    "$gen" --out "$data.partial" "$@"
+    mv "$data.partial" "$data"
+}
+
+# bench_readable DIR: DIR and everything in it readable by the server (`postgres`), through its
+# parent directories.
+bench_readable() {
+    chmod -R o+rX "$1"
+    local d=$1
+    while [ "$d" != / ]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
+}
 bench_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # bench_cluster PGDATA PORT [EXTRA_SETTING ...]: a fresh cluster with BENCH_SETTINGS, started.

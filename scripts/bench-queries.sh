@@ -144,17 +144,8 @@ cargo pgrx package --pg-config "$PG_CONFIG" >/dev/null
 cargo build --release --quiet -p vs_ingest_gen --bin vs-ingest-gen
 mkdir -p "$OUT" "$ROOT/docs"
 
-if [ -s "$DATA/manifest.json" ]; then
-    bench_log "input: cached $DATA"
-else
-    bench_log "input: generating ${GEN_ARGS[*]} (cached for later runs)"
-    rm -rf "$DATA.partial"
-    "$GEN" --out "$DATA.partial" "${GEN_ARGS[@]}" | awk -F'\t' '{ print "  " $1 "\t" $4 }'
-    mv "$DATA.partial" "$DATA"
-fi
-chmod -R o+rX "$DATA"
-d=$DATA
-while [ "$d" != / ]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
+bench_input "$DATA" "$GEN" "${GEN_ARGS[@]}" | awk -F'\t' '{ print "  " $1 "\t" $4 }'
+bench_readable "$DATA"
 FILES=$(find "$DATA" -maxdepth 1 -name '*_5Min.zip' | wc -l)
 ZIP_BYTES=$(find "$DATA" -maxdepth 1 -name '*_5Min.zip' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
 CSV_ROWS=$(sed -n 's/.*"data_rows": *\([0-9]*\).*/\1/p' "$DATA/manifest.json" | awk '{ s += $1 } END { print s + 0 }')

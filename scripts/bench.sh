@@ -167,9 +167,7 @@ if [ ! -s "$GZ" ]; then
     unzip -p "$FILE" | gzip -1 >"$GZ.partial"
     mv "$GZ.partial" "$GZ"
 fi
-chmod -R o+rX "$DATA"
-d=$DATA
-while [ "$d" != / ]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
+bench_readable "$DATA"
 CSV_BYTES=$(json_number uncompressed_bytes "$DATA/manifest.json")
 CSV_ROWS=$(json_number data_rows "$DATA/manifest.json")
 ZIP_BYTES=$(stat -c %s "$FILE")

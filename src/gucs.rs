@@ -34,11 +34,17 @@ pub static SCHEDULED_MAX_READ_RATE: GucSetting<i32> = GucSetting::<i32>::new(10)
 pub static SCHEDULED_NICE: GucSetting<i32> = GucSetting::<i32>::new(19);
 pub static SCHEDULED_IO_PRIORITY: GucSetting<IoPriority> = GucSetting::<IoPriority>::new(IoPriority::Low);
 pub static SCHEDULED_HOURS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+// The quality flags' thresholds (`vs_its_quality`, read when the view is queried).
+pub static QUALITY_STUCK_SLOTS: GucSetting<i32> = GucSetting::<i32>::new(36);
+pub static QUALITY_MAX_SPEED: GucSetting<f64> = GucSetting::<f64>::new(140.0);
+pub static QUALITY_MAX_JUMP: GucSetting<f64> = GucSetting::<f64>::new(80.0);
+pub static QUALITY_MAX_MISSING_RATE: GucSetting<f64> = GucSetting::<f64>::new(0.5);
 
 pub fn init() {
     init_workers();
     init_scheduler();
     init_budget();
+    init_quality();
     GucRegistry::define_string_guc(
         c"vs_ingest.allowed_dirs",
         c"Directories vs_ingest may read files from (comma separated).",
@@ -206,6 +212,49 @@ fn init_scheduler() {
         0,
         365_000,
         GucContext::Sighup,
+        GucFlags::default(),
+    );
+}
+
+fn init_quality() {
+    GucRegistry::define_int_guc(
+        c"vs_ingest.quality_stuck_slots",
+        c"Consecutive 5-minute slots with one speed that flag a link-day as stuck.",
+        c"36 slots are three hours: a detector or a default fill repeating one value, not traffic.",
+        &QUALITY_STUCK_SLOTS,
+        2,
+        288,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"vs_ingest.quality_max_speed",
+        c"A speed above this (km/h) flags its link-day as implausible.",
+        c"Files may carry up to 300 km/h; no road link's traffic averages 140 km/h over five minutes.",
+        &QUALITY_MAX_SPEED,
+        0.0,
+        300.0,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"vs_ingest.quality_max_jump",
+        c"A change of speed above this (km/h) between consecutive 5-minute slots flags a jump.",
+        c"A jam forming drops a link's speed by tens of km/h in five minutes, not by 80.",
+        &QUALITY_MAX_JUMP,
+        0.0,
+        300.0,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"vs_ingest.quality_max_missing_rate",
+        c"A share of a local day's slots without a sample above this flags the link-day as missing.",
+        c"Between 0 and 1.",
+        &QUALITY_MAX_MISSING_RATE,
+        0.0,
+        1.0,
+        GucContext::Userset,
         GucFlags::default(),
     );
 }

@@ -1,5 +1,7 @@
 //! Daily rollups: one row per link and local day with the day's sample count, sum, minimum and
-//! maximum of the speeds (tenths of km/h) and, per local hour, the sample count and sum.
+//! maximum of the speeds (tenths of km/h), per local hour the sample count and sum, and the two
+//! figures the quality flags need that sums cannot give: the longest run of consecutive slots with
+//! one speed and the largest change between consecutive slots ([`Runs`]).
 //!
 //! First sample wins makes every stored sample an addition, so a rollup is exact by adding up the
 //! samples of the block rows a load writes (`DayRow::add_block_row`), and rollups of disjoint sets
@@ -12,6 +14,70 @@ use crate::copy_binary::{CopyBuffer, PG_EPOCH_OFFSET_DAYS};
 
 pub const DAY_HOURS: usize = 24;
 
+/// Runs of equal speeds and jumps between neighbours over a stretch of a day's slots: what the
+/// quality flags read. Stretches that follow each other in time combine exactly ([`Runs::then`]),
+/// so a day's figures come from its blocks' in slot order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Runs {
+    /// The first slot with a sample (slot of the day, 0-287), its speed, and how many consecutive
+    /// slots from it hold that same speed.
+    first_slot: u16,
+    first: i16,
+    head: u16,
+    /// The same at the end: the last slot with a sample and the run of its speed ending there.
+    last_slot: u16,
+    last: i16,
+    tail: u16,
+    /// The longest run of consecutive slots with one speed.
+    pub longest: u16,
+    /// The largest change of speed between two consecutive slots (tenths of km/h; 0 when no two
+    /// samples are neighbours).
+    pub max_jump: i16,
+}
+
+impl Runs {
+    fn one(slot: u16, tenths: i16) -> Runs {
+        Runs {
+            first_slot: slot,
+            first: tenths,
+            head: 1,
+            last_slot: slot,
+            last: tenths,
+            tail: 1,
+            longest: 1,
+            max_jump: 0,
+        }
+    }
+
+    /// Whether every slot of the stretch holds its first speed.
+    fn uniform(&self) -> bool {
+        self.head == self.last_slot - self.first_slot + 1
+    }
+
+    /// These runs followed by `later`'s, whose slots all come after this one's.
+    pub fn then(self, later: Runs) -> Runs {
+        debug_assert!(self.last_slot < later.first_slot);
+        let adjacent = self.last_slot + 1 == later.first_slot;
+        let joined = adjacent && self.last == later.first;
+        let jump = if adjacent { (i32::from(later.first) - i32::from(self.last)).unsigned_abs() as i16 } else { 0 };
+        Runs {
+            first_slot: self.first_slot,
+            first: self.first,
+            head: if joined && self.uniform() { self.head + later.head } else { self.head },
+            last_slot: later.last_slot,
+            last: later.last,
+            tail: if joined && later.uniform() { later.tail + self.tail } else { later.tail },
+            longest: self.longest.max(later.longest).max(if joined { self.tail + later.head } else { 0 }),
+            max_jump: self.max_jump.max(later.max_jump).max(jump),
+        }
+    }
+
+    /// The runs of the samples `(slot, speed)`, given in slot order.
+    fn of(samples: impl Iterator<Item = (u16, i16)>) -> Option<Runs> {
+        samples.map(|(slot, tenths)| Runs::one(slot, tenths)).reduce(Runs::then)
+    }
+}
+
 /// One link's local day, summed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DayRow {
@@ -23,6 +89,8 @@ pub struct DayRow {
     pub speed_max: i16,
     pub hour_samples: [u8; DAY_HOURS],
     pub hour_speed_sum: [i32; DAY_HOURS],
+    /// The runs of each block (0-3) of the day with a sample.
+    block_runs: [Option<Runs>; 4],
 }
 
 impl DayRow {
@@ -35,7 +103,13 @@ impl DayRow {
             speed_max: i16::MIN,
             hour_samples: [0; DAY_HOURS],
             hour_speed_sum: [0; DAY_HOURS],
+            block_runs: [None; 4],
         }
+    }
+
+    /// The day's runs: its blocks' in order. `None` without a sample.
+    pub fn runs(&self) -> Option<Runs> {
+        self.block_runs.iter().flatten().copied().reduce(Runs::then)
     }
 
     fn add_sample(&mut self, hour: usize, tenths: i16) {
@@ -52,19 +126,38 @@ impl DayRow {
         self.add_block_slots(block, |slot| row.speed_at(slot));
     }
 
-    /// Adds the 72 slots of block `block` of the day, `slot(i)` the speed of slot i.
+    /// Adds the 72 slots of block `block` of the day, `slot(i)` the speed of slot i. A block is
+    /// added once: a second part of it (samples merged into a stored block) is not a stretch after
+    /// the first, and its day is rebuilt from the storage instead (see `add`).
     pub fn add_block_slots(&mut self, block: u8, slot: impl Fn(usize) -> Option<i16>) {
         let first_hour = usize::from(block) * BLOCK_HOURS as usize;
+        let first_slot = usize::from(block) * BLOCK_SLOTS;
+        let mut samples = Vec::with_capacity(BLOCK_SLOTS);
         for i in 0..BLOCK_SLOTS {
             if let Some(tenths) = slot(i) {
                 self.add_sample(first_hour + i / crate::aggregate::SLOTS, tenths);
+                samples.push(((first_slot + i) as u16, tenths));
             }
+        }
+        if let Some(runs) = Runs::of(samples.into_iter()) {
+            debug_assert!(self.block_runs[usize::from(block)].is_none());
+            self.block_runs[usize::from(block)] = Some(runs);
         }
     }
 
-    /// Adds the rollup of samples disjoint from this one's.
-    pub fn add(&mut self, other: &DayRow) {
+    /// Adds the rollup of samples disjoint from this one's, of other blocks: false (and nothing
+    /// added) when both hold samples of one block, whose runs only the block's slots can tell.
+    #[must_use]
+    pub fn add(&mut self, other: &DayRow) -> bool {
         debug_assert_eq!(self.link_id, other.link_id);
+        if self.block_runs.iter().zip(&other.block_runs).any(|(a, b)| a.is_some() && b.is_some()) {
+            return false;
+        }
+        for (mine, theirs) in self.block_runs.iter_mut().zip(&other.block_runs) {
+            if theirs.is_some() {
+                *mine = *theirs;
+            }
+        }
         self.samples += other.samples;
         self.speed_sum += other.speed_sum;
         self.speed_min = self.speed_min.min(other.speed_min);
@@ -73,15 +166,17 @@ impl DayRow {
             self.hour_samples[h] += other.hour_samples[h];
             self.hour_speed_sum[h] += other.hour_speed_sum[h];
         }
+        true
     }
 }
 
 /// Appends `rows` of local day `day` (days since 1970-01-01) to a COPY payload for the rollup
 /// table `(link_id bigint, day date, samples smallint, speed_sum int, speed_min smallint,
-/// speed_max smallint, hour_samples smallint[24], hour_speed_sum int[24])`. Rows without a sample
-/// are skipped: a rollup row always has one.
+/// speed_max smallint, hour_samples smallint[24], hour_speed_sum int[24], longest_run smallint,
+/// max_jump smallint)`. Rows without a sample are skipped: a rollup row always has one.
 pub fn push_day_rows<'a>(copy: &mut CopyBuffer, day: i64, rows: impl IntoIterator<Item = &'a DayRow>) {
-    for row in rows.into_iter().filter(|r| r.samples > 0) {
+    for row in rows.into_iter() {
+        let Some(runs) = row.runs() else { continue };
         copy.push_fields(&[
             &row.link_id.to_be_bytes(),
             &((day - PG_EPOCH_OFFSET_DAYS) as i32).to_be_bytes(),
@@ -97,6 +192,8 @@ pub fn push_day_rows<'a>(copy: &mut CopyBuffer, day: i64, rows: impl IntoIterato
                 crate::copy_binary::INT4_OID,
                 row.hour_speed_sum.iter().map(|s| s.to_be_bytes()),
             ),
+            &(runs.longest as i16).to_be_bytes(),
+            &runs.max_jump.to_be_bytes(),
         ]);
     }
 }
@@ -138,9 +235,77 @@ mod tests {
         whole.add_block_slots(1, |i| (i == 12).then_some(100));
         whole.add_block_slots(3, |i| (i == 71).then_some(-5));
         let mut sum = part2.clone();
-        sum.add(&part1);
+        assert!(sum.add(&part1));
+        assert_eq!(sum, whole);
+        // A second part of a block is refused (its runs need the block's slots), leaving the sum.
+        let mut again = DayRow::new(9);
+        again.add_block_slots(1, |i| (i == 13).then_some(100));
+        assert!(!sum.add(&again));
         assert_eq!(sum, whole);
         assert_eq!((sum.speed_min, sum.speed_max, sum.hour_samples[7], sum.hour_samples[23]), (-5, 100, 1, 1));
+    }
+
+    /// The longest run and largest jump of a day's 288 slots, counted directly.
+    fn runs_directly(day: &[Option<i16>]) -> (u16, i16) {
+        let (mut longest, mut run, mut jump) = (0u16, 0u16, 0i16);
+        for i in 0..day.len() {
+            match (i.checked_sub(1).and_then(|p| day[p]), day[i]) {
+                (Some(a), Some(b)) => {
+                    jump = jump.max((a - b).abs());
+                    run = if a == b { run + 1 } else { 1 };
+                }
+                (None, Some(_)) => run = 1,
+                (_, None) => run = 0,
+            }
+            longest = longest.max(run);
+        }
+        (longest, jump)
+    }
+
+    #[test]
+    fn a_days_runs_and_jumps_are_its_blocks_in_order_whatever_order_they_come_in() {
+        // Days of few distinct speeds and gaps, so runs cross blocks, restart, and break at gaps.
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for case in 0..500 {
+            let day: Vec<Option<i16>> = (0..288)
+                .map(|_| match next(10) {
+                    0 => None,
+                    k if case % 3 == 0 => Some(if k < 8 { 150 } else { 0 }),
+                    k => Some(k as i16 * 50),
+                })
+                .collect();
+            let blocks = |order: &[u8]| {
+                let mut parts = order.iter().map(|&b| {
+                    let mut part = DayRow::new(1);
+                    part.add_block_slots(b, |i| day[usize::from(b) * BLOCK_SLOTS + i]);
+                    part
+                });
+                let mut sum = parts.next().unwrap();
+                for part in parts {
+                    assert!(sum.add(&part));
+                }
+                sum
+            };
+            let want = runs_directly(&day);
+            for order in [[0u8, 1, 2, 3], [3, 1, 0, 2], [2, 3, 0, 1]] {
+                let runs = blocks(&order).runs().unwrap();
+                assert_eq!((runs.longest, runs.max_jump), want, "case {case}, blocks in order {order:?}");
+            }
+        }
+        // A stuck day: one speed in every slot is a run of 288 and no jump.
+        let mut stuck = DayRow::new(1);
+        for b in 0..4 {
+            stuck.add_block_slots(b, |_| Some(150));
+        }
+        let runs = stuck.runs().unwrap();
+        assert_eq!((runs.longest, runs.max_jump), (288, 0));
+        assert!(DayRow::new(1).runs().is_none());
     }
 
     #[test]
@@ -156,7 +321,7 @@ mod tests {
             p += n;
             bytes[p - n..p].to_vec()
         };
-        assert_eq!(take(2), 8i16.to_be_bytes());
+        assert_eq!(take(2), 10i16.to_be_bytes());
         assert_eq!(take(12), [&8i32.to_be_bytes()[..], &42i64.to_be_bytes()].concat());
         assert_eq!(take(8), [&4i32.to_be_bytes()[..], &8582i32.to_be_bytes()].concat());
         assert_eq!(take(6), [&2i32.to_be_bytes()[..], &1i16.to_be_bytes()].concat());
@@ -172,6 +337,8 @@ mod tests {
         take(20);
         assert_eq!(take(8), [&4i32.to_be_bytes()[..], &125i32.to_be_bytes()].concat());
         take(23 * 8);
+        assert_eq!(take(6), [&2i32.to_be_bytes()[..], &1i16.to_be_bytes()].concat());
+        assert_eq!(take(6), [&2i32.to_be_bytes()[..], &0i16.to_be_bytes()].concat());
         assert_eq!(take(2), (-1i16).to_be_bytes());
         assert_eq!(p, bytes.len());
     }

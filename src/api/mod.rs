@@ -7,6 +7,7 @@ pub mod hours;
 pub mod ingest;
 pub mod monitoring;
 pub mod plan;
+pub mod quality;
 pub mod retention;
 pub mod settings;
 pub mod source;

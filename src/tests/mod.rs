@@ -5,6 +5,7 @@
 
 mod budget;
 mod load;
+mod quality;
 mod replace;
 mod scheduler;
 mod support;

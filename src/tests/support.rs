@@ -109,19 +109,24 @@ pub(crate) fn one<T: IntoDatum + FromDatum>(query: &str) -> T {
 /// time 0 = missing, rows of other days than the file's dropped, and the first sample of a slot
 /// wins.
 pub(crate) fn compute_expected(manifests: &[&Manifest], time_zone: &str) {
+    let files: Vec<(&Path, String)> =
+        manifests.iter().map(|m| (m.plain_copy.as_deref().expect("plain copy"), m.date.to_string())).collect();
+    compute_expected_of(&files, time_zone);
+}
+
+/// `compute_expected` of plain files, each with the date (YYYYMMDD) its name gives.
+pub(crate) fn compute_expected_of(files: &[(&Path, String)], time_zone: &str) {
     Spi::run(
         "DROP TABLE IF EXISTS raw_lines, expected;
          CREATE TEMP TABLE raw_lines (lineno bigint GENERATED ALWAYS AS IDENTITY, line text,
                                       file_no int, file_date text)",
     )
     .unwrap();
-    for (i, m) in manifests.iter().enumerate() {
-        let plain = m.plain_copy.as_ref().expect("plain copy");
+    for (i, (plain, date)) in files.iter().enumerate() {
         Spi::run(&format!(
             "COPY raw_lines (line) FROM '{}' WITH (FORMAT text, DELIMITER E'\\x01');
-             UPDATE raw_lines SET file_no = {i}, file_date = '{}' WHERE file_no IS NULL",
+             UPDATE raw_lines SET file_no = {i}, file_date = '{date}' WHERE file_no IS NULL",
             plain.display(),
-            m.date
         ))
         .unwrap();
     }
@@ -183,29 +188,45 @@ pub(crate) fn differences(target: &str) -> (i64, i64) {
 }
 
 /// Rows of the rollup table `days` that differ from rollups of `expected` computed here in SQL
-/// (every sample of each link and local day of `time_zone`, and per local hour), and rows
+/// (every sample of each link and local day of `time_zone`, per local hour, the longest run of
+/// consecutive slots with one speed and the largest change between consecutive slots), and rows
 /// missing from it: 0 when the load kept its rollups exact.
 pub(crate) fn rollup_differences(days: &str, time_zone: &str) -> i64 {
     one::<i64>(&format!(
         r#"WITH s AS (
             SELECT e.link_id, (e.hour AT TIME ZONE '{time_zone}')::date AS day,
-                   extract(hour FROM e.hour AT TIME ZONE '{time_zone}')::int AS h, round(v * 10)::int AS t
-              FROM expected e, unnest(e.speed) AS v WHERE v IS NOT NULL
+                   extract(hour FROM e.hour AT TIME ZONE '{time_zone}')::int AS h,
+                   extract(hour FROM e.hour AT TIME ZONE '{time_zone}')::int * 12 + u.i::int - 1 AS idx,
+                   round(u.v * 10)::int AS t
+              FROM expected e, unnest(e.speed) WITH ORDINALITY AS u(v, i) WHERE u.v IS NOT NULL
         ), hr AS (
             SELECT link_id, day, h, count(*)::int AS n, sum(t)::int AS st, min(t) AS mn, max(t) AS mx
               FROM s GROUP BY 1, 2, 3
+        ), runs AS (
+            -- Islands: slots of one speed whose index minus their rank among that speed's is equal.
+            SELECT link_id, day, max(n)::int AS longest FROM (
+                SELECT link_id, day, count(*) AS n FROM (
+                    SELECT link_id, day, t, idx - row_number() OVER (PARTITION BY link_id, day, t ORDER BY idx) AS g
+                      FROM s) x GROUP BY link_id, day, t, g) y
+             GROUP BY 1, 2
+        ), jumps AS (
+            SELECT link_id, day, coalesce(max(abs(t - pt)) FILTER (WHERE idx - pidx = 1), 0)::int AS jump FROM (
+                SELECT link_id, day, idx, t, lag(t) OVER w AS pt, lag(idx) OVER w AS pidx
+                  FROM s WINDOW w AS (PARTITION BY link_id, day ORDER BY idx)) z
+             GROUP BY 1, 2
         ), d AS (
             SELECT link_id, day, sum(n)::int AS samples, sum(st)::int AS speed_sum, min(mn) AS mn, max(mx) AS mx,
                    array_agg(h) AS hs, array_agg(n) AS ns, array_agg(st) AS sts
               FROM hr GROUP BY 1, 2
         ), want AS (
-            SELECT link_id, day, samples, speed_sum, mn, mx,
+            SELECT d.link_id, d.day, samples, speed_sum, mn, mx,
                    ARRAY(SELECT coalesce(ns[array_position(hs, g)], 0) FROM generate_series(0, 23) AS g) AS hn,
-                   ARRAY(SELECT coalesce(sts[array_position(hs, g)], 0) FROM generate_series(0, 23) AS g) AS hst
-              FROM d
+                   ARRAY(SELECT coalesce(sts[array_position(hs, g)], 0) FROM generate_series(0, 23) AS g) AS hst,
+                   r.longest, j.jump
+              FROM d JOIN runs r USING (link_id, day) JOIN jumps j USING (link_id, day)
         ), got AS (
             SELECT link_id, day, samples::int, speed_sum, speed_min::int, speed_max::int,
-                   hour_samples::int[], hour_speed_sum FROM {days}
+                   hour_samples::int[], hour_speed_sum, longest_run::int, max_jump::int FROM {days}
         )
         SELECT (SELECT count(*) FROM (SELECT * FROM got EXCEPT ALL SELECT * FROM want) x)
              + (SELECT count(*) FROM (SELECT * FROM want EXCEPT ALL SELECT * FROM got) y)"#

@@ -2,9 +2,9 @@
 //! creates the table and its view).
 //!
 //! - Block rows COPYed straight in are new: every sample in them is an addition, so the day's
-//!   rollups of the transaction's straight blocks are summed in memory ([`DayRow`]) and added to
-//!   the stored rollups when the transaction commits its chunk ([`Rollups::flush`]): COPYed
-//!   straight in where a day has none yet, else added through a stage.
+//!   rollups of the transaction's straight blocks are summed in memory ([`DayRow`]) and COPYed
+//!   into the rollup table when the transaction commits its chunk ([`Rollups::flush`]); a link
+//!   whose day has rollups already (an earlier transaction wrote other blocks of it) is rebuilt.
 //! - A block merged into rows that existed may have filled only some slots: the days it touched
 //!   are rebuilt from the stored block rows for the links it holds ([`rebuild`]).
 //!
@@ -48,13 +48,17 @@ impl Rollups {
         if sums.is_empty() {
             return;
         }
-        let added = &mut self.days.entry(day).or_default().added;
+        let day = self.days.entry(day).or_default();
         for sum in sums {
-            match added.entry(sum.link_id) {
+            match day.added.entry(sum.link_id) {
                 std::collections::btree_map::Entry::Vacant(e) => {
                     e.insert(sum);
                 }
-                std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().add(&sum),
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    if !e.get_mut().add(&sum) {
+                        day.rebuild.push(sum.link_id);
+                    }
+                }
             }
         }
     }
@@ -87,7 +91,7 @@ impl Rollups {
                 rebuild(storage, days, day, Some(&owed.rebuild))?;
             }
             if !owed.added.is_empty() {
-                add(days, day, owed.added.values())?;
+                add(storage, days, day, owed.added.values())?;
             }
         }
         Ok(())
@@ -109,44 +113,25 @@ fn payload<'a>(day: i64, rows: impl IntoIterator<Item = &'a DayRow>) -> Vec<u8> 
     copy.finish()
 }
 
-/// Adds sums of new samples to the stored rollups of `day`.
-fn add<'a>(days: pg_sys::Oid, day: i64, rows: impl Iterator<Item = &'a DayRow> + Clone) -> Result<()> {
-    let payload = payload(day, rows);
-    // Usually the day has no rollups yet: COPY them straight in.
+/// Adds the rollups of links' new samples of `day` (rows COPYed straight in): COPYed straight in
+/// where the day has no rollups of those links yet (usually), else those links' rollups are
+/// rebuilt from the stored rows (which hold the new ones): a day's runs of equal speeds and jumps
+/// need its slots, not sums.
+fn add<'a>(
+    storage: pg_sys::Oid,
+    days: pg_sys::Oid,
+    day: i64,
+    rows: impl Iterator<Item = &'a DayRow> + Clone,
+) -> Result<()> {
+    let payload = payload(day, rows.clone());
     match in_subtransaction(|| Ok(copy_into(days, &payload))) {
-        Ok(_) => return Ok(()),
-        Err(IngestError::Postgres { code: PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, .. }) => {}
-        Err(e) => return Err(e),
+        Ok(_) => Ok(()),
+        Err(IngestError::Postgres { code: PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, .. }) => {
+            let links: Vec<i64> = rows.map(|r| r.link_id).collect();
+            rebuild(storage, days, day, Some(&links))
+        }
+        Err(e) => Err(e),
     }
-    let stage = stage(days)?;
-    copy_into(stage, &payload);
-    Spi::run(&format!(
-        "INSERT INTO {days} AS d SELECT * FROM {stage}
-         ON CONFLICT (day, link_id) DO UPDATE SET
-             samples = d.samples + excluded.samples,
-             speed_sum = d.speed_sum + excluded.speed_sum,
-             speed_min = least(d.speed_min, excluded.speed_min),
-             speed_max = greatest(d.speed_max, excluded.speed_max),
-             hour_samples = vs_ingest.add_hour_samples(d.hour_samples, excluded.hour_samples),
-             hour_speed_sum = vs_ingest.add_hour_sums(d.hour_speed_sum, excluded.hour_speed_sum)",
-        days = qualified_name(days)?,
-        stage = qualified_name(stage)?,
-    ))
-    .map_err(spi_error)
-}
-
-/// A temporary table shaped like the rollup table, emptied (dropped at commit).
-fn stage(days: pg_sys::Oid) -> Result<pg_sys::Oid> {
-    let name = format!("vs_ingest_days_stage_{}", u32::from(days));
-    Spi::run(&format!(
-        "CREATE TEMP TABLE IF NOT EXISTS {name} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP",
-        qualified_name(days)?
-    ))
-    .map_err(spi_error)?;
-    Spi::run(&format!("TRUNCATE pg_temp.{name}")).map_err(spi_error)?;
-    Spi::get_one_with_args::<pg_sys::Oid>("SELECT ('pg_temp.' || $1)::regclass::oid", &[name.into()])
-        .map_err(spi_error)
-        .map(|oid| oid.expect("the stage table was just created"))
 }
 
 /// Replaces the rollups of `day` (of the links `links`, or all) by sums of the stored block rows.
@@ -192,18 +177,6 @@ fn rebuild_days(storage: pg_sys::Oid, days: pg_sys::Oid, day: pgrx::datum::Date,
     if let Err(e) = rebuild(storage, days, epoch_day, links.as_deref()) {
         e.raise();
     }
-}
-
-/// Element-wise sum of two days' per-hour sample counts (the add path of [`Rollups::flush`]).
-#[pg_extern(immutable, strict, parallel_safe)]
-fn add_hour_samples(a: Vec<i16>, b: Vec<i16>) -> Vec<i16> {
-    a.iter().zip(&b).map(|(x, y)| x + y).collect()
-}
-
-/// Element-wise sum of two days' per-hour speed sums.
-#[pg_extern(immutable, strict, parallel_safe)]
-fn add_hour_sums(a: Vec<i32>, b: Vec<i32>) -> Vec<i32> {
-    a.iter().zip(&b).map(|(x, y)| x + y).collect()
 }
 
 /// `vs_ingest.link_rollups(days, storage)`: records that the rollup table depends on the storage

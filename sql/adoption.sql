@@ -207,6 +207,7 @@ SET ROLE regress_planter;
 CREATE TABLE public.victim4_days (link_id bigint NOT NULL, day date NOT NULL, samples smallint NOT NULL,
                                   speed_sum int NOT NULL, speed_min smallint NOT NULL, speed_max smallint NOT NULL,
                                   hour_samples smallint[] NOT NULL, hour_speed_sum int[] NOT NULL,
+                                  longest_run smallint NOT NULL, max_jump smallint NOT NULL,
                                   PRIMARY KEY (day, link_id)) PARTITION BY RANGE (day);
 CREATE TRIGGER bait BEFORE INSERT ON public.victim4_days FOR EACH ROW EXECUTE FUNCTION public.planter_trigger();
 RESET ROLE;
@@ -214,9 +215,29 @@ SELECT regress_try($$SELECT vs_ingest_file('/tmp/vs_ingest_regress/adopt/2023060
 SELECT to_regclass('public.victim4') AS victim4, to_regclass('public.victim4_daily') AS daily;
 SELECT regress_planter_won();
 
+-- 1d'. A quality view planted under the name of a new target's (`<target>_quality`): the target's
+-- rollups are refused, never read through it; the report never reads it either.
+SET ROLE regress_planter;
+CREATE FUNCTION public.planter_quality() RETURNS TABLE (link_id bigint, local_day date) LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.planter_log VALUES ('quality view', current_user, NULL);
+    IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'ALTER ROLE regress_planter SUPERUSER';
+    END IF;
+    RETURN;
+END $$;
+CREATE VIEW public.victim5_quality AS SELECT * FROM public.planter_quality();
+RESET ROLE;
+SELECT regress_try($$SELECT vs_ingest_file('/tmp/vs_ingest_regress/adopt/20230601_5Min.csv.gz', target => 'public.victim5')$$);
+SELECT to_regclass('public.victim5') AS victim5, to_regclass('public.victim5_days') AS days;
+SELECT regress_try($$SELECT * FROM vs_ingest_quality('2023-06-01', '2023-06-02', 'public.victim5')$$);
+SELECT regress_planter_won();
+
 DROP VIEW public.checked, public.checked_5min, public.whenever, public.whenever_5min, public.keyed;
 DROP TABLE public.checked_blocks, public.whenever_blocks, public.keyed_blocks CASCADE;
 DROP FUNCTION public.planter_day;
+DROP VIEW public.victim5_quality;
+DROP FUNCTION public.planter_quality;
 DROP VIEW public.bait, public.alice_mirror, public.lure, public.lure_5min, public.ruled, public.ruled_5min,
           public.indexed, public.indexed_5min, public.alice_hourly, public.alice_5min, public.victim3_5min;
 DROP TABLE public.bait_blocks, public.victim_blocks, public.victim2_blocks, public.victim4_days, public.lure_blocks,

@@ -3,7 +3,7 @@
 SET client_min_messages = warning;
 SET TimeZone = 'Asia/Seoul';
 
-SELECT relname, relkind FROM pg_class WHERE relname ~ '^vs_its_(daily|hourly_days)' AND relkind IN ('v', 'p', 'r') ORDER BY 1;
+SELECT relname, relkind FROM pg_class WHERE relname ~ '^vs_its_(daily|quality|hourly_days)' AND relkind IN ('v', 'p', 'r') ORDER BY 1;
 
 -- Every rollup equals the aggregate of the 5-minute view, day and hour by hour, computed here.
 CREATE TEMP VIEW want AS
@@ -41,9 +41,38 @@ SELECT count(*) AS links,
 SELECT link_id, local_day, round(1 - samples / 288.0, 4) AS missing
   FROM public.vs_its_daily ORDER BY missing DESC, link_id, local_day LIMIT 3;
 
+-- The quality view's figures equal those of the 5-minute view, computed here: the longest run of
+-- consecutive slots with one speed (islands: a slot's index minus its rank among its speed's) and
+-- the largest change between consecutive slots; and its flags follow its figures and settings.
+CREATE TEMP VIEW slots AS
+SELECT link_id, local_day, (extract(epoch FROM local_time - local_day) / 300)::int AS idx, speed FROM public.vs_its_5min;
+SELECT count(*) AS link_days,
+       count(*) FILTER (WHERE q.longest_same_run <> r.longest OR q.max_jump <> j.jump) AS differing,
+       count(*) FILTER (WHERE q.stuck <> (r.longest >= 36) OR q.jump <> (j.jump > 80)
+                           OR q.all_zero <> (q.speed_max = 0) OR q.implausible <> (q.speed_max > 140)
+                           OR q.missing <> (q.samples < 144)) AS flags_differing,
+       sum(q.longest_same_run) AS sum_runs
+  FROM public.vs_its_quality q
+  JOIN (SELECT link_id, local_day, max(n) AS longest
+          FROM (SELECT link_id, local_day, count(*) AS n
+                  FROM (SELECT link_id, local_day, speed,
+                               idx - row_number() OVER (PARTITION BY link_id, local_day, speed ORDER BY idx) AS g
+                          FROM slots) x GROUP BY link_id, local_day, speed, g) y
+         GROUP BY 1, 2) r USING (link_id, local_day)
+  JOIN (SELECT link_id, local_day, coalesce(max(abs(speed - p)) FILTER (WHERE idx - pi = 1), 0) AS jump
+          FROM (SELECT link_id, local_day, idx, speed, lag(speed) OVER w AS p, lag(idx) OVER w AS pi
+                  FROM slots WINDOW w AS (PARTITION BY link_id, local_day ORDER BY idx)) z
+         GROUP BY 1, 2) j USING (link_id, local_day);
+SELECT name, setting FROM pg_settings WHERE name LIKE 'vs\_ingest.quality\_%' ORDER BY 1;
+SELECT link_id, days, days_flagged, missing_days, round(missing_rate::numeric, 4) AS missing_rate
+  FROM vs_ingest_quality('2023-01-01', '2023-01-03') ORDER BY missing_rate DESC, link_id LIMIT 3;
+SELECT regress_try($$SELECT * FROM vs_ingest_quality('2023-01-02', '2023-01-01')$$);
+SELECT regress_try($$SELECT * FROM vs_ingest_quality('2023-01-01', '2023-01-02', worst => 0)$$);
+SELECT regress_try($$SELECT * FROM vs_ingest_quality('2023-01-01', '2023-01-02', 'pg_catalog.pg_class')$$);
+
 -- The rollups are the storage owner's, not the extension's, and belong to no other role.
 SELECT c.relname, pg_get_userbyid(c.relowner) = pg_get_userbyid(s.relowner) AS storage_owner,
        EXISTS (SELECT 1 FROM pg_depend e WHERE e.objid = c.oid AND e.deptype = 'e') AS extension_member
   FROM pg_class c, pg_class s
- WHERE c.relname IN ('vs_its_daily', 'vs_its_hourly_days') AND s.oid = 'public.vs_its_hourly_blocks'::regclass
+ WHERE c.relname IN ('vs_its_daily', 'vs_its_quality', 'vs_its_hourly_days') AND s.oid = 'public.vs_its_hourly_blocks'::regclass
  ORDER BY 1;

@@ -152,6 +152,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                     'CHECK (((samples >= 1) AND (samples <= 288)))',
                     'CHECK ((cardinality(hour_samples) = 24))',
                     'CHECK ((cardinality(hour_speed_sum) = 24))',
+                    'CHECK (((longest_run >= 1) AND (longest_run <= 288)))',
+                    'CHECK ((max_jump >= 0))',
                     'CHECK (true)')))
 $$;
 

@@ -87,8 +87,7 @@ mod tests {
         write_file(&first, &a);
         write_file(&late, &b);
 
-        let loaded =
-            summary(&format!("SELECT * FROM vs_ingest_file('{}', target => 'public.q')", first.display()));
+        let loaded = summary(&format!("SELECT * FROM vs_ingest_file('{}', target => 'public.q')", first.display()));
         assert_eq!((loaded.files_loaded, loaded.rows_loaded), (1, a.len() as i64));
         compute_expected_of(&[(&first, DATE.to_string())], "Asia/Seoul");
         assert_eq!(rollup_differences("public.q_days", "Asia/Seoul"), 0);
@@ -116,13 +115,15 @@ mod tests {
 
         // The late file: 1001's block 1 is new (its rollup row exists: rebuilt), 1003's slot is
         // merged into a stored block.
-        let late_run =
-            summary(&format!("SELECT * FROM vs_ingest_file('{}', target => 'public.q')", late.display()));
+        let late_run = summary(&format!("SELECT * FROM vs_ingest_file('{}', target => 'public.q')", late.display()));
         assert_eq!(
             (late_run.files_loaded, late_run.rows_loaded),
             (1, b.len() as i64),
             "{}",
-            one::<String>(&format!("SELECT string_agg(f::text, ' | ') FROM vs_ingest.file f WHERE run_id = {}", late_run.run_id))
+            one::<String>(&format!(
+                "SELECT string_agg(f::text, ' | ') FROM vs_ingest.file f WHERE run_id = {}",
+                late_run.run_id
+            ))
         );
         compute_expected_of(&[(&first, DATE.to_string()), (&late, DATE.to_string())], "Asia/Seoul");
         assert_eq!(rollup_differences("public.q_days", "Asia/Seoul"), 0);

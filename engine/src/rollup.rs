@@ -71,11 +71,6 @@ impl Runs {
             max_jump: self.max_jump.max(later.max_jump).max(jump),
         }
     }
-
-    /// The runs of the samples `(slot, speed)`, given in slot order.
-    fn of(samples: impl Iterator<Item = (u16, i16)>) -> Option<Runs> {
-        samples.map(|(slot, tenths)| Runs::one(slot, tenths)).reduce(Runs::then)
-    }
 }
 
 /// One link's local day, summed.
@@ -132,14 +127,15 @@ impl DayRow {
     pub fn add_block_slots(&mut self, block: u8, slot: impl Fn(usize) -> Option<i16>) {
         let first_hour = usize::from(block) * BLOCK_HOURS as usize;
         let first_slot = usize::from(block) * BLOCK_SLOTS;
-        let mut samples = Vec::with_capacity(BLOCK_SLOTS);
+        let mut runs: Option<Runs> = None;
         for i in 0..BLOCK_SLOTS {
             if let Some(tenths) = slot(i) {
                 self.add_sample(first_hour + i / crate::aggregate::SLOTS, tenths);
-                samples.push(((first_slot + i) as u16, tenths));
+                let sample = Runs::one((first_slot + i) as u16, tenths);
+                runs = Some(runs.map_or(sample, |r| r.then(sample)));
             }
         }
-        if let Some(runs) = Runs::of(samples.into_iter()) {
+        if let Some(runs) = runs {
             debug_assert!(self.block_runs[usize::from(block)].is_none());
             self.block_runs[usize::from(block)] = Some(runs);
         }

@@ -1005,7 +1005,7 @@ VOLATILE STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'link_rollups_wrapper';
 -- Their quality thresholds (src/api/quality.rs).
 CREATE FUNCTION vs_ingest.quality_thresholds()
 RETURNS TABLE (stuck_slots int, max_speed double precision, max_jump double precision, max_missing_rate double precision)
-STABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'quality_thresholds_wrapper';
+STABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'quality_thresholds_wrapper';
 
 -- src/sql/rollup.sql, as a fresh 0.3.0 has it.
 -- Daily rollups of a target: `<target>_days`, one row per link and local day with the day's

@@ -1490,7 +1490,8 @@ CREATE FUNCTION vs_ingest.vs_ingest_dir(
 	"reload_changed" bool DEFAULT false,
 	"wait" bool DEFAULT true,
 	"nodes" TEXT DEFAULT NULL,
-	"replace" bool DEFAULT false
+	"replace" bool DEFAULT false,
+	"links" TEXT DEFAULT NULL
 ) RETURNS vs_ingest.load_summary VOLATILE PARALLEL UNSAFE LANGUAGE c
 AS 'MODULE_PATHNAME', 'vs_ingest_dir_wrapper';
 
@@ -1502,7 +1503,8 @@ CREATE FUNCTION vs_ingest.vs_ingest_file(
 	"max_reject_ratio" double precision DEFAULT NULL,
 	"reload_changed" bool DEFAULT false,
 	"wait" bool DEFAULT true,
-	"replace" bool DEFAULT false
+	"replace" bool DEFAULT false,
+	"links" TEXT DEFAULT NULL
 ) RETURNS vs_ingest.load_summary VOLATILE PARALLEL UNSAFE LANGUAGE c
 AS 'MODULE_PATHNAME', 'vs_ingest_file_wrapper';
 
@@ -1555,9 +1557,10 @@ CREATE FUNCTION public.vs_ingest_dir(
     reload_changed boolean DEFAULT false,
     wait boolean DEFAULT true,
     nodes text DEFAULT NULL,
-    replace boolean DEFAULT false
+    replace boolean DEFAULT false,
+    links text DEFAULT NULL
 ) RETURNS vs_ingest.load_summary LANGUAGE sql VOLATILE
-AS $$ SELECT * FROM vs_ingest.vs_ingest_dir(dir, pattern, target, format, source_timezone, max_reject_ratio, reload_changed, wait, nodes, replace) $$;
+AS $$ SELECT * FROM vs_ingest.vs_ingest_dir(dir, pattern, target, format, source_timezone, max_reject_ratio, reload_changed, wait, nodes, replace, links) $$;
 
 CREATE FUNCTION public.vs_ingest_file(
     path text,
@@ -1567,9 +1570,10 @@ CREATE FUNCTION public.vs_ingest_file(
     max_reject_ratio double precision DEFAULT NULL,
     reload_changed boolean DEFAULT false,
     wait boolean DEFAULT true,
-    replace boolean DEFAULT false
+    replace boolean DEFAULT false,
+    links text DEFAULT NULL
 ) RETURNS vs_ingest.load_summary LANGUAGE sql VOLATILE
-AS $$ SELECT * FROM vs_ingest.vs_ingest_file(path, target, format, source_timezone, max_reject_ratio, reload_changed, wait, replace) $$;
+AS $$ SELECT * FROM vs_ingest.vs_ingest_file(path, target, format, source_timezone, max_reject_ratio, reload_changed, wait, replace, links) $$;
 
 CREATE FUNCTION public.vs_ingest_add_source(
     name text,
@@ -1897,3 +1901,10 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION vs_ingest.current_alerts, vs_ingest.notify_alert, vs_ingest.evaluate_alerts FROM PUBLIC;
+
+------------------------------------------------------------------------------------------------
+-- 10. Region filters (issue 21): loads that keep only some links count the samples they leave out
+-- (vs_ingest_dir and vs_ingest_file take `links`, above).
+------------------------------------------------------------------------------------------------
+ALTER TABLE vs_ingest.run ADD COLUMN rows_filtered bigint NOT NULL DEFAULT 0;
+ALTER TABLE vs_ingest.file ADD COLUMN rows_filtered bigint NOT NULL DEFAULT 0;

@@ -118,6 +118,18 @@ pub enum IngestError {
     #[error("replace => true cannot be spread over the worker nodes (nodes => 'workers'): {0}")]
     ReplaceSpread(String),
 
+    #[error("relation \"{0}\" of the links to keep does not exist")]
+    LinksNotFound(String),
+
+    #[error("{0} has no column link_id of an integer type")]
+    LinksNoColumn(String),
+
+    #[error("{0} lists no link: a load keeping only its links would store nothing")]
+    LinksEmpty(String),
+
+    #[error("a load spread over the worker nodes cannot keep only some links")]
+    LinksSpread,
+
     #[error("permission denied to replace days of {target}: replacing deletes rows of {storage}")]
     ReplaceNotPermitted { target: String, storage: String },
 
@@ -169,7 +181,10 @@ impl IngestError {
             IngestError::Interrupted(_) => ERRCODE_CONNECTION_FAILURE,
             IngestError::WorkerPanic(_) => ERRCODE_INTERNAL_ERROR,
             IngestError::IsolationLevel(_) => ERRCODE_ACTIVE_SQL_TRANSACTION,
-            IngestError::ReplaceSpread(_) => ERRCODE_FEATURE_NOT_SUPPORTED,
+            IngestError::ReplaceSpread(_) | IngestError::LinksSpread => ERRCODE_FEATURE_NOT_SUPPORTED,
+            IngestError::LinksNotFound(_) => ERRCODE_UNDEFINED_TABLE,
+            IngestError::LinksNoColumn(_) => ERRCODE_UNDEFINED_COLUMN,
+            IngestError::LinksEmpty(_) => ERRCODE_INVALID_PARAMETER_VALUE,
             IngestError::ReplaceNotPermitted { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
             IngestError::Engine(e) => match e {
                 EngineError::Io { .. } => ERRCODE_IO_ERROR,
@@ -305,6 +320,18 @@ impl IngestError {
             }
             IngestError::NotMonitor => {
                 "GRANT pg_monitor to the role that reads them (the exporter's role, say).".to_string()
+            }
+            IngestError::LinksNotFound(_) | IngestError::LinksNoColumn(_) => {
+                "Name a table or view with the links to keep in a column link_id (bigint, int or numeric), e.g. \
+                 links => 'public.seoul_links'."
+                    .to_string()
+            }
+            IngestError::LinksEmpty(_) => {
+                "Fill it with the links to keep, or leave links out to load every link.".to_string()
+            }
+            IngestError::LinksSpread => {
+                "Load from the coordinator (nodes => 'local'): it writes through Citus into the shards on every node."
+                    .to_string()
             }
             IngestError::ReplaceSpread(_) => {
                 "A replacement rebuilds each day in one transaction, and a spread load would write a day from \

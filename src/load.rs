@@ -18,6 +18,7 @@ use crate::error::{IngestError, Result};
 use crate::gucs;
 use crate::postgres::access::{self, FixedSearchPath};
 use crate::postgres::catalog::{self, RunView, Totals};
+use crate::postgres::links;
 use crate::postgres::source::Source;
 use crate::worker::handoff::{Answer, Handoff};
 use crate::worker::request::Request;
@@ -36,6 +37,8 @@ pub struct LoadOptions<'a> {
     /// Where the files are loaded: `None` or `"local"` here, `"workers"` on the Citus worker
     /// nodes (`crate::cluster`).
     pub nodes: Option<&'a str>,
+    /// A table or view whose `link_id`s are the only links to keep (`crate::postgres::links`).
+    pub links: Option<&'a str>,
 }
 
 /// What a load returns to SQL.
@@ -59,10 +62,20 @@ impl Summary {
     }
 }
 
+/// Reads the links a load keeps into its request (as the caller, under the fixed search_path).
+fn keep_links(request: &mut Request, relation: Option<pg_sys::Oid>) -> Result<()> {
+    if let Some((from, ids)) = links::read(relation)? {
+        request.links = Some(ids);
+        request.links_from = Some(from);
+    }
+    Ok(())
+}
+
 /// Loads the files of `dir` whose names match `pattern`.
 pub fn load_dir(dir: &str, pattern: &str, options: &LoadOptions) -> Result<Summary> {
     access::check_role()?;
     let target = access::qualify_target(options.target)?;
+    let links = links::resolve(options.links)?;
     let _path = FixedSearchPath::enter();
     let allowed = access::allowed_dirs()?;
     let checked = access::open_dir(dir, &allowed)?;
@@ -74,11 +87,15 @@ pub fn load_dir(dir: &str, pattern: &str, options: &LoadOptions) -> Result<Summa
             if options.replace {
                 return Err(IngestError::ReplaceSpread(target));
             }
+            if links.is_some() {
+                return Err(IngestError::LinksSpread);
+            }
             crate::cluster::check_spread(&target)?;
             true
         }
         Some(other) => return Err(IngestError::BadNodes(other.into())),
     };
+    keep_links(&mut request, links)?;
     launch(Envelope { request, resume_run: None }, options.wait)
 }
 
@@ -98,12 +115,14 @@ pub fn load_files(dir: &str, pattern: &str, paths: &[String], options: &LoadOpti
 pub fn load_file(path: &str, options: &LoadOptions) -> Result<Summary> {
     access::check_role()?;
     let target = access::qualify_target(options.target)?;
+    let links = links::resolve(options.links)?;
     let _path = FixedSearchPath::enter();
     let allowed = access::allowed_dirs()?;
     let real = access::check_file(path, &allowed)?;
     let dir = real.parent().map(|d| d.display().to_string()).unwrap_or_default();
     let name = real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let request = request(&dir, &name, vec![real], &target, options)?;
+    let mut request = request(&dir, &name, vec![real], &target, options)?;
+    keep_links(&mut request, links)?;
     launch(Envelope { request, resume_run: None }, options.wait)
 }
 
@@ -219,6 +238,7 @@ pub fn load_source(source: &Source, scheduled: bool, wait: bool) -> Result<Optio
         replace: source.replace,
         wait,
         nodes: None,
+        links: None,
     };
     let files = match access::list_matching(&checked, &source.pattern) {
         Err(IngestError::NoMatch { .. }) if scheduled => return Ok(None),
@@ -303,6 +323,8 @@ fn request(dir: &str, pattern: &str, files: Vec<PathBuf>, target: &str, options:
         on_workers: false,
         replace: options.replace,
         budget: Budget::interactive(),
+        links: None,
+        links_from: None,
     })
 }
 

@@ -60,6 +60,34 @@ pub struct Options {
     pub gaps: Option<Arc<LocalGaps>>,
     /// At most this many file (compressed) bytes read a second; `None`: no cap.
     pub max_read_rate: Option<u64>,
+    /// Keep only the samples of these links (a region); the others are counted as filtered
+    /// ([`Counts::filtered`]) before aggregation. `None`: every link.
+    pub links: Option<Arc<LinkSet>>,
+}
+
+/// A set of link ids, for [`Options::links`]: sorted, so a lookup is a binary search over one
+/// flat array (a national network's 450,000 ids are 3.6 MB).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LinkSet(Vec<i64>);
+
+impl LinkSet {
+    pub fn new(mut ids: Vec<i64>) -> LinkSet {
+        ids.sort_unstable();
+        ids.dedup();
+        LinkSet(ids)
+    }
+
+    pub fn contains(&self, link_id: i64) -> bool {
+        self.0.binary_search(&link_id).is_ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl Options {
@@ -75,6 +103,7 @@ impl Options {
             start: Position::default(),
             gaps: None,
             max_read_rate: None,
+            links: None,
         }
     }
 }
@@ -95,6 +124,8 @@ pub struct Counts {
     /// Samples for a slot that already had one among the hours still open. A sample for an hour
     /// already handed over counts as loaded here; the writer's merge then finds it a duplicate.
     pub duplicate: u64,
+    /// Samples of links outside [`Options::links`]: left out, neither loaded nor rejected.
+    pub filtered: u64,
     /// Decompressed bytes consumed.
     pub bytes: u64,
 }
@@ -104,6 +135,7 @@ impl std::ops::AddAssign for Counts {
         self.lines += o.lines;
         self.loaded += o.loaded;
         self.duplicate += o.duplicate;
+        self.filtered += o.filtered;
         self.bytes += o.bytes;
     }
 }
@@ -532,6 +564,10 @@ impl Merger {
             batch.rejects.push(EntryReject { entry: self.entry.clone(), reject });
         }
         for sample in &parsed.samples[from.sample..to.sample] {
+            if self.options.links.as_ref().is_some_and(|links| !links.contains(sample.link_id)) {
+                batch.counts.filtered += 1;
+                continue;
+            }
             if self.acc.apply(sample) {
                 batch.counts.loaded += 1;
             } else {

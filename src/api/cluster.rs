@@ -29,6 +29,7 @@ fn load_files(
             Some(false),
             Some(false),
             None,
+            None,
         )?;
         let paths = required("paths", paths)?;
         load::load_files(required("dir", dir)?, required("pattern", pattern)?, &paths, &options)

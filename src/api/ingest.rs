@@ -45,6 +45,7 @@ pub(crate) fn options<'a>(
     replace: Option<bool>,
     wait: Option<bool>,
     nodes: Option<&'a str>,
+    links: Option<&'a str>,
 ) -> crate::error::Result<LoadOptions<'a>> {
     Ok(LoadOptions {
         target: required("target", target)?,
@@ -55,6 +56,7 @@ pub(crate) fn options<'a>(
         replace: required("replace", replace)?,
         wait: required("wait", wait)?,
         nodes,
+        links,
     })
 }
 
@@ -72,9 +74,11 @@ fn vs_ingest_dir(
     wait: default!(Option<bool>, true),
     nodes: default!(Option<&str>, "NULL"),
     replace: default!(Option<bool>, false),
+    links: default!(Option<&str>, "NULL"),
 ) -> pgrx::composite_type!('static, "vs_ingest.load_summary") {
     let load = || {
-        let options = options(target, format, source_timezone, max_reject_ratio, reload_changed, replace, wait, nodes)?;
+        let options =
+            options(target, format, source_timezone, max_reject_ratio, reload_changed, replace, wait, nodes, links)?;
         load::load_dir(required("dir", dir)?, required("pattern", pattern)?, &options)
     };
     summary_row(load().or_raise())
@@ -92,9 +96,11 @@ fn vs_ingest_file(
     reload_changed: default!(Option<bool>, false),
     wait: default!(Option<bool>, true),
     replace: default!(Option<bool>, false),
+    links: default!(Option<&str>, "NULL"),
 ) -> pgrx::composite_type!('static, "vs_ingest.load_summary") {
     let load = || {
-        let options = options(target, format, source_timezone, max_reject_ratio, reload_changed, replace, wait, None)?;
+        let options =
+            options(target, format, source_timezone, max_reject_ratio, reload_changed, replace, wait, None, links)?;
         load::load_file(required("path", path)?, &options)
     };
     summary_row(load().or_raise())

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod catalog;
+pub mod links;
 pub mod source;
 pub mod subxact;
 pub mod transaction;

@@ -17,9 +17,10 @@ CREATE FUNCTION public.vs_ingest_dir(
     reload_changed boolean DEFAULT false,
     wait boolean DEFAULT true,
     nodes text DEFAULT NULL,
-    replace boolean DEFAULT false
+    replace boolean DEFAULT false,
+    links text DEFAULT NULL
 ) RETURNS vs_ingest.load_summary LANGUAGE sql VOLATILE
-AS $$ SELECT * FROM vs_ingest.vs_ingest_dir(dir, pattern, target, format, source_timezone, max_reject_ratio, reload_changed, wait, nodes, replace) $$;
+AS $$ SELECT * FROM vs_ingest.vs_ingest_dir(dir, pattern, target, format, source_timezone, max_reject_ratio, reload_changed, wait, nodes, replace, links) $$;
 
 CREATE FUNCTION public.vs_ingest_file(
     path text,
@@ -29,9 +30,10 @@ CREATE FUNCTION public.vs_ingest_file(
     max_reject_ratio double precision DEFAULT NULL,
     reload_changed boolean DEFAULT false,
     wait boolean DEFAULT true,
-    replace boolean DEFAULT false
+    replace boolean DEFAULT false,
+    links text DEFAULT NULL
 ) RETURNS vs_ingest.load_summary LANGUAGE sql VOLATILE
-AS $$ SELECT * FROM vs_ingest.vs_ingest_file(path, target, format, source_timezone, max_reject_ratio, reload_changed, wait, replace) $$;
+AS $$ SELECT * FROM vs_ingest.vs_ingest_file(path, target, format, source_timezone, max_reject_ratio, reload_changed, wait, replace, links) $$;
 
 -- What a load would do, file by file, and how long it would take (src/api/plan.rs).
 CREATE FUNCTION public.vs_ingest_plan(

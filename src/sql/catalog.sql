@@ -93,6 +93,8 @@ CREATE TABLE vs_ingest.run (
     rows_duplicate  bigint      NOT NULL DEFAULT 0,
     rows_missing    bigint      NOT NULL DEFAULT 0,
     rows_rejected   bigint      NOT NULL DEFAULT 0,
+    -- Samples of links a `links => ...` load left out: read, neither loaded nor rejected.
+    rows_filtered   bigint      NOT NULL DEFAULT 0,
     bytes           bigint      NOT NULL DEFAULT 0,
     error           text
 );
@@ -125,6 +127,8 @@ CREATE TABLE vs_ingest.file (
     rows_duplicate  bigint      NOT NULL DEFAULT 0,
     rows_missing    bigint      NOT NULL DEFAULT 0,
     rows_rejected   bigint      NOT NULL DEFAULT 0,
+    -- Samples of links a `links => ...` load left out: read, neither loaded nor rejected.
+    rows_filtered   bigint      NOT NULL DEFAULT 0,
     bytes           bigint      NOT NULL DEFAULT 0,
     -- Bytes of the (compressed) file read up to the last committed chunk: progress against size.
     input_done      bigint      NOT NULL DEFAULT 0,

@@ -6,6 +6,7 @@
 mod budget;
 mod load;
 mod quality;
+mod regions;
 mod replace;
 mod scheduler;
 mod support;

@@ -144,6 +144,7 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
     options.start = state.start;
     options.gaps = worker.gaps.clone();
     options.max_read_rate = request.budget.worker_read_rate();
+    options.links = worker.links.clone();
     let load = worker.engine.load_source(Ok(source), options);
     let mut totals = state.totals;
     let mut rejects_stored = state.rejects_stored;
@@ -168,6 +169,7 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
         times.write += writing.elapsed().as_secs_f64();
         chunk.rows_read += batch.counts.lines.rows;
         chunk.rows_missing += batch.counts.lines.missing;
+        chunk.rows_filtered += batch.counts.filtered;
         chunk.rows_rejected += batch.counts.lines.rejected;
         chunk.bytes += batch.counts.bytes;
         chunk.rows_loaded += written.loaded;

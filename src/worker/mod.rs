@@ -21,6 +21,7 @@ use pgrx::prelude::*;
 use vs_ingest_engine::calendar::LocalGaps;
 use vs_ingest_engine::format::Format;
 use vs_ingest_engine::pipeline::Engine;
+use vs_ingest_engine::pipeline::LinkSet;
 
 use crate::error::{spi_error, IngestError, Result};
 use crate::postgres::catalog;
@@ -174,6 +175,8 @@ pub struct Worker {
     /// The local times that do not exist in the source's time zone (`None`: none between 1970
     /// and 2100): the parser rejects rows at them as `nonexistent_time`.
     pub gaps: Option<Arc<LocalGaps>>,
+    /// The only links to keep (`links => ...`), shared by the engine's loads of every file.
+    pub links: Option<Arc<LinkSet>>,
     /// Chunks this worker committed, for the test-only fault injection.
     pub chunks_committed: u32,
 }
@@ -207,7 +210,8 @@ fn work(run_id: i64, request: Request, leader: bool) {
     let gaps = in_transaction(|| local_time_gaps(&request.source_timezone)).unwrap_or_else(|e| {
         panic!("vs_ingest worker could not read the local times of {}: {e}", request.source_timezone)
     });
-    let mut worker = Worker { run_id, request, format, engine, writer, gaps, chunks_committed: 0 };
+    let links = request.links.clone().map(|ids| Arc::new(LinkSet::new(ids)));
+    let mut worker = Worker { run_id, request, format, engine, writer, gaps, links, chunks_committed: 0 };
 
     loop {
         if stop_requested() {

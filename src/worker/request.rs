@@ -46,6 +46,12 @@ pub struct Request {
     /// speed, as those releases loaded.
     #[serde(default)]
     pub budget: crate::budget::Budget,
+    /// Keep only these links (`links => ...`; `crate::postgres::links`), read from the relation
+    /// `links_from` when the load started; absent: every link.
+    #[serde(default)]
+    pub links: Option<Vec<i64>>,
+    #[serde(default)]
+    pub links_from: Option<String>,
 }
 
 fn first_version() -> u32 {
@@ -55,7 +61,7 @@ fn first_version() -> u32 {
 impl Request {
     /// The layout this release stores. 2 (0.2.0): adds `version` and `on_workers`; layout 1's
     /// `allowed_dirs`, `max_entry_bytes` and `test_exit_after_chunks` are ignored (read from the
-    /// server instead). 3 (0.3.0): adds `replace` and `budget`.
+    /// server instead). 3 (0.3.0): adds `replace`, `budget`, `links` and `links_from`.
     pub const VERSION: u32 = 3;
 
     /// Reads a request stored in `vs_ingest.run.options` by this or an earlier release.

@@ -361,3 +361,34 @@ fn the_load_rejects_rows_at_the_nonexistent_local_times_it_is_given() {
 }
 
 mod props;
+
+#[test]
+fn a_link_filter_keeps_exactly_its_links_and_counts_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("20230101_5Min.csv");
+    std::fs::write(&path, day_csv(20)).unwrap();
+    let mut all = Options::new(lookup("its_5min").unwrap());
+    all.chunk_size = 4096;
+    let (all_hours, _, all_counts, _) = run(path.clone(), all.clone(), 2).unwrap();
+
+    // Every third link, and one id the file lacks.
+    let kept: Vec<i64> = (0..20).step_by(3).map(|l| 1_000_000_000 + l).chain([7]).collect();
+    let mut region = all.clone();
+    region.links = Some(Arc::new(LinkSet::new(kept.clone())));
+    let (hours, rejects, counts, _) = run(path, region, 2).unwrap();
+    let want: BTreeMap<(i64, i64), HourlyRow> =
+        table(&all_hours).into_iter().filter(|((_, link), _)| kept.contains(link)).collect();
+    assert_eq!(table(&hours), want);
+    assert!(rejects.is_empty());
+    assert_eq!(counts.loaded, 7 * 288);
+    assert_eq!(counts.filtered, 13 * 288);
+    assert_eq!(counts.loaded + counts.filtered, all_counts.loaded);
+    assert_eq!(counts.lines, all_counts.lines);
+}
+
+#[test]
+fn a_link_set_is_sorted_and_deduplicated() {
+    let set = LinkSet::new(vec![5, 1, 5, 3]);
+    assert_eq!((set.len(), set.contains(3), set.contains(4), set.contains(5)), (3, true, false, true));
+    assert!(LinkSet::new(vec![]).is_empty());
+}

@@ -1198,18 +1198,20 @@ BEGIN
                    d.max_jump::real / 10::real AS max_jump,
                    d.speed_min::real / 10::real AS speed_min,
                    d.speed_max::real / 10::real AS speed_max,
-                   d.longest_run >= t.stuck_slots AS stuck,
-                   d.speed_max = 0 AS all_zero,
-                   d.speed_max > t.max_speed * 10 AS implausible,
-                   d.max_jump > t.max_jump * 10 AS jump,
-                   1 - d.samples::float8 / e.slots > t.max_missing_rate AS missing,
-                   (d.longest_run >= t.stuck_slots OR d.speed_max = 0 OR d.speed_max > t.max_speed * 10
-                    OR d.max_jump > t.max_jump * 10 OR 1 - d.samples::float8 / e.slots > t.max_missing_rate) AS flagged
+                   f.stuck, f.all_zero, f.implausible, f.jump, f.missing,
+                   f.stuck OR f.all_zero OR f.implausible OR f.jump OR f.missing AS flagged
               FROM %s d
              CROSS JOIN vs_ingest.quality_thresholds() t
              CROSS JOIN LATERAL (
                    SELECT (extract(epoch FROM ((d.day + 1)::timestamp AT TIME ZONE %L) - (d.day::timestamp AT TIME ZONE %L))
-                           / 300)::int AS slots) e$view$, nsp, quality, days, tz, tz);
+                           / 300)::int AS slots) e
+             CROSS JOIN LATERAL (
+                   SELECT d.longest_run >= t.stuck_slots AS stuck,
+                          d.speed_max = 0 AS all_zero,
+                          d.speed_max > t.max_speed * 10 AS implausible,
+                          d.max_jump > t.max_jump * 10 AS jump,
+                          1 - d.samples::float8 / e.slots > t.max_missing_rate AS missing) f$view$,
+            nsp, quality, days, tz, tz);
         EXECUTE format($c$COMMENT ON VIEW %I.%I IS %L$c$, nsp, quality,
             'Data quality per link and local day of ' || target::text || ', kept exact by every load; the flags compare '
             'the figures with the vs_ingest.quality_* settings of the session (see vs_ingest.quality_thresholds()).');

@@ -71,22 +71,7 @@ mod tests {
             day2_rollups
         );
         // Coverage follows: each hour counts exactly the links the corrected day has in it.
-        assert_eq!(
-            one::<i64>(
-                "SELECT count(*) FROM (
-                     SELECT hour, count(*)::int AS links FROM expected GROUP BY hour
-                     EXCEPT SELECT hour, links FROM vs_ingest.coverage
-                             WHERE target_oid = 'public.replaced'::regclass) x"
-            ),
-            0
-        );
-        assert_eq!(
-            one::<i64>(
-                "SELECT count(*) FROM vs_ingest.coverage c WHERE target_oid = 'public.replaced'::regclass
-                    AND NOT EXISTS (SELECT 1 FROM expected e WHERE e.hour = c.hour)"
-            ),
-            0
-        );
+        assert_eq!(coverage_differences("public.replaced"), (0, 0));
 
         // The ledger: the first day's old file is superseded by the replacement, the second's not.
         let statuses = one::<String>(&format!(

@@ -233,6 +233,20 @@ pub(crate) fn rollup_differences(days: &str, time_zone: &str) -> i64 {
     ))
 }
 
+/// Hours of `expected` whose link count `vs_ingest.coverage` of `target` lacks or has otherwise,
+/// and coverage hours of `target` that `expected` has no row in: (0, 0) when coverage is exact.
+pub(crate) fn coverage_differences(target: &str) -> (i64, i64) {
+    let wrong = one::<i64>(&format!(
+        "SELECT count(*) FROM (SELECT hour, count(*)::int AS links FROM expected GROUP BY hour
+                               EXCEPT SELECT hour, links FROM vs_ingest.coverage WHERE target_oid = '{target}'::regclass) x"
+    ));
+    let extra = one::<i64>(&format!(
+        "SELECT count(*) FROM vs_ingest.coverage c WHERE target_oid = '{target}'::regclass
+            AND NOT EXISTS (SELECT 1 FROM expected e WHERE e.hour = c.hour)"
+    ));
+    (wrong, extra)
+}
+
 /// A digest of a table's rows, to show a load changed nothing.
 pub(crate) fn digest(target: &str) -> String {
     one::<String>(&format!("SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY link_id, hour), '')) FROM {target} t"))

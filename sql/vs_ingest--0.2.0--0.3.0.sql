@@ -1493,7 +1493,8 @@ CREATE FUNCTION vs_ingest.vs_ingest_dir(
 	"wait" bool DEFAULT true,
 	"nodes" TEXT DEFAULT NULL,
 	"replace" bool DEFAULT false,
-	"links" TEXT DEFAULT NULL
+	"links" TEXT DEFAULT NULL,
+	"unknown_links" TEXT DEFAULT NULL
 ) RETURNS vs_ingest.load_summary VOLATILE PARALLEL UNSAFE LANGUAGE c
 AS 'MODULE_PATHNAME', 'vs_ingest_dir_wrapper';
 
@@ -1506,7 +1507,8 @@ CREATE FUNCTION vs_ingest.vs_ingest_file(
 	"reload_changed" bool DEFAULT false,
 	"wait" bool DEFAULT true,
 	"replace" bool DEFAULT false,
-	"links" TEXT DEFAULT NULL
+	"links" TEXT DEFAULT NULL,
+	"unknown_links" TEXT DEFAULT NULL
 ) RETURNS vs_ingest.load_summary VOLATILE PARALLEL UNSAFE LANGUAGE c
 AS 'MODULE_PATHNAME', 'vs_ingest_file_wrapper';
 
@@ -1560,9 +1562,10 @@ CREATE FUNCTION public.vs_ingest_dir(
     wait boolean DEFAULT true,
     nodes text DEFAULT NULL,
     replace boolean DEFAULT false,
-    links text DEFAULT NULL
+    links text DEFAULT NULL,
+    unknown_links text DEFAULT NULL
 ) RETURNS vs_ingest.load_summary LANGUAGE sql VOLATILE
-AS $$ SELECT * FROM vs_ingest.vs_ingest_dir(dir, pattern, target, format, source_timezone, max_reject_ratio, reload_changed, wait, nodes, replace, links) $$;
+AS $$ SELECT * FROM vs_ingest.vs_ingest_dir(dir, pattern, target, format, source_timezone, max_reject_ratio, reload_changed, wait, nodes, replace, links, unknown_links) $$;
 
 CREATE FUNCTION public.vs_ingest_file(
     path text,
@@ -1573,9 +1576,10 @@ CREATE FUNCTION public.vs_ingest_file(
     reload_changed boolean DEFAULT false,
     wait boolean DEFAULT true,
     replace boolean DEFAULT false,
-    links text DEFAULT NULL
+    links text DEFAULT NULL,
+    unknown_links text DEFAULT NULL
 ) RETURNS vs_ingest.load_summary LANGUAGE sql VOLATILE
-AS $$ SELECT * FROM vs_ingest.vs_ingest_file(path, target, format, source_timezone, max_reject_ratio, reload_changed, wait, replace, links) $$;
+AS $$ SELECT * FROM vs_ingest.vs_ingest_file(path, target, format, source_timezone, max_reject_ratio, reload_changed, wait, replace, links, unknown_links) $$;
 
 CREATE FUNCTION public.vs_ingest_add_source(
     name text,
@@ -1910,3 +1914,73 @@ REVOKE ALL ON FUNCTION vs_ingest.current_alerts, vs_ingest.notify_alert, vs_inge
 ------------------------------------------------------------------------------------------------
 ALTER TABLE vs_ingest.run ADD COLUMN rows_filtered bigint NOT NULL DEFAULT 0;
 ALTER TABLE vs_ingest.file ADD COLUMN rows_filtered bigint NOT NULL DEFAULT 0;
+
+------------------------------------------------------------------------------------------------
+-- 11. A link reference network per target and the unknown links loads find (issue 21, items 1
+-- and 3; src/postgres/links.rs), as src/sql/catalog.sql and src/sql/api.sql have them.
+------------------------------------------------------------------------------------------------
+ALTER TABLE vs_ingest.run ADD COLUMN rows_unknown bigint NOT NULL DEFAULT 0;
+ALTER TABLE vs_ingest.file ADD COLUMN rows_unknown bigint NOT NULL DEFAULT 0;
+
+-- A target's reference network (vs_ingest_set_links, src/postgres/links.rs): the links it knows,
+-- one row each, replaced whole when the network is re-released. Loads count (and may skip) the
+-- samples of links it lacks on their day. Written only by vs_ingest_set_links, as the catalog's
+-- owner, from a relation its caller could read.
+CREATE TABLE vs_ingest.link (
+    -- The target (its hourly view), by oid: the network follows a renamed target, and a target
+    -- created again under an old name has none.
+    target_oid      oid         NOT NULL,
+    link_id         bigint      NOT NULL,
+    region          text,
+    road_name       text,
+    -- The local days (in the files' time zone) the link exists: [valid_from, valid_until); NULL
+    -- is open on that side.
+    valid_from      date,
+    valid_until     date,
+    CHECK (valid_until > valid_from),
+    PRIMARY KEY (target_oid, link_id)
+);
+COMMENT ON TABLE vs_ingest.link IS 'Per target, the links of its reference network, with region, road name and validity.';
+
+-- Per file, the samples of each link its target's network lacked (the 1,000 most frequent of
+-- each committed chunk: a national day commits in one or two), committed with that chunk.
+CREATE TABLE vs_ingest.unknown_link (
+    file_id         bigint      NOT NULL REFERENCES vs_ingest.file ON DELETE CASCADE,
+    link_id         bigint      NOT NULL,
+    samples         bigint      NOT NULL CHECK (samples > 0),
+    PRIMARY KEY (file_id, link_id)
+);
+COMMENT ON TABLE vs_ingest.unknown_link IS 'Per loaded file, the samples of links its target''s network lacks.';
+SELECT pg_catalog.pg_extension_config_dump('vs_ingest.link', '');
+SELECT pg_catalog.pg_extension_config_dump('vs_ingest.unknown_link', '');
+ALTER TABLE vs_ingest.link ENABLE ROW LEVEL SECURITY;
+ALTER TABLE vs_ingest.unknown_link ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable_targets ON vs_ingest.link FOR SELECT
+    USING (coalesce(has_table_privilege(target_oid, 'SELECT'), false));
+CREATE POLICY own_files ON vs_ingest.unknown_link FOR SELECT
+    USING (EXISTS (SELECT 1 FROM vs_ingest.file f WHERE f.file_id = unknown_link.file_id));
+
+-- The links loads found that their target's network lacks, most samples first: a network update
+-- is noticed here. security_invoker: each reader sees the files it sees.
+CREATE VIEW vs_ingest.unknown_links WITH (security_invoker = true) AS
+SELECT r.target_oid, r.target, u.link_id, sum(u.samples)::bigint AS samples, count(DISTINCT f.path) AS files,
+       min(f.started_at) AS first_seen, max(f.started_at) AS last_seen
+  FROM vs_ingest.unknown_link u
+  JOIN vs_ingest.file f USING (file_id)
+  JOIN vs_ingest.run r USING (run_id)
+ GROUP BY r.target_oid, r.target, u.link_id;
+COMMENT ON VIEW vs_ingest.unknown_links IS 'Per target, the links its loads found that its network lacks, with their samples.';
+REVOKE ALL ON vs_ingest.link, vs_ingest.unknown_link, vs_ingest.unknown_links FROM PUBLIC;
+GRANT SELECT ON vs_ingest.link, vs_ingest.unknown_link, vs_ingest.unknown_links TO pg_read_server_files;
+GRANT SELECT ON vs_ingest.unknown_link, vs_ingest.unknown_links TO pg_monitor;
+
+CREATE FUNCTION vs_ingest.vs_ingest_set_links(
+	"target" TEXT,
+	"relation" TEXT
+) RETURNS bigint VOLATILE PARALLEL UNSAFE LANGUAGE c
+AS 'MODULE_PATHNAME', 'vs_ingest_set_links_wrapper';
+
+CREATE FUNCTION public.vs_ingest_set_links(target text, relation text) RETURNS bigint
+LANGUAGE sql VOLATILE AS $$ SELECT vs_ingest.vs_ingest_set_links($1, $2) $$;
+REVOKE ALL ON FUNCTION vs_ingest.vs_ingest_set_links, public.vs_ingest_set_links FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vs_ingest.vs_ingest_set_links, public.vs_ingest_set_links TO pg_read_server_files;

@@ -118,17 +118,38 @@ pub enum IngestError {
     #[error("replace => true cannot be spread over the worker nodes (nodes => 'workers'): {0}")]
     ReplaceSpread(String),
 
-    #[error("relation \"{0}\" of the links to keep does not exist")]
+    #[error("relation \"{0}\" of links does not exist")]
     LinksNotFound(String),
 
     #[error("{0} has no column link_id of an integer type")]
     LinksNoColumn(String),
 
-    #[error("{0} lists no link: a load keeping only its links would store nothing")]
+    #[error("{0} lists no link")]
     LinksEmpty(String),
 
     #[error("a load spread over the worker nodes cannot keep only some links")]
     LinksSpread,
+
+    #[error("unknown_links must be 'load' or 'skip', not \"{0}\"")]
+    BadUnknownLinks(String),
+
+    #[error("target {0} has no link network, so no link is unknown to it")]
+    NoNetwork(String),
+
+    #[error("target {0} has a link network, which a load spread over the worker nodes does not check")]
+    NetworkSpread(String),
+
+    #[error("\"{0}\" is not a vs_ingest target")]
+    NotATarget(String),
+
+    #[error("must be the owner of target \"{0}\" to set its links")]
+    NotNetworkOwner(String),
+
+    #[error("link {link_id} is listed {times} times in {relation}")]
+    NetworkDuplicate { relation: String, link_id: i64, times: i64 },
+
+    #[error("link {link_id} of {relation} is valid until {valid_until}, not after it is valid from {valid_from}")]
+    NetworkBadValidity { relation: String, link_id: i64, valid_from: String, valid_until: String },
 
     #[error("permission denied to replace days of {target}: replacing deletes rows of {storage}")]
     ReplaceNotPermitted { target: String, storage: String },
@@ -171,7 +192,14 @@ impl IngestError {
             IngestError::NotSourceOwner(_)
             | IngestError::NotRunOwner(_)
             | IngestError::NotTargetOwner(_)
+            | IngestError::NotNetworkOwner(_)
             | IngestError::NotMonitor => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            IngestError::BadUnknownLinks(_)
+            | IngestError::NoNetwork(_)
+            | IngestError::NetworkDuplicate { .. }
+            | IngestError::NetworkBadValidity { .. } => ERRCODE_INVALID_PARAMETER_VALUE,
+            IngestError::NetworkSpread(_) => ERRCODE_FEATURE_NOT_SUPPORTED,
+            IngestError::NotATarget(_) => ERRCODE_WRONG_OBJECT_TYPE,
             IngestError::WorkersBlocked { .. } => ERRCODE_LOCK_NOT_AVAILABLE,
             IngestError::BadInterval { .. } | IngestError::BadRetainAction(_) | IngestError::BadMinCoverage(_) => {
                 ERRCODE_INVALID_PARAMETER_VALUE
@@ -322,12 +350,39 @@ impl IngestError {
                 "GRANT pg_monitor to the role that reads them (the exporter's role, say).".to_string()
             }
             IngestError::LinksNotFound(_) | IngestError::LinksNoColumn(_) => {
-                "Name a table or view with the links to keep in a column link_id (bigint, int or numeric), e.g. \
-                 links => 'public.seoul_links'."
+                "Name a table or view with the links in a column link_id (bigint, int or numeric), e.g. \
+                 'public.seoul_links'."
                     .to_string()
             }
             IngestError::LinksEmpty(_) => {
-                "Fill it with the links to keep, or leave links out to load every link.".to_string()
+                "Fill it with links. A load keeping only its links would store nothing (leave links out to load \
+                 every link); a network without links would know none (NULL removes a target's network)."
+                    .to_string()
+            }
+            IngestError::BadUnknownLinks(_) => {
+                "'load' loads the samples of links the target's network lacks (and counts them); 'skip' leaves \
+                 them out (and counts them)."
+                    .to_string()
+            }
+            IngestError::NoNetwork(target) => format!(
+                "Register the links it knows first: SELECT vs_ingest_set_links('{target}', 'public.network_links')."
+            ),
+            IngestError::NetworkSpread(target) => format!(
+                "Load from the coordinator (nodes => 'local'), or remove the network first: \
+                 SELECT vs_ingest_set_links('{target}', NULL)."
+            ),
+            IngestError::NotATarget(_) => {
+                "Name the hourly view of a target (vs_ingest_create_target makes one; a first load too).".to_string()
+            }
+            IngestError::NotNetworkOwner(_) => {
+                "Only the target's owner (or a member of that role, or a superuser) may set its links.".to_string()
+            }
+            IngestError::NetworkDuplicate { .. } => {
+                "A network lists each link once, with the local days it is valid (valid_from, valid_until).".to_string()
+            }
+            IngestError::NetworkBadValidity { .. } => {
+                "valid_until is the first day the link no longer exists: it must come after valid_from (NULL: open)."
+                    .to_string()
             }
             IngestError::LinksSpread => {
                 "Load from the coordinator (nodes => 'local'): it writes through Citus into the shards on every node."

@@ -67,7 +67,8 @@ extension_sql_file!(
         api::monitoring::reject_counts,
         api::monitoring::source_freshness,
         api::settings::settings,
-        api::plan::vs_ingest_plan
+        api::plan::vs_ingest_plan,
+        api::links::vs_ingest_set_links
     ],
     finalize
 );

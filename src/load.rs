@@ -11,6 +11,7 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::{IntoDatum, PgLogLevel};
 use vs_ingest_engine::format;
+use vs_ingest_engine::links::UnknownLinks;
 use vs_ingest_engine::source::FileMeta;
 
 use crate::budget::Budget;
@@ -39,6 +40,9 @@ pub struct LoadOptions<'a> {
     pub nodes: Option<&'a str>,
     /// A table or view whose `link_id`s are the only links to keep (`crate::postgres::links`).
     pub links: Option<&'a str>,
+    /// What to do with the samples of links the target's network lacks: `"load"` (`None`: the
+    /// same) or `"skip"`; counted either way (`crate::postgres::links`).
+    pub unknown_links: Option<&'a str>,
 }
 
 /// What a load returns to SQL.
@@ -71,6 +75,22 @@ fn keep_links(request: &mut Request, relation: Option<pg_sys::Oid>) -> Result<()
     Ok(())
 }
 
+/// Refuses `unknown_links` for a target without a network, and a load spread over the worker
+/// nodes into a target with one (their catalogs do not have it).
+fn check_network(target: &str, options: &LoadOptions, spread: bool) -> Result<()> {
+    let known = match access::relation_oid(target)? {
+        Some(target) => links::has_network(target)?,
+        None => false,
+    };
+    if known && spread {
+        return Err(IngestError::NetworkSpread(target.into()));
+    }
+    if options.unknown_links.is_some() && !known {
+        return Err(IngestError::NoNetwork(target.into()));
+    }
+    Ok(())
+}
+
 /// Loads the files of `dir` whose names match `pattern`.
 pub fn load_dir(dir: &str, pattern: &str, options: &LoadOptions) -> Result<Summary> {
     access::check_role()?;
@@ -90,11 +110,13 @@ pub fn load_dir(dir: &str, pattern: &str, options: &LoadOptions) -> Result<Summa
             if links.is_some() {
                 return Err(IngestError::LinksSpread);
             }
+            check_network(&target, options, true)?;
             crate::cluster::check_spread(&target)?;
             true
         }
         Some(other) => return Err(IngestError::BadNodes(other.into())),
     };
+    check_network(&target, options, request.on_workers)?;
     keep_links(&mut request, links)?;
     launch(Envelope { request, resume_run: None }, options.wait)
 }
@@ -122,6 +144,7 @@ pub fn load_file(path: &str, options: &LoadOptions) -> Result<Summary> {
     let dir = real.parent().map(|d| d.display().to_string()).unwrap_or_default();
     let name = real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut request = request(&dir, &name, vec![real], &target, options)?;
+    check_network(&target, options, false)?;
     keep_links(&mut request, links)?;
     launch(Envelope { request, resume_run: None }, options.wait)
 }
@@ -239,6 +262,7 @@ pub fn load_source(source: &Source, scheduled: bool, wait: bool) -> Result<Optio
         wait,
         nodes: None,
         links: None,
+        unknown_links: None,
     };
     let files = match access::list_matching(&checked, &source.pattern) {
         Err(IngestError::NoMatch { .. }) if scheduled => return Ok(None),
@@ -306,6 +330,13 @@ fn request(dir: &str, pattern: &str, files: Vec<PathBuf>, target: &str, options:
     };
     let max_reject_ratio = options.max_reject_ratio.unwrap_or_else(|| gucs::MAX_REJECT_RATIO.get());
     let format = check_options(options.format, Some(&source_timezone), Some(max_reject_ratio))?;
+    let unknown_links = match options.unknown_links {
+        None => None,
+        Some(word) => match UnknownLinks::parse(word) {
+            Some(unknown) => Some(unknown.word().to_string()),
+            None => return Err(IngestError::BadUnknownLinks(word.into())),
+        },
+    };
     Ok(Request {
         version: Request::VERSION,
         dir: dir.to_string(),
@@ -325,6 +356,7 @@ fn request(dir: &str, pattern: &str, files: Vec<PathBuf>, target: &str, options:
         budget: Budget::interactive(),
         links: None,
         links_from: None,
+        unknown_links,
     })
 }
 

@@ -2,7 +2,8 @@
 //!
 //! The pipeline, in folder order: [`source`] opens a file as decompressed byte streams (zip, gzip,
 //! zstd or plain, told apart by magic bytes) → [`chunk`] cuts a stream into line-aligned chunks →
-//! [`format`] parses a chunk's lines into samples and rejects → [`aggregate`] folds samples into
+//! [`format`] parses a chunk's lines into samples and rejects → [`links`] keeps a region's
+//! links and counts those a network lacks → [`aggregate`] folds samples into
 //! hourly rows (first sample wins) → [`pipeline`] runs those stages on threads and hands the
 //! caller batches of finished hours → [`block`] merges them into the stored rows of six hours,
 //! which [`copy_binary`] encodes for COPY; [`rollup`] sums them per link and local day.
@@ -18,6 +19,7 @@ pub mod chunk;
 pub mod copy_binary;
 pub mod error;
 pub mod format;
+pub mod links;
 pub mod pipeline;
 pub mod rollup;
 pub mod source;

@@ -21,6 +21,7 @@ use crate::calendar::LocalGaps;
 use crate::chunk::Chunker;
 use crate::error::{Error, Result};
 use crate::format::{ChunkContext, Format, LineCounts, ParsedChunk, Reject};
+use crate::links::{add_unknown, LinkSet, Network, UnknownCounts, UnknownLinks};
 use crate::source::Source;
 
 /// Where a load starts: an entry and a decompressed byte offset and line count within it.
@@ -63,31 +64,10 @@ pub struct Options {
     /// Keep only the samples of these links (a region); the others are counted as filtered
     /// ([`Counts::filtered`]) before aggregation. `None`: every link.
     pub links: Option<Arc<LinkSet>>,
-}
-
-/// A set of link ids, for [`Options::links`]: sorted, so a lookup is a binary search over one
-/// flat array (a national network's 450,000 ids are 3.6 MB).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LinkSet(Vec<i64>);
-
-impl LinkSet {
-    pub fn new(mut ids: Vec<i64>) -> LinkSet {
-        ids.sort_unstable();
-        ids.dedup();
-        LinkSet(ids)
-    }
-
-    pub fn contains(&self, link_id: i64) -> bool {
-        self.0.binary_search(&link_id).is_ok()
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
+    /// The target's reference network and what to do with the samples of links it lacks on
+    /// their day: counted per link either way ([`Counts::unknown`], [`Batch::unknown_links`]);
+    /// with [`UnknownLinks::Skip`] also left out, as filtered. `None`: no network.
+    pub network: Option<(Arc<Network>, UnknownLinks)>,
 }
 
 impl Options {
@@ -104,6 +84,7 @@ impl Options {
             gaps: None,
             max_read_rate: None,
             links: None,
+            network: None,
         }
     }
 }
@@ -124,8 +105,11 @@ pub struct Counts {
     /// Samples for a slot that already had one among the hours still open. A sample for an hour
     /// already handed over counts as loaded here; the writer's merge then finds it a duplicate.
     pub duplicate: u64,
-    /// Samples of links outside [`Options::links`]: left out, neither loaded nor rejected.
+    /// Samples left out, neither loaded nor rejected: of links outside [`Options::links`], and
+    /// of unknown links when they are skipped.
     pub filtered: u64,
+    /// Samples of links the network ([`Options::network`]) lacks on their day, loaded or not.
+    pub unknown: u64,
     /// Decompressed bytes consumed.
     pub bytes: u64,
 }
@@ -136,6 +120,7 @@ impl std::ops::AddAssign for Counts {
         self.loaded += o.loaded;
         self.duplicate += o.duplicate;
         self.filtered += o.filtered;
+        self.unknown += o.unknown;
         self.bytes += o.bytes;
     }
 }
@@ -147,6 +132,8 @@ pub struct Batch {
     pub hours: Vec<HourBatch>,
     pub rejects: Vec<EntryReject>,
     pub counts: Counts,
+    /// Per unknown link, its samples ([`Counts::unknown`] in all).
+    pub unknown_links: UnknownCounts,
     /// Set when everything read so far is in this or an earlier batch: a load started at this
     /// position after writing these batches neither loses nor repeats a line.
     pub checkpoint: Option<Position>,
@@ -568,6 +555,16 @@ impl Merger {
                 batch.counts.filtered += 1;
                 continue;
             }
+            if let Some((network, unknown)) = &self.options.network {
+                if !network.knows(sample.link_id, sample.local_hour) {
+                    batch.counts.unknown += 1;
+                    *batch.unknown_links.entry(sample.link_id).or_default() += 1;
+                    if *unknown == UnknownLinks::Skip {
+                        batch.counts.filtered += 1;
+                        continue;
+                    }
+                }
+            }
             if self.acc.apply(sample) {
                 batch.counts.loaded += 1;
             } else {
@@ -588,6 +585,7 @@ impl Merger {
         pending.hours.extend(batch.hours);
         pending.rejects.extend(batch.rejects);
         pending.counts += batch.counts;
+        add_unknown(&mut pending.unknown_links, batch.unknown_links);
         pending.checkpoint = batch.checkpoint;
         if pending.hours.is_empty() && pending.checkpoint.is_none() {
             return Ok(());

@@ -30,6 +30,7 @@ fn load_files(
             Some(false),
             None,
             None,
+            None,
         )?;
         let paths = required("paths", paths)?;
         load::load_files(required("dir", dir)?, required("pattern", pattern)?, &paths, &options)

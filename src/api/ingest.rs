@@ -46,6 +46,7 @@ pub(crate) fn options<'a>(
     wait: Option<bool>,
     nodes: Option<&'a str>,
     links: Option<&'a str>,
+    unknown_links: Option<&'a str>,
 ) -> crate::error::Result<LoadOptions<'a>> {
     Ok(LoadOptions {
         target: required("target", target)?,
@@ -57,6 +58,7 @@ pub(crate) fn options<'a>(
         wait: required("wait", wait)?,
         nodes,
         links,
+        unknown_links,
     })
 }
 
@@ -75,10 +77,21 @@ fn vs_ingest_dir(
     nodes: default!(Option<&str>, "NULL"),
     replace: default!(Option<bool>, false),
     links: default!(Option<&str>, "NULL"),
+    unknown_links: default!(Option<&str>, "NULL"),
 ) -> pgrx::composite_type!('static, "vs_ingest.load_summary") {
     let load = || {
-        let options =
-            options(target, format, source_timezone, max_reject_ratio, reload_changed, replace, wait, nodes, links)?;
+        let options = options(
+            target,
+            format,
+            source_timezone,
+            max_reject_ratio,
+            reload_changed,
+            replace,
+            wait,
+            nodes,
+            links,
+            unknown_links,
+        )?;
         load::load_dir(required("dir", dir)?, required("pattern", pattern)?, &options)
     };
     summary_row(load().or_raise())
@@ -97,10 +110,21 @@ fn vs_ingest_file(
     wait: default!(Option<bool>, true),
     replace: default!(Option<bool>, false),
     links: default!(Option<&str>, "NULL"),
+    unknown_links: default!(Option<&str>, "NULL"),
 ) -> pgrx::composite_type!('static, "vs_ingest.load_summary") {
     let load = || {
-        let options =
-            options(target, format, source_timezone, max_reject_ratio, reload_changed, replace, wait, None, links)?;
+        let options = options(
+            target,
+            format,
+            source_timezone,
+            max_reject_ratio,
+            reload_changed,
+            replace,
+            wait,
+            None,
+            links,
+            unknown_links,
+        )?;
         load::load_file(required("path", path)?, &options)
     };
     summary_row(load().or_raise())

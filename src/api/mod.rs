@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod convert;
 pub mod hours;
 pub mod ingest;
+pub mod links;
 pub mod monitoring;
 pub mod plan;
 pub mod quality;

@@ -18,6 +18,8 @@ pub struct Totals {
     pub rows_rejected: u64,
     /// Samples of links a `links => ...` load left out.
     pub rows_filtered: u64,
+    /// Samples of links the target's network lacks (`vs_ingest_set_links`), loaded or skipped.
+    pub rows_unknown: u64,
     /// Decompressed bytes.
     pub bytes: u64,
 }
@@ -30,6 +32,7 @@ impl std::ops::AddAssign for Totals {
         self.rows_missing += o.rows_missing;
         self.rows_rejected += o.rows_rejected;
         self.rows_filtered += o.rows_filtered;
+        self.rows_unknown += o.rows_unknown;
         self.bytes += o.bytes;
     }
 }
@@ -289,7 +292,7 @@ pub fn file_state(file_id: i64) -> Result<FileState> {
             .update(
                 "SELECT fingerprint, resume_entry, resume_offset, resume_line, rows_read, rows_loaded, rows_duplicate,
                         rows_missing, rows_rejected, bytes,
-                        (SELECT count(*) FROM vs_ingest.reject r WHERE r.file_id = f.file_id), rows_filtered
+                        (SELECT count(*) FROM vs_ingest.reject r WHERE r.file_id = f.file_id), rows_filtered, rows_unknown
                    FROM vs_ingest.file f WHERE file_id = $1",
                 None,
                 &[file_id.into()],
@@ -310,6 +313,7 @@ pub fn file_state(file_id: i64) -> Result<FileState> {
                     rows_missing: big(8)?,
                     rows_rejected: big(9)?,
                     rows_filtered: big(12)?,
+                    rows_unknown: big(13)?,
                     bytes: big(10)?,
                 },
                 rejects_stored: big(11)?,
@@ -396,11 +400,12 @@ pub fn adopt_interrupted(file_id: i64, facts: &FileFacts, target: pg_sys::Oid) -
         "UPDATE vs_ingest.file n SET resume_entry = o.resume_entry, resume_offset = o.resume_offset,
                 resume_line = o.resume_line, rows_read = o.rows_read, rows_loaded = o.rows_loaded,
                 rows_duplicate = o.rows_duplicate, rows_missing = o.rows_missing, rows_rejected = o.rows_rejected,
-                rows_filtered = o.rows_filtered, bytes = o.bytes, input_done = o.input_done, chunks = o.chunks, days = o.days
+                rows_filtered = o.rows_filtered, rows_unknown = o.rows_unknown, bytes = o.bytes, input_done = o.input_done, chunks = o.chunks, days = o.days
            FROM vs_ingest.file o WHERE n.file_id = $1 AND o.file_id = $2",
         &[file_id.into(), old.into()],
     )?;
     run_sql("UPDATE vs_ingest.reject SET file_id = $1 WHERE file_id = $2", &[file_id.into(), old.into()])?;
+    run_sql("UPDATE vs_ingest.unknown_link SET file_id = $1 WHERE file_id = $2", &[file_id.into(), old.into()])?;
     run_sql(
         "UPDATE vs_ingest.file SET status = 'resumed', finished_at = clock_timestamp(),
                 error = 'continued by run ' || (SELECT run_id FROM vs_ingest.file WHERE file_id = $1)
@@ -440,7 +445,7 @@ pub fn checkpoint(
                 days = CASE WHEN cardinality($15::text[]) = 0 THEN days
                             ELSE ARRAY(SELECT DISTINCT d FROM unnest(coalesce(days, '{}') || $15::text[]::date[]) AS d
                                         ORDER BY d) END,
-                rows_filtered = rows_filtered + $16
+                rows_filtered = rows_filtered + $16, rows_unknown = rows_unknown + $17
           WHERE file_id = $1",
         &[
             file_id.into(),
@@ -459,6 +464,7 @@ pub fn checkpoint(
             times.commit.into(),
             days.to_vec().into(),
             (add.rows_filtered as i64).into(),
+            (add.rows_unknown as i64).into(),
         ],
     )
 }
@@ -542,7 +548,7 @@ pub fn finish_run_if_done(run_id: i64) -> Result<()> {
                 files_seen = a.seen, files_loaded = a.loaded, files_skipped = a.skipped, files_failed = a.failed,
                 rows_read = a.rows_read, rows_loaded = a.rows_loaded, rows_duplicate = a.rows_duplicate,
                 rows_missing = a.rows_missing, rows_rejected = a.rows_rejected, bytes = a.bytes,
-                rows_filtered = a.rows_filtered, finished_at = clock_timestamp()
+                rows_filtered = a.rows_filtered, rows_unknown = a.rows_unknown, finished_at = clock_timestamp()
            FROM (SELECT count(*) AS seen,
                         count(*) FILTER (WHERE status IN ('loaded', 'superseded')) AS loaded,
                         count(*) FILTER (WHERE status IN ('skipped', 'changed')) AS skipped,
@@ -553,7 +559,8 @@ pub fn finish_run_if_done(run_id: i64) -> Result<()> {
                         coalesce(sum(rows_duplicate), 0) AS rows_duplicate,
                         coalesce(sum(rows_missing), 0) AS rows_missing,
                         coalesce(sum(rows_rejected), 0) AS rows_rejected, coalesce(sum(bytes), 0) AS bytes,
-                        coalesce(sum(rows_filtered), 0) AS rows_filtered
+                        coalesce(sum(rows_filtered), 0) AS rows_filtered,
+                        coalesce(sum(rows_unknown), 0) AS rows_unknown
                    FROM vs_ingest.file WHERE run_id = $1) a
           WHERE r.run_id = $1 AND a.open = 0 AND r.status IN ('running', 'cancelling')",
         &[run_id.into()],
@@ -599,7 +606,7 @@ pub fn run_view(run_id: i64) -> Result<RunView> {
                         i.done, i.total,
                         min(f.error) FILTER (WHERE f.error LIKE 'internal error: %'),
                         coalesce(r.error LIKE 'interrupted before it finished%', false), i.read,
-                        coalesce(sum(f.rows_filtered), 0)::bigint
+                        coalesce(sum(f.rows_filtered), 0)::bigint, coalesce(sum(f.rows_unknown), 0)::bigint
                    FROM vs_ingest.run r LEFT JOIN vs_ingest.file f USING (run_id)
                   CROSS JOIN vs_ingest.run_input($1) i
                   WHERE r.run_id = $1 GROUP BY r.status, r.error, i.done, i.total, i.read",
@@ -622,6 +629,7 @@ pub fn run_view(run_id: i64) -> Result<RunView> {
                     rows_missing: big(10)? as u64,
                     rows_rejected: big(11)? as u64,
                     rows_filtered: big(18)? as u64,
+                    rows_unknown: big(19)? as u64,
                     bytes: big(12)? as u64,
                 },
                 input_done: big(13)?,

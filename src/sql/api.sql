@@ -18,9 +18,10 @@ CREATE FUNCTION public.vs_ingest_dir(
     wait boolean DEFAULT true,
     nodes text DEFAULT NULL,
     replace boolean DEFAULT false,
-    links text DEFAULT NULL
+    links text DEFAULT NULL,
+    unknown_links text DEFAULT NULL
 ) RETURNS vs_ingest.load_summary LANGUAGE sql VOLATILE
-AS $$ SELECT * FROM vs_ingest.vs_ingest_dir(dir, pattern, target, format, source_timezone, max_reject_ratio, reload_changed, wait, nodes, replace, links) $$;
+AS $$ SELECT * FROM vs_ingest.vs_ingest_dir(dir, pattern, target, format, source_timezone, max_reject_ratio, reload_changed, wait, nodes, replace, links, unknown_links) $$;
 
 CREATE FUNCTION public.vs_ingest_file(
     path text,
@@ -31,9 +32,10 @@ CREATE FUNCTION public.vs_ingest_file(
     reload_changed boolean DEFAULT false,
     wait boolean DEFAULT true,
     replace boolean DEFAULT false,
-    links text DEFAULT NULL
+    links text DEFAULT NULL,
+    unknown_links text DEFAULT NULL
 ) RETURNS vs_ingest.load_summary LANGUAGE sql VOLATILE
-AS $$ SELECT * FROM vs_ingest.vs_ingest_file(path, target, format, source_timezone, max_reject_ratio, reload_changed, wait, replace, links) $$;
+AS $$ SELECT * FROM vs_ingest.vs_ingest_file(path, target, format, source_timezone, max_reject_ratio, reload_changed, wait, replace, links, unknown_links) $$;
 
 -- What a load would do, file by file, and how long it would take (src/api/plan.rs).
 CREATE FUNCTION public.vs_ingest_plan(
@@ -170,6 +172,12 @@ REVOKE ALL ON FUNCTION vs_ingest.vs_ingest_create_target, public.vs_ingest_creat
                        vs_ingest.distribute_target, vs_ingest.merge_staged_block FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION vs_ingest.vs_ingest_create_target, public.vs_ingest_create_target,
                           vs_ingest.distribute_target, vs_ingest.merge_staged_block TO pg_read_server_files;
+
+-- A target's reference network (src/api/links.rs): its owner sets it from a relation it can read.
+CREATE FUNCTION public.vs_ingest_set_links(target text, relation text) RETURNS bigint
+LANGUAGE sql VOLATILE AS $$ SELECT vs_ingest.vs_ingest_set_links($1, $2) $$;
+REVOKE ALL ON FUNCTION vs_ingest.vs_ingest_set_links, public.vs_ingest_set_links FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vs_ingest.vs_ingest_set_links, public.vs_ingest_set_links TO pg_read_server_files;
 
 -- Converting a target of 0.1.0 (see src/api/convert.rs).
 CREATE FUNCTION public.vs_ingest_convert_target(target text DEFAULT 'public.vs_its_hourly',

@@ -93,8 +93,11 @@ CREATE TABLE vs_ingest.run (
     rows_duplicate  bigint      NOT NULL DEFAULT 0,
     rows_missing    bigint      NOT NULL DEFAULT 0,
     rows_rejected   bigint      NOT NULL DEFAULT 0,
-    -- Samples of links a `links => ...` load left out: read, neither loaded nor rejected.
+    -- Samples a load left out (links outside `links => ...`, unknown links with
+    -- unknown_links => 'skip'): read, neither loaded nor rejected.
     rows_filtered   bigint      NOT NULL DEFAULT 0,
+    -- Samples of links the target's network (vs_ingest.link) lacks on their day, loaded or not.
+    rows_unknown    bigint      NOT NULL DEFAULT 0,
     bytes           bigint      NOT NULL DEFAULT 0,
     error           text
 );
@@ -127,8 +130,11 @@ CREATE TABLE vs_ingest.file (
     rows_duplicate  bigint      NOT NULL DEFAULT 0,
     rows_missing    bigint      NOT NULL DEFAULT 0,
     rows_rejected   bigint      NOT NULL DEFAULT 0,
-    -- Samples of links a `links => ...` load left out: read, neither loaded nor rejected.
+    -- Samples a load left out (links outside `links => ...`, unknown links with
+    -- unknown_links => 'skip'): read, neither loaded nor rejected.
     rows_filtered   bigint      NOT NULL DEFAULT 0,
+    -- Samples of links the target's network (vs_ingest.link) lacks on their day, loaded or not.
+    rows_unknown    bigint      NOT NULL DEFAULT 0,
     bytes           bigint      NOT NULL DEFAULT 0,
     -- Bytes of the (compressed) file read up to the last committed chunk: progress against size.
     input_done      bigint      NOT NULL DEFAULT 0,
@@ -191,6 +197,36 @@ CREATE TABLE vs_ingest.coverage (
 );
 COMMENT ON TABLE vs_ingest.coverage IS 'Per target and hour: how many links reported, per 5-minute slot.';
 
+-- A target's reference network (vs_ingest_set_links, src/postgres/links.rs): the links it knows,
+-- one row each, replaced whole when the network is re-released. Loads count (and may skip) the
+-- samples of links it lacks on their day. Written only by vs_ingest_set_links, as the catalog's
+-- owner, from a relation its caller could read.
+CREATE TABLE vs_ingest.link (
+    -- The target (its hourly view), by oid: the network follows a renamed target, and a target
+    -- created again under an old name has none.
+    target_oid      oid         NOT NULL,
+    link_id         bigint      NOT NULL,
+    region          text,
+    road_name       text,
+    -- The local days (in the files' time zone) the link exists: [valid_from, valid_until); NULL
+    -- is open on that side.
+    valid_from      date,
+    valid_until     date,
+    CHECK (valid_until > valid_from),
+    PRIMARY KEY (target_oid, link_id)
+);
+COMMENT ON TABLE vs_ingest.link IS 'Per target, the links of its reference network, with region, road name and validity.';
+
+-- Per file, the samples of each link its target's network lacked (the 1,000 most frequent of
+-- each committed chunk: a national day commits in one or two), committed with that chunk.
+CREATE TABLE vs_ingest.unknown_link (
+    file_id         bigint      NOT NULL REFERENCES vs_ingest.file ON DELETE CASCADE,
+    link_id         bigint      NOT NULL,
+    samples         bigint      NOT NULL CHECK (samples > 0),
+    PRIMARY KEY (file_id, link_id)
+);
+COMMENT ON TABLE vs_ingest.unknown_link IS 'Per loaded file, the samples of links its target''s network lacks.';
+
 -- The local time of the loaded hours and 5-minute slots, per time zone, filled as loads reach
 -- each day. A target's hourly and 5-minute views join the stored rows of six hours through these
 -- tables, so a filter on the view's `hour` or `ts` (or on local_day / local_hour) selects
@@ -228,6 +264,8 @@ SELECT pg_catalog.pg_extension_config_dump('vs_ingest.source', '');
 SELECT pg_catalog.pg_extension_config_dump('vs_ingest.calendar_hour', '');
 SELECT pg_catalog.pg_extension_config_dump('vs_ingest.calendar_5min', '');
 SELECT pg_catalog.pg_extension_config_dump('vs_ingest.coverage', '');
+SELECT pg_catalog.pg_extension_config_dump('vs_ingest.link', '');
+SELECT pg_catalog.pg_extension_config_dump('vs_ingest.unknown_link', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('vs_ingest.source', 'source_id'), '');
 SELECT pg_catalog.pg_extension_config_dump('vs_ingest.run', '');
 SELECT pg_catalog.pg_extension_config_dump('vs_ingest.file', '');
@@ -312,6 +350,8 @@ ALTER TABLE vs_ingest.run ENABLE ROW LEVEL SECURITY;
 ALTER TABLE vs_ingest.file ENABLE ROW LEVEL SECURITY;
 ALTER TABLE vs_ingest.reject ENABLE ROW LEVEL SECURITY;
 ALTER TABLE vs_ingest.coverage ENABLE ROW LEVEL SECURITY;
+ALTER TABLE vs_ingest.link ENABLE ROW LEVEL SECURITY;
+ALTER TABLE vs_ingest.unknown_link ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_runs ON vs_ingest.run FOR SELECT USING (vs_ingest.sees_run(started_by_oid, target_oid));
 CREATE POLICY own_files ON vs_ingest.file FOR SELECT
     USING (EXISTS (SELECT 1 FROM vs_ingest.run r WHERE r.run_id = file.run_id));
@@ -319,12 +359,30 @@ CREATE POLICY own_rejects ON vs_ingest.reject FOR SELECT USING (vs_ingest.sees_r
 -- Coverage describes a table's data: it is seen by whoever may read that table.
 CREATE POLICY readable_targets ON vs_ingest.coverage FOR SELECT
     USING (coalesce(has_table_privilege(target_oid, 'SELECT'), false));
+-- So does a network, and the unknown links go with the files they came in.
+CREATE POLICY readable_targets ON vs_ingest.link FOR SELECT
+    USING (coalesce(has_table_privilege(target_oid, 'SELECT'), false));
+CREATE POLICY own_files ON vs_ingest.unknown_link FOR SELECT
+    USING (EXISTS (SELECT 1 FROM vs_ingest.file f WHERE f.file_id = unknown_link.file_id));
+
+-- The links loads found that their target's network lacks, most samples first: a network update
+-- is noticed here. security_invoker: each reader sees the files it sees.
+CREATE VIEW vs_ingest.unknown_links WITH (security_invoker = true) AS
+SELECT r.target_oid, r.target, u.link_id, sum(u.samples)::bigint AS samples, count(DISTINCT f.path) AS files,
+       min(f.started_at) AS first_seen, max(f.started_at) AS last_seen
+  FROM vs_ingest.unknown_link u
+  JOIN vs_ingest.file f USING (file_id)
+  JOIN vs_ingest.run r USING (run_id)
+ GROUP BY r.target_oid, r.target, u.link_id;
+COMMENT ON VIEW vs_ingest.unknown_links IS 'Per target, the links its loads found that its network lacks, with their samples.';
 
 REVOKE ALL ON vs_ingest.run, vs_ingest.file, vs_ingest.reject, vs_ingest.progress, vs_ingest.source,
-              vs_ingest.coverage FROM PUBLIC;
+              vs_ingest.coverage, vs_ingest.link, vs_ingest.unknown_link, vs_ingest.unknown_links FROM PUBLIC;
 GRANT SELECT ON vs_ingest.run, vs_ingest.file, vs_ingest.reject, vs_ingest.progress, vs_ingest.source,
-                vs_ingest.coverage TO pg_read_server_files;
-GRANT SELECT ON vs_ingest.run, vs_ingest.file, vs_ingest.progress TO pg_monitor;
+                vs_ingest.coverage, vs_ingest.link, vs_ingest.unknown_link, vs_ingest.unknown_links
+   TO pg_read_server_files;
+GRANT SELECT ON vs_ingest.run, vs_ingest.file, vs_ingest.progress, vs_ingest.unknown_link, vs_ingest.unknown_links
+   TO pg_monitor;
 GRANT USAGE ON SCHEMA vs_ingest TO pg_read_server_files, pg_monitor;
 -- The calendar is public knowledge, and the targets' views (owned by the loading roles) read it.
 REVOKE ALL ON vs_ingest.calendar_hour, vs_ingest.calendar_5min FROM PUBLIC;

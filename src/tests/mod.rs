@@ -5,6 +5,7 @@
 
 mod budget;
 mod load;
+mod network;
 mod quality;
 mod regions;
 mod replace;

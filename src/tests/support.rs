@@ -107,7 +107,8 @@ pub(crate) fn one<T: IntoDatum + FromDatum>(query: &str) -> T {
 /// must produce, into the temporary table `expected`. The SQL follows ITS_DATA.md: header and BOM
 /// skipped, HHMM left-padded, exactly six fields, numeric link ids, speeds 0-300 or empty, travel
 /// time 0 = missing, rows of other days than the file's dropped, and the first sample of a slot
-/// wins.
+/// wins. The valid rows, first or not, stay in the temporary table `valid_rows(lineno, link, hm, d,
+/// sp, tt)` (`sp <> ''`: a sample).
 pub(crate) fn compute_expected(manifests: &[&Manifest], time_zone: &str) {
     let files: Vec<(&Path, String)> =
         manifests.iter().map(|m| (m.plain_copy.as_deref().expect("plain copy"), m.date.to_string())).collect();
@@ -117,7 +118,7 @@ pub(crate) fn compute_expected(manifests: &[&Manifest], time_zone: &str) {
 /// `compute_expected` of plain files, each with the date (YYYYMMDD) its name gives.
 pub(crate) fn compute_expected_of(files: &[(&Path, String)], time_zone: &str) {
     Spi::run(
-        "DROP TABLE IF EXISTS raw_lines, expected;
+        "DROP TABLE IF EXISTS raw_lines, valid_rows, expected;
          CREATE TEMP TABLE raw_lines (lineno bigint GENERATED ALWAYS AS IDENTITY, line text,
                                       file_no int, file_date text)",
     )
@@ -131,7 +132,7 @@ pub(crate) fn compute_expected_of(files: &[(&Path, String)], time_zone: &str) {
         .unwrap();
     }
     Spi::run(&format!(
-        r#"CREATE TEMP TABLE expected AS
+        r#"CREATE TEMP TABLE valid_rows AS
         WITH numbered AS (
             SELECT lineno, file_no, file_date,
                    lineno - min(lineno) OVER (PARTITION BY file_no) + 1 AS file_line,
@@ -152,9 +153,12 @@ pub(crate) fn compute_expected_of(files: &[(&Path, String)], time_zone: &str) {
                AND CASE WHEN f[5] = '' THEN true
                         WHEN f[5] ~ '^[0-9]+(\.[0-9]+)?$' THEN f[5]::numeric <= 300 END
                AND f[6] ~ '^[0-9]{{0,9}}$'
-        ), first_sample AS (
+        )
+        SELECT * FROM valid;
+        CREATE TEMP TABLE expected AS
+        WITH first_sample AS (
             SELECT DISTINCT ON (link, d, hm) link, d, hm, sp::real AS speed, nullif(nullif(tt, '')::int, 0) AS tt
-              FROM valid WHERE sp <> ''
+              FROM valid_rows WHERE sp <> ''
              ORDER BY link, d, hm, lineno
         ), hours AS (
             SELECT DISTINCT link, d, substr(hm, 1, 2)::int AS hh FROM first_sample

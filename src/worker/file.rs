@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
+use vs_ingest_engine::links::{add_unknown, UnknownCounts};
 use vs_ingest_engine::pipeline::{self, Event, Position};
 use vs_ingest_engine::source::{self, Container, Source};
 
@@ -15,6 +16,7 @@ use crate::error::{IngestError, Result};
 use crate::gucs;
 use crate::postgres::access;
 use crate::postgres::catalog::{self, FileFacts, Prior, StageTimes, Totals};
+use crate::postgres::links;
 use crate::postgres::transaction::{in_transaction, Transaction};
 use crate::write::coverage;
 
@@ -145,10 +147,12 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
     options.gaps = worker.gaps.clone();
     options.max_read_rate = request.budget.worker_read_rate();
     options.links = worker.links.clone();
+    options.network = worker.network.clone();
     let load = worker.engine.load_source(Ok(source), options);
     let mut totals = state.totals;
     let mut rejects_stored = state.rejects_stored;
     let mut chunk = Totals::default();
+    let mut chunk_unknown = UnknownCounts::new();
     let mut times = StageTimes::default();
     let mut transaction = Transaction::begin();
     loop {
@@ -170,6 +174,8 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
         chunk.rows_read += batch.counts.lines.rows;
         chunk.rows_missing += batch.counts.lines.missing;
         chunk.rows_filtered += batch.counts.filtered;
+        chunk.rows_unknown += batch.counts.unknown;
+        add_unknown(&mut chunk_unknown, batch.unknown_links);
         chunk.rows_rejected += batch.counts.lines.rejected;
         chunk.bytes += batch.counts.bytes;
         chunk.rows_loaded += written.loaded;
@@ -196,6 +202,7 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
         let mut after = totals;
         after += chunk;
         check_reject_ratio(&real, &after, request.max_reject_ratio, after.rows_read >= EARLY_RATIO_ROWS)?;
+        links::store_unknown(file_id, &std::mem::take(&mut chunk_unknown))?;
         let committing = Instant::now();
         worker.writer.commit_chunk(transaction, file_id, &chunk, at, load.input_bytes_read(), &times)?;
         times = StageTimes { commit: committing.elapsed().as_secs_f64(), ..StageTimes::default() };

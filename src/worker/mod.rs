@@ -20,8 +20,8 @@ use pgrx::bgworkers::{
 use pgrx::prelude::*;
 use vs_ingest_engine::calendar::LocalGaps;
 use vs_ingest_engine::format::Format;
+use vs_ingest_engine::links::{LinkSet, Network, UnknownLinks};
 use vs_ingest_engine::pipeline::Engine;
-use vs_ingest_engine::pipeline::LinkSet;
 
 use crate::error::{spi_error, IngestError, Result};
 use crate::postgres::catalog;
@@ -177,6 +177,9 @@ pub struct Worker {
     pub gaps: Option<Arc<LocalGaps>>,
     /// The only links to keep (`links => ...`), shared by the engine's loads of every file.
     pub links: Option<Arc<LinkSet>>,
+    /// The target's reference network, as the worker found it when it started, and what to do
+    /// with the links it lacks.
+    pub network: Option<(Arc<Network>, UnknownLinks)>,
     /// Chunks this worker committed, for the test-only fault injection.
     pub chunks_committed: u32,
 }
@@ -211,7 +214,10 @@ fn work(run_id: i64, request: Request, leader: bool) {
         panic!("vs_ingest worker could not read the local times of {}: {e}", request.source_timezone)
     });
     let links = request.links.clone().map(|ids| Arc::new(LinkSet::new(ids)));
-    let mut worker = Worker { run_id, request, format, engine, writer, gaps, links, chunks_committed: 0 };
+    let network =
+        in_transaction(|| crate::postgres::links::network(writer.target_oid(), request.unknown_links.as_deref()))
+            .unwrap_or_else(|e| panic!("vs_ingest worker could not read the link network of {}: {e}", request.target));
+    let mut worker = Worker { run_id, request, format, engine, writer, gaps, links, network, chunks_committed: 0 };
 
     loop {
         if stop_requested() {

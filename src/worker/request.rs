@@ -52,6 +52,10 @@ pub struct Request {
     pub links: Option<Vec<i64>>,
     #[serde(default)]
     pub links_from: Option<String>,
+    /// `unknown_links => 'load' | 'skip'` as given (`None`: not given, which loads them): what the
+    /// workers do with the samples of links the target's network lacks (`crate::postgres::links`).
+    #[serde(default)]
+    pub unknown_links: Option<String>,
 }
 
 fn first_version() -> u32 {
@@ -61,7 +65,8 @@ fn first_version() -> u32 {
 impl Request {
     /// The layout this release stores. 2 (0.2.0): adds `version` and `on_workers`; layout 1's
     /// `allowed_dirs`, `max_entry_bytes` and `test_exit_after_chunks` are ignored (read from the
-    /// server instead). 3 (0.3.0): adds `replace`, `budget`, `links` and `links_from`.
+    /// server instead). 3 (0.3.0): adds `replace`, `budget`, `links`, `links_from`
+    /// and `unknown_links`.
     pub const VERSION: u32 = 3;
 
     /// Reads a request stored in `vs_ingest.run.options` by this or an earlier release.

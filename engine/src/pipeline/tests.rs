@@ -2,6 +2,7 @@ use super::*;
 use crate::aggregate::HourlyRow;
 use crate::calendar::Date;
 use crate::format::{lookup, RejectReason, REJECT_RAW_MAX};
+use crate::links::NetworkLink;
 
 type Outcome = (Vec<HourBatch>, Vec<EntryReject>, Counts, Vec<Position>);
 
@@ -386,9 +387,62 @@ fn a_link_filter_keeps_exactly_its_links_and_counts_the_others() {
     assert_eq!(counts.lines, all_counts.lines);
 }
 
+/// Counters and per-link unknown samples of a whole load.
+fn run_counting_unknown(path: PathBuf, options: Options) -> (Vec<HourBatch>, Counts, UnknownCounts) {
+    let engine = Engine::new(2).unwrap();
+    let load = engine.load(path, options);
+    let (mut hours, mut counts, mut unknown) = (Vec::new(), Counts::default(), UnknownCounts::new());
+    loop {
+        match load.recv_timeout(Duration::from_secs(120)).expect("pipeline stalled").unwrap() {
+            Event::Batch(b) => {
+                hours.extend(b.hours);
+                counts += b.counts;
+                add_unknown(&mut unknown, b.unknown_links);
+            }
+            Event::Done => return (hours, counts, unknown),
+        }
+    }
+}
+
 #[test]
-fn a_link_set_is_sorted_and_deduplicated() {
-    let set = LinkSet::new(vec![5, 1, 5, 3]);
-    assert_eq!((set.len(), set.contains(3), set.contains(4), set.contains(5)), (3, true, false, true));
-    assert!(LinkSet::new(vec![]).is_empty());
+fn a_network_counts_the_samples_of_links_it_lacks_and_skips_them_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("20230101_5Min.csv");
+    std::fs::write(&path, day_csv(10)).unwrap();
+    let mut all = Options::new(lookup("its_5min").unwrap());
+    all.chunk_size = 4096;
+    let (all_hours, all_counts, none) = run_counting_unknown(path.clone(), all.clone());
+    assert!(none.is_empty() && all_counts.unknown == 0);
+
+    // Links 0-5 always; link 6 only from the day after the file's; link 7 until the file's day
+    // (excluded); link 8 valid on exactly the file's day; 9 is not listed.
+    let day = crate::calendar::days_from_civil(2023, 1, 1) as i32;
+    let id = |l: i64| 1_000_000_000 + l;
+    let mut listed: Vec<NetworkLink> =
+        (0..6).map(|l| NetworkLink { link_id: id(l), valid_from: None, valid_until: None }).collect();
+    listed.push(NetworkLink { link_id: id(6), valid_from: Some(day + 1), valid_until: None });
+    listed.push(NetworkLink { link_id: id(7), valid_from: None, valid_until: Some(day) });
+    listed.push(NetworkLink { link_id: id(8), valid_from: Some(day), valid_until: Some(day + 1) });
+    let network = Arc::new(Network::new(listed));
+    let want_unknown = UnknownCounts::from([(id(6), 288), (id(7), 288), (id(9), 288)]);
+
+    let mut load = all.clone();
+    load.network = Some((network.clone(), UnknownLinks::Load));
+    let (hours, counts, unknown) = run_counting_unknown(path.clone(), load);
+    assert_eq!(table(&hours), table(&all_hours));
+    assert_eq!((counts.loaded, counts.filtered, counts.unknown), (all_counts.loaded, 0, 3 * 288));
+    assert_eq!(unknown, want_unknown);
+
+    let mut skip = all.clone();
+    skip.network = Some((network, UnknownLinks::Skip));
+    // With a region too: the region filters first, so link 9 is filtered, not unknown.
+    skip.links = Some(Arc::new(LinkSet::new((0..9).map(id).collect())));
+    let (hours, counts, unknown) = run_counting_unknown(path, skip);
+    let known = [0, 1, 2, 3, 4, 5, 8].map(id);
+    let want: BTreeMap<(i64, i64), HourlyRow> =
+        table(&all_hours).into_iter().filter(|((_, link), _)| known.contains(link)).collect();
+    assert_eq!(table(&hours), want);
+    assert_eq!((counts.loaded, counts.filtered, counts.unknown), (7 * 288, 3 * 288, 2 * 288));
+    assert_eq!(unknown, UnknownCounts::from([(id(6), 288), (id(7), 288)]));
+    assert_eq!(counts.lines, all_counts.lines);
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# What a region load (`links => ...`, issue 21) costs against a full load of the same day: a
-# 1/10-national real-like day (45,000 links, ~13 M rows), a region of a tenth of its links (about
-# Seoul's share of the national network), the two loads interleaved over ROUNDS rounds into fresh
-# targets, each after a CHECKPOINT; prints seconds, rows loaded and filtered, and the size stored.
+# What a region load (`links => ...`, issue 21) and a load checked against a link network
+# (`vs_ingest_set_links`) cost against a full load of the same day: a 1/10-national real-like day
+# (45,000 links, ~13 M rows), a region of a tenth of its links (about Seoul's share of the national
+# network), a network lacking another tenth; the three loads interleaved over ROUNDS rounds into
+# fresh targets, each after a CHECKPOINT; prints seconds, rows loaded, filtered and unknown, and the
+# size stored.
 # Release build, on a cluster of its own (the settings of bench-lib.sh). Usage:
 #   scripts/bench-region.sh [ROUNDS]     (default 3; results in target/bench-region.txt)
 set -euo pipefail
@@ -26,20 +28,25 @@ trap 'cluster_stop "$PGDATA_DIR" >/dev/null' EXIT
 P=(psql -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -qAtX -v ON_ERROR_STOP=1)
 "${P[@]}" -c "CREATE EXTENSION vs_ingest"
 "${P[@]}" -c "SELECT * FROM vs_ingest_dir('$DATA', '*.zip', target => 'public.probe')" >/dev/null
-"${P[@]}" -c "CREATE TABLE public.region AS SELECT DISTINCT link_id FROM public.probe_blocks WHERE link_id % 10 = 0"
+"${P[@]}" -c "CREATE TABLE public.region AS SELECT DISTINCT link_id FROM public.probe_blocks WHERE link_id % 10 = 0;
+                  CREATE TABLE public.network AS SELECT DISTINCT link_id FROM public.probe_blocks WHERE link_id % 10 <> 5"
 out=target/bench-region.txt
 {
     echo "links: $("${P[@]}" -c "SELECT count(DISTINCT link_id) FROM public.probe_blocks") in the day, $("${P[@]}" -c "SELECT count(*) FROM public.region") in the region"
     for i in $(seq 1 "$ROUNDS"); do
-        for kind in full region; do
+        for kind in full region network; do
             arg=""
             [ "$kind" = region ] && arg=", links => 'public.region'"
+            if [ "$kind" = network ]; then
+                "${P[@]}" -c "SELECT vs_ingest_create_target('public.t_network_$i')" >/dev/null
+                "${P[@]}" -c "SELECT vs_ingest_set_links('public.t_network_$i', 'public.network')" >/dev/null
+            fi
             "${P[@]}" -c "CHECKPOINT"
             line=$("${P[@]}" -F ' ' -c "SELECT seconds, rows_loaded FROM vs_ingest_dir('$DATA', '*.zip', target => 'public.t_${kind}_$i' $arg)")
-            filtered=$("${P[@]}" -c "SELECT rows_filtered FROM vs_ingest.run ORDER BY run_id DESC LIMIT 1")
+            filtered=$("${P[@]}" -F ' ' -c "SELECT rows_filtered, rows_unknown FROM vs_ingest.run ORDER BY run_id DESC LIMIT 1")
             size=$("${P[@]}" -c "SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) FROM pg_class c
                                   WHERE c.relname LIKE 't\\_${kind}\\_${i}\\_%' AND c.relkind IN ('r', 'p')")
-            echo "round $i $kind: seconds, rows loaded: $line; rows filtered $filtered; stored $size"
+            echo "round $i $kind: seconds, rows loaded: $line; rows filtered, unknown: $filtered; stored $size"
         done
     done
 } | tee "$out"

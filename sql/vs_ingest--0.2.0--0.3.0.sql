@@ -1527,7 +1527,9 @@ CREATE FUNCTION vs_ingest.vs_ingest_add_source(
 	"enabled" bool DEFAULT true,
 	"replace" bool DEFAULT false,
 	"due_after" interval DEFAULT NULL,
-	"min_coverage" double precision DEFAULT NULL
+	"min_coverage" double precision DEFAULT NULL,
+	"links" TEXT DEFAULT NULL,
+	"unknown_links" TEXT DEFAULT NULL
 ) RETURNS INT VOLATILE PARALLEL UNSAFE LANGUAGE c
 AS 'MODULE_PATHNAME', 'vs_ingest_add_source_wrapper';
 
@@ -1546,7 +1548,9 @@ CREATE FUNCTION vs_ingest.vs_ingest_alter_source(
 	"enabled" bool DEFAULT NULL,
 	"replace" bool DEFAULT NULL,
 	"due_after" interval DEFAULT NULL,
-	"min_coverage" double precision DEFAULT NULL
+	"min_coverage" double precision DEFAULT NULL,
+	"links" TEXT DEFAULT NULL,
+	"unknown_links" TEXT DEFAULT NULL
 ) RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c
 AS 'MODULE_PATHNAME', 'vs_ingest_alter_source_wrapper';
 
@@ -1596,11 +1600,13 @@ CREATE FUNCTION public.vs_ingest_add_source(
     enabled boolean DEFAULT true,
     replace boolean DEFAULT false,
     due_after interval DEFAULT NULL,
-    min_coverage double precision DEFAULT NULL
+    min_coverage double precision DEFAULT NULL,
+    links text DEFAULT NULL,
+    unknown_links text DEFAULT NULL
 ) RETURNS int LANGUAGE sql VOLATILE
 AS $$ SELECT vs_ingest.vs_ingest_add_source(name, dir, pattern, every, target, format, source_timezone,
                                             max_reject_ratio, reload_changed, retain, retain_action, enabled,
-                                            replace, due_after, min_coverage) $$;
+                                            replace, due_after, min_coverage, links, unknown_links) $$;
 
 CREATE FUNCTION public.vs_ingest_alter_source(
     name text,
@@ -1617,11 +1623,13 @@ CREATE FUNCTION public.vs_ingest_alter_source(
     enabled boolean DEFAULT NULL,
     replace boolean DEFAULT NULL,
     due_after interval DEFAULT NULL,
-    min_coverage double precision DEFAULT NULL
+    min_coverage double precision DEFAULT NULL,
+    links text DEFAULT NULL,
+    unknown_links text DEFAULT NULL
 ) RETURNS void LANGUAGE sql VOLATILE
 AS $$ SELECT vs_ingest.vs_ingest_alter_source(name, dir, pattern, every, target, format, source_timezone,
                                               max_reject_ratio, reload_changed, retain, retain_action, enabled,
-                                              replace, due_after, min_coverage) $$;
+                                              replace, due_after, min_coverage, links, unknown_links) $$;
 
 REVOKE ALL ON FUNCTION vs_ingest.vs_ingest_dir, vs_ingest.vs_ingest_file, public.vs_ingest_dir, public.vs_ingest_file,
                        vs_ingest.vs_ingest_add_source, vs_ingest.vs_ingest_alter_source,
@@ -1920,6 +1928,8 @@ ALTER TABLE vs_ingest.file ADD COLUMN rows_filtered bigint NOT NULL DEFAULT 0;
 -- and 3; src/postgres/links.rs), as src/sql/catalog.sql and src/sql/api.sql have them.
 ------------------------------------------------------------------------------------------------
 ALTER TABLE vs_ingest.run ADD COLUMN rows_unknown bigint NOT NULL DEFAULT 0;
+ALTER TABLE vs_ingest.source ADD COLUMN links_oid oid, ADD COLUMN links text,
+    ADD COLUMN unknown_links text CHECK (unknown_links IN ('load', 'skip'));
 ALTER TABLE vs_ingest.file ADD COLUMN rows_unknown bigint NOT NULL DEFAULT 0;
 
 -- A target's reference network (vs_ingest_set_links, src/postgres/links.rs): the links it knows,

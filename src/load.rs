@@ -66,13 +66,12 @@ impl Summary {
     }
 }
 
-/// Reads the links a load keeps into its request (as the caller, under the fixed search_path).
-fn keep_links(request: &mut Request, relation: Option<pg_sys::Oid>) -> Result<()> {
-    if let Some((from, ids)) = links::read(relation)? {
+/// Puts the links a load keeps (read as the caller, under the fixed search_path) into its request.
+fn keep_links(request: &mut Request, read: Option<(String, Vec<i64>)>) {
+    if let Some((from, ids)) = read {
         request.links = Some(ids);
         request.links_from = Some(from);
     }
-    Ok(())
 }
 
 /// Refuses `unknown_links` for a target without a network, and a load spread over the worker
@@ -117,7 +116,7 @@ pub fn load_dir(dir: &str, pattern: &str, options: &LoadOptions) -> Result<Summa
         Some(other) => return Err(IngestError::BadNodes(other.into())),
     };
     check_network(&target, options, request.on_workers)?;
-    keep_links(&mut request, links)?;
+    keep_links(&mut request, links::read(links)?);
     launch(Envelope { request, resume_run: None }, options.wait)
 }
 
@@ -145,7 +144,7 @@ pub fn load_file(path: &str, options: &LoadOptions) -> Result<Summary> {
     let name = real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut request = request(&dir, &name, vec![real], &target, options)?;
     check_network(&target, options, false)?;
-    keep_links(&mut request, links)?;
+    keep_links(&mut request, links::read(links)?);
     launch(Envelope { request, resume_run: None }, options.wait)
 }
 
@@ -262,7 +261,7 @@ pub fn load_source(source: &Source, scheduled: bool, wait: bool) -> Result<Optio
         wait,
         nodes: None,
         links: None,
-        unknown_links: None,
+        unknown_links: source.unknown_links.as_deref(),
     };
     let files = match access::list_matching(&checked, &source.pattern) {
         Err(IngestError::NoMatch { .. }) if scheduled => return Ok(None),
@@ -289,6 +288,10 @@ pub fn load_source(source: &Source, scheduled: bool, wait: bool) -> Result<Optio
     // Source targets are stored schema-qualified.
     let mut request = request(&source.dir, &source.pattern, files, &source.target, &options)?;
     request.source_id = Some(source.id);
+    check_network(&source.target, &options, false)?;
+    if let Some((relation, name)) = &source.links {
+        keep_links(&mut request, links::read_stored(*relation, name)?);
+    }
     if scheduled {
         request.budget = Budget::scheduled();
         request.threads = Budget::threads(true);

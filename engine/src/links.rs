@@ -21,6 +21,13 @@ impl LinkSet {
         self.0.binary_search(&link_id).is_ok()
     }
 
+    /// [`contains`](Self::contains), looking first just after the previous look-up's place
+    /// (`cursor`, kept by the caller): files list a slot's links in ascending order, so most
+    /// look-ups take one comparison instead of a binary search.
+    pub fn contains_near(&self, link_id: i64, cursor: &mut usize) -> bool {
+        near(&self.0, link_id, |&l| l, cursor).is_some()
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -56,7 +63,16 @@ impl Network {
     /// 1970-01-01 00:00 local time).
     pub fn knows(&self, link_id: i64, local_hour: i64) -> bool {
         let Ok(at) = self.0.binary_search_by_key(&link_id, |l| l.link_id) else { return false };
-        let link = &self.0[at];
+        Self::valid(&self.0[at], local_hour)
+    }
+
+    /// [`knows`](Self::knows), looking first near the previous look-up's place (as
+    /// [`LinkSet::contains_near`]).
+    pub fn knows_near(&self, link_id: i64, local_hour: i64, cursor: &mut usize) -> bool {
+        near(&self.0, link_id, |l| l.link_id, cursor).is_some_and(|at| Self::valid(&self.0[at], local_hour))
+    }
+
+    fn valid(link: &NetworkLink, local_hour: i64) -> bool {
         let day = local_hour.div_euclid(24);
         link.valid_from.is_none_or(|from| day >= i64::from(from))
             && link.valid_until.is_none_or(|until| day < i64::from(until))
@@ -68,6 +84,37 @@ impl Network {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+/// The index of `link_id` in `sorted` (ascending by `key`), tried first at `cursor + 1` and
+/// `cursor`; `cursor` is left at the found index (or just before where the link would be).
+fn near<T>(sorted: &[T], link_id: i64, key: impl Fn(&T) -> i64, cursor: &mut usize) -> Option<usize> {
+    let next = *cursor + 1;
+    for at in [next, *cursor] {
+        match sorted.get(at).map(&key) {
+            Some(id) if id == link_id => {
+                *cursor = at;
+                return Some(at);
+            }
+            _ => {}
+        }
+    }
+    // Between the cursor's link and the next one: not there, and the cursor stays.
+    if sorted.get(*cursor).map(&key).is_some_and(|id| id < link_id)
+        && sorted.get(next).map(&key).is_none_or(|id| id > link_id)
+    {
+        return None;
+    }
+    match sorted.binary_search_by_key(&link_id, key) {
+        Ok(at) => {
+            *cursor = at;
+            Some(at)
+        }
+        Err(at) => {
+            *cursor = at.saturating_sub(1);
+            None
+        }
     }
 }
 
@@ -154,6 +201,41 @@ mod tests {
         // Days before 1970 are whole days too.
         let old = Network::new(vec![NetworkLink { link_id: 1, valid_from: Some(-1), valid_until: Some(0) }]);
         assert!(old.knows(1, -1) && old.knows(1, -24) && !old.knows(1, -25) && !old.knows(1, 0));
+    }
+
+    #[test]
+    fn a_look_up_near_the_last_one_answers_as_a_binary_search_does() {
+        // Ascending runs (a file's slots), repeats, descents, ids outside the list, an empty list.
+        let listed: Vec<i64> = (0..400).map(|i| i * 3 + (i % 7)).collect();
+        let set = LinkSet::new(listed.clone());
+        let network = Network::new(
+            listed
+                .iter()
+                .map(|&l| NetworkLink { link_id: l, valid_from: (l % 5 == 0).then_some(10), valid_until: None })
+                .collect(),
+        );
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut queries: Vec<i64> = Vec::new();
+        for _ in 0..3 {
+            queries.extend(-2..1300);
+        }
+        for _ in 0..5000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            queries.push((state % 1400) as i64 - 50);
+        }
+        queries.extend((0..1300).rev());
+        let (mut in_set, mut in_network) = (0, 0);
+        for &q in &queries {
+            assert_eq!(set.contains_near(q, &mut in_set), set.contains(q), "{q}");
+            for hour in [9 * 24, 10 * 24] {
+                assert_eq!(network.knows_near(q, hour, &mut in_network), network.knows(q, hour), "{q} at {hour}");
+            }
+        }
+        let empty = LinkSet::new(vec![]);
+        let mut at = 0;
+        assert!(!empty.contains_near(1, &mut at) && !empty.contains_near(-1, &mut at));
     }
 
     #[test]

@@ -141,7 +141,7 @@ pub struct Batch {
 
 #[derive(Debug)]
 pub enum Event {
-    Batch(Batch),
+    Batch(Box<Batch>),
     /// The whole file was read; every batch has been handed over.
     Done,
 }
@@ -417,6 +417,9 @@ struct Merger {
     line: u64,
     max_hour: Option<i64>,
     since_checkpoint: u64,
+    /// Where the last look-ups in the region and the network found their link (see
+    /// `LinkSet::contains_near`).
+    link_cursors: (usize, usize),
 }
 
 impl Merger {
@@ -432,6 +435,7 @@ impl Merger {
             line: 0,
             max_hour: None,
             since_checkpoint: 0,
+            link_cursors: (0, 0),
         }
     }
 
@@ -551,12 +555,13 @@ impl Merger {
             batch.rejects.push(EntryReject { entry: self.entry.clone(), reject });
         }
         for sample in &parsed.samples[from.sample..to.sample] {
-            if self.options.links.as_ref().is_some_and(|links| !links.contains(sample.link_id)) {
+            let cursors = &mut self.link_cursors;
+            if self.options.links.as_ref().is_some_and(|links| !links.contains_near(sample.link_id, &mut cursors.0)) {
                 batch.counts.filtered += 1;
                 continue;
             }
             if let Some((network, unknown)) = &self.options.network {
-                if !network.knows(sample.link_id, sample.local_hour) {
+                if !network.knows_near(sample.link_id, sample.local_hour, &mut cursors.1) {
                     batch.counts.unknown += 1;
                     *batch.unknown_links.entry(sample.link_id).or_default() += 1;
                     if *unknown == UnknownLinks::Skip {
@@ -591,7 +596,7 @@ impl Merger {
             return Ok(());
         }
         let ready = std::mem::take(pending);
-        self.events.send(Ok(Event::Batch(ready))).map_err(|_| Error::Cancelled)
+        self.events.send(Ok(Event::Batch(Box::new(ready)))).map_err(|_| Error::Cancelled)
     }
 }
 

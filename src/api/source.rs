@@ -12,7 +12,9 @@ use pgrx::prelude::*;
 use crate::error::{required, IngestError, OrRaise, Result};
 use crate::load;
 use crate::postgres::access::{self, FixedSearchPath};
+use crate::postgres::links;
 use crate::postgres::source::{self, Settings};
+use vs_ingest_engine::links::UnknownLinks;
 
 /// Checks settings as they will be stored (`current` fills what `s` leaves alone).
 fn check(s: &Settings, current: Option<&source::Source>) -> Result<()> {
@@ -36,6 +38,11 @@ fn check(s: &Settings, current: Option<&source::Source>) -> Result<()> {
     source::check_interval("retain", s.retain, "1 microsecond", true)?;
     if let Some(coverage) = s.min_coverage.filter(|&c| c > 1.0 || c.is_nan()) {
         return Err(IngestError::BadMinCoverage(coverage));
+    }
+    if let Some(word) = s.unknown_links.filter(|w| !w.is_empty()) {
+        if UnknownLinks::parse(word).is_none() {
+            return Err(IngestError::BadUnknownLinks(word.into()));
+        }
     }
     if let Some(action) = s.retain_action {
         if action != "detach" && action != "drop" {
@@ -65,6 +72,8 @@ fn vs_ingest_add_source(
     replace: default!(Option<bool>, false),
     due_after: default!(Option<Interval>, "NULL"),
     min_coverage: default!(Option<f64>, "NULL"),
+    links: default!(Option<&str>, "NULL"),
+    unknown_links: default!(Option<&str>, "NULL"),
 ) -> i32 {
     let add = || {
         let name = required("name", name)?;
@@ -84,12 +93,17 @@ fn vs_ingest_add_source(
             retain,
             retain_action: Some(required("retain_action", retain_action)?),
             enabled: Some(required("enabled", enabled)?),
+            links: None,
+            unknown_links,
         };
-        // Stored schema-qualified: scheduled runs resolve names with another search path.
+        // Stored schema-qualified (and the links by oid): scheduled runs resolve names with
+        // another search path.
         let target = access::qualify_target(target)?;
+        let links = links::resolve(links)?;
         let _path = FixedSearchPath::enter();
         check(&settings, None)?;
-        source::insert(name, &Settings { target: Some(&target), ..settings })
+        let links = links.map(check_links).transpose()?;
+        source::insert(name, &Settings { target: Some(&target), links: links.map(Some), ..settings })
     };
     add().or_raise()
 }
@@ -113,6 +127,8 @@ fn vs_ingest_alter_source(
     replace: default!(Option<bool>, "NULL"),
     due_after: default!(Option<Interval>, "NULL"),
     min_coverage: default!(Option<f64>, "NULL"),
+    links: default!(Option<&str>, "NULL"),
+    unknown_links: default!(Option<&str>, "NULL"),
 ) {
     let settings = Settings {
         dir,
@@ -129,23 +145,39 @@ fn vs_ingest_alter_source(
         retain,
         retain_action,
         enabled,
+        links: None,
+        unknown_links,
     };
-    required("name", name).and_then(|name| alter(name, &settings)).or_raise()
+    required("name", name).and_then(|name| alter(name, settings, links)).or_raise()
 }
 
-fn alter(name: &str, settings: &Settings) -> Result<()> {
+/// `links`: `None` leaves the source's alone, `Some("")` keeps every link again.
+fn alter(name: &str, settings: Settings, links: Option<&str>) -> Result<()> {
     let target = settings.target.map(access::qualify_target).transpose()?;
+    let relation = links::resolve(links.filter(|l| !l.is_empty()))?;
     let _path = FixedSearchPath::enter();
     let current = source::managed(name)?;
-    check(settings, Some(&current))?;
-    source::update(name, &Settings { target: target.as_deref(), ..*settings })
+    check(&settings, Some(&current))?;
+    let links = match links {
+        None => None,
+        Some("") => Some(None),
+        Some(_) => Some(relation.map(check_links).transpose()?),
+    };
+    source::update(name, &Settings { target: target.as_deref(), links, ..settings })
+}
+
+/// Reads the relation as the caller (its privileges, an integer `link_id`, at least one link), as
+/// each scheduled run will read it as the source's owner; its oid and name.
+fn check_links(relation: pg_sys::Oid) -> Result<(pg_sys::Oid, String)> {
+    let (name, _) = links::read(Some(relation))?.expect("a relation was given");
+    Ok((relation, name))
 }
 
 /// Lets the scheduler load the source again (at once).
 #[pg_extern(volatile, parallel_unsafe)]
 fn vs_ingest_enable_source(name: Option<&str>) {
     required("name", name)
-        .and_then(|name| alter(name, &Settings { enabled: Some(true), ..Settings::default() }))
+        .and_then(|name| alter(name, Settings { enabled: Some(true), ..Settings::default() }, None))
         .or_raise()
 }
 
@@ -153,7 +185,7 @@ fn vs_ingest_enable_source(name: Option<&str>) {
 #[pg_extern(volatile, parallel_unsafe)]
 fn vs_ingest_disable_source(name: Option<&str>) {
     required("name", name)
-        .and_then(|name| alter(name, &Settings { enabled: Some(false), ..Settings::default() }))
+        .and_then(|name| alter(name, Settings { enabled: Some(false), ..Settings::default() }, None))
         .or_raise()
 }
 

@@ -47,6 +47,19 @@ pub fn read(relation: Option<pg_sys::Oid>) -> Result<Option<(String, Vec<i64>)>>
     Ok(Some((name, ids)))
 }
 
+/// `read` of a relation stored by oid (a source's), refused as `name` if it was dropped since.
+pub fn read_stored(relation: pg_sys::Oid, name: &str) -> Result<Option<(String, Vec<i64>)>> {
+    let exists = Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = $1)",
+        &[relation.into()],
+    )
+    .map_err(spi_error)?;
+    if exists != Some(true) {
+        return Err(IngestError::LinksNotFound(name.into()));
+    }
+    read(Some(relation))
+}
+
 /// The qualified name of a relation with an integer column `link_id`.
 fn links_relation(oid: pg_sys::Oid) -> Result<String> {
     let name = qualified_name(oid)?;

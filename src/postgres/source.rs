@@ -28,10 +28,16 @@ pub struct Source {
     /// Load with `replace => true` (a feed that re-issues corrected files).
     pub replace: bool,
     pub retain_action: Option<String>,
+    /// The relation of the only links to keep (`links => ...`), by oid, and its name when it was
+    /// set (for messages).
+    pub links: Option<(pg_sys::Oid, String)>,
+    /// `'load'` or `'skip'`; `None`: not given (load).
+    pub unknown_links: Option<String>,
 }
 
 const COLUMNS: &str = "source_id, name, owner::text, dir, pattern, target, format, source_timezone, max_reject_ratio,
-                       reload_changed, CASE WHEN retain IS NOT NULL THEN retain_action END, owner_oid, replace";
+                       reload_changed, CASE WHEN retain IS NOT NULL THEN retain_action END, owner_oid, replace,
+                       links_oid, links, unknown_links";
 
 fn select(query: &str, args: &[DatumWithOid]) -> Result<Vec<Source>> {
     Spi::connect(|client| {
@@ -52,6 +58,8 @@ fn select(query: &str, args: &[DatumWithOid]) -> Result<Vec<Source>> {
                     retain_action: row.get::<String>(11)?,
                     owner_oid: row.get::<pg_sys::Oid>(12)?,
                     replace: row.get::<bool>(13)?.unwrap_or_default(),
+                    links: row.get::<pg_sys::Oid>(14)?.zip(row.get::<String>(15)?),
+                    unknown_links: row.get::<String>(16)?,
                 })
             })
             .collect::<Result<Vec<_>, pgrx::spi::Error>>()
@@ -176,6 +184,10 @@ pub struct Settings<'a> {
     pub retain: Option<Interval>,
     pub retain_action: Option<&'a str>,
     pub enabled: Option<bool>,
+    /// `Some(None)`: keep every link again; `Some(Some((relation, name)))`: keep only its links.
+    pub links: Option<Option<(pg_sys::Oid, String)>>,
+    /// `Some("")`: back to the default (load).
+    pub unknown_links: Option<&'a str>,
 }
 
 /// Checks that an interval is at least `min` (an SQL interval literal).
@@ -207,10 +219,11 @@ pub fn insert(name: &str, s: &Settings) -> Result<i32> {
             "WITH added AS (
                  INSERT INTO vs_ingest.source (name, owner, owner_oid, dir, pattern, every, target, format,
                                                source_timezone, max_reject_ratio, reload_changed, retain,
-                                               retain_action, enabled, replace, due_after, min_coverage)
-                 VALUES ($1, $16, $17, $2, $3, $4, $5, $6, nullif($7, ''), $8, $9, nullif($10, interval '0'),
+                                               retain_action, enabled, replace, due_after, min_coverage,
+                                               links_oid, links, unknown_links)
+                 VALUES ($1, $20, $21, $2, $3, $4, $5, $6, nullif($7, ''), $8, $9, nullif($10, interval '0'),
                          $11, $12, $13, CASE WHEN $14 >= interval '0' THEN $14 END,
-                         CASE WHEN $15 >= 0 THEN $15 END)
+                         CASE WHEN $15 >= 0 THEN $15 END, $17, $18, nullif($19, ''))
                  ON CONFLICT (name) DO NOTHING RETURNING source_id)
              SELECT (SELECT source_id FROM added)",
             &args,
@@ -235,6 +248,9 @@ pub fn update(name: &str, s: &Settings) -> Result<()> {
                     replace = coalesce($13, replace),
                     due_after = CASE WHEN $14 IS NULL THEN due_after WHEN $14 >= interval '0' THEN $14 END,
                     min_coverage = CASE WHEN $15 IS NULL THEN min_coverage WHEN $15 >= 0 THEN $15 END,
+                    links_oid = CASE WHEN $16 THEN $17 ELSE links_oid END,
+                    links = CASE WHEN $16 THEN $18 ELSE links END,
+                    unknown_links = CASE WHEN $19 IS NULL THEN unknown_links ELSE nullif($19, '') END,
                     next_check_at = clock_timestamp()
               WHERE name = $1",
             &settings_args(name, s),
@@ -247,6 +263,8 @@ pub fn delete(name: &str) -> Result<()> {
 }
 
 fn settings_args<'a>(name: &'a str, s: &Settings<'a>) -> Vec<DatumWithOid<'a>> {
+    let links = s.links.as_ref().map(|l| l.as_ref().map(|(oid, name)| (*oid, name.clone())));
+    let (links_oid, links_name) = links.clone().flatten().unzip();
     vec![
         name.into(),
         s.dir.into(),
@@ -263,5 +281,9 @@ fn settings_args<'a>(name: &'a str, s: &Settings<'a>) -> Vec<DatumWithOid<'a>> {
         s.replace.into(),
         s.due_after.into(),
         s.min_coverage.into(),
+        links.is_some().into(),
+        links_oid.into(),
+        links_name.into(),
+        s.unknown_links.into(),
     ]
 }

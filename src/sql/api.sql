@@ -89,11 +89,13 @@ CREATE FUNCTION public.vs_ingest_add_source(
     enabled boolean DEFAULT true,
     replace boolean DEFAULT false,
     due_after interval DEFAULT NULL,
-    min_coverage double precision DEFAULT NULL
+    min_coverage double precision DEFAULT NULL,
+    links text DEFAULT NULL,
+    unknown_links text DEFAULT NULL
 ) RETURNS int LANGUAGE sql VOLATILE
 AS $$ SELECT vs_ingest.vs_ingest_add_source(name, dir, pattern, every, target, format, source_timezone,
                                             max_reject_ratio, reload_changed, retain, retain_action, enabled,
-                                            replace, due_after, min_coverage) $$;
+                                            replace, due_after, min_coverage, links, unknown_links) $$;
 
 CREATE FUNCTION public.vs_ingest_alter_source(
     name text,
@@ -110,11 +112,13 @@ CREATE FUNCTION public.vs_ingest_alter_source(
     enabled boolean DEFAULT NULL,
     replace boolean DEFAULT NULL,
     due_after interval DEFAULT NULL,
-    min_coverage double precision DEFAULT NULL
+    min_coverage double precision DEFAULT NULL,
+    links text DEFAULT NULL,
+    unknown_links text DEFAULT NULL
 ) RETURNS void LANGUAGE sql VOLATILE
 AS $$ SELECT vs_ingest.vs_ingest_alter_source(name, dir, pattern, every, target, format, source_timezone,
                                               max_reject_ratio, reload_changed, retain, retain_action, enabled,
-                                              replace, due_after, min_coverage) $$;
+                                              replace, due_after, min_coverage, links, unknown_links) $$;
 
 CREATE FUNCTION public.vs_ingest_enable_source(name text) RETURNS void LANGUAGE sql VOLATILE
 AS $$ SELECT vs_ingest.vs_ingest_enable_source($1) $$;

@@ -52,6 +52,12 @@ CREATE TABLE vs_ingest.source (
     -- NULL (the default): keep everything.
     retain          interval    CHECK (retain > interval '0'),
     retain_action   text        NOT NULL DEFAULT 'detach' CHECK (retain_action IN ('detach', 'drop')),
+    -- Keep only the links of this relation (links => ...), by oid (`links` is its name when it
+    -- was set, for display); NULL: every link. Read as the owner at each run.
+    links_oid       oid,
+    links           text,
+    -- What runs do with links the target's network lacks; NULL: load them.
+    unknown_links   text        CHECK (unknown_links IN ('load', 'skip')),
     enabled         boolean     NOT NULL DEFAULT true,
     created_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
     next_check_at   timestamptz NOT NULL DEFAULT clock_timestamp(),

@@ -248,4 +248,63 @@ mod tests {
             0
         );
     }
+
+    #[pg_test]
+    fn a_source_keeps_its_region_and_skips_unknown_links_on_every_run() {
+        let dir = fresh_dir("network_source");
+        let day = generate(&dir, Day { links: 120, ..Day::default() }).remove(0);
+        compute_expected(&[&day], "Asia/Seoul");
+        network_table("net_source_links");
+        committed("vs_ingest_create_target('public.net_source')");
+        committed("vs_ingest_set_links('public.net_source', 'public.net_source_links')");
+        Spi::run("CREATE TABLE public.net_region AS SELECT DISTINCT link_id FROM expected WHERE link_id % 3 = 0")
+            .unwrap();
+        let add = |extra: &str| {
+            try_sql(&format!(
+                "SELECT vs_ingest_add_source('net_src', '{}', '*_5Min.zip', target => 'public.net_source'{extra})",
+                dir.display()
+            ))
+        };
+        let word = add(", unknown_links => 'drop'");
+        assert!(word.starts_with("22023") && word.contains("'load' or 'skip'"), "{word}");
+        assert!(add(", links => 'public.nowhere'").starts_with("42P01"));
+        // Named as the caller's search_path resolves it; kept by oid, with its name for display.
+        assert_eq!(add(", links => 'net_region', unknown_links => 'skip'"), "ok");
+        assert_eq!(
+            one::<String>(
+                "SELECT format('%s %s %s', links, links_oid = 'public.net_region'::regclass, unknown_links)
+                   FROM vs_ingest.source WHERE name = 'net_src'"
+            ),
+            "public.net_region t skip"
+        );
+
+        let got = summary("SELECT * FROM vs_ingest_run_source('net_src')");
+        assert_eq!((got.files_loaded, got.files_failed), (1, 0));
+        let (_, unknown, filtered) = file_of(got.run_id);
+        let kept = "link % 3 = 0 AND link % 4 <> 0";
+        assert_eq!(
+            unknown,
+            one::<i64>(&format!("SELECT count(*) FROM valid_rows WHERE sp <> '' AND link % 3 = 0 AND {UNKNOWN}"))
+        );
+        assert_eq!(filtered, one::<i64>(&format!("SELECT count(*) FROM valid_rows WHERE sp <> '' AND NOT ({kept})")));
+        Spi::run("DELETE FROM expected WHERE NOT (link_id % 3 = 0 AND link_id % 4 <> 0)").unwrap();
+        assert_eq!(differences("public.net_source"), (0, 0));
+        assert_eq!(rollup_differences("public.net_source_days", "Asia/Seoul"), 0);
+
+        // A region dropped since it was set is refused by name; '' keeps every link again, and
+        // unknown_links => '' goes back to loading them.
+        Spi::run(
+            "CREATE TABLE public.net_region_gone (link_id bigint); INSERT INTO public.net_region_gone VALUES (1);
+             SELECT vs_ingest_alter_source('net_src', links => 'public.net_region_gone');
+             DROP TABLE public.net_region_gone",
+        )
+        .unwrap();
+        let gone = try_sql("SELECT * FROM vs_ingest_run_source('net_src')");
+        assert!(gone.starts_with("42P01") && gone.contains("net_region_gone"), "{gone}");
+        Spi::run("SELECT vs_ingest_alter_source('net_src', links => '', unknown_links => '')").unwrap();
+        assert!(one::<bool>(
+            "SELECT links IS NULL AND links_oid IS NULL AND unknown_links IS NULL FROM vs_ingest.source
+              WHERE name = 'net_src'"
+        ));
+    }
 }

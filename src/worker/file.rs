@@ -165,7 +165,7 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
             Some(event) => event.map_err(IngestError::from)?,
         };
         let batch = match event {
-            Event::Batch(batch) => batch,
+            Event::Batch(batch) => *batch,
             Event::Done => break,
         };
         let writing = Instant::now();

@@ -7,13 +7,15 @@
 # size stored.
 # Release build, on a cluster of its own (the settings of bench-lib.sh). Usage:
 #   scripts/bench-region.sh [ROUNDS]     (default 3; results in target/bench-region.txt)
+#   LINKS=449000 scripts/bench-region.sh 1    (a national day; results in target/bench-region-449000.txt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/cluster.sh
 . scripts/bench-lib.sh
 ROUNDS=${1:-3}
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-DATA=$PWD/target/bench-data/region-45000
+LINKS=${LINKS:-45000}
+DATA=$PWD/target/bench-data/region-$LINKS
 PGDATA_DIR=$PWD/target/bench-region/pgdata
 PORT=54341
 exec 9>/tmp/vs_ingest_pg.lock
@@ -21,7 +23,7 @@ flock 9
 bench_log "building (release)"
 cargo build --release -q -p vs_ingest_gen --bin vs-ingest-gen
 cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null
-bench_input "$DATA" target/release/vs-ingest-gen --links 45000 --real-like >/dev/null
+bench_input "$DATA" target/release/vs-ingest-gen --links "$LINKS" --real-like >/dev/null
 bench_readable "$DATA"
 bench_cluster "$PGDATA_DIR" "$PORT" "vs_ingest.allowed_dirs = '$DATA'" >/dev/null
 trap 'cluster_stop "$PGDATA_DIR" >/dev/null' EXIT
@@ -31,6 +33,7 @@ P=(psql -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -qAtX -v ON_ERROR_STOP=1
 "${P[@]}" -c "CREATE TABLE public.region AS SELECT DISTINCT link_id FROM public.probe_blocks WHERE link_id % 10 = 0;
                   CREATE TABLE public.network AS SELECT DISTINCT link_id FROM public.probe_blocks WHERE link_id % 10 <> 5"
 out=target/bench-region.txt
+[ "$LINKS" = 45000 ] || out=target/bench-region-$LINKS.txt
 {
     echo "links: $("${P[@]}" -c "SELECT count(DISTINCT link_id) FROM public.probe_blocks") in the day, $("${P[@]}" -c "SELECT count(*) FROM public.region") in the region"
     for i in $(seq 1 "$ROUNDS"); do

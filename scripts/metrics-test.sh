@@ -75,6 +75,12 @@ check "vs_ingest_target_input_bytes{target=\"public.clean\"}" \
     "$(int "$(metric vs_ingest_target_input_bytes 'target="public.clean"')")" \
     "$(psql_q -c "SELECT sum(f.input_done) FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
                    WHERE r.target = 'public.clean'")"
+for counter in rows_filtered rows_unknown; do
+    check "vs_ingest_target_$counter{target=\"public.clean\"}" \
+        "$(int "$(metric vs_ingest_target_$counter 'target="public.clean"')")" \
+        "$(psql_q -c "SELECT sum(f.$counter) FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
+                       WHERE r.target = 'public.clean'")"
+done
 # Rejects by reason: every reason the catalog has, with its count (the role cannot read the lines).
 want=$(psql_q -c "SELECT string_agg(reason || '=' || n, ' ' ORDER BY reason)
                     FROM (SELECT reason, count(*) AS n FROM vs_ingest.reject GROUP BY reason) r")

@@ -1971,14 +1971,16 @@ CREATE POLICY own_files ON vs_ingest.unknown_link FOR SELECT
     USING (EXISTS (SELECT 1 FROM vs_ingest.file f WHERE f.file_id = unknown_link.file_id));
 
 -- The links loads found that their target's network lacks, most samples first: a network update
--- is noticed here. security_invoker: each reader sees the files it sees.
+-- is noticed here, per target (by oid; `target` is its latest name). security_invoker: each reader
+-- sees the files it sees.
 CREATE VIEW vs_ingest.unknown_links WITH (security_invoker = true) AS
-SELECT r.target_oid, r.target, u.link_id, sum(u.samples)::bigint AS samples, count(DISTINCT f.path) AS files,
+SELECT r.target_oid, (array_agg(r.target ORDER BY r.run_id DESC))[1] AS target, u.link_id,
+       sum(u.samples)::bigint AS samples, count(DISTINCT f.path) AS files,
        min(f.started_at) AS first_seen, max(f.started_at) AS last_seen
   FROM vs_ingest.unknown_link u
   JOIN vs_ingest.file f USING (file_id)
   JOIN vs_ingest.run r USING (run_id)
- GROUP BY r.target_oid, r.target, u.link_id;
+ GROUP BY r.target_oid, u.link_id;
 COMMENT ON VIEW vs_ingest.unknown_links IS 'Per target, the links its loads found that its network lacks, with their samples.';
 REVOKE ALL ON vs_ingest.link, vs_ingest.unknown_link, vs_ingest.unknown_links FROM PUBLIC;
 GRANT SELECT ON vs_ingest.link, vs_ingest.unknown_link, vs_ingest.unknown_links TO pg_read_server_files;

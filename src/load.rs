@@ -115,7 +115,9 @@ pub fn load_dir(dir: &str, pattern: &str, options: &LoadOptions) -> Result<Summa
         }
         Some(other) => return Err(IngestError::BadNodes(other.into())),
     };
-    check_network(&target, options, request.on_workers)?;
+    if !request.on_workers {
+        check_network(&target, options, false)?; // a spread load's was checked above
+    }
     keep_links(&mut request, links::read(links)?);
     launch(Envelope { request, resume_run: None }, options.wait)
 }

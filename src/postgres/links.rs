@@ -63,23 +63,29 @@ pub fn read_stored(relation: pg_sys::Oid, name: &str) -> Result<Option<(String, 
 /// The qualified name of a relation with an integer column `link_id`.
 fn links_relation(oid: pg_sys::Oid) -> Result<String> {
     let name = qualified_name(oid)?;
-    if column_type(oid, "link_id")?.is_none_or(|t| !["int2", "int4", "int8", "numeric"].contains(&t.as_str())) {
+    let integer = Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                         WHERE attrelid = $1 AND attname = 'link_id' AND attnum > 0 AND NOT attisdropped
+                           AND atttypid IN ('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype,
+                                            'pg_catalog.int8'::pg_catalog.regtype, 'pg_catalog.numeric'::pg_catalog.regtype))",
+        &[oid.into()],
+    )
+    .map_err(spi_error)?;
+    if integer != Some(true) {
         return Err(IngestError::LinksNoColumn(name));
     }
     Ok(name)
 }
 
-/// The type name of the relation's column `column`, if it has one.
-fn column_type(oid: pg_sys::Oid, column: &str) -> Result<Option<String>> {
-    Spi::get_one_with_args::<String>(
-        "SELECT t.typname::text FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-          WHERE a.attrelid = $1 AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped",
+/// Whether the relation has a column `column`.
+fn has_column(oid: pg_sys::Oid, column: &str) -> Result<bool> {
+    Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                         WHERE attrelid = $1 AND attname = $2 AND attnum > 0 AND NOT attisdropped)",
         &[oid.into(), column.into()],
     )
-    .or_else(|e| match e {
-        pgrx::spi::Error::InvalidPosition => Ok(None),
-        e => Err(spi_error(e)),
-    })
+    .map(|b| b == Some(true))
+    .map_err(spi_error)
 }
 
 /// Replaces the network of the target `target` (its hourly view) with the links of `relation`
@@ -97,10 +103,7 @@ pub fn set_network(target: pg_sys::Oid, relation: Option<pg_sys::Oid>) -> Result
     let name = links_relation(relation)?;
     // Optional columns, each as text (dates in ISO form, whatever the session's DateStyle).
     let optional = |column: &str, cast: &str| -> Result<String> {
-        Ok(match column_type(relation, column)? {
-            Some(_) => format!("l.{column}::{cast}"),
-            None => format!("NULL::{cast}"),
-        })
+        Ok(if has_column(relation, column)? { format!("l.{column}::{cast}") } else { format!("NULL::{cast}") })
     };
     let (region, road_name) = (optional("region", "pg_catalog.text")?, optional("road_name", "pg_catalog.text")?);
     let (valid_from, valid_until) =

@@ -94,10 +94,7 @@ fn has_column(oid: pg_sys::Oid, column: &str) -> Result<bool> {
 /// its owner.
 pub fn set_network(target: pg_sys::Oid, relation: Option<pg_sys::Oid>) -> Result<i64> {
     let Some(relation) = relation else {
-        access::as_catalog_owner(|| {
-            lock_network(target)?;
-            Spi::run_with_args("DELETE FROM vs_ingest.link WHERE target_oid = $1", &[target.into()]).map_err(spi_error)
-        })?;
+        store_network(target, None)?;
         return Ok(0);
     };
     let name = links_relation(relation)?;
@@ -108,88 +105,95 @@ pub fn set_network(target: pg_sys::Oid, relation: Option<pg_sys::Oid>) -> Result
     let (region, road_name) = (optional("region", "pg_catalog.text")?, optional("road_name", "pg_catalog.text")?);
     let (valid_from, valid_until) =
         (optional("valid_from", "pg_catalog.date")?, optional("valid_until", "pg_catalog.date")?);
-    let rows = format!(
-        "SELECT l.link_id::pg_catalog.int8 AS link_id, {region} AS region, {road_name} AS road_name,
-                {valid_from} AS valid_from, {valid_until} AS valid_until
-           FROM {name} l WHERE l.link_id IS NOT NULL"
-    );
-    Spi::connect(|client| {
-        let twice = client
-            .select(
-                &format!(
-                    "SELECT n.link_id, pg_catalog.count(*) FROM ({rows}) n GROUP BY n.link_id
-                     HAVING pg_catalog.count(*) > 1 ORDER BY n.link_id LIMIT 1"
-                ),
-                None,
-                &[],
-            )?
-            .next();
-        if let Some(row) = twice {
-            let (link_id, times) = (row.get::<i64>(1)?.unwrap_or_default(), row.get::<i64>(2)?.unwrap_or_default());
-            return Ok(Err(IngestError::NetworkDuplicate { relation: name.clone(), link_id, times }));
-        }
-        let backwards = client
-            .select(
-                &format!(
-                    "SELECT n.link_id, pg_catalog.to_char(n.valid_from, 'YYYY-MM-DD'),
-                            pg_catalog.to_char(n.valid_until, 'YYYY-MM-DD')
-                       FROM ({rows}) n WHERE n.valid_until <= n.valid_from ORDER BY n.link_id LIMIT 1"
-                ),
-                None,
-                &[],
-            )?
-            .next();
-        if let Some(row) = backwards {
-            return Ok(Err(IngestError::NetworkBadValidity {
-                relation: name.clone(),
-                link_id: row.get::<i64>(1)?.unwrap_or_default(),
-                valid_from: row.get::<String>(2)?.unwrap_or_default(),
-                valid_until: row.get::<String>(3)?.unwrap_or_default(),
-            }));
-        }
-        Ok(Ok(()))
-    })
-    .map_err(spi_error)??;
+    // Read once (a view need not give the same rows twice): the checks and the stored links come
+    // from the same rows.
     let read = Spi::connect(|client| {
         let row = client
             .select(
                 &format!(
-                    "SELECT coalesce(pg_catalog.array_agg(n.link_id), '{{}}'), pg_catalog.array_agg(n.region),
-                            pg_catalog.array_agg(n.road_name),
-                            pg_catalog.array_agg(pg_catalog.to_char(n.valid_from, 'YYYY-MM-DD')),
-                            pg_catalog.array_agg(pg_catalog.to_char(n.valid_until, 'YYYY-MM-DD'))
-                       FROM ({rows}) n"
+                    "WITH n AS MATERIALIZED (
+                         SELECT l.link_id::pg_catalog.int8 AS link_id, {region} AS region, {road_name} AS road_name,
+                                {valid_from} AS valid_from, {valid_until} AS valid_until
+                           FROM {name} l WHERE l.link_id IS NOT NULL),
+                     twice AS (SELECT n.link_id, pg_catalog.count(*) AS times FROM n GROUP BY n.link_id
+                                HAVING pg_catalog.count(*) > 1 ORDER BY n.link_id LIMIT 1),
+                     backwards AS (SELECT n.link_id, pg_catalog.to_char(n.valid_from, 'YYYY-MM-DD') AS valid_from,
+                                          pg_catalog.to_char(n.valid_until, 'YYYY-MM-DD') AS valid_until
+                                     FROM n WHERE n.valid_until <= n.valid_from ORDER BY n.link_id LIMIT 1)
+                     SELECT t.link_id, t.times, b.link_id, b.valid_from, b.valid_until,
+                            a.ids, a.regions, a.road_names, a.froms, a.untils
+                       FROM (SELECT coalesce(pg_catalog.array_agg(n.link_id), '{{}}') AS ids,
+                                    pg_catalog.array_agg(n.region) AS regions,
+                                    pg_catalog.array_agg(n.road_name) AS road_names,
+                                    pg_catalog.array_agg(pg_catalog.to_char(n.valid_from, 'YYYY-MM-DD')) AS froms,
+                                    pg_catalog.array_agg(pg_catalog.to_char(n.valid_until, 'YYYY-MM-DD')) AS untils
+                               FROM n) a
+                       LEFT JOIN twice t ON true LEFT JOIN backwards b ON true"
                 ),
                 None,
                 &[],
             )?
             .first();
-        Ok::<_, pgrx::spi::Error>((
-            row.get::<Vec<i64>>(1)?.unwrap_or_default(),
-            row.get::<Vec<Option<String>>>(2)?.unwrap_or_default(),
-            row.get::<Vec<Option<String>>>(3)?.unwrap_or_default(),
-            row.get::<Vec<Option<String>>>(4)?.unwrap_or_default(),
-            row.get::<Vec<Option<String>>>(5)?.unwrap_or_default(),
-        ))
+        if let Some(link_id) = row.get::<i64>(1)? {
+            let times = row.get::<i64>(2)?.unwrap_or_default();
+            return Ok(Err(IngestError::NetworkDuplicate { relation: name.clone(), link_id, times }));
+        }
+        if let Some(link_id) = row.get::<i64>(3)? {
+            return Ok(Err(IngestError::NetworkBadValidity {
+                relation: name.clone(),
+                link_id,
+                valid_from: row.get::<String>(4)?.unwrap_or_default(),
+                valid_until: row.get::<String>(5)?.unwrap_or_default(),
+            }));
+        }
+        Ok(Ok(NetworkRows {
+            ids: row.get::<Vec<i64>>(6)?.unwrap_or_default(),
+            regions: row.get::<Vec<Option<String>>>(7)?.unwrap_or_default(),
+            road_names: row.get::<Vec<Option<String>>>(8)?.unwrap_or_default(),
+            froms: row.get::<Vec<Option<String>>>(9)?.unwrap_or_default(),
+            untils: row.get::<Vec<Option<String>>>(10)?.unwrap_or_default(),
+        }))
     })
-    .map_err(spi_error)?;
-    let (ids, regions, road_names, froms, untils) = read;
-    if ids.is_empty() {
+    .map_err(spi_error)??;
+    if read.ids.is_empty() {
         return Err(IngestError::LinksEmpty(name));
     }
-    let links = ids.len() as i64;
+    let links = read.ids.len() as i64;
+    store_network(target, Some(read))?;
+    Ok(links)
+}
+
+/// A network as read from its relation, column by column (dates as `YYYY-MM-DD`).
+struct NetworkRows {
+    ids: Vec<i64>,
+    regions: Vec<Option<String>>,
+    road_names: Vec<Option<String>>,
+    froms: Vec<Option<String>>,
+    untils: Vec<Option<String>>,
+}
+
+/// Replaces the target's rows of `vs_ingest.link` with `rows` (`None`: none), as the catalog's
+/// owner.
+fn store_network(target: pg_sys::Oid, rows: Option<NetworkRows>) -> Result<()> {
     access::as_catalog_owner(|| {
         lock_network(target)?;
         Spi::run_with_args("DELETE FROM vs_ingest.link WHERE target_oid = $1", &[target.into()]).map_err(spi_error)?;
+        let Some(rows) = rows else { return Ok(()) };
         Spi::run_with_args(
             "INSERT INTO vs_ingest.link (target_oid, link_id, region, road_name, valid_from, valid_until)
              SELECT $1, u.l, u.r, u.n, u.f::date, u.t::date
                FROM unnest($2::int8[], $3::text[], $4::text[], $5::text[], $6::text[]) AS u(l, r, n, f, t)",
-            &[target.into(), ids.into(), regions.into(), road_names.into(), froms.into(), untils.into()],
+            &[
+                target.into(),
+                rows.ids.into(),
+                rows.regions.into(),
+                rows.road_names.into(),
+                rows.froms.into(),
+                rows.untils.into(),
+            ],
         )
         .map_err(spi_error)
-    })?;
-    Ok(links)
+    })
 }
 
 /// Serialises replacements of one target's network.

@@ -11,7 +11,6 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::{IntoDatum, PgLogLevel};
 use vs_ingest_engine::format;
-use vs_ingest_engine::links::UnknownLinks;
 use vs_ingest_engine::source::FileMeta;
 
 use crate::budget::Budget;
@@ -335,13 +334,7 @@ fn request(dir: &str, pattern: &str, files: Vec<PathBuf>, target: &str, options:
     };
     let max_reject_ratio = options.max_reject_ratio.unwrap_or_else(|| gucs::MAX_REJECT_RATIO.get());
     let format = check_options(options.format, Some(&source_timezone), Some(max_reject_ratio))?;
-    let unknown_links = match options.unknown_links {
-        None => None,
-        Some(word) => match UnknownLinks::parse(word) {
-            Some(unknown) => Some(unknown.word().to_string()),
-            None => return Err(IngestError::BadUnknownLinks(word.into())),
-        },
-    };
+    let unknown_links = options.unknown_links.map(links::unknown_links).transpose()?.map(|u| u.word().to_string());
     Ok(Request {
         version: Request::VERSION,
         dir: dir.to_string(),

@@ -14,7 +14,6 @@ use crate::load;
 use crate::postgres::access::{self, FixedSearchPath};
 use crate::postgres::links;
 use crate::postgres::source::{self, Settings};
-use vs_ingest_engine::links::UnknownLinks;
 
 /// Checks settings as they will be stored (`current` fills what `s` leaves alone).
 fn check(s: &Settings, current: Option<&source::Source>) -> Result<()> {
@@ -40,9 +39,7 @@ fn check(s: &Settings, current: Option<&source::Source>) -> Result<()> {
         return Err(IngestError::BadMinCoverage(coverage));
     }
     if let Some(word) = s.unknown_links.filter(|w| !w.is_empty()) {
-        if UnknownLinks::parse(word).is_none() {
-            return Err(IngestError::BadUnknownLinks(word.into()));
-        }
+        links::unknown_links(word)?;
     }
     if let Some(action) = s.retain_action {
         if action != "detach" && action != "drop" {

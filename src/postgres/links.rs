@@ -222,7 +222,7 @@ pub fn has_network(target: pg_sys::Oid) -> Result<bool> {
 pub fn network(target: pg_sys::Oid, unknown: Option<&str>) -> Result<Option<(Arc<Network>, UnknownLinks)>> {
     let unknown = match unknown {
         None => UnknownLinks::default(),
-        Some(word) => UnknownLinks::parse(word).ok_or_else(|| IngestError::BadUnknownLinks(word.into()))?,
+        Some(word) => unknown_links(word)?,
     };
     let (ids, froms, untils) = access::as_catalog_owner(|| {
         Spi::connect(|client| {
@@ -252,6 +252,11 @@ pub fn network(target: pg_sys::Oid, unknown: Option<&str>) -> Result<Option<(Arc
         .map(|(link_id, (valid_from, valid_until))| NetworkLink { link_id, valid_from, valid_until })
         .collect();
     Ok(Some((Arc::new(Network::new(links)), unknown)))
+}
+
+/// The choice `unknown_links => word`; 22023 for a word that is not one.
+pub fn unknown_links(word: &str) -> Result<UnknownLinks> {
+    UnknownLinks::parse(word).ok_or_else(|| IngestError::BadUnknownLinks(word.into()))
 }
 
 /// Adds a chunk's most frequent unknown links to the file's, in the chunk's transaction.

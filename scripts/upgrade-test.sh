@@ -4,7 +4,10 @@
 # kill -9 of its worker; then the current build is installed, `ALTER EXTENSION vs_ingest UPDATE`,
 # `vs_ingest_convert_target`, the interrupted day is loaded again (it resumes) and a fourth day
 # after it. The table must equal a clean load of the same four files by the current build, the
-# coverage report must agree, and the history from before the upgrade must still be there.
+# coverage report must agree, and the history from before the upgrade must still be there. The
+# daily rollups of the days stored before the update are built by `CALL vs_ingest_build_rollups()`
+# (killed with kill -9 at its second day in a 0.2.0 database, then called again) and must equal
+# the clean load's.
 #
 #   scripts/upgrade-test.sh          (as root, like scripts/test.sh, which runs it as suite 6)
 #
@@ -261,11 +264,12 @@ v020 -c "CREATE EXTENSION vs_ingest VERSION '0.1.0'" -c "ALTER EXTENSION vs_inge
      -c "SELECT vs_ingest_create_target('public.old_hourly'), vs_ingest_create_target('public.kept_hourly')" \
      -c "GRANT SELECT ON public.old_5min TO upgrade_reader" \
      -c "CREATE VIEW public.uses_kept AS SELECT ts, speed FROM public.kept_5min" \
-     -c "SELECT vs_ingest.ensure_day_partition('public.old_hourly_blocks', '2023-07-01')" \
+     -c "SELECT vs_ingest.ensure_day_partition('public.old_hourly_blocks', d)
+           FROM unnest('{2023-07-01,2023-07-02}'::date[]) d" \
      -c "INSERT INTO public.old_hourly_blocks
-         SELECT g, '2023-07-01', 1, 3, array_cat(ARRAY(SELECT (g * 7 + i)::smallint FROM generate_series(1, 24) i),
-                                                 array_fill(NULL::smallint, ARRAY[48])), NULL
-           FROM generate_series(1, 3) g" >/dev/null \
+         SELECT g, d, 1, 3, array_cat(ARRAY(SELECT (g * 7 + i)::smallint FROM generate_series(1, 24) i),
+                                      array_fill(NULL::smallint, ARRAY[48])), NULL
+           FROM generate_series(1, 3) g, unnest('{2023-07-01,2023-07-02}'::date[]) d" >/dev/null \
     || abort "could not make 0.2.0 targets"
 before=$(v020 -c "SELECT string_agg(a.attrelid::regclass || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY 1)
                     FROM pg_attribute a WHERE a.attrelid IN ('public.old_5min'::regclass, 'public.kept_5min'::regclass)
@@ -287,9 +291,63 @@ if [ "$r" = "$expected" ] && grep -q "kept_5min was left as it was" <<<"$warning
 else
     fail "0.2.0 targets after the update: '$r', expected '$expected'; the update said: $warnings"
 fi
-# The rollups of the 0.2.0 targets were built by the update from the rows they held (three links
-# of 2023-07-01, hours 6-7), are their owner's and not the extension's; after a load they still
-# equal an aggregate of the 5-minute view, computed here.
+# The update made the rollups of the 0.2.0 targets (their owner's, not extension members) and
+# left the days stored before (2023-07-01 and -02: three links, hours 6-7) to build.
+r=$(v020 -c "SELECT (SELECT string_agg(format('%s %s %s..%s', rollups, days, first_day, last_day), '; ')
+                       FROM vs_ingest.rollups_to_build WHERE storage = 'public.old_hourly_blocks'::regclass),
+                    (SELECT count(*) FROM public.old_hourly_days),
+                    pg_get_userbyid((SELECT relowner FROM pg_class WHERE oid = 'public.old_hourly_days'::regclass)),
+                    EXISTS (SELECT 1 FROM pg_depend e WHERE e.deptype = 'e' AND e.objid IN
+                              ('public.old_hourly_days'::regclass, 'public.old_daily'::regclass))")
+expected="old_hourly_days 2 2023-07-01..2023-07-02|0|postgres|f"
+if [ "$r" = "$expected" ] && grep -q "CALL vs_ingest_build_rollups()" <<<"$warnings"; then
+    pass "the update made the rollups of a 0.2.0 target (owner's, not extension members) with its 2 stored days to build, and said how"
+else
+    fail "rollups of the 0.2.0 target after the update: '$r', expected '$expected'; the update said: $warnings"
+fi
+# CALL vs_ingest_build_rollups() builds a day per transaction: held up at the second day by a
+# SHARE lock on its storage partition (which the build's ROW EXCLUSIVE lock waits for; an ACCESS
+# EXCLUSIVE one would stop it at the first day, whose look-ups of partition bounds read every
+# partition), after committing the first, its backend is killed with kill -9 (the server
+# restarts); the same call then builds only what is left.
+BUILT="SELECT coalesce(string_agg(day || ' ' || link_id || ':' || samples || ':' || speed_sum || ':' || hour_samples[7] || ':'
+                                || hour_samples[8], ' ' ORDER BY day, link_id), 'none') FROM public.old_hourly_days"
+v020 -c "BEGIN" -c "LOCK TABLE public.old_hourly_blocks_p20230702 IN SHARE MODE" \
+     -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
+holder=$!
+for _ in $(seq 1 300); do
+    [ "$(v020 -c "SELECT count(*) FROM pg_locks WHERE relation = 'public.old_hourly_blocks_p20230702'::regclass
+                    AND mode = 'ShareLock' AND granted")" = 1 ] && break
+    sleep 0.1
+done
+v020 -c "CALL vs_ingest_build_rollups()" >/dev/null 2>&1 &
+builder_pid=""
+for _ in $(seq 1 300); do
+    builder_pid=$(v020 -c "SELECT pid FROM pg_stat_activity WHERE query LIKE 'CALL vs_ingest_build_rollups%'
+                             AND wait_event_type = 'Lock'" 2>/dev/null || true)
+    [ -n "$builder_pid" ] && break
+    sleep 0.1
+done
+[ -n "$builder_pid" ] || abort "vs_ingest_build_rollups did not reach the locked day"
+before_kill=$(v020 -c "$BUILT")
+kill -9 "$builder_pid"
+wait "$holder" 2>/dev/null || true
+wait 2>/dev/null || true
+wait_ready
+after_kill=$(v020 -c "SELECT (SELECT string_agg(format('%s %s..%s', days, first_day, last_day), '; ')
+                                FROM vs_ingest.rollups_to_build WHERE storage = 'public.old_hourly_blocks'::regclass)")
+resumed=$(v020 -c "CALL vs_ingest_build_rollups(target => 'public.old_hourly')" 2>&1)
+built=$(v020 -c "$BUILT")
+left=$(v020 -c "SELECT count(*) FROM vs_ingest.rollups_to_build WHERE storage = 'public.old_hourly_blocks'::regclass")
+day1="2023-07-01 1:24:468:12:12 2023-07-01 2:24:636:12:12 2023-07-01 3:24:804:12:12"
+day2="2023-07-02 1:24:468:12:12 2023-07-02 2:24:636:12:12 2023-07-02 3:24:804:12:12"
+if [ "$before_kill" = "$day1" ] && [ "$after_kill" = "1 2023-07-02..2023-07-02" ] && [ "$built" = "$day1 $day2" ] \
+    && [ "$left" = 0 ] && grep -q "building the daily rollups of 1 days" <<<"$resumed"; then
+    pass "vs_ingest_build_rollups committed the first day, was killed (kill -9) at the second, and the same call built only the second: both equal their rows"
+else
+    fail "building rollups: before the kill '$before_kill', to build after it '$after_kill', after the second call '$built' ($left left); it said: $resumed"
+fi
+# After a load, the rollups still equal an aggregate of the 5-minute view, computed here.
 ROLLUPS_EQUAL="SELECT count(*) FROM (
     (SELECT link_id, day, samples::int, speed_sum, speed_min::int, speed_max::int,
             (SELECT sum(n)::int FROM unnest(hour_samples) n) FROM public.old_hourly_days
@@ -302,28 +360,16 @@ ROLLUPS_EQUAL="SELECT count(*) FROM (
      EXCEPT ALL
      SELECT link_id, day, samples::int, speed_sum, speed_min::int, speed_max::int,
             (SELECT sum(n)::int FROM unnest(hour_samples) n) FROM public.old_hourly_days)) x"
-r=$(v020 -c "SELECT (SELECT string_agg(link_id || ':' || samples || ':' || speed_sum || ':' || hour_samples[7] || ':' || hour_samples[8], ' '
-                       ORDER BY link_id) FROM public.old_hourly_days),
-                    pg_get_userbyid((SELECT relowner FROM pg_class WHERE oid = 'public.old_hourly_days'::regclass)),
-                    EXISTS (SELECT 1 FROM pg_depend e WHERE e.deptype = 'e' AND e.objid IN
-                              ('public.old_hourly_days'::regclass, 'public.old_daily'::regclass,
-                               'public.old_hourly_days_d20230701'::regclass))")
-expected="1:24:468:12:12 2:24:636:12:12 3:24:804:12:12|postgres|f"
-if [ "$r" = "$expected" ]; then
-    pass "the update built the rollups of a 0.2.0 target from its rows (owner's, not extension members)"
-else
-    fail "rollups of the 0.2.0 target after the update: '$r', expected '$expected'"
-fi
 out=$(v020 -c "SET client_min_messages = warning" \
-    -c "SELECT files_loaded FROM vs_ingest_file('$FILES/20230701_5Min.zip', target => 'public.old_hourly')" \
+    -c "SELECT files_loaded FROM vs_ingest_dir('$FILES', '2023070[12]_5Min.zip', target => 'public.old_hourly')" \
     -c "SELECT count(*) FILTER (WHERE f.speed = h.speed[s.i]) || '/' || count(*)
           FROM public.old_hourly h CROSS JOIN LATERAL generate_series(1, 12) AS s(i)
           JOIN public.old_5min f ON f.link_id = h.link_id AND f.ts = h.hour + (s.i - 1) * interval '5 minutes'
          WHERE h.speed[s.i] IS NOT NULL AND h.hour < '2023-07-01 03:00+09' AND f.ts < '2023-07-01 03:00+09'" 2>&1)
 read -r loaded equal <<<"$(tr '\n' ' ' <<<"$out")"
 differing=$(v020 -c "$ROLLUPS_EQUAL" 2>&1)
-if [ "$loaded" = 1 ] && [ "${equal%/*}" = "${equal#*/}" ] && [ "${equal#*/}" -gt 0 ] && [ "$differing" = 0 ]; then
-    pass "an updated 0.2.0 target loads, its two views agree on all $equal slots of its first three hours, and its rollups equal the 5-minute view's aggregates"
+if [ "$loaded" = 2 ] && [ "${equal%/*}" = "${equal#*/}" ] && [ "${equal#*/}" -gt 0 ] && [ "$differing" = 0 ]; then
+    pass "an updated 0.2.0 target loads (into both days built by CALL), its two views agree on all $equal slots of its first three hours, and its rollups equal the 5-minute view's aggregates"
 else
     fail "loading into the updated 0.2.0 target: $out; rollup rows differing from the 5-minute view: $differing"
 fi
@@ -365,6 +411,22 @@ if [ "$differ" = 0 ] && [ "$upgraded" = "$clean" ] && [ "$clean" -gt 0 ]; then
     pass "the upgraded table equals the clean load ($upgraded hourly rows, 0 differ)"
 else
     fail "the upgraded table has $upgraded hourly rows, the clean load $clean; $differ rows differ"
+fi
+# The converted target's days 1-2 were stored before it kept rollups (its loads built days 3-4):
+# CALL builds them, and then every day's rollups equal the clean load's.
+to_build=$(sql "rollups to build" "SELECT string_agg(format('%s..%s', first_day, last_day), '; ')
+                                     FROM vs_ingest.rollups_to_build WHERE rollups = 'public.vs_its_hourly_days'::regclass")
+pg -c "CALL vs_ingest_build_rollups()" >/dev/null 2>&1 || abort "CALL vs_ingest_build_rollups() failed"
+r=$(sql "compare rollups" "SELECT (SELECT count(*) FROM public.vs_its_daily),
+    (SELECT count(*) FROM ((SELECT * FROM public.vs_its_hourly_days EXCEPT ALL SELECT * FROM public.clean_hourly_days)
+                           UNION ALL
+                           (SELECT * FROM public.clean_hourly_days EXCEPT ALL SELECT * FROM public.vs_its_hourly_days)) d),
+    (SELECT count(*) FROM vs_ingest.rollups_to_build)")
+read -r link_days differ left <<<"${r//|/ }"
+if [ "$to_build" = "2023-07-01..2023-07-02" ] && [ "$differ" = 0 ] && [ "$left" = 0 ] && [ "$link_days" -gt 0 ]; then
+    pass "the converted target's days stored before ($to_build) were built by CALL vs_ingest_build_rollups(): its $link_days link-days of rollups equal the clean load's"
+else
+    fail "rollups of the converted target: to build '$to_build' (expected 2023-07-01..2023-07-02), $differ of $link_days link-days differ from the clean load's, $left tables left to build"
 fi
 r=$(sql "coverage" "
     WITH u AS (SELECT * FROM vs_ingest_coverage('2023-07-01 00:00+09', '2023-07-05 00:00+09', 'public.vs_its_hourly')),

@@ -233,11 +233,37 @@ SELECT to_regclass('public.victim5') AS victim5, to_regclass('public.victim5_day
 SELECT regress_try($$SELECT * FROM vs_ingest_quality('2023-06-01', '2023-06-02', 'public.victim5')$$);
 SELECT regress_planter_won();
 
+------------------------------------------------------------------------------------------------
+-- 4. Building rollups is a write too: the planter's own target, its rollups made anew (as the
+--    update from 0.2.0 makes them: every stored day to build) with its trigger on them. A
+--    superuser's CALL vs_ingest_build_rollups() refuses to run the trigger; the planter's own
+--    call builds them, running its trigger as itself.
+------------------------------------------------------------------------------------------------
+SET ROLE regress_planter;
+SELECT files_loaded FROM vs_ingest_file('/tmp/vs_ingest_regress/adopt/20230601_5Min.csv.gz', target => 'public.planted_build');
+SELECT vs_ingest.drop_rollups('public.planted_build', 'public.planted_build_blocks');
+SELECT vs_ingest.ensure_rollups('public.planted_build', 'public.planted_build_blocks')::text;
+CREATE TRIGGER bait BEFORE INSERT ON public.planted_build_days FOR EACH ROW EXECUTE FUNCTION public.planter_trigger();
+RESET ROLE;
+SELECT rollups, days, first_day, last_day FROM vs_ingest.rollups_to_build WHERE rollups = 'public.planted_build_days'::regclass;
+SELECT regress_try($$CALL vs_ingest_build_rollups(target => 'public.planted_build')$$);
+SELECT regress_planter_won();
+SELECT count(*) AS link_days FROM public.planted_build_days;
+SET ROLE regress_planter;
+CALL vs_ingest_build_rollups(target => 'public.planted_build');
+RESET ROLE;
+SELECT count(*) AS days_to_build FROM vs_ingest.rollups_to_build WHERE rollups = 'public.planted_build_days'::regclass;
+SELECT count(*) > 0 AS built FROM public.planted_build_days;
+SELECT ran_as, superuser, count(*) > 0 AS ran FROM public.planter_log GROUP BY 1, 2;
+SELECT regress_planter_won();
+
 DROP VIEW public.checked, public.checked_5min, public.whenever, public.whenever_5min, public.keyed;
 DROP TABLE public.checked_blocks, public.whenever_blocks, public.keyed_blocks CASCADE;
 DROP FUNCTION public.planter_day;
 DROP VIEW public.victim5_quality;
 DROP FUNCTION public.planter_quality;
+DROP VIEW public.planted_build, public.planted_build_5min, public.planted_build_daily, public.planted_build_quality;
+DROP TABLE public.planted_build_days, public.planted_build_blocks;
 DROP VIEW public.bait, public.alice_mirror, public.lure, public.lure_5min, public.ruled, public.ruled_5min,
           public.indexed, public.indexed_5min, public.alice_hourly, public.alice_5min, public.victim3_5min;
 DROP TABLE public.bait_blocks, public.victim_blocks, public.victim2_blocks, public.victim4_days, public.lure_blocks,

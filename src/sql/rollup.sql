@@ -78,7 +78,8 @@ END
 $$;
 
 -- The rollup table and daily view of a target, created if missing (as the storage's owner's):
--- a new rollup table is filled from the rows stored, day by day. Returns the rollup table.
+-- the days of rows stored before are left to build (vs_ingest_build_rollups). Returns the rollup
+-- table.
 CREATE FUNCTION vs_ingest.ensure_rollups(target regclass, storage regclass) RETURNS regclass
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -135,19 +136,27 @@ BEGIN
     END IF;
     -- The rollups are of one storage table, named by its oid in a constraint: a storage dropped
     -- (DROP TABLE ... CASCADE takes the views, not the rollups) and made again under the same name
-    -- finds rollups of rows that are gone, which are rebuilt from the new one's.
+    -- finds rollups of rows that are gone, which are dropped.
     IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = days AND conname = 'vs_ingest_rollups_of_' || storage::oid) THEN
-        EXECUTE format('TRUNCATE %s', days);
+        FOR part IN SELECT p.part FROM vs_ingest.day_partitions(days) p LOOP
+            EXECUTE format('DROP TABLE %s', part.part);
+        END LOOP;
         FOR part IN SELECT c.conname FROM pg_constraint c WHERE c.conrelid = days AND c.conname LIKE 'vs_ingest_rollups_of_%' LOOP
             EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', days, part.conname);
         END LOOP;
         EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I CHECK (true)', days, 'vs_ingest_rollups_of_' || storage::oid);
         -- Dropping the storage drops its rollups (an automatic dependency, as an index has).
         PERFORM vs_ingest.link_rollups(days, storage);
-        FOR part IN SELECT p.lo FROM vs_ingest.day_partitions(storage) p ORDER BY p.lo LOOP
-            PERFORM vs_ingest.ensure_day_partition(days, part.lo);
-            PERFORM vs_ingest.rebuild_days(storage, days, part.lo, NULL);
-        END LOOP;
+        -- Days the storage holds already are built later, each in a transaction of its own (a
+        -- year in one would be hours of work lost to any interruption): a day with rows and no
+        -- rollup partition is one to build (vs_ingest.rollup_days_to_build). A load builds the
+        -- days it writes into; CALL vs_ingest_build_rollups() builds the others.
+        IF EXISTS (SELECT 1 FROM vs_ingest.day_partitions(storage)) THEN
+            RAISE NOTICE 'the daily rollups of % are to be built for % days of rows stored before', target,
+                         (SELECT count(*) FROM vs_ingest.day_partitions(storage))
+                USING HINT = 'CALL vs_ingest_build_rollups() builds them, a day per transaction; until then '
+                             'vs_ingest.rollup_days_to_build lists the days its daily and quality views lack.';
+        END IF;
     END IF;
     -- The views stay local on a Citus node, like the rollups.
     citus_ddl := current_setting('citus.enable_ddl_propagation', true);
@@ -241,6 +250,117 @@ BEGIN
 END
 $$;
 
+-- The days whose rollups are still to build, of every rollup table (found by its identity: the
+-- automatic dependency on its storage that link_rollups records): days of the storage with no
+-- partition in the rollup table. A rollup table made for a target that held rows already (by the
+-- update from 0.2.0, say) starts with all of them; a load builds a day it writes into, and
+-- vs_ingest_build_rollups the others.
+CREATE FUNCTION vs_ingest.rollup_days_to_build(OUT storage regclass, OUT days regclass, OUT day date)
+RETURNS SETOF record LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT d.refobjid::regclass, d.objid::regclass, s.lo
+      FROM pg_depend d
+      JOIN pg_class r ON r.oid = d.objid AND r.relkind = 'p'
+      JOIN pg_class t ON t.oid = d.refobjid AND t.relkind = 'p'
+     CROSS JOIN LATERAL vs_ingest.day_partitions(d.refobjid::regclass) s
+     WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'a'
+       AND d.objsubid = 0 AND d.refobjsubid = 0
+       AND vs_ingest.has_days_shape(d.objid) AND vs_ingest.has_block_shape(d.refobjid)
+       AND NOT EXISTS (SELECT 1 FROM vs_ingest.day_partitions(d.objid::regclass) p WHERE s.lo >= p.lo AND s.lo < p.hi)
+$$;
+
+CREATE VIEW vs_ingest.rollups_to_build AS
+SELECT b.days AS rollups, b.storage, count(*)::int AS days, min(b.day) AS first_day, max(b.day) AS last_day
+  FROM vs_ingest.rollup_days_to_build() b GROUP BY b.days, b.storage;
+COMMENT ON VIEW vs_ingest.rollups_to_build IS
+    'Rollup tables with days of stored rows whose daily rollups are not built yet (their daily and quality views lack '
+    'those days): CALL vs_ingest_build_rollups() builds them.';
+
+-- Builds the rollups of the oldest day still to build (of the target `target_view`, or of every
+-- target whose owner the caller is or is a member of), as a load does: the day's rollup
+-- partition, the same checks of the code a write runs, the day's turn at the rollup table, then
+-- every link's sums from the stored rows. `done` days were built by this call before; at most `most` are
+-- built. Returns done + 1, or NULL when nothing is left to do. One call per transaction:
+-- vs_ingest_build_rollups commits after each.
+CREATE FUNCTION vs_ingest.build_rollup_day(target_view regclass, most int, done int) RETURNS int
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    only_storage regclass;
+    next record;
+    part regclass;
+    left_to_build bigint;
+BEGIN
+    IF most IS NOT NULL AND most < 1 THEN
+        RAISE EXCEPTION 'days must be at least 1, not %', most
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give how many days to build at most, or NULL for all.';
+    END IF;
+    IF target_view IS NOT NULL THEN
+        only_storage := vs_ingest.storage_of(target_view);
+        IF only_storage IS NULL THEN
+            RAISE EXCEPTION '% is not a vs_ingest target', target_view
+                USING ERRCODE = 'wrong_object_type', HINT = 'Name the hourly view of a target, or NULL for all.';
+        END IF;
+    END IF;
+    IF most IS NOT NULL AND done >= most THEN
+        RAISE NOTICE 'built the daily rollups of % days (at most % were asked for)', done, most;
+        RETURN NULL;
+    END IF;
+    SELECT b.storage, b.days, b.day INTO next
+      FROM vs_ingest.rollup_days_to_build() b
+     WHERE (only_storage IS NULL OR b.storage = only_storage)
+       AND pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = b.storage), 'MEMBER')
+     ORDER BY b.day, b.days LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE NOTICE 'built the daily rollups of % days; none is left to build%', done,
+                     CASE WHEN target_view IS NULL THEN ' of the targets of ' || current_user ELSE ' of ' || target_view::text END;
+        RETURN NULL;
+    END IF;
+    IF done = 0 THEN
+        left_to_build := (SELECT count(*) FROM vs_ingest.rollup_days_to_build() b
+                           WHERE (only_storage IS NULL OR b.storage = only_storage)
+                             AND pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = b.storage), 'MEMBER'));
+        RAISE NOTICE 'building the daily rollups of % days, a day per transaction', left_to_build;
+    END IF;
+    -- As a load writes: the tables and the day's partitions locked as a write locks them (no
+    -- trigger, rule or policy can be added until the transaction ends), then what a write into
+    -- them would run checked (vs_ingest.check_write).
+    EXECUTE format('LOCK TABLE ONLY %s, ONLY %s IN ROW EXCLUSIVE MODE', next.storage, next.days);
+    part := vs_ingest.day_partition(next.storage, next.day);
+    IF part IS NULL THEN
+        -- Dropped since it was listed (retention): nothing to build.
+        RETURN done;
+    END IF;
+    EXECUTE format('LOCK TABLE %s IN ROW EXCLUSIVE MODE', part);
+    PERFORM vs_ingest.check_write(next.storage, part);
+    PERFORM vs_ingest.check_part_owner(next.days, (SELECT c.relowner FROM pg_class c WHERE c.oid = next.storage),
+                                       'rollup table', next.storage::text, true);
+    PERFORM vs_ingest.ensure_day_partition(next.days, next.day);
+    part := vs_ingest.day_partition(next.days, next.day);
+    EXECUTE format('LOCK TABLE %s IN ROW EXCLUSIVE MODE', part);
+    PERFORM vs_ingest.check_write(next.days, part);
+    PERFORM vs_ingest.rebuild_days(next.storage, next.days, next.day, NULL);
+    RAISE NOTICE 'built the daily rollups of % for %', next.days, next.day;
+    RETURN done + 1;
+END
+$$;
+
+-- Builds the daily rollups of the days stored before a target kept them, a day per transaction,
+-- oldest first: interrupted, it has lost at most the day in progress, and the next call goes on
+-- from there. Called outside a transaction block (it commits).
+-- (No SET clause: a procedure with one cannot commit. Its one statement calls vs_ingest's
+-- function by its qualified name, and that function runs with a fixed search_path.)
+CREATE PROCEDURE public.vs_ingest_build_rollups(target regclass DEFAULT NULL, days int DEFAULT NULL)
+LANGUAGE plpgsql AS $$
+DECLARE
+    built int := 0;
+BEGIN
+    LOOP
+        built := vs_ingest.build_rollup_day(target, days, built);
+        EXIT WHEN built IS NULL;
+        COMMIT;
+    END LOOP;
+END
+$$;
+
 -- The quality report: each link's days of [since, until) by flag, and its missing-data rate over
 -- the period's days (the days with any sample of the target: a day a link lacks counts as wholly
 -- missing), worst first. Reads the target's quality view (found by identity: rollup_view) as
@@ -254,6 +374,7 @@ DECLARE
     relid regclass := vs_ingest.target_name(coalesce(rel::text, target))::regclass;
     storage regclass := vs_ingest.storage_of(relid);
     days regclass;
+    rollup_table regclass;
     view regclass;
 BEGIN
     IF since IS NULL OR until IS NULL OR until <= since THEN
@@ -275,6 +396,13 @@ BEGIN
             USING ERRCODE = 'undefined_table',
                   HINT = 'Name the hourly view of a vs_ingest target that keeps daily rollups (a target on one server; '
                          'a distributed target keeps none).';
+    END IF;
+    -- (`days` is also the name of an output column: the rollup table is compared by another name.)
+    rollup_table := days;
+    IF EXISTS (SELECT 1 FROM vs_ingest.rollup_days_to_build() b
+                WHERE b.days = rollup_table AND b.day >= since AND b.day < until) THEN
+        RAISE WARNING 'the daily rollups of % lack days of [%, %): the report leaves them out', relid, since, until
+            USING HINT = 'CALL vs_ingest_build_rollups() builds them (vs_ingest.rollups_to_build lists them).';
     END IF;
     RETURN QUERY EXECUTE format($q$
         WITH q AS (SELECT * FROM %s q WHERE q.local_day >= $1 AND q.local_day < $2),
@@ -301,3 +429,9 @@ CREATE FUNCTION public.vs_ingest_quality(
     jump_days int, missing_days int, missing_rate double precision
 ) LANGUAGE sql STABLE
 AS $$ SELECT * FROM vs_ingest.quality_report(pg_catalog.to_regclass($3), $3, $1, $2, $4) $$;
+
+-- Building rollups writes as the caller, like a load: for the loading roles.
+REVOKE ALL ON ROUTINE vs_ingest.build_rollup_day, public.vs_ingest_build_rollups FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vs_ingest.build_rollup_day TO pg_read_server_files;
+GRANT EXECUTE ON PROCEDURE public.vs_ingest_build_rollups TO pg_read_server_files;
+GRANT SELECT ON vs_ingest.rollups_to_build TO PUBLIC;

@@ -285,6 +285,20 @@ impl Writer {
             return Ok(stamps.clone());
         }
         let date = Date::from_days_since_epoch(day).to_string();
+        if let Some(days) = self.target.days {
+            // Rows of the day stored before the target kept rollups (the update from 0.2.0 made
+            // its rollup table without partitions): the day's rollups are built whole. (Should
+            // another session build it meanwhile, building it again here is still exact.)
+            let to_build = Spi::get_one_with_args::<bool>(
+                "SELECT vs_ingest.day_partition($1, $3::date) IS NOT NULL AND vs_ingest.day_partition($2, $3::date) IS NULL",
+                &[regclass(self.target.storage), regclass(days), date.clone().into()],
+            )
+            .map_err(spi_error)?
+            .unwrap_or(false);
+            if to_build {
+                self.rollups.build_whole(day);
+            }
+        }
         Spi::run_with_args(
             "SELECT vs_ingest.ensure_day_partition($1, $2::date)",
             &[regclass(self.target.storage), date.clone().into()],

@@ -8,6 +8,10 @@
 //! - A block merged into rows that existed may have filled only some slots: the days it touched
 //!   are rebuilt from the stored block rows for the links it holds ([`rebuild`]).
 //!
+//! - A day whose rows were stored before its rollups were kept (a target's rollup table made by
+//!   the update from 0.2.0 starts with none: `vs_ingest.rollup_days_to_build`) is built whole from
+//!   the stored rows, with the transaction's own, when a load writes into it.
+//!
 //! Two loads writing the same day take turns at the flush (a transaction lock on the day of the
 //! rollup table, held to commit): a rebuild then reads after the other's commit, or the other
 //! adds only rows the rebuild could not see. Rows of one block cannot be written by two loads at
@@ -34,6 +38,8 @@ struct Day {
     added: BTreeMap<i64, DayRow>,
     /// Links whose rows of the day were merged: rebuilt from the storage.
     rebuild: Vec<i64>,
+    /// The day had rows before it had rollups: all of it is built from the storage.
+    whole: bool,
 }
 
 /// The rollups a transaction owes, by local day.
@@ -71,6 +77,11 @@ impl Rollups {
         }
     }
 
+    /// Marks a day to be built whole (it had rows stored before its rollups were kept).
+    pub fn build_whole(&mut self, day: i64) {
+        self.days.entry(day).or_default().whole = true;
+    }
+
     pub fn clear(&mut self) {
         self.days.clear();
     }
@@ -81,6 +92,10 @@ impl Rollups {
         owed.sort_by_key(|(day, _)| *day);
         for (day, mut owed) in owed {
             lock_day(days, day)?;
+            if owed.whole {
+                rebuild(storage, days, day, None)?;
+                continue;
+            }
             if !owed.rebuild.is_empty() {
                 owed.rebuild.sort_unstable();
                 owed.rebuild.dedup();
@@ -134,35 +149,51 @@ fn add<'a>(
     }
 }
 
+/// Rows fetched at a time by [`rebuild`]: a national day is 1.8 million block rows, read in
+/// batches so that only a batch and the day's sums are held.
+const REBUILD_BATCH: i64 = 50_000;
+
 /// Replaces the rollups of `day` (of the links `links`, or all) by sums of the stored block rows.
 pub fn rebuild(storage: pg_sys::Oid, days: pg_sys::Oid, day: i64, links: Option<&[i64]>) -> Result<()> {
     let date = Date::from_days_since_epoch(day).to_string();
     let storage_name = qualified_name(storage)?;
     let days_name = qualified_name(days)?;
-    let filter = if links.is_some() { "AND link_id = ANY($2)" } else { "" };
+    let filter = if links.is_some() { "AND link_id = ANY($1)" } else { "" };
     let links: Vec<i64> = links.map(<[i64]>::to_vec).unwrap_or_default();
+    // The day is a constant of the statement, not a parameter: the planner then opens and locks
+    // the day's partition only (a `$1::date` from text is cast at run time, and every partition
+    // of the table would be opened, locked and planned for).
+    let day_is = format!("day = '{date}'::date");
     let mut rows: BTreeMap<i64, DayRow> = BTreeMap::new();
     Spi::connect(|client| {
-        let table = client.select(
-            &format!("SELECT link_id, block, speed FROM {storage_name} WHERE day = $1::date {filter}"),
-            None,
-            &[date.clone().into(), links.clone().into()],
+        let mut cursor = client.try_open_cursor(
+            &format!("SELECT link_id, block, speed FROM {storage_name} WHERE {day_is} {filter}"),
+            &[links.clone().into()],
         )?;
-        for row in table {
-            let (Some(link_id), Some(block), Some(speed)) =
-                (row.get::<i64>(1)?, row.get::<i16>(2)?, row.get::<Vec<Option<i16>>>(3)?)
-            else {
-                continue;
-            };
-            if speed.len() != BLOCK_SLOTS || !(0..4).contains(&block) {
-                continue;
+        loop {
+            let batch = cursor.fetch(REBUILD_BATCH)?;
+            if batch.is_empty() {
+                break;
             }
-            rows.entry(link_id).or_insert_with(|| DayRow::new(link_id)).add_block_slots(block as u8, |i| speed[i]);
+            for row in batch {
+                let (Some(link_id), Some(block), Some(speed)) =
+                    (row.get::<i64>(1)?, row.get::<i16>(2)?, row.get::<Vec<Option<i16>>>(3)?)
+                else {
+                    continue;
+                };
+                if speed.len() != BLOCK_SLOTS || !(0..4).contains(&block) {
+                    continue;
+                }
+                rows.entry(link_id).or_insert_with(|| DayRow::new(link_id)).add_block_slots(block as u8, |i| speed[i]);
+            }
+            // SAFETY: the batch's rows were read and dropped above; the table is SPI's latest
+            // (`SPI_tuptable`), freed here rather than at the end of the SPI session.
+            unsafe { pg_sys::SPI_freetuptable(pg_sys::SPI_tuptable) };
         }
         Ok::<_, pgrx::spi::Error>(())
     })
     .map_err(spi_error)?;
-    Spi::run_with_args(&format!("DELETE FROM {days_name} WHERE day = $1::date {filter}"), &[date.into(), links.into()])
+    Spi::run_with_args(&format!("DELETE FROM {days_name} WHERE {day_is} {filter}"), &[links.into()])
         .map_err(spi_error)?;
     let payload = payload(day, rows.values());
     copy_into(days, &payload);
@@ -170,11 +201,12 @@ pub fn rebuild(storage: pg_sys::Oid, days: pg_sys::Oid, day: i64, links: Option<
 }
 
 /// `vs_ingest.rebuild_days(storage, days, day, links)`: the rollups of a day (of some links, or
-/// all) rebuilt from the stored rows; used when a target gets its rollup table.
+/// all) rebuilt from the stored rows, in the day's turn at the rollup table (as a load takes it);
+/// `vs_ingest.build_rollup_day` builds a day with it.
 #[pg_extern]
 fn rebuild_days(storage: pg_sys::Oid, days: pg_sys::Oid, day: pgrx::datum::Date, links: Option<Vec<i64>>) {
     let epoch_day = i64::from(day.to_unix_epoch_days());
-    if let Err(e) = rebuild(storage, days, epoch_day, links.as_deref()) {
+    if let Err(e) = lock_day(days, epoch_day).and_then(|()| rebuild(storage, days, epoch_day, links.as_deref())) {
         e.raise();
     }
 }

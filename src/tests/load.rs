@@ -66,6 +66,7 @@ mod tests {
         assert_eq!(differences("public.vs_its_hourly"), (0, 0));
         // The day's rollups were written with it, and add up to its samples.
         assert_eq!(rollup_differences("public.vs_its_hourly_days", "Asia/Seoul"), 0);
+        assert_eq!(coverage_rollup_differences("public.vs_its_hourly", "public.vs_its_hourly_days", "Asia/Seoul"), 0);
         assert_eq!(one::<i64>("SELECT sum(samples)::bigint FROM public.vs_its_daily"), m.samples as i64);
         let worst = one::<f64>(
             "SELECT max(abs(d.speed_avg - h.avg)) FROM public.vs_its_daily d
@@ -168,6 +169,7 @@ mod tests {
         assert_eq!(differences("public.late"), (0, 0));
         // The late file merged into rows that existed: the rollups of its links were rebuilt.
         assert_eq!(rollup_differences("public.late_days", "Asia/Seoul"), 0);
+        assert_eq!(coverage_rollup_differences("public.late", "public.late_days", "Asia/Seoul"), 0);
         // Every valid speed sample of the late file is either new or counted as a duplicate.
         assert_eq!(second.rows_loaded + second.rows_duplicate, (b.samples + b.duplicate_rows) as i64);
         let new_slots = one::<i64>("SELECT sum(samples) FROM public.late") - a.samples as i64;
@@ -194,11 +196,130 @@ mod tests {
         compute_expected(&[&m], "Asia/Seoul");
         assert_eq!(differences("public.halves"), (0, 0));
         assert_eq!(rollup_differences("public.halves_days", "Asia/Seoul"), 0);
+        assert_eq!(coverage_rollup_differences("public.halves", "public.halves_days", "Asia/Seoul"), 0);
         // One row per link and day, whichever way the day came.
         assert_eq!(
             one::<i64>("SELECT count(*) FROM public.halves_days"),
             one::<i64>("SELECT count(DISTINCT link_id) FROM public.halves")
         );
+    }
+
+    #[pg_test]
+    fn rollups_and_coverage_stay_exact_under_random_sequences_of_deliveries() {
+        // A property over load sequences: deliveries of two days (whole files of other speeds and
+        // link sets, a morning or an afternoon alone, a re-delivery of the same lines under another
+        // name), loaded in random orders, each sequence into a target of its own. Whatever the
+        // order, the rows, the rollups and the coverage equal the independent computation over
+        // the same files in that order (first sample wins).
+        let dir = fresh_dir("sequences");
+        let mut deliveries: Vec<(PathBuf, String)> = Vec::new();
+        for (name, seed, links, start) in
+            [("a", 11, 200, "2023-07-01"), ("b", 12, 260, "2023-07-01"), ("c", 13, 150, "2023-07-02")]
+        {
+            let sub = fresh_dir(&format!("sequences/{name}"));
+            let m = generate(&sub, Day { links, seed, start, container: Container::Plain, ..Day::default() }).remove(0);
+            let date = m.date.to_string();
+            let csv = std::fs::read_to_string(&m.path).unwrap();
+            let (morning, afternoon): (Vec<&str>, Vec<&str>) =
+                csv.lines().partition(|l| l.split(',').nth(1).is_some_and(|hm| hm < "1200"));
+            for (part, lines) in [("whole", csv.lines().collect::<Vec<_>>()), ("am", morning), ("pm", afternoon)] {
+                let path = dir.join(format!("{date}_5Min_{name}_{part}.csv"));
+                std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+                deliveries.push((path, date.clone()));
+            }
+        }
+        // The same lines as a's whole day, under another name.
+        let again = dir.join("20230701_5Min_a_again.csv");
+        std::fs::copy(&deliveries[0].0, &again).unwrap();
+        deliveries.push((again, "20230701".into()));
+
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for sequence in 0..4 {
+            // Five deliveries, in an order of their own.
+            let mut order: Vec<usize> = (0..deliveries.len()).collect();
+            for i in (1..order.len()).rev() {
+                order.swap(i, next(i + 1));
+            }
+            order.truncate(5);
+            let target = format!("public.sequence{sequence}");
+            let files: Vec<(&Path, String)> =
+                order.iter().map(|&i| (deliveries[i].0.as_path(), deliveries[i].1.clone())).collect();
+            for (path, _) in &files {
+                let name = path.file_name().unwrap().to_str().unwrap();
+                let got = load_dir(&dir, name, &target);
+                assert_eq!(got.files_failed, 0, "{name} into {target}");
+            }
+            compute_expected_of(&files, "Asia/Seoul");
+            let names: Vec<&str> = files.iter().map(|(p, _)| p.file_name().unwrap().to_str().unwrap()).collect();
+            assert_eq!(differences(&target), (0, 0), "rows after {names:?}");
+            assert_eq!(rollup_differences(&format!("{target}_days"), "Asia/Seoul"), 0, "rollups after {names:?}");
+            assert_eq!(
+                coverage_rollup_differences(&target, &format!("{target}_days"), "Asia/Seoul"),
+                0,
+                "coverage after {names:?}"
+            );
+        }
+    }
+
+    #[pg_test]
+    fn rollups_of_days_stored_before_are_built_by_a_load_into_them_or_a_day_at_a_time() {
+        // Three days stored, then the target's rollups made anew as the update from 0.2.0 makes
+        // them (vs_ingest.ensure_rollups over a storage that holds rows): every day is to build.
+        let dir = fresh_dir("tobuild");
+        let days = generate(&dir, Day { links: 300, days: 3, seed: 3, ..Day::default() });
+        assert_eq!(load_dir(&dir, "*.zip", "public.tobuild").files_loaded, 3);
+        // (Committed: the loads below run in workers, which would wait for this transaction's locks.)
+        committed("vs_ingest.drop_rollups('public.tobuild', 'public.tobuild_blocks')");
+        committed("vs_ingest.ensure_rollups('public.tobuild', 'public.tobuild_blocks')");
+        let to_build = || {
+            one::<String>(
+                "SELECT coalesce(string_agg(format('%s %s %s..%s', rollups, days, first_day, last_day), '; '), 'none')
+                   FROM vs_ingest.rollups_to_build WHERE storage = 'public.tobuild_blocks'::regclass",
+            )
+        };
+        assert_eq!(to_build(), "tobuild_days 3 2023-07-01..2023-07-03");
+        // (Read elsewhere: a lock on the rollups here would hold up the load below, which creates
+        // the day's rollup partition.)
+        assert_eq!(count_elsewhere("SELECT count(*) FROM public.tobuild_daily"), 0);
+
+        // A late file into the second day: the load builds that day whole, its new samples with it.
+        let late_dir = fresh_dir("tobuild/late");
+        let mut late = generate(
+            &late_dir,
+            Day { links: 400, start: "2023-07-02", seed: 4, container: Container::Gzip, ..Day::default() },
+        )
+        .remove(0);
+        let renamed = dir.join("20230702_5Min_late.csv.gz");
+        std::fs::rename(&late.path, &renamed).unwrap();
+        late.path = renamed;
+        assert_eq!(load_dir(&dir, "*_late.csv.gz", "public.tobuild").files_loaded, 1);
+        assert_eq!(to_build(), "tobuild_days 2 2023-07-01..2023-07-03");
+
+        // The builder: oldest day first, at most `most` days, NULL when done.
+        let build = |target: &str, most: &str, done: i32| {
+            Spi::get_one::<i32>(&format!("SELECT vs_ingest.build_rollup_day({target}, {most}, {done})")).unwrap()
+        };
+        assert_eq!(build("'public.tobuild'", "1", 0), Some(1));
+        assert_eq!(build("'public.tobuild'", "1", 1), None);
+        assert_eq!(to_build(), "tobuild_days 1 2023-07-03..2023-07-03");
+        assert_eq!(build("NULL", "NULL", 1), Some(2));
+        assert_eq!(build("NULL", "NULL", 2), None);
+        assert_eq!(to_build(), "none");
+        compute_expected(&days.iter().chain([&late]).collect::<Vec<_>>(), "Asia/Seoul");
+        assert_eq!(differences("public.tobuild"), (0, 0));
+        assert_eq!(rollup_differences("public.tobuild_days", "Asia/Seoul"), 0);
+        assert_eq!(coverage_rollup_differences("public.tobuild", "public.tobuild_days", "Asia/Seoul"), 0);
+
+        // Refusals, with nothing built.
+        assert!(try_sql("SELECT vs_ingest.build_rollup_day(NULL, 0, 0)").starts_with("22023: days must be at least 1"));
+        assert!(try_sql("SELECT vs_ingest.build_rollup_day('pg_class', NULL, 0)")
+            .starts_with("42809: pg_class is not a vs_ingest target"));
     }
 
     #[pg_test]

@@ -25,25 +25,28 @@ REGRESS_FILES=/tmp/vs_ingest_regress
 REGRESS_DATA=$ROOT/target/regress/pgdata
 REGRESS_TESTS=(setup load rollups dst errors security visibility adoption targets convert drop)
 
+# Each stage's header says how long the suite has run (CI keeps it under 45 minutes).
+stage() { printf '== %s [%dm%02ds]\n' "$1" $((SECONDS / 60)) $((SECONDS % 60)); }
+
 ./scripts/setup.sh
 . scripts/cluster.sh
 
-echo "== 1/8 engine and tool tests: cargo test -p vs_ingest_engine -p vs_ingest_gen -p vs_ingest_bench"
+stage "1/8 engine and tool tests: cargo test -p vs_ingest_engine -p vs_ingest_gen -p vs_ingest_bench"
 cargo test -p vs_ingest_engine -p vs_ingest_gen -p vs_ingest_bench
 # The engine again with its fallback inflate (zlib-rs instead of ISA-L): both backends must pass the
 # same source tests (about 40 s more, mostly the build).
-echo "== 1/8 engine tests with zlib-rs: cargo test -p vs_ingest_engine --no-default-features --features zlib-rs"
+stage "1/8 engine tests with zlib-rs: cargo test -p vs_ingest_engine --no-default-features --features zlib-rs"
 cargo test -p vs_ingest_engine --no-default-features --features zlib-rs
 
 if $FAST; then
-    echo "== 2/8 in-database tests: skipped (--fast)"
+    stage "2/8 in-database tests: skipped (--fast)"
 else
-    echo "== 2/8 in-database tests: cargo pgrx test pg15"
+    stage "2/8 in-database tests: cargo pgrx test pg15"
     postgres_dir "$ROOT/target/pgrx-test-data"
     cargo pgrx test pg15 --runas postgres --pgdata "$ROOT/target/pgrx-test-data"
 fi
 
-echo "== 3/8 pg_regress: ${REGRESS_TESTS[*]}"
+stage "3/8 pg_regress: ${REGRESS_TESTS[*]}"
 # pgrx test left its test build installed; install the plain build.
 cargo pgrx install --pg-config "$PG_BIN/pg_config" >/dev/null
 cargo build -p vs_ingest_gen --bin vs-ingest-gen --quiet
@@ -61,7 +64,7 @@ if ! "$(dirname "$("$PG_BIN/pg_config" --pgxs)")/../test/regress/pg_regress" \
     exit 1
 fi
 
-echo "== 4/8 isolation tests: pg_isolation_regress, concurrent loads against each other, DROP, retention, cancel"
+stage "4/8 isolation tests: pg_isolation_regress, concurrent loads against each other, DROP, retention, cancel"
 # Its own cluster (port 54333), against the build installed above; it holds /tmp/vs_ingest_pg.lock.
 if ! ./scripts/isolation-test.sh --installed target/debug/vs-ingest-gen; then
     echo "test suites: $($FAST && echo 2 || echo 3) passed, 1 failed"
@@ -69,20 +72,20 @@ if ! ./scripts/isolation-test.sh --installed target/debug/vs-ingest-gen; then
 fi
 
 if $FAST; then
-    echo "== 5/8 crash test: skipped (--fast)"
-    echo "== 6/8 upgrade test: skipped (--fast)"
-    echo "== 7/8 distributed tests: skipped (--fast)"
-    echo "== 8/8 Debian package: skipped (--fast)"
+    stage "5/8 crash test: skipped (--fast)"
+    stage "6/8 upgrade test: skipped (--fast)"
+    stage "7/8 distributed tests: skipped (--fast)"
+    stage "8/8 Debian package: skipped (--fast)"
     echo "test suites: 3 passed, 0 failed, 5 skipped"
     exit 0
 fi
-echo "== 5/8 crash test: kill -9 during loads, then resume"
+stage "5/8 crash test: kill -9 during loads, then resume"
 if ! ./scripts/crash-test.sh target/debug/vs-ingest-gen "$REGRESS_PORT" "$REGRESS_DATA"; then
     echo "test suites: 4 passed, 1 failed"
     exit 1
 fi
 # The metrics DBAs scrape, over what the crash test loaded: Debian's exporter with our queries file.
-echo "== 5/8 metrics: prometheus-postgres-exporter with monitoring/queries.yaml, scraped once"
+stage "5/8 metrics: prometheus-postgres-exporter with monitoring/queries.yaml, scraped once"
 install_packages prometheus-postgres-exporter curl
 if ! ./scripts/metrics-test.sh "$REGRESS_PORT" vs_ingest_crash; then
     echo "test suites: 4 passed, 1 failed"
@@ -91,20 +94,20 @@ fi
 # The upgrade test installs other builds system-wide, under /tmp/vs_ingest_pg.lock: the regress
 # cluster is done with the installed extension.
 cluster_stop "$REGRESS_DATA"
-echo "== 6/8 upgrade test: 0.1.0, kill -9 mid-load, ALTER EXTENSION vs_ingest UPDATE, resume"
+stage "6/8 upgrade test: 0.1.0, kill -9 mid-load, ALTER EXTENSION vs_ingest UPDATE, resume"
 if ! ./scripts/upgrade-test.sh; then
     echo "test suites: 5 passed, 1 failed"
     exit 1
 fi
-echo "== 7/8 distributed tests: Citus 13.2.2, a coordinator and two workers"
+stage "7/8 distributed tests: Citus 13.2.2, a coordinator and two workers"
 cargo pgrx install --pg-config "$PG_BIN/pg_config" >/dev/null
 if ! ./scripts/citus-test.sh target/debug/vs-ingest-gen; then
     echo "test suites: 6 passed, 1 failed"
     exit 1
 fi
-echo "== 8/8 Debian package: apt-get install, load, upgrade over 0.1.0's package"
+stage "8/8 Debian package: apt-get install, load, upgrade over 0.1.0's package"
 if ! ./scripts/package-test.sh; then
     echo "test suites: 7 passed, 1 failed"
     exit 1
 fi
-echo "test suites: 8 passed, 0 failed"
+stage "test suites: 8 passed, 0 failed"

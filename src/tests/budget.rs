@@ -151,7 +151,9 @@ mod tests {
     #[pg_test]
     fn scheduled_runs_stop_outside_their_hours_and_resume_inside_and_others_go_on() {
         let dir = fresh_dir("budget_sched");
-        let m = generate(&dir, Day { links: 20_000, ..Day::default() }).remove(0);
+        // Large enough that the scheduled load (one thread at nice 19) is still loading when it is
+        // watched and stopped.
+        let m = generate(&dir, Day { links: 10_000, ..Day::default() }).remove(0);
         // Settled files only: older than vs_ingest.settle_time.
         let old = SystemTime::now() - Duration::from_secs(3600);
         std::fs::File::options().write(true).open(&m.path).unwrap().set_modified(old).unwrap();

@@ -195,7 +195,8 @@ mod tests {
 
         let dir = fresh_dir("sched_stop");
         let incoming = fresh_dir("sched_stop_incoming");
-        let m = generate(&incoming, Day { links: 20_000, ..Day::default() }).remove(0);
+        // Large enough that the worker is still loading when it is found and terminated.
+        let m = generate(&incoming, Day { links: 10_000, ..Day::default() }).remove(0);
         committed(&format!(
             "vs_ingest_add_source('sched_stop', '{}', '*_5Min.zip', every => '1 second',
                                          target => 'public.sched_stop')",

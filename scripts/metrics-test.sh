@@ -39,6 +39,11 @@ psql_q -c "SELECT vs_ingest_add_source('metrics_due', '/tmp/vs_ingest_regress/cr
                                        target => 'public.reference', due_after => '1 hour')" \
        -c "SELECT raised FROM vs_ingest.evaluate_alerts()" >/dev/null
 
+# Days whose rollups are to build, as after the update from 0.2.0: public.clean's rollups made anew.
+psql_q -c "SET client_min_messages = warning" \
+       -c "SELECT vs_ingest.drop_rollups('public.clean', 'public.clean_blocks'),
+                  vs_ingest.ensure_rollups('public.clean', 'public.clean_blocks')" >/dev/null
+
 DATA_SOURCE_NAME="postgresql://vs_ingest_metrics@127.0.0.1:$PORT/$DB?sslmode=disable" \
     "$EXPORTER" --web.listen-address="$LISTEN" --extend.query-path=monitoring/queries.yaml \
     --disable-settings-metrics >"$OUT/exporter.log" 2>&1 &
@@ -75,6 +80,8 @@ check "vs_ingest_target_input_bytes{target=\"public.clean\"}" \
     "$(int "$(metric vs_ingest_target_input_bytes 'target="public.clean"')")" \
     "$(psql_q -c "SELECT sum(f.input_done) FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
                    WHERE r.target = 'public.clean'")"
+check "vs_ingest_rollups_days_to_build" "$(int "$(metric vs_ingest_rollups_days_to_build '')")" \
+    "$(psql_q -c "SELECT count(*) FROM pg_inherits WHERE inhparent = 'public.clean_blocks'::regclass")"
 for counter in rows_filtered rows_unknown; do
     check "vs_ingest_target_$counter{target=\"public.clean\"}" \
         "$(int "$(metric vs_ingest_target_$counter 'target="public.clean"')")" \

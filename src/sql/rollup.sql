@@ -320,6 +320,12 @@ BEGIN
                              AND pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = b.storage), 'MEMBER'));
         RAISE NOTICE 'building the daily rollups of % days, a day per transaction', left_to_build;
     END IF;
+    -- Builders of one rollup table take turns (each makes partitions of it: two at once would
+    -- deadlock upgrading their locks on it); one that waited finds its day built, and goes on.
+    PERFORM pg_advisory_xact_lock(hashtext('vs_ingest.build_rollups'), hashtext(next.days::oid::text));
+    IF vs_ingest.day_partition(next.days, next.day) IS NOT NULL THEN
+        RETURN done;
+    END IF;
     -- As a load writes: the tables and the day's partitions locked as a write locks them (no
     -- trigger, rule or policy can be added until the transaction ends), then what a write into
     -- them would run checked (vs_ingest.check_write).

@@ -1102,6 +1102,7 @@ DECLARE
     tz text := vs_ingest.time_zone_of(target);
     days_rel text;
     part record;
+    stored_days bigint;
     citus_ddl text;
 BEGIN
     SELECT n.nspname, c.relname INTO nsp, rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -1161,9 +1162,9 @@ BEGIN
         -- year in one would be hours of work lost to any interruption): a day with rows and no
         -- rollup partition is one to build (vs_ingest.rollup_days_to_build). A load builds the
         -- days it writes into; CALL vs_ingest_build_rollups() builds the others.
-        IF EXISTS (SELECT 1 FROM vs_ingest.day_partitions(storage)) THEN
-            RAISE NOTICE 'the daily rollups of % are to be built for % days of rows stored before', target,
-                         (SELECT count(*) FROM vs_ingest.day_partitions(storage))
+        stored_days := (SELECT count(*) FROM vs_ingest.day_partitions(storage));
+        IF stored_days > 0 THEN
+            RAISE NOTICE 'the daily rollups of % are to be built for % days of rows stored before', target, stored_days
                 USING HINT = 'CALL vs_ingest_build_rollups() builds them, a day per transaction; until then '
                              'vs_ingest.rollup_days_to_build lists the days its daily and quality views lack.';
         END IF;
@@ -1297,7 +1298,6 @@ DECLARE
     only_storage regclass;
     next record;
     part regclass;
-    left_to_build bigint;
 BEGIN
     IF most IS NOT NULL AND most < 1 THEN
         RAISE EXCEPTION 'days must be at least 1, not %', most
@@ -1314,7 +1314,8 @@ BEGIN
         RAISE NOTICE 'built the daily rollups of % days (at most % were asked for)', done, most;
         RETURN NULL;
     END IF;
-    SELECT b.storage, b.days, b.day INTO next
+    -- The oldest day to build, and how many are left (one read of the catalogs).
+    SELECT b.storage, b.days, b.day, count(*) OVER () AS left_to_build INTO next
       FROM vs_ingest.rollup_days_to_build() b
      WHERE (only_storage IS NULL OR b.storage = only_storage)
        AND pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = b.storage), 'MEMBER')
@@ -1325,10 +1326,7 @@ BEGIN
         RETURN NULL;
     END IF;
     IF done = 0 THEN
-        left_to_build := (SELECT count(*) FROM vs_ingest.rollup_days_to_build() b
-                           WHERE (only_storage IS NULL OR b.storage = only_storage)
-                             AND pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = b.storage), 'MEMBER'));
-        RAISE NOTICE 'building the daily rollups of % days, a day per transaction', left_to_build;
+        RAISE NOTICE 'building the daily rollups of % days, a day per transaction', next.left_to_build;
     END IF;
     -- Builders of one rollup table take turns (each makes partitions of it: two at once would
     -- deadlock upgrading their locks on it); one that waited finds its day built, and goes on.
@@ -1515,6 +1513,7 @@ DO $rollups$
 DECLARE
     t record;
     made regclass;
+    to_build bigint;
     member record;
 BEGIN
     FOR t IN
@@ -1531,9 +1530,10 @@ BEGIN
         BEGIN
             made := vs_ingest.ensure_rollups(t.hourly, t.storage);
             -- (An extension script's NOTICEs are not shown: this one is a WARNING.)
-            IF EXISTS (SELECT 1 FROM vs_ingest.rollup_days_to_build() b WHERE b.days = made) THEN
-                RAISE WARNING 'the daily rollups of % are to be built for the % days it stored before this update', t.hourly,
-                             (SELECT pg_catalog.count(*) FROM vs_ingest.rollup_days_to_build() b WHERE b.days = made)
+            to_build := (SELECT pg_catalog.count(*) FROM vs_ingest.rollup_days_to_build() b WHERE b.days = made);
+            IF to_build > 0 THEN
+                RAISE WARNING 'the daily rollups of % are to be built for the % days it stored before this update',
+                              t.hourly, to_build
                     USING HINT = 'CALL vs_ingest_build_rollups() builds them, a day per transaction; until then '
                                  'vs_ingest.rollups_to_build lists the days the daily and quality views lack.';
             END IF;

@@ -57,7 +57,7 @@ pub struct BlockRow {
 }
 
 impl BlockRow {
-    fn new(link_id: i64) -> BlockRow {
+    pub(crate) fn new(link_id: i64) -> BlockRow {
         BlockRow {
             link_id,
             hours: 0,
@@ -107,7 +107,21 @@ pub struct Block<'a> {
 impl Block<'_> {
     /// The block's rows in link order: each link's hours merged into one row.
     pub fn rows(&self) -> BlockRows<'_> {
-        BlockRows { block: self, cursors: vec![0; self.hours.len()] }
+        self.rows_between(None, None)
+    }
+
+    /// The block's rows of links in `[lo, hi)` (`None`: unbounded), in link order.
+    pub fn rows_between(&self, lo: Option<i64>, hi: Option<i64>) -> BlockRows<'_> {
+        let hours = self
+            .hours
+            .iter()
+            .map(|h| {
+                let from = lo.map_or(0, |lo| h.rows.partition_point(|r| r.link_id < lo));
+                let to = hi.map_or(h.rows.len(), |hi| h.rows.partition_point(|r| r.link_id < hi));
+                (h.local_hour.rem_euclid(BLOCK_HOURS) as usize, &h.rows[from..to])
+            })
+            .collect();
+        BlockRows { hours, cursors: vec![0; self.hours.len()] }
     }
 
     pub fn samples(&self) -> u64 {
@@ -132,7 +146,8 @@ pub fn blocks(hours: &[HourBatch]) -> Vec<Block<'_>> {
 
 /// A k-way merge by link id of a block's hours (each sorted by link id).
 pub struct BlockRows<'a> {
-    block: &'a Block<'a>,
+    /// Each hour's place in the block (0-5) and its rows.
+    hours: Vec<(usize, &'a [HourlyRow])>,
     cursors: Vec<usize>,
 }
 
@@ -140,12 +155,12 @@ impl Iterator for BlockRows<'_> {
     type Item = BlockRow;
 
     fn next(&mut self) -> Option<BlockRow> {
-        let hours = &self.block.hours;
-        let link_id = (0..hours.len()).filter_map(|i| hours[i].rows.get(self.cursors[i]).map(|r| r.link_id)).min()?;
+        let hours = &self.hours;
+        let link_id = (0..hours.len()).filter_map(|i| hours[i].1.get(self.cursors[i]).map(|r| r.link_id)).min()?;
         let mut row = BlockRow::new(link_id);
-        for (i, hour) in hours.iter().enumerate() {
-            if let Some(r) = hour.rows.get(self.cursors[i]).filter(|r| r.link_id == link_id) {
-                row.add_hour(hour.local_hour.rem_euclid(BLOCK_HOURS) as usize, r);
+        for (i, &(hour, rows)) in hours.iter().enumerate() {
+            if let Some(r) = rows.get(self.cursors[i]).filter(|r| r.link_id == link_id) {
+                row.add_hour(hour, r);
                 self.cursors[i] += 1;
             }
         }

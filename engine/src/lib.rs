@@ -6,7 +6,8 @@
 //! links and counts those a network lacks → [`aggregate`] folds samples into
 //! hourly rows (first sample wins) → [`pipeline`] runs those stages on threads and hands the
 //! caller batches of finished hours → [`block`] merges them into the stored rows of six hours,
-//! which [`copy_binary`] encodes for COPY; [`rollup`] sums them per link and local day.
+//! which [`stored`] encodes as Postgres holds them (on the engine's threads) and [`copy_binary`]
+//! for COPY; [`rollup`] sums them per link and local day.
 //!
 //! The engine links only what loading needs. The test-file generator (`tools/gen`, package
 //! `vs_ingest_gen`) and the benchmark tools (`tools/bench`, package `vs_ingest_bench`) are
@@ -23,3 +24,4 @@ pub mod links;
 pub mod pipeline;
 pub mod rollup;
 pub mod source;
+pub mod stored;

@@ -15,14 +15,17 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
+use rayon::prelude::*;
 
 use crate::aggregate::{Accumulator, HourBatch};
+use crate::block;
 use crate::calendar::LocalGaps;
 use crate::chunk::Chunker;
 use crate::error::{Error, Result};
 use crate::format::{ChunkContext, Format, LineCounts, ParsedChunk, Reject};
 use crate::links::{add_unknown, LinkSet, Network, UnknownCounts, UnknownLinks};
 use crate::source::Source;
+use crate::stored::EncodedBlock;
 
 /// Where a load starts: an entry and a decompressed byte offset and line count within it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -68,6 +71,20 @@ pub struct Options {
     /// their day: counted per link either way ([`Counts::unknown`], [`Batch::unknown_links`]);
     /// with [`UnknownLinks::Skip`] also left out, as filtered. `None`: no network.
     pub network: Option<(Arc<Network>, UnknownLinks)>,
+    /// What a batch carries of its finished hours: the hours themselves, or their blocks encoded
+    /// for the writer on the engine's threads.
+    pub hand_over: HandOver,
+}
+
+/// See [`Options::hand_over`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandOver {
+    /// [`Batch::hours`].
+    Hours,
+    /// [`Batch::blocks`], without the sums of rollups.
+    Blocks,
+    /// [`Batch::blocks`] with each row's sums for the day's rollups.
+    BlocksWithSums,
 }
 
 impl Options {
@@ -85,6 +102,7 @@ impl Options {
             max_read_rate: None,
             links: None,
             network: None,
+            hand_over: HandOver::Hours,
         }
     }
 }
@@ -128,8 +146,10 @@ impl std::ops::AddAssign for Counts {
 /// What the pipeline hands over after a chunk.
 #[derive(Debug, Default)]
 pub struct Batch {
-    /// Finished hours (all open hours at a checkpoint).
+    /// Finished hours (all open hours at a checkpoint), when [`Options::hand_over`] asks for hours.
     pub hours: Vec<HourBatch>,
+    /// The same hours' blocks, encoded for the writer, when it asks for blocks.
+    pub blocks: Vec<EncodedBlock>,
     pub rejects: Vec<EntryReject>,
     pub counts: Counts,
     /// Per unknown link, its samples ([`Counts::unknown`] in all).
@@ -208,8 +228,9 @@ impl Engine {
         };
         let merger = {
             let cancel = cancel.clone();
+            let pool = self.pool.clone();
             spawn("vs_ingest-merge", move || {
-                let mut merger = Merger::new(options, tokens_tx, events_tx.clone());
+                let mut merger = Merger::new(options, pool, tokens_tx, events_tx.clone());
                 let outcome = catch_unwind(AssertUnwindSafe(|| merger.run(&parsed_rx, &cancel)))
                     .unwrap_or_else(|p| Err(Error::from_panic(p)));
                 match outcome {
@@ -407,6 +428,8 @@ struct Cut {
 
 struct Merger {
     options: Options,
+    /// Where finished blocks are encoded ([`Options::hand_over`]).
+    pool: Arc<rayon::ThreadPool>,
     tokens: Sender<()>,
     events: Sender<Result<Event>>,
     /// What the next batch handed over will carry (see `emit`).
@@ -423,9 +446,15 @@ struct Merger {
 }
 
 impl Merger {
-    fn new(options: Options, tokens: Sender<()>, events: Sender<Result<Event>>) -> Merger {
+    fn new(
+        options: Options,
+        pool: Arc<rayon::ThreadPool>,
+        tokens: Sender<()>,
+        events: Sender<Result<Event>>,
+    ) -> Merger {
         Merger {
             options,
+            pool,
             tokens,
             events,
             pending: Batch::default(),
@@ -595,7 +624,16 @@ impl Merger {
         if pending.hours.is_empty() && pending.checkpoint.is_none() {
             return Ok(());
         }
-        let ready = std::mem::take(pending);
+        let mut ready = std::mem::take(pending);
+        if self.options.hand_over != HandOver::Hours {
+            let sums = self.options.hand_over == HandOver::BlocksWithSums;
+            let hours = std::mem::take(&mut ready.hours);
+            // Two pieces a thread: a piece that finishes early leaves its thread another.
+            let pieces = self.pool.current_num_threads() * 2;
+            ready.blocks = self
+                .pool
+                .install(|| block::blocks(&hours).par_iter().map(|b| EncodedBlock::encode(b, pieces, sums)).collect());
+        }
         self.events.send(Ok(Event::Batch(Box::new(ready)))).map_err(|_| Error::Cancelled)
     }
 }

@@ -446,3 +446,40 @@ fn a_network_counts_the_samples_of_links_it_lacks_and_skips_them_only_when_asked
     assert_eq!(unknown, UnknownCounts::from([(id(6), 288), (id(7), 288)]));
     assert_eq!(counts.lines, all_counts.lines);
 }
+
+#[test]
+fn blocks_handed_over_are_the_hours_blocks_encoded_with_their_sums() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("20230101_5Min.csv");
+    std::fs::write(&path, day_csv(9000)).unwrap();
+    let collect = |hand_over: HandOver| {
+        let mut options = Options::new(lookup("its_5min").unwrap());
+        options.checkpoint_every_hours = 6;
+        options.hand_over = hand_over;
+        let engine = Engine::new(2).unwrap();
+        let load = engine.load(path.clone(), options);
+        let (mut hours, mut blocks) = (Vec::new(), Vec::new());
+        while let Event::Batch(b) = load.recv_timeout(Duration::from_secs(120)).expect("pipeline stalled").unwrap() {
+            hours.extend(b.hours);
+            blocks.extend(b.blocks);
+        }
+        (hours, blocks)
+    };
+    let (hours, none) = collect(HandOver::Hours);
+    assert!(none.is_empty());
+    let expected: Vec<(i64, u8, Vec<crate::block::BlockRow>)> =
+        crate::block::blocks(&hours).iter().map(|b| (b.day, b.block, b.rows().collect())).collect();
+    assert_eq!(expected.len(), 4);
+    for hand_over in [HandOver::Blocks, HandOver::BlocksWithSums] {
+        let (no_hours, blocks) = collect(hand_over);
+        assert!(no_hours.is_empty());
+        let got: Vec<(i64, u8, Vec<crate::block::BlockRow>)> = blocks
+            .iter()
+            .map(|b| (b.day, b.block, b.stored_rows().map(|(piece, row)| piece.block_row(row)).collect()))
+            .collect();
+        assert_eq!(got, expected);
+        assert!(blocks.iter().all(|b| b.rows.len() > 1), "a block of 9,000 links is encoded in pieces");
+        let sums: usize = blocks.iter().map(|b| b.sums.len()).sum();
+        assert_eq!(sums, if hand_over == HandOver::Blocks { 0 } else { 4 * 9000 });
+    }
+}

@@ -98,6 +98,55 @@ mod tests {
     }
 
     #[pg_test]
+    fn rows_handed_over_whole_are_what_copy_stores_and_constraints_and_triggers_still_hold() {
+        let dir = fresh_dir("whole_rows");
+        let manifests = generate(&dir, Day { links: 3_000, ..Day::default() });
+        // The owner's row trigger on one storage: its rows must go through COPY, which fires it.
+        committed("vs_ingest_create_target('public.via_copy')");
+        committed_sql(
+            "CREATE TABLE public.via_copy_fired (link_id bigint);
+             CREATE FUNCTION public.via_copy_count() RETURNS trigger LANGUAGE plpgsql AS
+               $f$ BEGIN INSERT INTO public.via_copy_fired VALUES (NEW.link_id); RETURN NEW; END $f$;
+             CREATE TRIGGER counted BEFORE INSERT ON public.via_copy_blocks
+               FOR EACH ROW EXECUTE FUNCTION public.via_copy_count()",
+        );
+        // The owner's CHECK on another: a row breaking it fails the file, with nothing stored.
+        committed("vs_ingest_create_target('public.via_check')");
+        committed_sql(
+            "ALTER TABLE public.via_check_blocks ADD CONSTRAINT below_ten CHECK (speed[1] IS NULL OR speed[1] < 100)",
+        );
+
+        let inserted = load_dir(&dir, "*_5Min.zip", "public.via_insert");
+        let copied = load_dir(&dir, "*_5Min.zip", "public.via_copy");
+        assert_eq!((inserted.files_loaded, copied.files_loaded), (1, 1));
+        assert_eq!(inserted.rows_loaded, copied.rows_loaded);
+        compute_expected(&[&manifests[0]], "Asia/Seoul");
+        assert_eq!(differences("public.via_insert"), (0, 0));
+        assert_eq!(differences("public.via_copy"), (0, 0));
+        assert_eq!(rollup_differences("public.via_insert_days", "Asia/Seoul"), 0);
+        let rows = one::<i64>("SELECT count(*) FROM public.via_insert_blocks");
+        assert!(rows >= 4 * 2_900, "{rows}");
+        assert_eq!(one::<i64>("SELECT count(*) FROM public.via_copy_fired"), rows);
+        // Byte for byte: the arrays the engine laid out are the arrays COPY's array_recv builds.
+        let differing = one::<i64>(
+            "SELECT count(*) FROM public.via_insert_blocks a FULL JOIN public.via_copy_blocks b USING (day, block, link_id)
+              WHERE a.link_id IS NULL OR b.link_id IS NULL OR a.hours <> b.hours
+                 OR array_send(a.speed) <> array_send(b.speed)
+                 OR array_send(a.travel_time) IS DISTINCT FROM array_send(b.travel_time)
+                 OR pg_column_size(a.speed) <> pg_column_size(b.speed)
+                 OR pg_column_size(a.travel_time) IS DISTINCT FROM pg_column_size(b.travel_time)
+                 OR pg_column_size(a.*) <> pg_column_size(b.*)",
+        );
+        assert_eq!(differing, 0);
+
+        let checked = load_dir(&dir, "*_5Min.zip", "public.via_check");
+        assert_eq!((checked.files_loaded, checked.files_failed), (0, 1));
+        let error = one::<String>(&format!("SELECT error FROM vs_ingest.file WHERE run_id = {}", checked.run_id));
+        assert!(error.contains("below_ten"), "{error}");
+        assert_eq!(one::<i64>("SELECT count(*) FROM public.via_check_blocks"), 0);
+    }
+
+    #[pg_test]
     fn loading_the_same_directory_again_changes_nothing() {
         let dir = fresh_dir("again");
         generate(&dir, Day { links: 300, days: 2, ..Day::default() });

@@ -148,6 +148,7 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
     options.max_read_rate = request.budget.worker_read_rate();
     options.links = worker.links.clone();
     options.network = worker.network.clone();
+    options.hand_over = worker.writer.hand_over();
     let load = worker.engine.load_source(Ok(source), options);
     let mut totals = state.totals;
     let mut rejects_stored = state.rejects_stored;
@@ -169,7 +170,8 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
             Event::Done => break,
         };
         let writing = Instant::now();
-        let written = worker.writer.write(&batch.hours)?;
+        let wrote_rows = !batch.blocks.is_empty();
+        let written = worker.writer.write(batch.blocks)?;
         times.write += writing.elapsed().as_secs_f64();
         chunk.rows_read += batch.counts.lines.rows;
         chunk.rows_missing += batch.counts.lines.missing;
@@ -186,14 +188,14 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
         rejects_stored += keep.len() as u64;
 
         let fault_after = gucs::TEST_EXIT_AFTER_CHUNKS.get().max(0) as u32;
-        if fault_after > 0 && worker.chunks_committed >= fault_after && !batch.hours.is_empty() {
+        if fault_after > 0 && worker.chunks_committed >= fault_after && wrote_rows {
             // Test-only: die with a chunk written but not committed, as a crash would.
             // SAFETY: ends the process; Postgres rolls the open transaction back.
             unsafe { pg_sys::proc_exit(1) }
         }
 
         let panic_after = gucs::TEST_PANIC_AFTER_CHUNKS.get().max(0) as u32;
-        if panic_after > 0 && worker.chunks_committed >= panic_after && !batch.hours.is_empty() {
+        if panic_after > 0 && worker.chunks_committed >= panic_after && wrote_rows {
             // Test-only: a broken invariant on the worker's main thread.
             panic!("test-only fault: the worker's main thread panicked after {panic_after} chunks");
         }

@@ -49,30 +49,7 @@ pub fn copy_into(relation: pg_sys::Oid, payload: &[u8]) -> u64 {
     unsafe {
         let lockmode = pg_sys::RowExclusiveLock as pg_sys::LOCKMODE;
         let rel = pg_sys::table_open(relation, lockmode);
-        let pstate = pg_sys::make_parsestate(std::ptr::null_mut());
-        // COPY's executor state resolves its result relation through the range table, and the
-        // INSERT privilege is checked on it, on every column written, exactly as DoCopy does for
-        // COPY FROM; like DoCopy, a table whose row-level security applies is refused.
-        let item = pg_sys::addRangeTableEntryForRelation(pstate, rel, lockmode, std::ptr::null_mut(), false, false);
-        let rte = (*item).p_rte;
-        (*rte).requiredPerms = pg_sys::ACL_INSERT as pg_sys::AclMode;
-        let desc = (*rel).rd_att;
-        for attr in (*desc).attrs.as_slice((*desc).natts as usize) {
-            if !attr.attisdropped {
-                let column = i32::from(attr.attnum) - pg_sys::FirstLowInvalidHeapAttributeNumber;
-                (*rte).insertedCols = pg_sys::bms_add_member((*rte).insertedCols, column);
-            }
-        }
-        pg_sys::ExecCheckRTPerms((*pstate).p_rtable, true);
-        if pg_sys::check_enable_rls(relation, pg_sys::InvalidOid, false)
-            == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32
-        {
-            pgrx::ereport!(
-                pgrx::PgLogLevel::ERROR,
-                pgrx::PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-                "COPY FROM not supported with row-level security"
-            );
-        }
+        let pstate = check_may_insert(rel, relation);
         let format = pg_sys::makeDefElem(
             c"format".as_ptr().cast_mut(),
             pg_sys::makeString(c"binary".as_ptr().cast_mut()).cast(),
@@ -131,6 +108,44 @@ pub fn copy_statement(relation: &str, payload: &[u8]) -> Result<u64> {
         client.update(&format!("COPY {relation} FROM '{literal}' (FORMAT binary)"), None, &[]).map(|t| t.len() as u64)
     })
     .map_err(spi_error)
+}
+
+/// Checks, as DoCopy does for COPY FROM, that the current role may insert into the open relation
+/// `rel` (oid `relation`): INSERT on it and on every column written, and no row-level security
+/// applying to it. Returns the parse state whose range table holds the relation (for COPY).
+///
+/// # Safety
+/// Main thread, inside a transaction; `rel` is open.
+pub unsafe fn check_may_insert(rel: pg_sys::Relation, relation: pg_sys::Oid) -> *mut pg_sys::ParseState {
+    let lockmode = pg_sys::RowExclusiveLock as pg_sys::LOCKMODE;
+    // SAFETY: per the function's contract.
+    unsafe {
+        let pstate = pg_sys::make_parsestate(std::ptr::null_mut());
+        // COPY's executor state resolves its result relation through the range table, and the
+        // INSERT privilege is checked on it, on every column written, exactly as DoCopy does for
+        // COPY FROM; like DoCopy, a table whose row-level security applies is refused.
+        let item = pg_sys::addRangeTableEntryForRelation(pstate, rel, lockmode, std::ptr::null_mut(), false, false);
+        let rte = (*item).p_rte;
+        (*rte).requiredPerms = pg_sys::ACL_INSERT as pg_sys::AclMode;
+        let desc = (*rel).rd_att;
+        for attr in (*desc).attrs.as_slice((*desc).natts as usize) {
+            if !attr.attisdropped {
+                let column = i32::from(attr.attnum) - pg_sys::FirstLowInvalidHeapAttributeNumber;
+                (*rte).insertedCols = pg_sys::bms_add_member((*rte).insertedCols, column);
+            }
+        }
+        pg_sys::ExecCheckRTPerms((*pstate).p_rtable, true);
+        if pg_sys::check_enable_rls(relation, pg_sys::InvalidOid, false)
+            == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32
+        {
+            pgrx::ereport!(
+                pgrx::PgLogLevel::ERROR,
+                pgrx::PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                "COPY FROM not supported with row-level security"
+            );
+        }
+        pstate
+    }
 }
 
 /// Removes the payload file however `copy_statement` is left.

@@ -2,30 +2,32 @@
 //! hours, with their coverage, and the commit of each chunk with its ledger offset.
 //!
 //! - [`target`]: the target (views and storage) and who may load it;
-//! - [`copy`]: binary COPY through Postgres' COPY FROM machinery;
+//! - [`insert`]: the rows the engine encoded, handed to the table's multi-insert as finished values;
+//! - [`copy`]: binary COPY through Postgres' COPY FROM machinery (triggers, Citus, merges);
 //! - [`merge`]: the slot-wise merge functions (first sample wins) the SQL merge calls;
 //! - [`coverage`]: coverage per hour and the calendar of local days;
 //! - [`rollup`]: the daily rollups, kept with the rows;
 //! - [`replace`]: emptying a day a `replace => true` load rebuilds.
 //!
-//! A block usually arrives once, whole, and its rows do not exist yet: it is COPYed straight into
-//! the storage table (binary COPY, the fastest path Postgres has). If any of its rows exist
-//! already (a late or re-delivered file, a resumed load, a block split by a forced checkpoint),
-//! that COPY hits the primary key; it is rolled back and the block is staged and merged so that
-//! the first sample of every slot wins. Coverage is kept per hour, in the same transaction.
+//! A block usually arrives once, whole, and its rows do not exist yet: its rows, encoded by the
+//! engine's threads as Postgres holds them, go straight into the day's partition (`insert`; binary
+//! COPY where a trigger or Citus needs COPY's machinery). If any of its rows exist already (a late
+//! or re-delivered file, a resumed load, a block split by a forced checkpoint), that insert hits
+//! the primary key; it is rolled back and the block is staged and merged so that the first sample
+//! of every slot wins. Coverage is kept per hour, in the same transaction.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
-use vs_ingest_engine::aggregate::HourBatch;
-use vs_ingest_engine::block::{self, Block};
 use vs_ingest_engine::calendar::Date;
 use vs_ingest_engine::copy_binary::{CopyBuffer, PG_EPOCH_OFFSET_MICROS};
-use vs_ingest_engine::rollup::DayRow;
+use vs_ingest_engine::pipeline::HandOver;
+use vs_ingest_engine::stored::EncodedBlock;
 
 pub mod copy;
 pub mod coverage;
+pub mod insert;
 pub mod merge;
 pub mod replace;
 pub mod rollup;
@@ -69,8 +71,9 @@ pub struct Writer {
     /// Local day (days since 1970-01-01) → Postgres timestamps of its local hours 0..=24, for the
     /// days whose partition and calendar exist.
     days: HashMap<i64, Vec<i64>>,
-    /// The local days whose write this transaction has checked (`check_write`).
-    checked: HashSet<i64>,
+    /// The local days whose write this transaction has checked (`check_write`), with the day's
+    /// storage partition found under the lock.
+    checked: HashMap<i64, pg_sys::Oid>,
     stage: Option<pg_sys::Oid>,
     /// The COPY payload of the block being written, reused from block to block.
     copy: CopyBuffer,
@@ -92,7 +95,7 @@ impl Writer {
             target,
             time_zone: time_zone.to_string(),
             days: HashMap::new(),
-            checked: HashSet::new(),
+            checked: HashMap::new(),
             stage: None,
             copy: CopyBuffer::new(),
             calendar_grew: false,
@@ -131,7 +134,7 @@ impl Writer {
         if let Some(days) = self.target.days {
             self.rollups.flush(self.target.storage, days)?;
         }
-        let mut days: Vec<String> = self.checked.iter().map(|&d| Date::from_days_since_epoch(d).to_string()).collect();
+        let mut days: Vec<String> = self.checked.keys().map(|&d| Date::from_days_since_epoch(d).to_string()).collect();
         days.sort();
         catalog::checkpoint(file_id, add, next, input_done, times, &days)?;
         transaction.commit();
@@ -154,72 +157,79 @@ impl Writer {
         self.checked.clear();
     }
 
-    pub fn write(&mut self, hours: &[HourBatch]) -> Result<Written> {
+    /// What the engine should hand this writer: encoded blocks, with their rows' sums when the
+    /// target keeps rollups.
+    pub fn hand_over(&self) -> HandOver {
+        if self.target.days.is_some() {
+            HandOver::BlocksWithSums
+        } else {
+            HandOver::Blocks
+        }
+    }
+
+    pub fn write(&mut self, blocks: Vec<EncodedBlock>) -> Result<Written> {
         let mut written = Written::default();
-        for block in block::blocks(hours) {
-            let w = self.write_block(&block)?;
+        for block in blocks {
+            let w = self.write_block(block)?;
             written.loaded += w.loaded;
             written.duplicate += w.duplicate;
         }
         Ok(written)
     }
 
-    fn write_block(&mut self, block: &Block<'_>) -> Result<Written> {
+    fn write_block(&mut self, mut block: EncodedBlock) -> Result<Written> {
         let stamps = self.day(block.day)?;
-        if self.checked.insert(block.day) {
-            self.check_write(block.day)?;
-            // The day's write lock; a replacing run empties the day first.
-            match self.replace_run {
-                Some(run_id) => replace::empty_day(&self.target, run_id, block.day, &stamps)?,
-                None => replace::lock_day(self.target.storage, block.day, false)?,
+        let partition = match self.checked.get(&block.day) {
+            Some(&partition) => partition,
+            None => {
+                let partition = self.check_write(block.day)?;
+                self.checked.insert(block.day, partition);
+                // The day's write lock; a replacing run empties the day first.
+                match self.replace_run {
+                    Some(run_id) => replace::empty_day(&self.target, run_id, block.day, &stamps)?,
+                    None => replace::lock_day(self.target.storage, block.day, false)?,
+                }
+                partition
             }
-        }
-        let mut copy = std::mem::take(&mut self.copy);
-        copy.clear();
-        // The block's sums per link, for the day's rollups (a sixth of the size of its rows).
-        let track = self.target.days.is_some();
-        let mut sums = Vec::new();
-        for row in block.rows() {
-            copy.push_block(block.day, block.block, &row);
-            if track {
-                let mut sum = DayRow::new(row.link_id);
-                sum.add_block_row(block.block, &row);
-                sums.push(sum);
+        };
+        let (written, straight) = self.store_block(&block, partition, &stamps)?;
+        if self.target.days.is_some() {
+            if straight && block.sums.len() == block.row_count() {
+                self.rollups.add(block.day, std::mem::take(&mut block.sums));
+            } else {
+                self.rollups.rebuild(block.day, block.stored_rows().map(|(_, row)| row.link_id));
             }
-        }
-        let written = self.copy_block(block, &stamps, copy.finished());
-        self.copy = copy;
-        let (written, straight) = written?;
-        if straight {
-            self.rollups.add(block.day, sums);
-        } else {
-            self.rollups.rebuild(block.day, sums.iter().map(|s| s.link_id));
         }
         Ok(written)
     }
 
-    /// Writes the block; also says whether it was COPYed straight in (its rows are all new).
-    fn copy_block(&mut self, block: &Block<'_>, stamps: &[i64], payload: &[u8]) -> Result<(Written, bool)> {
-        let samples = block.samples();
-        let stamp = |hour: &HourBatch| stamps[hour.local_hour.rem_euclid(24) as usize];
-        if self.copy_straight(block, payload)? {
+    /// Writes the block; also says whether it went straight in (its rows are all new).
+    fn store_block(&mut self, block: &EncodedBlock, partition: pg_sys::Oid, stamps: &[i64]) -> Result<(Written, bool)> {
+        let stamp = |local_hour: i64| stamps[local_hour.rem_euclid(24) as usize];
+        if self.insert_straight(block, partition)? {
             // No row of this block existed for these links: their coverage adds up.
-            for hour in &block.hours {
-                coverage::add_coverage(self.target.oid, &self.target.name, stamp(hour), &hour.coverage())?;
+            for (local_hour, coverage) in &block.hours {
+                coverage::add_coverage(self.target.oid, &self.target.name, stamp(*local_hour), coverage)?;
             }
-            return Ok((Written { loaded: samples, duplicate: 0 }, true));
+            return Ok((Written { loaded: block.samples, duplicate: 0 }, true));
         }
-        let duplicate = self.merge(block, payload)?;
+        let duplicate = self.merge(block)?;
         let day = Date::from_days_since_epoch(block.day).to_string();
-        for hour in &block.hours {
-            let hour_in_block = hour.local_hour.rem_euclid(24) % 6;
-            coverage::recount_coverage(&self.target, stamp(hour), &day, block.block, hour_in_block as u8)?;
+        for (local_hour, _) in &block.hours {
+            let hour_in_block = local_hour.rem_euclid(24) % 6;
+            coverage::recount_coverage(&self.target, stamp(*local_hour), &day, block.block, hour_in_block as u8)?;
         }
-        Ok((Written { loaded: samples - duplicate, duplicate }, false))
+        Ok((Written { loaded: block.samples - duplicate, duplicate }, false))
     }
 
-    /// COPYs the block straight into the storage; false when rows of it exist already (the COPY
-    /// hit the primary key and was rolled back, or a distributed block was written before).
+    /// The block's rows as a binary COPY payload (in this writer's reused buffer).
+    fn payload(&mut self, block: &EncodedBlock) -> &[u8] {
+        fill_payload(&mut self.copy, block)
+    }
+
+    /// Inserts the block straight into the day's partition of the storage; false when rows of it
+    /// exist already (the insert hit the primary key and was rolled back, or a distributed block
+    /// was written before).
     ///
     /// Storage distributed by Citus is written by a COPY statement Citus plans
     /// (`copy::copy_statement`), never by COPY's machinery underneath it (that would fill the
@@ -227,7 +237,7 @@ impl Writer {
     /// lock on the block; Citus commits the block and the chunk's ledger row together with
     /// two-phase commit), so a block with rows goes to the merge without trying; a writer on
     /// another node, whose lock this is not, can still fill it meanwhile: that COPY hits the key.
-    fn copy_straight(&mut self, block: &Block<'_>, payload: &[u8]) -> Result<bool> {
+    fn insert_straight(&mut self, block: &EncodedBlock, partition: pg_sys::Oid) -> Result<bool> {
         let copied = if self.target.distributed.is_some() {
             let key = (i64::from(u32::from(self.target.storage)) << 32) | (block.day * 4 + i64::from(block.block));
             Spi::run_with_args("SELECT pg_advisory_xact_lock($1)", &[key.into()]).map_err(spi_error)?;
@@ -240,9 +250,17 @@ impl Writer {
                 Ok(None) | Err(pgrx::spi::Error::InvalidPosition) => {}
                 Err(e) => return Err(spi_error(e)),
             }
-            in_subtransaction(|| copy::copy_statement(&self.target.storage_name, payload))
+            let storage_name = self.target.storage_name.clone();
+            let payload = self.payload(block);
+            in_subtransaction(|| copy::copy_statement(&storage_name, payload))
         } else {
-            in_subtransaction(|| Ok(copy_into(self.target.storage, payload)))
+            let storage = self.target.storage;
+            in_subtransaction(|| match insert::insert_block(storage, partition, block) {
+                Some(rows) => Ok(rows),
+                // A trigger (of the storage owner's: `check_write` refused any other) or an
+                // attached table of another shape: COPY's machinery, which honours them.
+                None => Ok(copy_into(storage, self.payload(block))),
+            })
         };
         match copied {
             Ok(_) => Ok(true),
@@ -254,7 +272,9 @@ impl Writer {
     /// Merges the block into the rows already stored (first sample wins) through a stage: a
     /// temporary table here, the colocated stage for distributed storage (merged shard by shard);
     /// returns the samples that were duplicates.
-    fn merge(&mut self, block: &Block<'_>, payload: &[u8]) -> Result<u64> {
+    fn merge(&mut self, block: &EncodedBlock) -> Result<u64> {
+        let mut copy = std::mem::take(&mut self.copy);
+        let payload = fill_payload(&mut copy, block);
         let duplicate = if let Some(stage) = &self.target.distributed {
             copy::copy_statement(&stage.name, payload)?;
             Spi::get_one_with_args::<i64>(
@@ -275,6 +295,7 @@ impl Writer {
                 &[regclass(self.target.storage), regclass(stage)],
             )
         };
+        self.copy = copy;
         Ok(duplicate.map_err(spi_error)?.unwrap_or(0) as u64)
     }
 
@@ -328,7 +349,7 @@ impl Writer {
     /// until the transaction ends), then checks that writing runs no code of a role without the
     /// loading role's privileges and that the partition is the storage owner's
     /// (`vs_ingest.check_write`). A failure fails the file, with nothing of the block written.
-    fn check_write(&mut self, day: i64) -> Result<()> {
+    fn check_write(&mut self, day: i64) -> Result<pg_sys::Oid> {
         let lock = pg_sys::RowExclusiveLock as pg_sys::LOCKMODE;
         let date = Date::from_days_since_epoch(day).to_string();
         // SAFETY: locking an oid is valid whether or not the relation still exists; the lock is
@@ -350,20 +371,21 @@ impl Writer {
             stage.name = qualified_name(stage.oid)?;
             target::check_stage(stage, self.target.storage, &self.target.storage_name, &self.target.name)?;
         }
-        self.lock_and_check_day(self.target.storage, &date)?;
-        let Some(days) = self.target.days else { return Ok(()) };
+        let partition = self.lock_and_check_day(self.target.storage, &date)?;
+        let Some(days) = self.target.days else { return Ok(partition) };
         // The same for the day's rollups, which the transaction writes too.
         // SAFETY: as above, for the rollup table.
         unsafe { pg_sys::LockRelationOid(days, lock) };
         if !relation_exists(days) {
             return Err(IngestError::TargetDropped(self.target.name.clone()));
         }
-        self.lock_and_check_day(days, &date)
+        self.lock_and_check_day(days, &date)?;
+        Ok(partition)
     }
 
     /// Under the lock on `table` (the storage or the rollup table): finds its partition of `date`,
-    /// locks it as the COPY will, and checks the write (`vs_ingest.check_write`).
-    fn lock_and_check_day(&self, table: pg_sys::Oid, date: &str) -> Result<()> {
+    /// locks it as the COPY will, and checks the write (`vs_ingest.check_write`); returns it.
+    fn lock_and_check_day(&self, table: pg_sys::Oid, date: &str) -> Result<pg_sys::Oid> {
         let part = Spi::get_one_with_args::<pg_sys::Oid>(
             "SELECT vs_ingest.day_partition($1, $2::date)::oid",
             &[regclass(table), date.into()],
@@ -379,7 +401,8 @@ impl Writer {
         // the lock on `table`, released when the transaction ends.
         unsafe { pg_sys::LockRelationOid(part, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE) };
         Spi::run_with_args("SELECT vs_ingest.check_write($1, $2)", &[regclass(table), regclass(part)])
-            .map_err(spi_error)
+            .map_err(spi_error)?;
+        Ok(part)
     }
 
     /// A temporary table shaped like the storage, for merging (dropped at commit).
@@ -399,4 +422,11 @@ impl Writer {
         self.stage = Some(oid);
         Ok(oid)
     }
+}
+
+/// Fills `copy` with the block's rows as a binary COPY payload and returns it.
+fn fill_payload<'a>(copy: &'a mut CopyBuffer, block: &EncodedBlock) -> &'a [u8] {
+    copy.clear();
+    block.push_copy(copy);
+    copy.finished()
 }

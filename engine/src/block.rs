@@ -166,6 +166,12 @@ impl Iterator for BlockRows<'_> {
         }
         Some(row)
     }
+
+    /// At least the rows of the hour with the most left (each link is one row).
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.hours.iter().zip(&self.cursors).map(|((_, rows), &at)| rows.len() - at);
+        (left.clone().max().unwrap_or(0), Some(left.sum()))
+    }
 }
 
 /// The `hours` mask a stored `smallint[72]` with null bitmap `nulls` must carry: bit h set exactly

@@ -118,22 +118,55 @@ impl DayRow {
 
     /// Adds the samples of a block row of block `block` (0-3) of this link's day.
     pub fn add_block_row(&mut self, block: u8, row: &BlockRow) {
-        self.add_block_slots(block, |slot| row.speed_at(slot));
+        let mut mask = row.speed_mask;
+        self.add_block_samples(
+            block,
+            std::iter::from_fn(|| {
+                (mask != 0).then(|| {
+                    let i = mask.trailing_zeros() as usize;
+                    mask &= mask - 1;
+                    (i, row.speed[i])
+                })
+            }),
+        );
     }
 
     /// Adds the 72 slots of block `block` of the day, `slot(i)` the speed of slot i. A block is
     /// added once: a second part of it (samples merged into a stored block) is not a stretch after
     /// the first, and its day is rebuilt from the storage instead (see `add`).
     pub fn add_block_slots(&mut self, block: u8, slot: impl Fn(usize) -> Option<i16>) {
+        self.add_block_samples(block, (0..BLOCK_SLOTS).filter_map(|i| slot(i).map(|v| (i, v))));
+    }
+
+    /// Adds a block's samples, `(slot of the block, speed)` in slot order. The runs are followed
+    /// sample by sample as `Runs::one(..)` chained with [`Runs::then`] would give them (the
+    /// engine's threads sum every row of a national day: this loop is on their path).
+    fn add_block_samples(&mut self, block: u8, samples: impl Iterator<Item = (usize, i16)>) {
         let first_hour = usize::from(block) * BLOCK_HOURS as usize;
         let first_slot = usize::from(block) * BLOCK_SLOTS;
         let mut runs: Option<Runs> = None;
-        for i in 0..BLOCK_SLOTS {
-            if let Some(tenths) = slot(i) {
-                self.add_sample(first_hour + i / crate::aggregate::SLOTS, tenths);
-                let sample = Runs::one((first_slot + i) as u16, tenths);
-                runs = Some(runs.map_or(sample, |r| r.then(sample)));
+        // The head is still growing: every slot so far is consecutive and holds the first speed.
+        let mut head_open = true;
+        for (i, tenths) in samples {
+            self.add_sample(first_hour + i / crate::aggregate::SLOTS, tenths);
+            let slot = (first_slot + i) as u16;
+            let Some(r) = runs.as_mut() else {
+                runs = Some(Runs::one(slot, tenths));
+                continue;
+            };
+            let adjacent = r.last_slot + 1 == slot;
+            let joined = adjacent && r.last == tenths;
+            if adjacent {
+                r.max_jump = r.max_jump.max((i32::from(tenths) - i32::from(r.last)).unsigned_abs() as i16);
             }
+            head_open &= joined;
+            if head_open {
+                r.head += 1;
+            }
+            r.tail = if joined { r.tail + 1 } else { 1 };
+            r.longest = r.longest.max(r.tail);
+            r.last_slot = slot;
+            r.last = tenths;
         }
         if let Some(runs) = runs {
             debug_assert!(self.block_runs[usize::from(block)].is_none());
@@ -302,6 +335,34 @@ mod tests {
         let runs = stuck.runs().unwrap();
         assert_eq!((runs.longest, runs.max_jump), (288, 0));
         assert!(DayRow::new(1).runs().is_none());
+    }
+
+    #[test]
+    fn a_blocks_runs_are_its_samples_chained_one_by_one() {
+        let mut seed = 7u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for case in 0..2000 {
+            let block = (case % 4) as u8;
+            let slots: Vec<Option<i16>> = (0..BLOCK_SLOTS)
+                .map(|_| match next(6) {
+                    0 => None,
+                    k => Some(if case % 2 == 0 { (k % 2) as i16 * 10 } else { k as i16 * 7 - 20 }),
+                })
+                .collect();
+            let mut row = DayRow::new(1);
+            row.add_block_slots(block, |i| slots[i]);
+            let chained = slots
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.map(|v| Runs::one((usize::from(block) * BLOCK_SLOTS + i) as u16, v)))
+                .reduce(Runs::then);
+            assert_eq!(row.block_runs[usize::from(block)], chained, "case {case}");
+        }
     }
 
     #[test]

@@ -46,6 +46,12 @@ pub struct StoredRows {
 }
 
 impl StoredRows {
+    /// Room for `rows` rows with a full speed array each, allocated once (a national block piece
+    /// grows to ~20 MB: doubling it would copy it and fault in fresh pages several times).
+    pub fn with_capacity(rows: usize) -> StoredRows {
+        StoredRows { rows: Vec::with_capacity(rows), words: Vec::with_capacity(rows * (OVERHEAD_NO_NULLS + 2 * BLOCK_SLOTS) / 8) }
+    }
+
     /// Appends a block row of local day `day` (days since 1970-01-01).
     pub fn push(&mut self, day: i64, block: u8, row: &BlockRow) {
         let speed = self.push_array(INT2_OID, row.speed_mask, |i| row.speed[i].to_le_bytes());
@@ -189,7 +195,8 @@ impl EncodedBlock {
         let parts: Vec<(StoredRows, Vec<DayRow>)> = ranges
             .par_iter()
             .map(|&(lo, hi)| {
-                let mut rows = StoredRows::default();
+                let rows_in = block.rows_between(lo, hi).size_hint().0;
+                let mut rows = StoredRows::with_capacity(rows_in);
                 let mut day_rows = Vec::new();
                 for row in block.rows_between(lo, hi) {
                     rows.push(block.day, block.block, &row);

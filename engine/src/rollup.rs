@@ -227,6 +227,75 @@ pub fn push_day_rows<'a>(copy: &mut CopyBuffer, day: i64, rows: impl IntoIterato
     }
 }
 
+/// A day's rollup rows as Postgres holds their values in memory (see [`crate::stored`]), for the
+/// writer's insert into the rollup table (the columns of [`push_day_rows`]). Rows without a sample
+/// are skipped.
+#[derive(Debug, Default)]
+pub struct StoredDayRows {
+    rows: Vec<StoredDayRow>,
+    words: Vec<u64>,
+}
+
+/// One rollup row's fixed-width values, and where its two arrays are in [`StoredDayRows`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredDayRow {
+    pub link_id: i64,
+    /// A Postgres `date`: days since 2000-01-01.
+    pub day: i32,
+    pub samples: i16,
+    pub speed_sum: i32,
+    pub speed_min: i16,
+    pub speed_max: i16,
+    hour_samples: u32,
+    hour_speed_sum: u32,
+    pub longest_run: i16,
+    pub max_jump: i16,
+}
+
+impl StoredDayRows {
+    /// The rollup rows of local day `day` (days since 1970-01-01).
+    pub fn new<'a>(day: i64, rows: impl IntoIterator<Item = &'a DayRow>) -> StoredDayRows {
+        use crate::copy_binary::{INT2_OID, INT4_OID};
+        use crate::stored::push_array;
+        let mut out = StoredDayRows::default();
+        let all = (1u128 << DAY_HOURS) - 1;
+        for row in rows {
+            let Some(runs) = row.runs() else { continue };
+            let hour_samples =
+                push_array(&mut out.words, INT2_OID, DAY_HOURS, all, |h| i16::from(row.hour_samples[h]).to_le_bytes());
+            let hour_speed_sum =
+                push_array(&mut out.words, INT4_OID, DAY_HOURS, all, |h| row.hour_speed_sum[h].to_le_bytes());
+            out.rows.push(StoredDayRow {
+                link_id: row.link_id,
+                day: (day - PG_EPOCH_OFFSET_DAYS) as i32,
+                samples: row.samples as i16,
+                speed_sum: row.speed_sum,
+                speed_min: row.speed_min,
+                speed_max: row.speed_max,
+                hour_samples,
+                hour_speed_sum,
+                longest_run: runs.longest as i16,
+                max_jump: runs.max_jump,
+            });
+        }
+        out
+    }
+
+    pub fn rows(&self) -> &[StoredDayRow] {
+        &self.rows
+    }
+
+    /// The row's `hour_samples smallint[24]` as a varlena, 8-byte aligned.
+    pub fn hour_samples(&self, row: &StoredDayRow) -> &[u8] {
+        crate::stored::array_at(&self.words, row.hour_samples)
+    }
+
+    /// The row's `hour_speed_sum integer[24]` as a varlena, 8-byte aligned.
+    pub fn hour_speed_sum(&self, row: &StoredDayRow) -> &[u8] {
+        crate::stored::array_at(&self.words, row.hour_speed_sum)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,6 +431,38 @@ mod tests {
                 .filter_map(|(i, s)| s.map(|v| Runs::one((usize::from(block) * BLOCK_SLOTS + i) as u16, v)))
                 .reduce(Runs::then);
             assert_eq!(row.block_runs[usize::from(block)], chained, "case {case}");
+        }
+    }
+
+    #[test]
+    fn stored_day_rows_hold_the_sums_as_postgres_arrays() {
+        let mut row = DayRow::new(42);
+        row.add_block_slots(1, |i| (i % 5 == 0).then_some(i as i16 * 3));
+        let stored = StoredDayRows::new(19_539, [&row, &DayRow::new(43)]);
+        assert_eq!(stored.rows().len(), 1, "a row without a sample is skipped");
+        let r = &stored.rows()[0];
+        let runs = row.runs().unwrap();
+        assert_eq!(
+            (r.link_id, r.day, r.samples, r.speed_sum, r.speed_min, r.speed_max, r.longest_run, r.max_jump),
+            (42, 19_539 - 10_957, 15, row.speed_sum, 0, 210, runs.longest as i16, runs.max_jump)
+        );
+        let samples = stored.hour_samples(r);
+        // No NULLs: 24-byte header, then 24 int2 in hour order.
+        assert_eq!(samples.len(), 24 + 48);
+        assert_eq!(u32::from_le_bytes(samples[0..4].try_into().unwrap()) >> 2, 72);
+        assert_eq!(
+            (&samples[4..8], &samples[8..12], &samples[16..20]),
+            (&1i32.to_le_bytes()[..], &[0u8; 4][..], &24i32.to_le_bytes()[..])
+        );
+        for h in 0..24 {
+            let n = i16::from_le_bytes(samples[24 + 2 * h..26 + 2 * h].try_into().unwrap());
+            assert_eq!(n, i16::from(row.hour_samples[h]));
+        }
+        let sums = stored.hour_speed_sum(r);
+        assert_eq!(sums.len(), 24 + 96);
+        for h in 0..24 {
+            let n = i32::from_le_bytes(sums[24 + 4 * h..28 + 4 * h].try_into().unwrap());
+            assert_eq!(n, row.hour_speed_sum[h]);
         }
     }
 

@@ -19,9 +19,8 @@ use crate::rollup::DayRow;
 const ARRAY_HEADER: usize = 24;
 /// `ARR_OVERHEAD_NONULLS(1)`: where the data of an array without NULLs starts.
 const OVERHEAD_NO_NULLS: usize = 24;
-/// `ARR_OVERHEAD_WITHNULLS(1, 72)` = MAXALIGN(24 + 9): where the data starts after the bitmap.
+/// `ARR_OVERHEAD_WITHNULLS(1, 72)` = MAXALIGN(24 + 9): where the data of 72 slots with NULLs starts.
 const OVERHEAD_NULLS: usize = 40;
-const BITMAP_BYTES: usize = BLOCK_SLOTS.div_ceil(8);
 
 /// One stored row: its fixed-width values, and where its arrays are in [`StoredRows`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,14 +48,20 @@ impl StoredRows {
     /// Room for `rows` rows with a full speed array each, allocated once (a national block piece
     /// grows to ~20 MB: doubling it would copy it and fault in fresh pages several times).
     pub fn with_capacity(rows: usize) -> StoredRows {
-        StoredRows { rows: Vec::with_capacity(rows), words: Vec::with_capacity(rows * (OVERHEAD_NO_NULLS + 2 * BLOCK_SLOTS) / 8) }
+        StoredRows {
+            rows: Vec::with_capacity(rows),
+            words: Vec::with_capacity(rows * (OVERHEAD_NO_NULLS + 2 * BLOCK_SLOTS) / 8),
+        }
     }
 
     /// Appends a block row of local day `day` (days since 1970-01-01).
     pub fn push(&mut self, day: i64, block: u8, row: &BlockRow) {
-        let speed = self.push_array(INT2_OID, row.speed_mask, |i| row.speed[i].to_le_bytes());
-        let travel_time = (row.travel_time_mask != 0)
-            .then(|| self.push_array(INT4_OID, row.travel_time_mask, |i| row.travel_time[i].to_le_bytes()));
+        let speed = push_array(&mut self.words, INT2_OID, BLOCK_SLOTS, row.speed_mask, |i| row.speed[i].to_le_bytes());
+        let travel_time = (row.travel_time_mask != 0).then(|| {
+            push_array(&mut self.words, INT4_OID, BLOCK_SLOTS, row.travel_time_mask, |i| {
+                row.travel_time[i].to_le_bytes()
+            })
+        });
         self.rows.push(StoredRow {
             link_id: row.link_id,
             day: (day - PG_EPOCH_OFFSET_DAYS) as i32,
@@ -114,38 +119,53 @@ impl StoredRows {
     }
 
     fn array(&self, at: u32) -> &[u8] {
-        let bytes = as_bytes(&self.words[at as usize..]);
-        let len = (u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")) >> 2) as usize;
-        &bytes[..len]
+        array_at(&self.words, at)
     }
+}
 
-    /// Appends a one-dimensional array of 72 elements of `N` bytes (slot i present when bit i of
-    /// `mask` is set), laid out as `construct_md_array` lays it out; returns its first word.
-    fn push_array<const N: usize>(&mut self, element_oid: u32, mask: u128, element: impl Fn(usize) -> [u8; N]) -> u32 {
-        let present = mask.count_ones() as usize;
-        let nulls = present < BLOCK_SLOTS;
-        let data_at = if nulls { OVERHEAD_NULLS } else { OVERHEAD_NO_NULLS };
-        let len = data_at + present * N;
-        let at = self.words.len();
-        self.words.resize(at + len.div_ceil(8), 0);
-        let b = as_bytes_mut(&mut self.words[at..]);
-        // A 4-byte varlena header on a little-endian machine: the length shifted left by two.
-        b[0..4].copy_from_slice(&((len as u32) << 2).to_le_bytes());
-        b[4..8].copy_from_slice(&1i32.to_le_bytes()); // dimensions
-        b[8..12].copy_from_slice(&(if nulls { OVERHEAD_NULLS as i32 } else { 0 }).to_le_bytes()); // dataoffset
-        b[12..16].copy_from_slice(&element_oid.to_le_bytes());
-        b[16..20].copy_from_slice(&(BLOCK_SLOTS as i32).to_le_bytes());
-        b[20..24].copy_from_slice(&1i32.to_le_bytes()); // lower bound
-        if nulls {
-            b[ARRAY_HEADER..ARRAY_HEADER + BITMAP_BYTES].copy_from_slice(&mask.to_le_bytes()[..BITMAP_BYTES]);
-        }
-        let mut d = data_at;
-        for i in (0..BLOCK_SLOTS).filter(|i| mask >> i & 1 == 1) {
-            b[d..d + N].copy_from_slice(&element(i));
-            d += N;
-        }
-        at as u32
+/// The array [`push_array`] wrote at word `at` of `words`, its varlena header included.
+pub fn array_at(words: &[u64], at: u32) -> &[u8] {
+    let bytes = as_bytes(&words[at as usize..]);
+    let len = (u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")) >> 2) as usize;
+    &bytes[..len]
+}
+
+/// Appends to `words`, at a word boundary, a one-dimensional array of `len` (at most 128)
+/// elements of `N` bytes, element i present when bit i of `mask` is set, laid out as Postgres'
+/// `construct_md_array` lays it out; returns its first word.
+pub fn push_array<const N: usize>(
+    words: &mut Vec<u64>,
+    element_oid: u32,
+    len: usize,
+    mask: u128,
+    element: impl Fn(usize) -> [u8; N],
+) -> u32 {
+    debug_assert!(len <= 128 && (len == 128 || mask >> len == 0));
+    let present = mask.count_ones() as usize;
+    let nulls = present < len;
+    let bitmap = len.div_ceil(8);
+    // ARR_OVERHEAD_WITHNULLS / ARR_OVERHEAD_NONULLS: MAXALIGN of the header (and bitmap).
+    let data_at = if nulls { (ARRAY_HEADER + bitmap).div_ceil(8) * 8 } else { ARRAY_HEADER };
+    let size = data_at + present * N;
+    let at = words.len();
+    words.resize(at + size.div_ceil(8), 0);
+    let b = as_bytes_mut(&mut words[at..]);
+    // A 4-byte varlena header on a little-endian machine: the size shifted left by two.
+    b[0..4].copy_from_slice(&((size as u32) << 2).to_le_bytes());
+    b[4..8].copy_from_slice(&1i32.to_le_bytes()); // dimensions
+    b[8..12].copy_from_slice(&(if nulls { data_at as i32 } else { 0 }).to_le_bytes()); // dataoffset
+    b[12..16].copy_from_slice(&element_oid.to_le_bytes());
+    b[16..20].copy_from_slice(&(len as i32).to_le_bytes());
+    b[20..24].copy_from_slice(&1i32.to_le_bytes()); // lower bound
+    if nulls {
+        b[ARRAY_HEADER..ARRAY_HEADER + bitmap].copy_from_slice(&mask.to_le_bytes()[..bitmap]);
     }
+    let mut d = data_at;
+    for i in (0..len).filter(|i| mask >> i & 1 == 1) {
+        b[d..d + N].copy_from_slice(&element(i));
+        d += N;
+    }
+    at as u32
 }
 
 /// Calls `f(slot, bytes)` for each present element of an array [`StoredRows`] encoded.

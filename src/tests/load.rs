@@ -108,6 +108,8 @@ mod tests {
              CREATE FUNCTION public.via_copy_count() RETURNS trigger LANGUAGE plpgsql AS
                $f$ BEGIN INSERT INTO public.via_copy_fired VALUES (NEW.link_id); RETURN NEW; END $f$;
              CREATE TRIGGER counted BEFORE INSERT ON public.via_copy_blocks
+               FOR EACH ROW EXECUTE FUNCTION public.via_copy_count();
+             CREATE TRIGGER counted AFTER INSERT ON public.via_copy_days
                FOR EACH ROW EXECUTE FUNCTION public.via_copy_count()",
         );
         // The owner's CHECK on another: a row breaking it fails the file, with nothing stored.
@@ -126,7 +128,8 @@ mod tests {
         assert_eq!(rollup_differences("public.via_insert_days", "Asia/Seoul"), 0);
         let rows = one::<i64>("SELECT count(*) FROM public.via_insert_blocks");
         assert!(rows >= 4 * 2_900, "{rows}");
-        assert_eq!(one::<i64>("SELECT count(*) FROM public.via_copy_fired"), rows);
+        let day_rows = one::<i64>("SELECT count(*) FROM public.via_insert_days");
+        assert_eq!(one::<i64>("SELECT count(*) FROM public.via_copy_fired"), rows + day_rows);
         // Byte for byte: the arrays the engine laid out are the arrays COPY's array_recv builds.
         let differing = one::<i64>(
             "SELECT count(*) FROM public.via_insert_blocks a FULL JOIN public.via_copy_blocks b USING (day, block, link_id)
@@ -138,6 +141,16 @@ mod tests {
                  OR pg_column_size(a.*) <> pg_column_size(b.*)",
         );
         assert_eq!(differing, 0);
+        let differing_days = one::<i64>(
+            "SELECT count(*) FROM public.via_insert_days a FULL JOIN public.via_copy_days b USING (day, link_id)
+              WHERE a.link_id IS NULL OR b.link_id IS NULL OR pg_column_size(a.*) <> pg_column_size(b.*)
+                 OR (a.samples, a.speed_sum, a.speed_min, a.speed_max, a.longest_run, a.max_jump)
+                    <> (b.samples, b.speed_sum, b.speed_min, b.speed_max, b.longest_run, b.max_jump)
+                 OR array_send(a.hour_samples) <> array_send(b.hour_samples)
+                 OR array_send(a.hour_speed_sum) <> array_send(b.hour_speed_sum)",
+        );
+        assert_eq!(differing_days, 0);
+        assert_eq!(rollup_differences("public.via_copy_days", "Asia/Seoul"), 0);
 
         let checked = load_dir(&dir, "*_5Min.zip", "public.via_check");
         assert_eq!((checked.files_loaded, checked.files_failed), (0, 1));

@@ -1,6 +1,7 @@
-//! Inserting a block's rows as finished values: the engine's threads encoded every column as
-//! Postgres holds it in memory (`vs_ingest_engine::stored`), so the main thread only points
-//! tuple slots at those bytes and hands them to the table's multi-insert, then to its indexes.
+//! Inserting rows as finished values: a block's rows, which the engine's threads encoded as
+//! Postgres holds them in memory (`vs_ingest_engine::stored`), and a day's rollup rows
+//! (`StoredDayRows`). The main thread only points tuple slots at those bytes and hands them to the
+//! table's multi-insert, then to its indexes.
 //!
 //! Binary COPY receives the same rows element by element: two 72-element arrays a row, each
 //! element through `int2recv`/`int4recv` (`pq_getmsgint`, `array_recv`, `CopyArrayEls`) was
@@ -11,9 +12,10 @@
 //! - NOT NULL and CHECK constraints (`ExecConstraints`) and the partition's bounds
 //!   (`ExecPartitionCheck`) are checked on every row, and unique indexes raise 23505 as COPY's do;
 //! - a table or partition with triggers, a partition that is not a plain heap table, or columns
-//!   other than the storage's six go through COPY (`None`), which fires and converts as it must.
+//!   other than the rows' own go through COPY (`None`), which fires and converts as it must.
 
 use pgrx::pg_sys;
+use vs_ingest_engine::rollup::StoredDayRows;
 use vs_ingest_engine::stored::EncodedBlock;
 
 use super::copy::check_may_insert;
@@ -21,20 +23,75 @@ use super::copy::check_may_insert;
 /// Rows handed to the table's multi-insert at a time (COPY's own batch, `MAX_BUFFERED_TUPLES`).
 const BATCH: usize = 1000;
 
-/// The storage's columns, in order: name and type.
-const COLUMNS: [(&str, pg_sys::Oid); 6] = [
-    ("link_id", pg_sys::INT8OID),
-    ("day", pg_sys::DATEOID),
-    ("block", pg_sys::INT2OID),
-    ("hours", pg_sys::INT2OID),
-    ("speed", pg_sys::INT2ARRAYOID),
-    ("travel_time", pg_sys::INT4ARRAYOID),
-];
+/// Rows whose every value is finished.
+pub trait FinishedRows {
+    /// The table's columns, in order: name and type.
+    const COLUMNS: &'static [(&'static str, pg_sys::Oid)];
+    /// Calls `row` with each row's values, in `COLUMNS` order (`None`: NULL). A value passed by
+    /// reference points into `self`.
+    fn for_each(&self, row: &mut dyn FnMut(&[Option<pg_sys::Datum>]));
+}
 
-/// Inserts `block`'s rows into `partition`, the partition of `table` for their day (or `table`
-/// itself when it is not partitioned), as `COPY table FROM ... (FORMAT binary)` would store them.
+impl FinishedRows for EncodedBlock {
+    const COLUMNS: &'static [(&'static str, pg_sys::Oid)] = &[
+        ("link_id", pg_sys::INT8OID),
+        ("day", pg_sys::DATEOID),
+        ("block", pg_sys::INT2OID),
+        ("hours", pg_sys::INT2OID),
+        ("speed", pg_sys::INT2ARRAYOID),
+        ("travel_time", pg_sys::INT4ARRAYOID),
+    ];
+
+    fn for_each(&self, row: &mut dyn FnMut(&[Option<pg_sys::Datum>])) {
+        for (piece, r) in self.stored_rows() {
+            row(&[
+                Some(r.link_id.into()),
+                Some(r.day.into()),
+                Some(r.block.into()),
+                Some(r.hours.into()),
+                Some(piece.speed(r).as_ptr().into()),
+                piece.travel_time(r).map(|t| t.as_ptr().into()),
+            ]);
+        }
+    }
+}
+
+impl FinishedRows for StoredDayRows {
+    const COLUMNS: &'static [(&'static str, pg_sys::Oid)] = &[
+        ("link_id", pg_sys::INT8OID),
+        ("day", pg_sys::DATEOID),
+        ("samples", pg_sys::INT2OID),
+        ("speed_sum", pg_sys::INT4OID),
+        ("speed_min", pg_sys::INT2OID),
+        ("speed_max", pg_sys::INT2OID),
+        ("hour_samples", pg_sys::INT2ARRAYOID),
+        ("hour_speed_sum", pg_sys::INT4ARRAYOID),
+        ("longest_run", pg_sys::INT2OID),
+        ("max_jump", pg_sys::INT2OID),
+    ];
+
+    fn for_each(&self, row: &mut dyn FnMut(&[Option<pg_sys::Datum>])) {
+        for r in self.rows() {
+            row(&[
+                Some(r.link_id.into()),
+                Some(r.day.into()),
+                Some(r.samples.into()),
+                Some(r.speed_sum.into()),
+                Some(r.speed_min.into()),
+                Some(r.speed_max.into()),
+                Some(self.hour_samples(r).as_ptr().into()),
+                Some(self.hour_speed_sum(r).as_ptr().into()),
+                Some(r.longest_run.into()),
+                Some(r.max_jump.into()),
+            ]);
+        }
+    }
+}
+
+/// Inserts `rows` into `partition`, the partition of `table` for their day (or `table` itself
+/// when it is not partitioned), as `COPY table FROM ... (FORMAT binary)` would store them.
 /// Returns the rows inserted, or `None` (nothing done) when the rows must go through COPY.
-pub fn insert_block(table: pg_sys::Oid, partition: pg_sys::Oid, block: &EncodedBlock) -> Option<u64> {
+pub fn insert_rows<R: FinishedRows>(table: pg_sys::Oid, partition: pg_sys::Oid, rows: &R) -> Option<u64> {
     let lockmode = pg_sys::RowExclusiveLock as pg_sys::LOCKMODE;
     // SAFETY: main thread, inside a transaction with an active snapshot (a SQL function call);
     // both relations are locked by the writer already; every pointer below is valid until freed
@@ -49,7 +106,7 @@ pub fn insert_block(table: pg_sys::Oid, partition: pg_sys::Oid, block: &EncodedB
         pg_sys::table_close(parent, pg_sys::NoLock as pg_sys::LOCKMODE);
 
         let rel = pg_sys::table_open(partition, lockmode);
-        let Some(attributes) = plain_storage(rel) else {
+        let Some(attributes) = plain_table(rel, R::COLUMNS) else {
             pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
             return None;
         };
@@ -68,7 +125,7 @@ pub fn insert_block(table: pg_sys::Oid, partition: pg_sys::Oid, block: &EncodedB
 
         let mut n = 0usize;
         let mut inserted = 0u64;
-        for (piece, row) in block.stored_rows() {
+        rows.for_each(&mut |row| {
             let slot = slots[n];
             pg_sys::ExecClearTuple(slot);
             let natts = (*(*slot).tts_tupleDescriptor).natts as usize;
@@ -76,18 +133,11 @@ pub fn insert_block(table: pg_sys::Oid, partition: pg_sys::Oid, block: &EncodedB
             let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
             // Dropped columns stay NULL, as COPY leaves them.
             nulls.fill(true);
-            let [link_id, day, block_no, hours, speed, travel_time] = attributes;
-            values[link_id] = pg_sys::Datum::from(row.link_id);
-            values[day] = pg_sys::Datum::from(row.day);
-            values[block_no] = pg_sys::Datum::from(row.block);
-            values[hours] = pg_sys::Datum::from(row.hours);
-            values[speed] = pg_sys::Datum::from(piece.speed(row).as_ptr());
-            for a in [link_id, day, block_no, hours, speed] {
-                nulls[a] = false;
-            }
-            if let Some(bytes) = piece.travel_time(row) {
-                values[travel_time] = pg_sys::Datum::from(bytes.as_ptr());
-                nulls[travel_time] = false;
+            for (&a, value) in attributes.iter().zip(row) {
+                if let Some(value) = value {
+                    values[a] = *value;
+                    nulls[a] = false;
+                }
             }
             pg_sys::ExecStoreVirtualTuple(slot);
             if constraints {
@@ -101,7 +151,7 @@ pub fn insert_block(table: pg_sys::Oid, partition: pg_sys::Oid, block: &EncodedB
                 inserted += flush(rel, info, estate, &mut slots[..n], cid, bistate);
                 n = 0;
             }
-        }
+        });
         if n > 0 {
             inserted += flush(rel, info, estate, &mut slots[..n], cid, bistate);
         }
@@ -154,9 +204,9 @@ unsafe fn flush(
     slots.len() as u64
 }
 
-/// The attribute indexes of the storage's six columns in `rel`, when `rel` is a plain heap table
-/// without triggers or stored generated columns whose columns are exactly those, in that order.
-unsafe fn plain_storage(rel: pg_sys::Relation) -> Option<[usize; 6]> {
+/// The attribute indexes of `columns` in `rel`, when `rel` is a plain heap table without
+/// triggers or stored generated columns whose columns are exactly those, in that order.
+unsafe fn plain_table(rel: pg_sys::Relation, columns: &[(&str, pg_sys::Oid)]) -> Option<Vec<usize>> {
     // SAFETY: an open relation's descriptor and catalog row.
     unsafe {
         if (*(*rel).rd_rel).relkind != pg_sys::RELKIND_RELATION as std::ffi::c_char || !(*rel).trigdesc.is_null() {
@@ -167,20 +217,18 @@ unsafe fn plain_storage(rel: pg_sys::Relation) -> Option<[usize; 6]> {
         if !constr.is_null() && (*constr).has_generated_stored {
             return None;
         }
-        let mut found = [0usize; 6];
-        let mut k = 0;
+        let mut found = Vec::with_capacity(columns.len());
         for (i, attr) in (*desc).attrs.as_slice((*desc).natts as usize).iter().enumerate() {
             if attr.attisdropped {
                 continue;
             }
-            let (name, type_oid) = COLUMNS.get(k)?;
+            let (name, type_oid) = columns.get(found.len())?;
             let attname = std::ffi::CStr::from_ptr(attr.attname.data.as_ptr());
             if attname.to_bytes() != name.as_bytes() || attr.atttypid != *type_oid {
                 return None;
             }
-            found[k] = i;
-            k += 1;
+            found.push(i);
         }
-        (k == COLUMNS.len()).then_some(found)
+        (found.len() == columns.len()).then_some(found)
     }
 }

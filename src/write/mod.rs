@@ -72,8 +72,8 @@ pub struct Writer {
     /// days whose partition and calendar exist.
     days: HashMap<i64, Vec<i64>>,
     /// The local days whose write this transaction has checked (`check_write`), with the day's
-    /// storage partition found under the lock.
-    checked: HashMap<i64, pg_sys::Oid>,
+    /// partitions found under the lock.
+    checked: HashMap<i64, DayPartitions>,
     stage: Option<pg_sys::Oid>,
     /// The COPY payload of the block being written, reused from block to block.
     copy: CopyBuffer,
@@ -132,7 +132,9 @@ impl Writer {
         times: &StageTimes,
     ) -> Result<()> {
         if let Some(days) = self.target.days {
-            self.rollups.flush(self.target.storage, days)?;
+            let partitions: HashMap<i64, pg_sys::Oid> =
+                self.checked.iter().filter_map(|(&day, parts)| parts.days.map(|p| (day, p))).collect();
+            self.rollups.flush(self.target.storage, days, &partitions)?;
         }
         let mut days: Vec<String> = self.checked.keys().map(|&d| Date::from_days_since_epoch(d).to_string()).collect();
         days.sort();
@@ -180,10 +182,11 @@ impl Writer {
     fn write_block(&mut self, mut block: EncodedBlock) -> Result<Written> {
         let stamps = self.day(block.day)?;
         let partition = match self.checked.get(&block.day) {
-            Some(&partition) => partition,
+            Some(parts) => parts.storage,
             None => {
-                let partition = self.check_write(block.day)?;
-                self.checked.insert(block.day, partition);
+                let parts = self.check_write(block.day)?;
+                let partition = parts.storage;
+                self.checked.insert(block.day, parts);
                 // The day's write lock; a replacing run empties the day first.
                 match self.replace_run {
                     Some(run_id) => replace::empty_day(&self.target, run_id, block.day, &stamps)?,
@@ -255,7 +258,7 @@ impl Writer {
             in_subtransaction(|| copy::copy_statement(&storage_name, payload))
         } else {
             let storage = self.target.storage;
-            in_subtransaction(|| match insert::insert_block(storage, partition, block) {
+            in_subtransaction(|| match insert::insert_rows(storage, partition, block) {
                 Some(rows) => Ok(rows),
                 // A trigger (of the storage owner's: `check_write` refused any other) or an
                 // attached table of another shape: COPY's machinery, which honours them.
@@ -349,7 +352,7 @@ impl Writer {
     /// until the transaction ends), then checks that writing runs no code of a role without the
     /// loading role's privileges and that the partition is the storage owner's
     /// (`vs_ingest.check_write`). A failure fails the file, with nothing of the block written.
-    fn check_write(&mut self, day: i64) -> Result<pg_sys::Oid> {
+    fn check_write(&mut self, day: i64) -> Result<DayPartitions> {
         let lock = pg_sys::RowExclusiveLock as pg_sys::LOCKMODE;
         let date = Date::from_days_since_epoch(day).to_string();
         // SAFETY: locking an oid is valid whether or not the relation still exists; the lock is
@@ -371,16 +374,16 @@ impl Writer {
             stage.name = qualified_name(stage.oid)?;
             target::check_stage(stage, self.target.storage, &self.target.storage_name, &self.target.name)?;
         }
-        let partition = self.lock_and_check_day(self.target.storage, &date)?;
-        let Some(days) = self.target.days else { return Ok(partition) };
+        let storage = self.lock_and_check_day(self.target.storage, &date)?;
+        let Some(days) = self.target.days else { return Ok(DayPartitions { storage, days: None }) };
         // The same for the day's rollups, which the transaction writes too.
         // SAFETY: as above, for the rollup table.
         unsafe { pg_sys::LockRelationOid(days, lock) };
         if !relation_exists(days) {
             return Err(IngestError::TargetDropped(self.target.name.clone()));
         }
-        self.lock_and_check_day(days, &date)?;
-        Ok(partition)
+        let days = self.lock_and_check_day(days, &date)?;
+        Ok(DayPartitions { storage, days: Some(days) })
     }
 
     /// Under the lock on `table` (the storage or the rollup table): finds its partition of `date`,
@@ -422,6 +425,14 @@ impl Writer {
         self.stage = Some(oid);
         Ok(oid)
     }
+}
+
+/// A local day's partitions of the storage and of the rollup table (if the target keeps rollups),
+/// found and checked under the transaction's locks.
+#[derive(Clone, Copy, Debug)]
+struct DayPartitions {
+    storage: pg_sys::Oid,
+    days: Option<pg_sys::Oid>,
 }
 
 /// Fills `copy` with the block's rows as a binary COPY payload and returns it.

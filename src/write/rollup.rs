@@ -1,9 +1,10 @@
 //! Daily rollups, written in the transaction that writes the rows they sum (`src/sql/rollup.sql`
 //! creates the table and its view).
 //!
-//! - Block rows COPYed straight in are new: every sample in them is an addition, so the day's
-//!   rollups of the transaction's straight blocks are summed in memory ([`DayRow`]) and COPYed
-//!   into the rollup table when the transaction commits its chunk ([`Rollups::flush`]); a link
+//! - Block rows written straight in are new: every sample in them is an addition, so the day's
+//!   rollups of the transaction's straight blocks are summed in memory ([`DayRow`], by the
+//!   engine's threads) and inserted into the rollup table when the transaction commits its chunk
+//!   ([`Rollups::flush`]); a link
 //!   whose day has rollups already (an earlier transaction wrote other blocks of it) is rebuilt.
 //! - A block merged into rows that existed may have filled only some slots: the days it touched
 //!   are rebuilt from the stored block rows for the links it holds ([`rebuild`]).
@@ -24,11 +25,12 @@ use pgrx::PgSqlErrorCode;
 use vs_ingest_engine::block::BLOCK_SLOTS;
 use vs_ingest_engine::calendar::Date;
 use vs_ingest_engine::copy_binary::CopyBuffer;
-use vs_ingest_engine::rollup::{push_day_rows, DayRow};
+use vs_ingest_engine::rollup::{push_day_rows, DayRow, StoredDayRows};
 
 use crate::error::{spi_error, IngestError, Result};
 use crate::postgres::subxact::in_subtransaction;
 use crate::write::copy::copy_into;
+use crate::write::insert::insert_rows;
 use crate::write::target::qualified_name;
 
 /// What a transaction owes a day's rollups.
@@ -86,8 +88,14 @@ impl Rollups {
         self.days.clear();
     }
 
-    /// Writes what the transaction owes into the rollup table `days` of `storage`.
-    pub fn flush(&mut self, storage: pg_sys::Oid, days: pg_sys::Oid) -> Result<()> {
+    /// Writes what the transaction owes into the rollup table `days` of `storage`, whose day
+    /// partitions the writer found and checked (`partitions`).
+    pub fn flush(
+        &mut self,
+        storage: pg_sys::Oid,
+        days: pg_sys::Oid,
+        partitions: &HashMap<i64, pg_sys::Oid>,
+    ) -> Result<()> {
         let mut owed: Vec<(i64, Day)> = self.days.drain().collect();
         owed.sort_by_key(|(day, _)| *day);
         for (day, mut owed) in owed {
@@ -106,7 +114,7 @@ impl Rollups {
                 rebuild(storage, days, day, Some(&owed.rebuild))?;
             }
             if !owed.added.is_empty() {
-                add(storage, days, day, owed.added.values())?;
+                add(storage, days, partitions.get(&day).copied(), day, owed.added.values())?;
             }
         }
         Ok(())
@@ -128,18 +136,26 @@ fn payload<'a>(day: i64, rows: impl IntoIterator<Item = &'a DayRow>) -> Vec<u8> 
     copy.finish()
 }
 
-/// Adds the rollups of links' new samples of `day` (rows COPYed straight in): COPYed straight in
-/// where the day has no rollups of those links yet (usually), else those links' rollups are
-/// rebuilt from the stored rows (which hold the new ones): a day's runs of equal speeds and jumps
-/// need its slots, not sums.
+/// Adds the rollups of links' new samples of `day` (rows written straight in): inserted straight
+/// into the day's partition `partition` of `days` where the day has no rollups of those links yet
+/// (usually; COPYed where the table needs COPY's machinery, see `insert`), else those links'
+/// rollups are rebuilt from the stored rows (which hold the new ones): a day's runs of equal
+/// speeds and jumps need its slots, not sums.
 fn add<'a>(
     storage: pg_sys::Oid,
     days: pg_sys::Oid,
+    partition: Option<pg_sys::Oid>,
     day: i64,
     rows: impl Iterator<Item = &'a DayRow> + Clone,
 ) -> Result<()> {
-    let payload = payload(day, rows.clone());
-    match in_subtransaction(|| Ok(copy_into(days, &payload))) {
+    let stored = StoredDayRows::new(day, rows.clone());
+    let written = in_subtransaction(|| {
+        if let Some(rows) = partition.and_then(|p| insert_rows(days, p, &stored)) {
+            return Ok(rows);
+        }
+        Ok(copy_into(days, &payload(day, rows.clone())))
+    });
+    match written {
         Ok(_) => Ok(()),
         Err(IngestError::Postgres { code: PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, .. }) => {
             let links: Vec<i64> = rows.map(|r| r.link_id).collect();

@@ -7,6 +7,9 @@
 #   load-drop       a load against DROP TABLE of its target
 #   load-retention  a load against vs_ingest.apply_retention (drop or detach, another day or its own)
 #   cancel-commit   vs_ingest_cancel against a chunk in flight; then resume
+#   rollups         two deliveries of one day loaded at once: the rollups stay exact
+#   replace         a replacement against readers and another load of the day
+#   readers         readers of a target's views while a load writes a new day: none waits
 # Loads run in background workers, which the isolation tester does not watch; the specs steer
 # them with locks held by a session and poll for the state they need (isolation/helpers.sql).
 #

@@ -156,6 +156,9 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
     let mut chunk_unknown = UnknownCounts::new();
     let mut times = StageTimes::default();
     let mut transaction = Transaction::begin();
+    // Nothing written since the transaction began: the next batch's new days can get their
+    // partitions in a transaction of their own (see `Writer::make_new_days`).
+    let mut fresh = true;
     loop {
         check_for_interrupts!();
         let waiting = Instant::now();
@@ -171,6 +174,10 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
         };
         let writing = Instant::now();
         let wrote_rows = !batch.blocks.is_empty();
+        if std::mem::take(&mut fresh) && worker.writer.make_new_days(&batch.blocks)? {
+            transaction.commit();
+            transaction = Transaction::begin();
+        }
         let written = worker.writer.write(batch.blocks)?;
         times.write += writing.elapsed().as_secs_f64();
         chunk.rows_read += batch.counts.lines.rows;
@@ -222,6 +229,7 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
             return Ok(Outcome::Stop);
         }
         transaction = Transaction::begin();
+        fresh = true;
     }
     check_reject_ratio(&real, &totals, request.max_reject_ratio, true)?;
     catalog::finish_file(file_id, "loaded", None)?;

@@ -302,6 +302,49 @@ impl Writer {
         Ok(duplicate.map_err(spi_error)?.unwrap_or(0) as u64)
     }
 
+    /// Makes the partitions (storage and rollups) of the blocks' local days that the storage has
+    /// none for yet, in the current transaction, which the caller commits before writing: `CREATE
+    /// TABLE ... PARTITION OF` locks the whole storage (and rollup table) ACCESS EXCLUSIVE until
+    /// its transaction ends, so made in the transaction that writes the day, every reader of the
+    /// target's views would wait for the day's whole write (a national day: 15 s). Returns whether
+    /// it made any. A day whose storage partition exists is left to `day` (its rollups may still
+    /// be to build: `vs_ingest.rollup_days_to_build`), and so is a load that fails afterwards: an
+    /// empty day partition is what a failed load of a new day leaves.
+    pub fn make_new_days(&mut self, blocks: &[EncodedBlock]) -> Result<bool> {
+        let mut made = false;
+        let mut seen = Vec::new();
+        for block in blocks {
+            if self.days.contains_key(&block.day) || seen.contains(&block.day) {
+                continue;
+            }
+            seen.push(block.day);
+            if !relation_exists(self.target.storage) {
+                return Err(IngestError::TargetDropped(self.target.name.clone()));
+            }
+            let date = Date::from_days_since_epoch(block.day).to_string();
+            let new = Spi::get_one_with_args::<bool>(
+                "SELECT vs_ingest.day_partition($1, $2::date) IS NULL",
+                &[regclass(self.target.storage), date.clone().into()],
+            )
+            .map_err(spi_error)?
+            .unwrap_or(false);
+            if !new {
+                continue;
+            }
+            let mut tables = vec![self.target.storage];
+            tables.extend(self.target.days);
+            for table in tables {
+                Spi::run_with_args(
+                    "SELECT vs_ingest.ensure_day_partition($1, $2::date)",
+                    &[regclass(table), date.clone().into()],
+                )
+                .map_err(spi_error)?;
+            }
+            made = true;
+        }
+        Ok(made)
+    }
+
     /// The Postgres timestamps of a local day's hours 0..=24; on first sight of the day in this
     /// transaction, creates its partition and its calendar rows.
     fn day(&mut self, day: i64) -> Result<Vec<i64>> {

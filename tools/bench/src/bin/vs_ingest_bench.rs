@@ -32,13 +32,15 @@ fn decompress(path: &Path) -> Result<u64, Error> {
 fn engine(path: &Path, engine: &Engine) -> Result<(u64, u64), Error> {
     let mut options = Options::new(format::lookup("its_5min").expect("its_5min exists"));
     options.checkpoint_every_hours = vs_ingest_engine::block::BLOCK_HOURS as u32;
+    // What a load of a target with rollups asks for: finished blocks, encoded, with their sums.
+    options.hand_over = vs_ingest_engine::pipeline::HandOver::BlocksWithSums;
     let load = engine.load(path.to_owned(), options);
     let (mut rows, mut hourly) = (0u64, 0u64);
     loop {
         match load.recv_timeout(Duration::from_secs(60)) {
             Some(Ok(Event::Batch(batch))) => {
                 rows += batch.counts.lines.rows;
-                hourly += batch.hours.iter().map(|h| h.rows.len() as u64).sum::<u64>();
+                hourly += batch.blocks.iter().flat_map(|b| &b.hours).map(|(_, c)| u64::from(c.links)).sum::<u64>();
             }
             Some(Ok(Event::Done)) => return Ok((rows, hourly)),
             Some(Err(e)) => return Err(e),

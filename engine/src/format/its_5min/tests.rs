@@ -484,3 +484,69 @@ fn every_reject_reason_has_a_unique_name_listed_in_the_readme() {
     names.dedup();
     assert_eq!(names.len(), RejectReason::ALL.len());
 }
+
+mod one_pass {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A line of the usual shape, or one bent at one place (a field, a length, a byte, the end).
+    fn line() -> impl Strategy<Value = String> {
+        let date = prop_oneof![
+            4 => Just("20230101".to_string()),
+            1 => Just("20230102".to_string()),
+            1 => "[0-9]{8}",
+            1 => "[0-9x]{6,9}",
+        ];
+        let time = prop_oneof![
+            6 => (0u32..24, 0u32..12).prop_map(|(h, m)| format!("{h:02}{:02}", m * 5)),
+            1 => "[0-9]{1,5}",
+            1 => (20u32..30, 55u32..65).prop_map(|(h, m)| format!("{h:02}{m:02}")),
+        ];
+        let link = prop_oneof![6 => "[1-9][0-9]{9}", 1 => "[0-9]{0,20}", 1 => "[0-9a ]{1,4}"];
+        let agency = prop_oneof![4 => "[0-9A-Z]{0,4}", 1 => "[ -~]{0,20}", 1 => Just("a\rb".to_string())];
+        let speed = prop_oneof![
+            4 => (0u32..3100).prop_map(|t| if t % 3 == 0 { format!("{}.{}", t / 10, t % 10) } else { (t / 10).to_string() }),
+            1 => Just(String::new()),
+            1 => "[0-9.]{0,7}",
+            1 => "0{0,3}[0-9]{1,3}\\.[0-9]{0,3}",
+        ];
+        let travel_time = prop_oneof![4 => "[0-9]{0,5}", 1 => "[0-9]{8,11}", 1 => "[0-9 x]{0,3}"];
+        let end = prop_oneof![6 => Just("\n"), 2 => Just("\r\n"), 1 => Just(",\n"), 1 => Just("\r\r\n"), 1 => Just("")];
+        (date, time, link, agency, speed, travel_time, end)
+            .prop_map(|(d, t, l, a, s, tt, e)| format!("{d},{t},{l},{a},{s},{tt}{e}"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+        /// Whatever the one-pass parse accepts, the full parse gives the same: the chunk's
+        /// samples, rejects, counts and hour starts are the same both ways.
+        #[test]
+        fn the_one_pass_parse_agrees_with_the_full_one(
+            lines in proptest::collection::vec(line(), 1..40),
+            first in any::<bool>(),
+            file_date in prop_oneof![Just(None), Just(Some(Date::from_days_since_epoch(JAN1)))],
+            max_line in prop_oneof![Just(usize::MAX), Just(64usize), Just(40usize)],
+        ) {
+            let data: String = lines.concat();
+            let ctx = ChunkContext { first_in_entry: first, file_date, max_line, gaps: None };
+            let fast = parse_chunk(data.as_bytes(), &ctx, true);
+            let full = parse_chunk(data.as_bytes(), &ctx, false);
+            prop_assert_eq!(&fast.samples, &full.samples);
+            prop_assert_eq!(&fast.rejects, &full.rejects);
+            prop_assert_eq!(fast.counts, full.counts);
+            prop_assert_eq!(&fast.hour_starts, &full.hour_starts);
+        }
+    }
+
+    #[test]
+    fn the_usual_lines_take_the_one_pass_parse() {
+        let mut dates = DateCache::new(None);
+        for line in ["20230101,0005,1000000001,1,35.5,12\n", "20230101,2355,7,ROAD,0,\r\n", "20230101,1200,123,,,0\n"] {
+            let (_, len) = fast_row(line.as_bytes(), &mut dates, Some(JAN1)).unwrap_or_else(|| panic!("{line:?}"));
+            assert_eq!(len, line.len());
+        }
+        for line in ["20230101,5,1,1,35,12\n", "20230101,0005,1,1,35.50,12\n", "20230101,0005,1,1,35,12,\n"] {
+            assert!(fast_row(line.as_bytes(), &mut dates, None).is_none(), "{line:?}");
+        }
+    }
+}

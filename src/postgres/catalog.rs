@@ -469,6 +469,17 @@ pub fn checkpoint(
     )
 }
 
+/// Adds the time a file's load spent after its last chunk's bookkeeping: that chunk's commit
+/// (with the day's rollups written at it) and the wait for the engine's end.
+pub fn add_final_times(file_id: i64, times: &StageTimes) -> Result<()> {
+    run_sql(
+        "UPDATE vs_ingest.file SET wait_seconds = wait_seconds + $2, write_seconds = write_seconds + $3,
+                commit_seconds = commit_seconds + $4
+          WHERE file_id = $1",
+        &[file_id.into(), times.wait.into(), times.write.into(), times.commit.into()],
+    )
+}
+
 pub fn finish_file(file_id: i64, status: &str, error: Option<&str>) -> Result<()> {
     run_sql(
         "UPDATE vs_ingest.file SET status = $2, error = $3, error_code = NULL, error_hint = NULL,

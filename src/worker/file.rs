@@ -232,6 +232,7 @@ fn load_claimed(worker: &mut Worker, file_id: i64, path: &str) -> Result<Outcome
         fresh = true;
     }
     check_reject_ratio(&real, &totals, request.max_reject_ratio, true)?;
+    catalog::add_final_times(file_id, &times)?;
     catalog::finish_file(file_id, "loaded", None)?;
     transaction.commit();
     if worker.writer.take_calendar_grew() {

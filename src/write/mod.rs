@@ -225,11 +225,6 @@ impl Writer {
         Ok((Written { loaded: block.samples - duplicate, duplicate }, false))
     }
 
-    /// The block's rows as a binary COPY payload (in this writer's reused buffer).
-    fn payload(&mut self, block: &EncodedBlock) -> &[u8] {
-        fill_payload(&mut self.copy, block)
-    }
-
     /// Inserts the block straight into the day's partition of the storage; false when rows of it
     /// exist already (the insert hit the primary key and was rolled back, or a distributed block
     /// was written before).
@@ -254,7 +249,7 @@ impl Writer {
                 Err(e) => return Err(spi_error(e)),
             }
             let storage_name = self.target.storage_name.clone();
-            let payload = self.payload(block);
+            let payload = fill_payload(&mut self.copy, block);
             in_subtransaction(|| copy::copy_statement(&storage_name, payload))
         } else {
             let storage = self.target.storage;
@@ -262,7 +257,7 @@ impl Writer {
                 Some(rows) => Ok(rows),
                 // A trigger (of the storage owner's: `check_write` refused any other) or an
                 // attached table of another shape: COPY's machinery, which honours them.
-                None => Ok(copy_into(storage, self.payload(block))),
+                None => Ok(copy_into(storage, fill_payload(&mut self.copy, block))),
             })
         };
         match copied {
@@ -331,18 +326,20 @@ impl Writer {
             if !new {
                 continue;
             }
-            let mut tables = vec![self.target.storage];
-            tables.extend(self.target.days);
-            for table in tables {
-                Spi::run_with_args(
-                    "SELECT vs_ingest.ensure_day_partition($1, $2::date)",
-                    &[regclass(table), date.clone().into()],
-                )
-                .map_err(spi_error)?;
-            }
+            self.ensure_day_partitions(&date)?;
             made = true;
         }
         Ok(made)
+    }
+
+    /// Makes (or finds) the partitions of local day `date` of the storage and, if the target
+    /// keeps them, of its rollups.
+    fn ensure_day_partitions(&self, date: &str) -> Result<()> {
+        for table in std::iter::once(self.target.storage).chain(self.target.days) {
+            Spi::run_with_args("SELECT vs_ingest.ensure_day_partition($1, $2::date)", &[regclass(table), date.into()])
+                .map_err(spi_error)?;
+        }
+        Ok(())
     }
 
     /// The Postgres timestamps of a local day's hours 0..=24; on first sight of the day in this
@@ -366,18 +363,7 @@ impl Writer {
                 self.rollups.build_whole(day);
             }
         }
-        Spi::run_with_args(
-            "SELECT vs_ingest.ensure_day_partition($1, $2::date)",
-            &[regclass(self.target.storage), date.clone().into()],
-        )
-        .map_err(spi_error)?;
-        if let Some(days) = self.target.days {
-            Spi::run_with_args(
-                "SELECT vs_ingest.ensure_day_partition($1, $2::date)",
-                &[regclass(days), date.clone().into()],
-            )
-            .map_err(spi_error)?;
-        }
+        self.ensure_day_partitions(&date)?;
         self.calendar_grew |= coverage::fill_calendar(&self.time_zone, &date)?;
         let hours = Spi::get_one_with_args::<Vec<i64>>(
             "SELECT vs_ingest.day_hours($1::date, $2)",

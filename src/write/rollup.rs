@@ -4,8 +4,8 @@
 //! - Block rows written straight in are new: every sample in them is an addition, so the day's
 //!   rollups of the transaction's straight blocks are summed in memory ([`DayRow`], by the
 //!   engine's threads) and inserted into the rollup table when the transaction commits its chunk
-//!   ([`Rollups::flush`]); a link
-//!   whose day has rollups already (an earlier transaction wrote other blocks of it) is rebuilt.
+//!   ([`Rollups::flush`]); a link whose day has rollups already (an earlier transaction wrote
+//!   other blocks of it) is rebuilt.
 //! - A block merged into rows that existed may have filled only some slots: the days it touched
 //!   are rebuilt from the stored block rows for the links it holds ([`rebuild`]).
 //!

@@ -19,8 +19,6 @@ use crate::rollup::DayRow;
 const ARRAY_HEADER: usize = 24;
 /// `ARR_OVERHEAD_NONULLS(1)`: where the data of an array without NULLs starts.
 const OVERHEAD_NO_NULLS: usize = 24;
-/// `ARR_OVERHEAD_WITHNULLS(1, 72)` = MAXALIGN(24 + 9): where the data of 72 slots with NULLs starts.
-const OVERHEAD_NULLS: usize = 40;
 
 /// One stored row: its fixed-width values, and where its arrays are in [`StoredRows`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,8 +168,10 @@ pub fn push_array<const N: usize>(
 
 /// Calls `f(slot, bytes)` for each present element of an array [`StoredRows`] encoded.
 fn for_each_element<const N: usize>(array: &[u8], mut f: impl FnMut(usize, [u8; N])) {
-    let nulls = array[8..12] != [0; 4];
-    let mut d = if nulls { OVERHEAD_NULLS } else { OVERHEAD_NO_NULLS };
+    // `dataoffset`: where the data starts after a null bitmap; 0 without one.
+    let data_at = u32::from_le_bytes(array[8..12].try_into().expect("4 bytes")) as usize;
+    let nulls = data_at != 0;
+    let mut d = if nulls { data_at } else { OVERHEAD_NO_NULLS };
     for i in 0..BLOCK_SLOTS {
         if !nulls || array[ARRAY_HEADER + i / 8] >> (i % 8) & 1 == 1 {
             f(i, array[d..d + N].try_into().expect("N bytes"));

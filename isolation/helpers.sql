@@ -265,6 +265,28 @@ BEGIN
                             hour_speed_sum FROM %s)
         SELECT (SELECT count(*) FROM (SELECT * FROM got EXCEPT ALL SELECT * FROM want) x)
              + (SELECT count(*) FROM (SELECT * FROM want EXCEPT ALL SELECT * FROM got) y)$q$, storage, days) INTO n;
+    RETURN n + iso.months_differ(days);
+END
+$$;
+
+-- Rows of the monthly rollups of `days` that differ from sums of its daily rows per link, local
+-- month and day type (every figure and each hour's), and rows missing from them: 0 when exact.
+CREATE FUNCTION iso.months_differ(days regclass) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    EXECUTE format($q$
+        WITH k AS (SELECT d.*, date_trunc('month', d.day)::date AS month, extract(isodow FROM d.day) > 5 AS weekend FROM %s d),
+             h AS (SELECT k.link_id, k.month, k.weekend, u.i, sum(u.n)::int AS n, sum(u.s)::int AS s
+                     FROM k, unnest(k.hour_samples, k.hour_speed_sum) WITH ORDINALITY AS u(n, s, i) GROUP BY 1, 2, 3, 4),
+             a AS (SELECT link_id, month, weekend, array_agg(n ORDER BY i) AS hn, array_agg(s ORDER BY i) AS hs FROM h GROUP BY 1, 2, 3),
+             want AS (SELECT link_id, month, weekend, count(*)::int AS days, sum(samples)::int AS samples,
+                             sum(speed_sum)::bigint AS speed_sum, a.hn, a.hs
+                        FROM k JOIN a USING (link_id, month, weekend) GROUP BY link_id, month, weekend, a.hn, a.hs),
+             got AS (SELECT link_id, month, weekend, days::int, samples, speed_sum, hour_samples, hour_speed_sum FROM %s)
+        SELECT count(*) FROM ((SELECT * FROM got EXCEPT ALL SELECT * FROM want)
+                              UNION ALL (SELECT * FROM want EXCEPT ALL SELECT * FROM got)) x$q$,
+        days, vs_ingest.months_of(days)) INTO n;
     RETURN n;
 END
 $$;

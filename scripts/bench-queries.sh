@@ -26,10 +26,11 @@
 #   form of e) is run as well.
 # - rollups: if the daily view vs_its_daily exists (issue 18: one row per link and local day,
 #   kept exact by every load), c, d, f and g are also run in the form an analyst writes against
-#   it (c_daily, d_daily, f_daily and f_daily2: two ways to read the hour arrays, g_daily). Each
-#   rollup form's answer is compared with its natural form's (tools/bench/compare_answers.py:
-#   same rows, values within 1e-6 relative; for the top-100 questions d and g, rows tied at the
-#   cut may differ). A mismatch is printed loudly, recorded, and makes the script exit 1 after
+#   it (c_daily, d_daily, f_daily and f_daily2: two ways to read the hour arrays, g_daily and
+#   g_daily2), and d and f against the monthly view vs_its_monthly if it exists (d_monthly,
+#   f_monthly). Each rollup form's answer is compared with its natural form's
+#   (tools/bench/compare_answers.py: same rows, values within 1e-6 relative; for the top-100
+#   questions d and g, rows tied at the cut may differ). A mismatch is printed loudly, recorded, and makes the script exit 1 after
 #   writing the results.
 # - DuckDB: PyPI's duckdb (2 threads, TimeZone UTC) on Parquet built once from the same generated
 #   files (tools/bench/duckdb_queries.py): one file per day of the hourly rows an analyst would
@@ -258,9 +259,11 @@ put storage.index_bytes "$index_b"
 put storage.tables "$tables"
 put storage.relations "$names"
 put storage.hourly_rows "$HOURLY_ROWS"
-# The daily rollups (issue 18), part of the total above when they exist: vs_its_hourly_days.
+# The rollups (issue 18), part of the total above when they exist: the daily vs_its_hourly_days
+# and the monthly vs_its_hourly_months.
 ROLLUP_BYTES=$(pg -d "$DB" -At -c "
     SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0)
+           + coalesce(pg_total_relation_size(to_regclass('public.vs_its_hourly_months')), 0)
       FROM pg_partition_tree(to_regclass('public.vs_its_hourly_days')) t")
 put storage.rollup_bytes "${ROLLUP_BYTES:-0}"
 echo "storage: $total_b bytes in $tables tables ($names), $HOURLY_ROWS hourly rows"
@@ -410,7 +413,35 @@ if [ "$daily_columns" = 6 ]; then
     QUERY[g_daily]="SELECT link_id, local_day, 1 - samples / 288.0 AS missing FROM vs_its_daily
  WHERE local_day BETWEEN '2023-07-01' AND '2023-07-28' ORDER BY missing DESC LIMIT 100;"
     NATURAL[g_daily]=g KEYS[g_daily]=2 TOP[g_daily]=desc
-    NAMES+=(c_daily d_daily f_daily f_daily2 g_daily)
+    TITLE[g_daily2]="g from the daily view, the fewest samples first (its index on samples)"
+    QUERY[g_daily2]="SELECT link_id, local_day, 1 - samples / 288.0 AS missing FROM vs_its_daily
+ WHERE local_day BETWEEN '2023-07-01' AND '2023-07-28' ORDER BY samples LIMIT 100;"
+    NATURAL[g_daily2]=g KEYS[g_daily2]=2 TOP[g_daily2]=desc
+    NAMES+=(c_daily d_daily f_daily f_daily2 g_daily g_daily2)
+    # The monthly view (one row per link, local month and day type): d and f over a month. The
+    # days loaded are 2023-07-01..28, all of July's that the natural forms ask for.
+    monthly_columns=$(pg -d "$DB" -At -c "
+        SELECT count(*) FROM pg_attribute
+         WHERE attrelid = to_regclass('vs_its_monthly') AND NOT attisdropped
+           AND attname IN ('link_id', 'month', 'weekend', 'hour_samples', 'hour_speed_tenths')")
+    if [ "$monthly_columns" = 5 ]; then
+        TITLE[d_monthly]="d from the monthly view (July's weekdays: one row per link)"
+        QUERY[d_monthly]="SELECT link_id, (hour_speed_tenths[8] + hour_speed_tenths[9]) / 10.0 / nullif(hour_samples[8] + hour_samples[9], 0) AS peak_speed
+  FROM vs_its_monthly
+ WHERE month = '2023-07-01' AND NOT weekend
+ ORDER BY peak_speed LIMIT 100;"
+        NATURAL[d_monthly]=d KEYS[d_monthly]=1 TOP[d_monthly]=asc
+        TITLE[f_monthly]="f from the monthly view, one subscript per hour (generate_series)"
+        QUERY[f_monthly]="SELECT m.link_id, h - 1 AS hour_of_day, m.hour_speed_tenths[h] / 10.0 / m.hour_samples[h] AS speed
+  FROM vs_its_monthly m CROSS JOIN generate_series(1, 24) AS h
+ WHERE m.link_id BETWEEN 1000000000 AND 1099999999 AND m.month = '2023-07-01' AND NOT m.weekend
+   AND m.hour_samples[h] > 0;"
+        NATURAL[f_monthly]=f KEYS[f_monthly]=2
+        NAMES+=(d_monthly f_monthly)
+    else
+        put skipped.monthly "no view vs_its_monthly with columns link_id, month, weekend, hour_samples, hour_speed_tenths"
+        echo "monthly rollups: skipped (no view vs_its_monthly)"
+    fi
 else
     put skipped.rollups "no view vs_its_daily with columns link_id, local_day, samples, speed_avg, hour_samples, hour_speed_tenths"
     echo "rollups: skipped (no view vs_its_daily with the columns of issue 18)"
@@ -419,7 +450,8 @@ fi
 # The top-100 answers (ORDER BY ... LIMIT 100) and the column they are ordered by: rows tied at
 # the cut may come in any order from run to run (parallel scans), so the time zone check below
 # compares that column's values for them, not the rows.
-declare -A TOP_COLUMN=([d]=peak_speed [g]=missing [d_daily]=peak_speed [g_daily]=missing)
+declare -A TOP_COLUMN=([d]=peak_speed [g]=missing [d_daily]=peak_speed [g_daily]=missing [g_daily2]=missing
+                       [d_monthly]=peak_speed)
 
 # session TZ: psql prologue setting the zone and the variables of the queries.
 session() {

@@ -82,14 +82,14 @@ psql_q -c "SET client_min_messages = warning" \
     -c "SELECT files_seen, files_loaded, files_skipped FROM vs_ingest_dir('$FILES', '*.zip', target => 'public.crashed')"
 diff=$(differing public.clean public.crashed)
 clean_rows=$(psql_q -c "SELECT count(*) FROM public.clean")
-# The daily rollups of the killed and resumed loads equal those of the clean load.
-rollups_diff=$(differing public.clean_daily public.crashed_daily)
+# The daily and monthly rollups of the killed and resumed loads equal those of the clean load.
+rollups_diff=$(( $(differing public.clean_daily public.crashed_daily) + $(differing public.clean_monthly public.crashed_monthly) ))
 counts=$(psql_q -c "SELECT (SELECT sum(f.rows_read) FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
                              WHERE r.target = 'public.crashed' AND f.status = 'loaded')
                          = (SELECT sum(f.rows_read) FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
                              WHERE r.target = 'public.clean' AND f.status = 'loaded')")
 failed=$(psql_q -c "SELECT count(*) FROM vs_ingest.run WHERE target = 'public.crashed' AND status = 'failed'")
-echo "crash test: $kills kills, $failed runs marked failed, $clean_rows hourly rows, $diff rows differ, $rollups_diff daily rollup rows differ, counters equal: $counts"
+echo "crash test: $kills kills, $failed runs marked failed, $clean_rows hourly rows, $diff rows differ, $rollups_diff daily and monthly rollup rows differ, counters equal: $counts"
 if [ "$diff" != 0 ] || [ "$rollups_diff" != 0 ] || [ "$counts" != t ] || [ "$kills" = 0 ]; then
     echo "crash test: FAILED"
     exit 1
@@ -118,11 +118,11 @@ for day in 2023-05-01 2023-05-02 2023-05-03 2023-05-04; do
 done
 psql_q -c "SET client_min_messages = warning" -c "${REPLACE/run_id/files_seen, files_loaded}"
 diff=$(differing public.reference public.crashed)
-rollups_diff=$(differing public.reference_daily public.crashed_daily)
+rollups_diff=$(( $(differing public.reference_daily public.crashed_daily) + $(differing public.reference_monthly public.crashed_monthly) ))
 superseded=$(psql_q -c "SELECT string_agg(DISTINCT f.path, ' ' ORDER BY f.path) FROM vs_ingest.file f
                          JOIN vs_ingest.run r USING (run_id)
                         WHERE r.target = 'public.crashed' AND f.status = 'superseded' AND f.path NOT LIKE '%/fixed/%'")
-echo "crash test (replace): $kills kills, days neither old nor new after them:${mixed:- none}; then $diff rows differ, $rollups_diff daily rollup rows differ; superseded: $superseded"
+echo "crash test (replace): $kills kills, days neither old nor new after them:${mixed:- none}; then $diff rows differ, $rollups_diff daily and monthly rollup rows differ; superseded: $superseded"
 if [ "$diff" != 0 ] || [ "$rollups_diff" != 0 ] || [ "$kills" = 0 ] || [ -n "$mixed" ] \
         || [ "$superseded" != "$FILES/20230502_5Min.zip $FILES/20230503_5Min.zip" ]; then
     echo "crash test: FAILED"

@@ -360,6 +360,18 @@ ROLLUPS_EQUAL="SELECT count(*) FROM (
      EXCEPT ALL
      SELECT link_id, day, samples::int, speed_sum, speed_min::int, speed_max::int,
             (SELECT sum(n)::int FROM unnest(hour_samples) n) FROM public.old_hourly_days)) x"
+# The monthly rollups equal the daily ones summed per link, month and day type (each hour's too).
+MONTHS_EQUAL="WITH k AS (SELECT d.*, date_trunc('month', d.day)::date AS month, extract(isodow FROM d.day) > 5 AS weekend
+                      FROM public.old_hourly_days d),
+     h AS (SELECT k.link_id, k.month, k.weekend, u.i, sum(u.n)::int AS n, sum(u.s)::int AS s
+             FROM k, unnest(k.hour_samples, k.hour_speed_sum) WITH ORDINALITY AS u(n, s, i) GROUP BY 1, 2, 3, 4),
+     a AS (SELECT link_id, month, weekend, array_agg(n ORDER BY i) AS hn, array_agg(s ORDER BY i) AS hs FROM h GROUP BY 1, 2, 3),
+     want AS (SELECT link_id, month, weekend, count(*)::int AS days, sum(samples)::int AS samples,
+                     sum(speed_sum)::bigint AS speed_sum, a.hn, a.hs
+                FROM k JOIN a USING (link_id, month, weekend) GROUP BY link_id, month, weekend, a.hn, a.hs),
+     got AS (SELECT link_id, month, weekend, days::int, samples, speed_sum, hour_samples, hour_speed_sum
+               FROM public.old_hourly_months)
+SELECT count(*) FROM ((SELECT * FROM got EXCEPT ALL SELECT * FROM want) UNION ALL (SELECT * FROM want EXCEPT ALL SELECT * FROM got)) x"
 out=$(v020 -c "SET client_min_messages = warning" \
     -c "SELECT files_loaded FROM vs_ingest_dir('$FILES', '2023070[12]_5Min.zip', target => 'public.old_hourly')" \
     -c "SELECT count(*) FILTER (WHERE f.speed = h.speed[s.i]) || '/' || count(*)
@@ -368,10 +380,13 @@ out=$(v020 -c "SET client_min_messages = warning" \
          WHERE h.speed[s.i] IS NOT NULL AND h.hour < '2023-07-01 03:00+09' AND f.ts < '2023-07-01 03:00+09'" 2>&1)
 read -r loaded equal <<<"$(tr '\n' ' ' <<<"$out")"
 differing=$(v020 -c "$ROLLUPS_EQUAL" 2>&1)
-if [ "$loaded" = 2 ] && [ "${equal%/*}" = "${equal#*/}" ] && [ "${equal#*/}" -gt 0 ] && [ "$differing" = 0 ]; then
-    pass "an updated 0.2.0 target loads (into both days built by CALL), its two views agree on all $equal slots of its first three hours, and its rollups equal the 5-minute view's aggregates"
+months_differing=$(v020 -c "$MONTHS_EQUAL" 2>&1)
+link_months=$(v020 -c "SELECT count(*) FROM public.old_hourly_monthly" 2>&1)
+if [ "$loaded" = 2 ] && [ "${equal%/*}" = "${equal#*/}" ] && [ "${equal#*/}" -gt 0 ] && [ "$differing" = 0 ] \
+    && [ "$months_differing" = 0 ] && [ "$link_months" -gt 0 ]; then
+    pass "an updated 0.2.0 target loads (into both days built by CALL), its two views agree on all $equal slots of its first three hours, its rollups equal the 5-minute view's aggregates and its $link_months monthly rollups the daily ones summed"
 else
-    fail "loading into the updated 0.2.0 target: $out; rollup rows differing from the 5-minute view: $differing"
+    fail "loading into the updated 0.2.0 target: $out; rollup rows differing from the 5-minute view: $differing; monthly rows differing from the daily ones: $months_differing ($link_months rows)"
 fi
 echo
 

@@ -233,6 +233,20 @@ SELECT to_regclass('public.victim5') AS victim5, to_regclass('public.victim5_day
 SELECT regress_try($$SELECT * FROM vs_ingest_quality('2023-06-01', '2023-06-02', 'public.victim5')$$);
 SELECT regress_planter_won();
 
+-- 1d''. A monthly rollup table planted under the name of a new target's (`<target>_months`), of
+-- the shape vs_ingest makes, with a trigger: refused (42P07), never found by its name, nothing run.
+SET ROLE regress_planter;
+CREATE TABLE public.victim6_months (link_id bigint NOT NULL, month date NOT NULL, weekend boolean NOT NULL,
+                                    days smallint NOT NULL, samples int NOT NULL, speed_sum bigint NOT NULL,
+                                    hour_samples int[] NOT NULL, hour_speed_sum int[] NOT NULL,
+                                    PRIMARY KEY (month, weekend, link_id));
+CREATE TRIGGER bait BEFORE INSERT OR UPDATE ON public.victim6_months FOR EACH ROW EXECUTE FUNCTION public.planter_trigger();
+RESET ROLE;
+SELECT regress_try($$SELECT vs_ingest_file('/tmp/vs_ingest_regress/adopt/20230601_5Min.csv.gz', target => 'public.victim6')$$);
+SELECT to_regclass('public.victim6') AS victim6, to_regclass('public.victim6_days') AS days, count(*) AS planted_rows
+  FROM public.victim6_months;
+SELECT regress_planter_won();
+
 ------------------------------------------------------------------------------------------------
 -- 4. Building rollups is a write too: the planter's own target, its rollups made anew (as the
 --    update from 0.2.0 makes them: every stored day to build) with its trigger on them. A
@@ -262,11 +276,12 @@ DROP TABLE public.checked_blocks, public.whenever_blocks, public.keyed_blocks CA
 DROP FUNCTION public.planter_day;
 DROP VIEW public.victim5_quality;
 DROP FUNCTION public.planter_quality;
-DROP VIEW public.planted_build, public.planted_build_5min, public.planted_build_daily, public.planted_build_quality;
+DROP VIEW public.planted_build, public.planted_build_5min, public.planted_build_daily, public.planted_build_quality,
+          public.planted_build_monthly;
 DROP TABLE public.planted_build_days, public.planted_build_blocks;
 DROP VIEW public.bait, public.alice_mirror, public.lure, public.lure_5min, public.ruled, public.ruled_5min,
           public.indexed, public.indexed_5min, public.alice_hourly, public.alice_5min, public.victim3_5min;
-DROP TABLE public.bait_blocks, public.victim_blocks, public.victim2_blocks, public.victim4_days, public.lure_blocks,
+DROP TABLE public.bait_blocks, public.victim_blocks, public.victim2_blocks, public.victim4_days, public.victim6_months, public.lure_blocks,
            public.ruled_blocks, public.indexed_blocks, public.alice_hourly_blocks, public.alice_log,
            public.planter_log CASCADE;
 DROP FUNCTION public.planter_trigger, public.planter_fn, public.alice_trigger, regress_planter_won;

@@ -238,6 +238,11 @@ SET ROLE regress_mallory;
 SELECT regress_try(format($$SELECT * FROM vs_ingest_file(%L, 'public.cols_hourly')$$, :'day_gz'));
 RESET ROLE;
 GRANT SELECT, INSERT, UPDATE, DELETE ON public.cols_hourly_days TO regress_mallory;
+-- And its monthly rollups.
+SET ROLE regress_mallory;
+SELECT regress_try(format($$SELECT * FROM vs_ingest_file(%L, 'public.cols_hourly')$$, :'day_gz'));
+RESET ROLE;
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.cols_hourly_months TO regress_mallory;
 -- (A new day's partition is created by the table's owner: here it is made ahead.)
 SELECT vs_ingest.ensure_day_partition('public.cols_hourly_blocks', '2025-01-01'),
        vs_ingest.ensure_day_partition('public.cols_hourly_days', '2025-01-01');

@@ -1002,6 +1002,8 @@ CREATE FUNCTION vs_ingest.rebuild_days(storage oid, days oid, day date, links bi
 LANGUAGE c AS 'MODULE_PATHNAME', 'rebuild_days_wrapper';
 CREATE FUNCTION vs_ingest.link_rollups(days oid, storage oid) RETURNS void
 VOLATILE STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'link_rollups_wrapper';
+CREATE FUNCTION vs_ingest.hours_plus(acc integer[], add integer[], sign integer) RETURNS integer[]
+IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'hours_plus_wrapper';
 -- Their quality thresholds (src/api/quality.rs).
 CREATE FUNCTION vs_ingest.quality_thresholds()
 RETURNS TABLE (stuck_slots int, max_speed double precision, max_jump double precision, max_missing_rate double precision)
@@ -1013,9 +1015,11 @@ STABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'quality_thresholds
 -- sum, and the longest run of one speed over consecutive slots and the largest change between
 -- consecutive slots, partitioned by local day like the storage; the view `vs_its_daily`
 -- (`<target>_daily` for other targets) that shows them in km/h, and the view `vs_its_quality`
--- (`<target>_quality`) that flags link-days by the `vs_ingest.quality_*` settings. The load
--- writes a day's rollups in the transaction that writes the day's rows (src/write/rollup.rs), so
--- they always equal the stored samples.
+-- (`<target>_quality`) that flags link-days by the `vs_ingest.quality_*` settings. Monthly
+-- rollups beside them: `<target>_months`, one row per link, local month and day type with the
+-- sums of its daily rows, and the view `vs_its_monthly` (`<target>_monthly`). The load writes a
+-- day's rollups, daily and monthly, in the transaction that writes the day's rows
+-- (src/write/rollup.rs), so they always equal the stored samples.
 
 -- Whether `rel` has exactly the rollup table's columns, in order (rows are COPYed by position),
 -- compared by type oid, as has_block_shape does.
@@ -1028,6 +1032,19 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                         = ARRAY['int8'::regtype, 'date'::regtype, 'int2'::regtype, 'int4'::regtype, 'int2'::regtype,
                                 'int2'::regtype, '_int2'::regtype, '_int4'::regtype, 'int2'::regtype,
                                 'int2'::regtype]::oid[]
+                    AND bool_and(a.attgenerated = ''), false)
+      FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+$$;
+
+-- Whether `rel` has exactly the monthly rollup table's columns, in order, compared by type oid.
+CREATE FUNCTION vs_ingest.has_months_shape(rel oid) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum)
+                        = ARRAY['link_id', 'month', 'weekend', 'days', 'samples', 'speed_sum',
+                                'hour_samples', 'hour_speed_sum']
+                    AND array_agg(a.atttypid ORDER BY a.attnum)
+                        = ARRAY['int8'::regtype, 'date'::regtype, 'bool'::regtype, 'int2'::regtype, 'int4'::regtype,
+                                'int8'::regtype, '_int4'::regtype, '_int4'::regtype]::oid[]
                     AND bool_and(a.attgenerated = ''), false)
       FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
 $$;
@@ -1087,6 +1104,97 @@ BEGIN
 END
 $$;
 
+-- The monthly rollup table of a rollup table `days`, found by its identity (the automatic
+-- dependency on `days` that link_rollups records, as the rollup table's on the storage) and
+-- checked: the monthly shape, the owner of `days`, no code of another role on it. NULL when there
+-- is none.
+CREATE FUNCTION vs_ingest.months_of(days regclass) RETURNS regclass
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    months regclass;
+BEGIN
+    SELECT d.objid::regclass INTO months
+      FROM pg_depend d JOIN pg_class c ON c.oid = d.objid AND c.relkind = 'r'
+     WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'a'
+       AND d.refobjid = days AND d.objsubid = 0 AND d.refobjsubid = 0 AND vs_ingest.has_months_shape(d.objid)
+     ORDER BY d.objid LIMIT 1;
+    IF months IS NOT NULL THEN
+        PERFORM vs_ingest.check_part_owner(months, (SELECT c.relowner FROM pg_class c WHERE c.oid = days),
+                                           'monthly rollup table', days::text, true);
+        PERFORM vs_ingest.check_code_on(months);
+    END IF;
+    RETURN months;
+END
+$$;
+
+-- Takes the turn of `day`'s month at the monthly rollups of `days` until the transaction ends.
+-- Writers of a month take turns from their first change of it to their commit, and take the
+-- month before the day (write/rollup.rs locks the months of a transaction's days first), so two
+-- writers of days of one month never wait for each other in opposite orders. Two-key advisory
+-- lock on the rollup table's oid (as the day's turn, write/rollup.rs) and minus the month's
+-- number (days since 1970, the day locks' second key, are not negative).
+CREATE FUNCTION vs_ingest.lock_month(days regclass, day date) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_advisory_xact_lock(
+               (CASE WHEN days::oid::int8 > 2147483647 THEN days::oid::int8 - 4294967296 ELSE days::oid::int8 END)::int4,
+               -(extract(year FROM day)::int * 12 + extract(month FROM day)::int))
+$$;
+
+-- Adds (`sign` 1) or takes away (-1) the daily rollups of `day` in `days` (of the links `links`,
+-- or all) to or from the monthly rollups: every daily row is one day of its link, month and day
+-- type, and sums, counts and per-hour figures are additions. The load calls it in the transaction
+-- that changes the daily rows: with 1 after new rows, with -1 before rows are deleted or rebuilt
+-- (write/rollup.rs, write/replace.rs, retention). Does nothing for a rollup table without one.
+CREATE FUNCTION vs_ingest.add_to_months(days regclass, day date, links bigint[], sign int) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    months regclass := vs_ingest.months_of(days);
+    filter text := CASE WHEN links IS NULL THEN '' ELSE ' AND d.link_id = ANY ($1)' END;
+    month date := date_trunc('month', day)::date;
+    weekend boolean := extract(isodow FROM day) > 5;
+BEGIN
+    IF months IS NULL THEN
+        RETURN;
+    END IF;
+    IF sign NOT IN (1, -1) THEN
+        RAISE EXCEPTION 'sign must be 1 or -1, not %', sign USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM vs_ingest.lock_month(days, day);
+    -- Locked as the write will lock it, then checked again: no trigger, rule or policy can be
+    -- added to it until the transaction ends.
+    EXECUTE format('LOCK TABLE %s IN ROW EXCLUSIVE MODE', months);
+    PERFORM vs_ingest.check_code_on(months);
+    -- The day is a literal: the planner opens the day's partition only. An update of the rows
+    -- there are, then an insert of the links new to the month: the month's turn (lock_month) keeps
+    -- other writers of it out between the two, and an update joined in one pass measured half the
+    -- time of INSERT ... ON CONFLICT DO UPDATE (docs/storage.md, "Monthly rollups").
+    EXECUTE format($q$
+        UPDATE %1$s m
+           SET days = m.days + $2, samples = m.samples + $2 * d.samples, speed_sum = m.speed_sum + $2 * d.speed_sum,
+               hour_samples = vs_ingest.hours_plus(m.hour_samples, d.hour_samples::int4[], $2),
+               hour_speed_sum = vs_ingest.hours_plus(m.hour_speed_sum, d.hour_speed_sum, $2)
+          FROM %2$s d
+         WHERE d.day = %3$L::date AND m.month = %4$L::date AND m.weekend = %5$L::boolean AND m.link_id = d.link_id%6$s$q$,
+        months, days, day, month, weekend, filter)
+        USING links, sign;
+    IF sign > 0 THEN
+        EXECUTE format($q$
+            INSERT INTO %1$s (link_id, month, weekend, days, samples, speed_sum, hour_samples, hour_speed_sum)
+            SELECT d.link_id, %4$L::date, %5$L::boolean, 1, d.samples, d.speed_sum, d.hour_samples::int4[], d.hour_speed_sum
+              FROM %2$s d
+             WHERE d.day = %3$L::date%6$s
+               AND NOT EXISTS (SELECT 1 FROM %1$s m WHERE m.month = %4$L::date AND m.weekend = %5$L::boolean
+                                                      AND m.link_id = d.link_id)$q$,
+            months, days, day, month, weekend, filter)
+            USING links;
+    ELSE
+        EXECUTE format('DELETE FROM %s m WHERE m.month = %L::date AND m.weekend = %L::boolean AND m.days = 0%s',
+                       months, month, weekend, replace(filter, 'd.link_id', 'm.link_id'))
+            USING links;
+    END IF;
+END
+$$;
+
 -- The rollup table and daily view of a target, created if missing (as the storage's owner's):
 -- the days of rows stored before are left to build (vs_ingest_build_rollups). Returns the rollup
 -- table.
@@ -1101,6 +1209,9 @@ DECLARE
     quality text;
     tz text := vs_ingest.time_zone_of(target);
     days_rel text;
+    months regclass;
+    months_rel text;
+    monthly text;
     part record;
     stored_days bigint;
     citus_ddl text;
@@ -1111,10 +1222,14 @@ BEGIN
     days := vs_ingest.rollup_of(target, storage);
     daily := vs_ingest.rollup_view_name(target, 'daily');
     quality := vs_ingest.rollup_view_name(target, 'quality');
+    monthly := vs_ingest.rollup_view_name(target, 'monthly');
     IF days IS NULL THEN
-        IF to_regclass(format('%I.%I', nsp, daily)) IS NOT NULL OR to_regclass(format('%I.%I', nsp, quality)) IS NOT NULL THEN
+        IF to_regclass(format('%I.%I', nsp, daily)) IS NOT NULL OR to_regclass(format('%I.%I', nsp, quality)) IS NOT NULL
+           OR to_regclass(format('%I.%I', nsp, monthly)) IS NOT NULL THEN
             RAISE EXCEPTION 'cannot create the daily views of %: % exists', target,
-                    format('%I.%I', nsp, CASE WHEN to_regclass(format('%I.%I', nsp, daily)) IS NOT NULL THEN daily ELSE quality END)
+                    format('%I.%I', nsp, CASE WHEN to_regclass(format('%I.%I', nsp, daily)) IS NOT NULL THEN daily
+                                              WHEN to_regclass(format('%I.%I', nsp, quality)) IS NOT NULL THEN quality
+                                              ELSE monthly END)
                 USING ERRCODE = 'duplicate_table',
                       DETAIL = 'vs_ingest names a target''s daily and quality views after the target, and never takes over a relation.',
                       HINT = 'Drop or rename that relation, or use another target name.';
@@ -1136,6 +1251,8 @@ BEGIN
             ) PARTITION BY RANGE (day)$ddl$, nsp, days_rel);
         days := format('%I.%I', nsp, days_rel)::regclass;
         EXECUTE format('CREATE INDEX ON %s (link_id)', days);
+        -- The link-days with the fewest samples first (missing data), without reading the others.
+        EXECUTE format('CREATE INDEX ON %s (samples)', days);
         EXECUTE format($c$COMMENT ON TABLE %s IS %L$c$, days,
             'Daily rollups of ' || target::text || ' kept by vs_ingest in the transaction of each load: one row per link '
             'and local day; speeds in tenths of km/h; element h + 1 of the hour arrays is local hour h; longest_run: the '
@@ -1152,6 +1269,10 @@ BEGIN
         FOR part IN SELECT p.part FROM vs_ingest.day_partitions(days) p LOOP
             EXECUTE format('DROP TABLE %s', part.part);
         END LOOP;
+        months := vs_ingest.months_of(days);
+        IF months IS NOT NULL THEN
+            EXECUTE format('TRUNCATE %s', months);
+        END IF;
         FOR part IN SELECT c.conname FROM pg_constraint c WHERE c.conrelid = days AND c.conname LIKE 'vs_ingest_rollups_of_%' LOOP
             EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', days, part.conname);
         END LOOP;
@@ -1168,6 +1289,44 @@ BEGIN
                 USING HINT = 'CALL vs_ingest_build_rollups() builds them, a day per transaction; until then '
                              'vs_ingest.rollup_days_to_build lists the days its daily and quality views lack.';
         END IF;
+    END IF;
+    -- The monthly rollups: one row per link, local month and day type (weekday or weekend) with
+    -- the sums of its daily rows, kept by add_to_months wherever daily rows change. Made here for
+    -- a rollup table without them, from the daily rows it holds.
+    months := vs_ingest.months_of(days);
+    IF months IS NULL THEN
+        months_rel := vs_ingest.derived_name(rel, '_months');
+        IF to_regclass(format('%I.%I', nsp, months_rel)) IS NOT NULL THEN
+            RAISE EXCEPTION 'cannot create the monthly rollups of %: % exists', target, format('%I.%I', nsp, months_rel)
+                USING ERRCODE = 'duplicate_table',
+                      DETAIL = 'vs_ingest names a target''s rollup tables after the target, and never takes over a relation.',
+                      HINT = 'Drop or rename that relation, or use another target name.';
+        END IF;
+        EXECUTE format($ddl$
+            CREATE TABLE %I.%I (
+                link_id        bigint    NOT NULL,
+                month          date      NOT NULL,
+                weekend        boolean   NOT NULL,
+                days           smallint  NOT NULL,
+                samples        integer   NOT NULL,
+                speed_sum      bigint    NOT NULL,
+                hour_samples   integer[] NOT NULL CHECK (cardinality(hour_samples) = 24),
+                hour_speed_sum integer[] NOT NULL CHECK (cardinality(hour_speed_sum) = 24),
+                PRIMARY KEY (month, weekend, link_id)
+            ) WITH (fillfactor = 50)$ddl$, nsp, months_rel);
+        months := format('%I.%I', nsp, months_rel)::regclass;
+        EXECUTE format($c$COMMENT ON TABLE %s IS %L$c$, months,
+            'Monthly rollups of ' || target::text || ' kept by vs_ingest in the transaction of each load: one row per '
+            'link, local month and day type (weekend: Saturday and Sunday) with the sums of its daily rollups ' || days::text
+            || '; days: the link-days summed. Query it through the view ' || format('%I.%I', nsp, monthly) || '.');
+        IF owner <> (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user) THEN
+            EXECUTE format('ALTER TABLE %s OWNER TO %I', months, pg_get_userbyid(owner));
+        END IF;
+        -- Dropping the rollup table drops them.
+        PERFORM vs_ingest.link_rollups(months, days);
+        FOR part IN SELECT p.lo FROM vs_ingest.day_partitions(days) p ORDER BY p.lo LOOP
+            PERFORM vs_ingest.add_to_months(days, part.lo, NULL, 1);
+        END LOOP;
     END IF;
     -- The views stay local on a Citus node, like the rollups.
     citus_ddl := current_setting('citus.enable_ddl_propagation', true);
@@ -1192,6 +1351,26 @@ BEGIN
             'local hour h.');
         IF owner <> (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user) THEN
             EXECUTE format('ALTER VIEW %I.%I OWNER TO %I', nsp, daily, pg_get_userbyid(owner));
+        END IF;
+    END IF;
+    IF to_regclass(format('%I.%I', nsp, monthly)) IS NULL THEN
+        EXECUTE format($view$
+            CREATE VIEW %I.%I AS
+            SELECT m.link_id,
+                   m.month,
+                   m.weekend,
+                   m.days,
+                   m.samples,
+                   m.speed_sum / (10.0::float8 * m.samples) AS speed_avg,
+                   m.hour_samples,
+                   m.hour_speed_sum AS hour_speed_tenths
+              FROM %s m$view$, nsp, monthly, months);
+        EXECUTE format($c$COMMENT ON VIEW %I.%I IS %L$c$, nsp, monthly,
+            'Monthly link speeds of ' || target::text || ' by day type (weekend: Saturday and Sunday), kept exact by every '
+            'load: one row per link, local month and day type with a sample; hour_samples[h + 1] and '
+            'hour_speed_tenths[h + 1] (the sum of its speeds, in tenths of km/h) are local hour h over the days summed.');
+        IF owner <> (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user) THEN
+            EXECUTE format('ALTER VIEW %I.%I OWNER TO %I', nsp, monthly, pg_get_userbyid(owner));
         END IF;
     END IF;
     IF to_regclass(format('%I.%I', nsp, quality)) IS NULL THEN
@@ -1251,8 +1430,8 @@ BEGIN
     RAISE NOTICE 'dropping the daily rollups of %: a distributed target keeps none', target;
     -- Their views, if they are vs_ingest's (a view of another role is not dropped: the DROP
     -- TABLE then fails and names it).
-    FOREACH kind IN ARRAY ARRAY['daily', 'quality'] LOOP
-        view := vs_ingest.rollup_view(target, days, kind);
+    FOREACH kind IN ARRAY ARRAY['daily', 'quality', 'monthly'] LOOP
+        view := vs_ingest.rollup_view(target, CASE kind WHEN 'monthly' THEN vs_ingest.months_of(days) ELSE days END, kind);
         IF view IS NOT NULL THEN
             EXECUTE format('DROP VIEW %s', view);
         END IF;
@@ -1486,12 +1665,16 @@ BEGIN
         IF action = 'drop' THEN
             EXECUTE format('DROP TABLE %s', part.rel);
             IF days_part IS NOT NULL THEN
+                -- The monthly rollups lose the day with the daily ones. (After the storage's
+                -- lock, as a load takes the storage's before the month's turn.)
+                PERFORM vs_ingest.add_to_months(days, part.day, NULL, -1);
                 EXECUTE format('DROP TABLE %s', days_part);
             END IF;
             PERFORM vs_ingest.forget_coverage(tname, part.lo, part.hi);
         ELSE
             EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', storage, part.rel);
             IF days_part IS NOT NULL THEN
+                PERFORM vs_ingest.add_to_months(days, part.day, NULL, -1);
                 EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', days, days_part);
             END IF;
         END IF;

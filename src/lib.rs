@@ -38,7 +38,13 @@ extension_sql_file!("sql/alerts.sql", name = "alerts", requires = ["catalog", "g
 extension_sql_file!(
     "sql/rollup.sql",
     name = "rollup",
-    requires = ["target", write::rollup::rebuild_days, write::rollup::link_rollups, api::quality::quality_thresholds]
+    requires = [
+        "target",
+        write::rollup::rebuild_days,
+        write::rollup::link_rollups,
+        write::rollup::hours_plus,
+        api::quality::quality_thresholds
+    ]
 );
 extension_sql_file!(
     "sql/api.sql",

@@ -82,12 +82,16 @@ BEGIN
         IF action = 'drop' THEN
             EXECUTE format('DROP TABLE %s', part.rel);
             IF days_part IS NOT NULL THEN
+                -- The monthly rollups lose the day with the daily ones. (After the storage's
+                -- lock, as a load takes the storage's before the month's turn.)
+                PERFORM vs_ingest.add_to_months(days, part.day, NULL, -1);
                 EXECUTE format('DROP TABLE %s', days_part);
             END IF;
             PERFORM vs_ingest.forget_coverage(tname, part.lo, part.hi);
         ELSE
             EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', storage, part.rel);
             IF days_part IS NOT NULL THEN
+                PERFORM vs_ingest.add_to_months(days, part.day, NULL, -1);
                 EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', days, days_part);
             END IF;
         END IF;

@@ -339,6 +339,8 @@ mod tests {
         let dir = fresh_dir("retain");
         generate(&dir, Day { links: 50, days: 3, ..Day::default() });
         load_dir(&dir, "*.zip", "public.retain");
+        let link_days = |view: &str| one::<i64>(&format!("SELECT coalesce(sum(days), 0)::int8 FROM {view}"));
+        assert_eq!(link_days("public.retain_monthly"), 150);
         // Days that ended before 2023-07-02 24:00 in Seoul: the first two.
         let older = "clock_timestamp() - timestamptz '2023-07-03 00:00+09'";
         let detached = one::<String>(&format!(
@@ -358,11 +360,15 @@ mod tests {
             "2023-07-03"
         );
         assert_eq!(one::<i64>("SELECT count(*) FROM retain_days_d20230701"), 50);
+        // And the monthly rollups lost them: what is left is the third day's, summed.
+        assert_eq!(link_days("public.retain_monthly"), 50);
+        assert_eq!(month_differences("public.retain_days"), 0);
         // Dropping the third day also forgets its coverage.
         Spi::run("SELECT vs_ingest.apply_retention('public.retain', '1 day', 'drop')").unwrap();
         assert!(Spi::get_one::<bool>("SELECT to_regclass('retain_blocks_p20230703') IS NULL").unwrap().unwrap());
         assert!(Spi::get_one::<bool>("SELECT to_regclass('retain_days_d20230703') IS NULL").unwrap().unwrap());
         assert_eq!(one::<i64>("SELECT count(*) FROM public.retain_daily"), 0);
+        assert_eq!(one::<i64>("SELECT count(*) FROM public.retain_monthly"), 0);
         assert_eq!(
             one::<i64>(
                 "SELECT count(*) FROM vs_ingest.coverage WHERE target = 'public.retain' AND hour >= '2023-07-03 00:00+09'"

@@ -251,6 +251,32 @@ pub(crate) fn rollup_differences(days: &str, time_zone: &str) -> i64 {
         )
         SELECT (SELECT count(*) FROM (SELECT * FROM got EXCEPT ALL SELECT * FROM want) x)
              + (SELECT count(*) FROM (SELECT * FROM want EXCEPT ALL SELECT * FROM got) y)"#
+    )) + month_differences(days)
+}
+
+/// Rows of the monthly rollups of the rollup table `days` that differ from sums of its daily rows
+/// (per link, local month and day type, every figure and each hour's), and rows missing from
+/// them: 0 when the load kept them exact. With [`rollup_differences`]' check of the daily rows
+/// against an independent computation, this checks the monthly rows against it too.
+pub(crate) fn month_differences(days: &str) -> i64 {
+    let months = one::<String>(&format!("SELECT vs_ingest.months_of('{days}'::regclass)::text"));
+    one::<i64>(&format!(
+        "WITH k AS (
+             SELECT d.*, date_trunc('month', d.day)::date AS month, extract(isodow FROM d.day) > 5 AS weekend FROM {days} d
+         ), h AS (
+             SELECT k.link_id, k.month, k.weekend, u.i, sum(u.n)::int AS n, sum(u.s)::int AS s
+               FROM k, unnest(k.hour_samples, k.hour_speed_sum) WITH ORDINALITY AS u(n, s, i) GROUP BY 1, 2, 3, 4
+         ), a AS (
+             SELECT link_id, month, weekend, array_agg(n ORDER BY i) AS hn, array_agg(s ORDER BY i) AS hs FROM h GROUP BY 1, 2, 3
+         ), want AS (
+             SELECT link_id, month, weekend, count(*)::int AS days, sum(samples)::int AS samples,
+                    sum(speed_sum)::bigint AS speed_sum, a.hn, a.hs
+               FROM k JOIN a USING (link_id, month, weekend) GROUP BY link_id, month, weekend, a.hn, a.hs
+         ), got AS (
+             SELECT link_id, month, weekend, days::int, samples, speed_sum, hour_samples, hour_speed_sum FROM {months}
+         )
+         SELECT count(*) FROM ((SELECT * FROM got EXCEPT ALL SELECT * FROM want)
+                               UNION ALL (SELECT * FROM want EXCEPT ALL SELECT * FROM got)) x"
     ))
 }
 

@@ -72,6 +72,7 @@ pub fn empty_day(target: &Target, run_id: i64, day: i64, stamps: &[i64]) -> Resu
         .map_err(spi_error)?;
     if let Some(days) = target.days {
         let days_name = super::target::qualified_name(days)?;
+        super::rollup::add_to_months(days, day, None, -1)?;
         Spi::run_with_args(&format!("DELETE FROM {days_name} WHERE day = $1::date"), &[date.clone().into()])
             .map_err(spi_error)?;
     }

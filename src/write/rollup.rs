@@ -13,6 +13,10 @@
 //!   the update from 0.2.0 starts with none: `vs_ingest.rollup_days_to_build`) is built whole from
 //!   the stored rows, with the transaction's own, when a load writes into it.
 //!
+//! - The monthly rollups (one row per link, month and day type) follow every change of daily rows:
+//!   daily rows added are added to them, daily rows deleted or rebuilt are taken away first and
+//!   added again after ([`add_to_months`], `vs_ingest.add_to_months`).
+//!
 //! Two loads writing the same day take turns at the flush (a transaction lock on the day of the
 //! rollup table, held to commit): a rebuild then reads after the other's commit, or the other
 //! adds only rows the rebuild could not see. Rows of one block cannot be written by two loads at
@@ -98,6 +102,12 @@ impl Rollups {
     ) -> Result<()> {
         let mut owed: Vec<(i64, Day)> = self.days.drain().collect();
         owed.sort_by_key(|(day, _)| *day);
+        // Every month's turn before any day's (vs_ingest.lock_month says why).
+        let mut months: Vec<i64> = owed.iter().map(|(day, _)| month_of(*day)).collect();
+        months.dedup();
+        for month in months {
+            lock_month(days, month)?;
+        }
         for (day, mut owed) in owed {
             lock_day(days, day)?;
             if owed.whole {
@@ -119,6 +129,36 @@ impl Rollups {
         }
         Ok(())
     }
+}
+
+/// The first day of `day`'s month (days since 1970).
+fn month_of(day: i64) -> i64 {
+    let date = Date::from_days_since_epoch(day);
+    Date::new(date.year, date.month, 1).map(|d| d.days_since_epoch()).unwrap_or(day)
+}
+
+/// Takes the month's turn at the monthly rollups of `days` until the transaction ends.
+fn lock_month(days: pg_sys::Oid, day: i64) -> Result<()> {
+    Spi::run_with_args(
+        "SELECT vs_ingest.lock_month($1, $2::date)",
+        &[days.into(), Date::from_days_since_epoch(day).to_string().into()],
+    )
+    .map_err(spi_error)
+}
+
+/// Adds (`sign` 1) the daily rollups of `day` (of `links`, or all) to the monthly rollups, or
+/// takes them away (-1) before they are deleted or rebuilt.
+pub fn add_to_months(days: pg_sys::Oid, day: i64, links: Option<&[i64]>, sign: i32) -> Result<()> {
+    Spi::run_with_args(
+        "SELECT vs_ingest.add_to_months($1, $2::date, $3, $4)",
+        &[
+            days.into(),
+            Date::from_days_since_epoch(day).to_string().into(),
+            links.map(<[i64]>::to_vec).into(),
+            sign.into(),
+        ],
+    )
+    .map_err(spi_error)
 }
 
 /// Takes the day's turn at the rollup table until the transaction ends.
@@ -156,7 +196,10 @@ fn add<'a>(
         Ok(copy_into(days, &payload(day, rows.clone())))
     });
     match written {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            let links: Vec<i64> = rows.map(|r| r.link_id).collect();
+            add_to_months(days, day, Some(&links), 1)
+        }
         Err(IngestError::Postgres { code: PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, .. }) => {
             let links: Vec<i64> = rows.map(|r| r.link_id).collect();
             rebuild(storage, days, day, Some(&links))
@@ -175,6 +218,7 @@ pub fn rebuild(storage: pg_sys::Oid, days: pg_sys::Oid, day: i64, links: Option<
     let storage_name = qualified_name(storage)?;
     let days_name = qualified_name(days)?;
     let filter = if links.is_some() { "AND link_id = ANY($1)" } else { "" };
+    let subset = links;
     let links: Vec<i64> = links.map(<[i64]>::to_vec).unwrap_or_default();
     // The day is a constant of the statement, not a parameter: the planner then opens and locks
     // the day's partition only (a `$1::date` from text is cast at run time, and every partition
@@ -209,11 +253,12 @@ pub fn rebuild(storage: pg_sys::Oid, days: pg_sys::Oid, day: i64, links: Option<
         Ok::<_, pgrx::spi::Error>(())
     })
     .map_err(spi_error)?;
-    Spi::run_with_args(&format!("DELETE FROM {days_name} WHERE {day_is} {filter}"), &[links.into()])
+    add_to_months(days, day, subset, -1)?;
+    Spi::run_with_args(&format!("DELETE FROM {days_name} WHERE {day_is} {filter}"), &[links.clone().into()])
         .map_err(spi_error)?;
     let payload = payload(day, rows.values());
     copy_into(days, &payload);
-    Ok(())
+    add_to_months(days, day, subset, 1)
 }
 
 /// `vs_ingest.rebuild_days(storage, days, day, links)`: the rollups of a day (of some links, or
@@ -222,9 +267,36 @@ pub fn rebuild(storage: pg_sys::Oid, days: pg_sys::Oid, day: i64, links: Option<
 #[pg_extern]
 fn rebuild_days(storage: pg_sys::Oid, days: pg_sys::Oid, day: pgrx::datum::Date, links: Option<Vec<i64>>) {
     let epoch_day = i64::from(day.to_unix_epoch_days());
-    if let Err(e) = lock_day(days, epoch_day).and_then(|()| rebuild(storage, days, epoch_day, links.as_deref())) {
+    let built = lock_month(days, epoch_day)
+        .and_then(|()| lock_day(days, epoch_day))
+        .and_then(|()| rebuild(storage, days, epoch_day, links.as_deref()));
+    if let Err(e) = built {
         e.raise();
     }
+}
+
+/// `vs_ingest.hours_plus(acc, add, sign)`: `acc + sign * add` element by element (`acc` NULL:
+/// zeros), for the monthly rollups' per-hour sums (`vs_ingest.add_to_months`).
+#[pg_extern(immutable, parallel_safe)]
+fn hours_plus(acc: Option<Vec<i32>>, add: Vec<i32>, sign: i32) -> Vec<i32> {
+    let acc = acc.unwrap_or_else(|| vec![0; add.len()]);
+    if acc.len() != add.len() {
+        ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_ARRAY_ELEMENT_ERROR,
+            format!("cannot add arrays of {} and {} elements", acc.len(), add.len())
+        );
+    }
+    let mut sums = Vec::with_capacity(acc.len());
+    for (a, b) in acc.iter().zip(&add) {
+        match i32::try_from(i64::from(*a) + i64::from(sign) * i64::from(*b)) {
+            Ok(sum) => sums.push(sum),
+            Err(_) => {
+                ereport!(ERROR, PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, "integer out of range");
+            }
+        }
+    }
+    sums
 }
 
 /// `vs_ingest.link_rollups(days, storage)`: records that the rollup table depends on the storage

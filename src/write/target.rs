@@ -84,24 +84,28 @@ impl Target {
             .map_err(spi_error)?;
         }
         let Some(days) = self.days else { return Ok(()) };
-        // The load adds to and rebuilds the rollups: rows are inserted, updated and deleted.
-        let may = Spi::get_one_with_args::<bool>(
-            "SELECT has_table_privilege($1, 'SELECT, INSERT, UPDATE, DELETE') AND NOT row_security_active($1)",
-            &[days.into()],
+        // The load adds to and rebuilds the rollups, daily and monthly: rows are inserted, updated
+        // and deleted. The ones it may not write, daily first.
+        let lacking = Spi::get_one_with_args::<Vec<String>>(
+            "SELECT coalesce(array_agg(format('%I.%I', n.nspname, c.relname) ORDER BY v.i), '{}')
+               FROM (VALUES (1, $1::regclass), (2, vs_ingest.months_of($1))) v(i, r)
+               JOIN pg_class c ON c.oid = v.r JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE NOT (has_table_privilege(v.r, 'SELECT, INSERT, UPDATE, DELETE') AND NOT row_security_active(v.r))",
+            &[regclass(days)],
         )
         .map_err(spi_error)?
-        .unwrap_or(false);
-        if !may {
-            let days_name = qualified_name(days)?;
+        .unwrap_or_default();
+        if let Some(first) = lacking.first() {
+            let kind = if *first == qualified_name(days)? { "daily" } else { "monthly" };
             return Err(IngestError::Postgres {
                 code: PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-                message: format!("permission denied to keep the daily rollups {days_name} of {}", self.name),
+                message: format!("permission denied to keep the {kind} rollups {first} of {}", self.name),
                 detail: Some(
                     "A load writes a target's rollups with its rows: it needs SELECT, INSERT, UPDATE and DELETE on \
                      them, without row-level security."
                         .into(),
                 ),
-                hint: Some(format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {days_name} to the loading role.")),
+                hint: Some(format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {} to the loading role.", lacking.join(", "))),
             });
         }
         Ok(())

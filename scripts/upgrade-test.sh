@@ -295,11 +295,13 @@ fi
 # left the days stored before (2023-07-01 and -02: three links, hours 6-7) to build.
 r=$(v020 -c "SELECT (SELECT string_agg(format('%s %s %s..%s', rollups, days, first_day, last_day), '; ')
                        FROM vs_ingest.rollups_to_build WHERE storage = 'public.old_hourly_blocks'::regclass),
-                    (SELECT count(*) FROM public.old_hourly_days),
+                    (SELECT count(*) FROM public.old_hourly_days) + (SELECT count(*) FROM public.old_hourly_months),
                     pg_get_userbyid((SELECT relowner FROM pg_class WHERE oid = 'public.old_hourly_days'::regclass)),
+                    pg_get_userbyid((SELECT relowner FROM pg_class WHERE oid = 'public.old_hourly_months'::regclass)),
                     EXISTS (SELECT 1 FROM pg_depend e WHERE e.deptype = 'e' AND e.objid IN
-                              ('public.old_hourly_days'::regclass, 'public.old_daily'::regclass))")
-expected="old_hourly_days 2 2023-07-01..2023-07-02|0|postgres|f"
+                              ('public.old_hourly_days'::regclass, 'public.old_daily'::regclass,
+                               'public.old_hourly_months'::regclass, 'public.old_monthly'::regclass))")
+expected="old_hourly_days 2 2023-07-01..2023-07-02|0|postgres|postgres|f"
 if [ "$r" = "$expected" ] && grep -q "CALL vs_ingest_build_rollups()" <<<"$warnings"; then
     pass "the update made the rollups of a 0.2.0 target (owner's, not extension members) with its 2 stored days to build, and said how"
 else

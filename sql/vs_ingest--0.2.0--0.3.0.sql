@@ -1690,8 +1690,9 @@ GRANT EXECUTE ON FUNCTION vs_ingest.ensure_rollups, vs_ingest.rebuild_days, vs_i
 -- Existing targets get their rollup tables now; the days they store are built afterwards, a day
 -- per transaction, by CALL vs_ingest_build_rollups() (or by a load into the day): a year in this
 -- one transaction would be hours lost to any interruption. Distributed targets keep none (README,
--- Citus). A target whose rollup or daily view name is taken by another
--- relation is left without, with a WARNING; its next load reports the conflict.
+-- Citus). Their monthly rollups too (made empty with them; building a day adds it). A target whose
+-- rollup table or view name is taken by another relation is left without, with a WARNING; its
+-- next load reports the conflict.
 DO $rollups$
 DECLARE
     t record;
@@ -1728,12 +1729,13 @@ BEGIN
                  WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.deptype = 'e'
                    AND d.refclassid = 'pg_catalog.pg_extension'::regclass
                    AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'vs_ingest')
-                   AND (c.oid = made
+                   AND (c.oid IN (made, vs_ingest.months_of(made))
                         OR c.oid IN (SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = made)
                         OR c.oid IN (SELECT r.ev_class FROM pg_catalog.pg_rewrite r
                                        JOIN pg_catalog.pg_depend k ON k.classid = 'pg_catalog.pg_rewrite'::regclass
                                                                   AND k.objid = r.oid
-                                      WHERE k.refobjid = made AND r.ev_class <> made))
+                                      WHERE k.refobjid IN (made, vs_ingest.months_of(made))
+                                        AND r.ev_class NOT IN (made, vs_ingest.months_of(made))))
                  ORDER BY c.relkind = 'v' DESC
             LOOP
                 EXECUTE pg_catalog.format('ALTER EXTENSION vs_ingest DROP %s %s',

@@ -242,7 +242,8 @@ WITH named AS (
     SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE n.nspname = 'public' AND c.relname LIKE 'vs\\_its\\_hourly%' AND c.relkind IN ('r', 'p', 'm')
 ), tree AS (
-    SELECT DISTINCT t.relid FROM named, pg_partition_tree(named.oid) t
+    -- (pg_partition_tree lists nothing for a table outside any partition tree: the monthly rollups)
+    SELECT t.relid FROM named, pg_partition_tree(named.oid) t UNION SELECT named.oid FROM named
 ), leaves AS (
     SELECT c.oid, c.oid::regclass AS rel FROM tree JOIN pg_class c ON c.oid = tree.relid WHERE c.relkind IN ('r', 'm')
 )

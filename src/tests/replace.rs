@@ -210,7 +210,8 @@ mod tests {
         committed_sql(
             "GRANT USAGE ON SCHEMA public TO vs_replace_loader;
              GRANT SELECT, INSERT, UPDATE ON public.replaced_refused_blocks TO vs_replace_loader;
-             GRANT SELECT, INSERT, UPDATE, DELETE ON public.replaced_refused_days TO vs_replace_loader;
+             GRANT SELECT, INSERT, UPDATE, DELETE ON public.replaced_refused_days, public.replaced_refused_months
+                   TO vs_replace_loader;
              GRANT SELECT ON public.replaced_refused TO vs_replace_loader",
         );
         Spi::run("SET ROLE vs_replace_loader").unwrap();

@@ -382,8 +382,8 @@ out=$(v020 -c "SET client_min_messages = warning" \
          WHERE h.speed[s.i] IS NOT NULL AND h.hour < '2023-07-01 03:00+09' AND f.ts < '2023-07-01 03:00+09'" 2>&1)
 read -r loaded equal <<<"$(tr '\n' ' ' <<<"$out")"
 differing=$(v020 -c "$ROLLUPS_EQUAL" 2>&1)
-months_differing=$(v020 -c "$MONTHS_EQUAL" 2>&1)
-link_months=$(v020 -c "SELECT count(*) FROM public.old_hourly_monthly" 2>&1)
+months_differing=$(v020 -c "$MONTHS_EQUAL" 2>&1 || true)
+link_months=$(v020 -c "SELECT count(*) FROM public.old_monthly" 2>&1 || true)
 if [ "$loaded" = 2 ] && [ "${equal%/*}" = "${equal#*/}" ] && [ "${equal#*/}" -gt 0 ] && [ "$differing" = 0 ] \
     && [ "$months_differing" = 0 ] && [ "$link_months" -gt 0 ]; then
     pass "an updated 0.2.0 target loads (into both days built by CALL), its two views agree on all $equal slots of its first three hours, its rollups equal the 5-minute view's aggregates and its $link_months monthly rollups the daily ones summed"

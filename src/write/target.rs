@@ -105,7 +105,10 @@ impl Target {
                      them, without row-level security."
                         .into(),
                 ),
-                hint: Some(format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {} to the loading role.", lacking.join(", "))),
+                hint: Some(format!(
+                    "GRANT SELECT, INSERT, UPDATE, DELETE ON {} to the loading role.",
+                    lacking.join(", ")
+                )),
             });
         }
         Ok(())

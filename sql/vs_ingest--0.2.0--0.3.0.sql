@@ -1003,7 +1003,7 @@ LANGUAGE c AS 'MODULE_PATHNAME', 'rebuild_days_wrapper';
 CREATE FUNCTION vs_ingest.link_rollups(days oid, storage oid) RETURNS void
 VOLATILE STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'link_rollups_wrapper';
 CREATE FUNCTION vs_ingest.hours_plus(acc integer[], add integer[], sign integer) RETURNS integer[]
-IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'hours_plus_wrapper';
+IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'hours_plus_wrapper';
 -- Their quality thresholds (src/api/quality.rs).
 CREATE FUNCTION vs_ingest.quality_thresholds()
 RETURNS TABLE (stuck_slots int, max_speed double precision, max_jump double precision, max_missing_rate double precision)

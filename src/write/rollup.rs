@@ -275,11 +275,10 @@ fn rebuild_days(storage: pg_sys::Oid, days: pg_sys::Oid, day: pgrx::datum::Date,
     }
 }
 
-/// `vs_ingest.hours_plus(acc, add, sign)`: `acc + sign * add` element by element (`acc` NULL:
-/// zeros), for the monthly rollups' per-hour sums (`vs_ingest.add_to_months`).
-#[pg_extern(immutable, parallel_safe)]
-fn hours_plus(acc: Option<Vec<i32>>, add: Vec<i32>, sign: i32) -> Vec<i32> {
-    let acc = acc.unwrap_or_else(|| vec![0; add.len()]);
+/// `vs_ingest.hours_plus(acc, add, sign)`: `acc + sign * add` element by element, for the
+/// monthly rollups' per-hour sums (`vs_ingest.add_to_months`).
+#[pg_extern(immutable, strict, parallel_safe)]
+fn hours_plus(acc: Vec<i32>, add: Vec<i32>, sign: i32) -> Vec<i32> {
     if acc.len() != add.len() {
         ereport!(
             ERROR,

@@ -10,6 +10,8 @@
 #   rollups         two deliveries of one day loaded at once: the rollups stay exact
 #   replace         a replacement against readers and another load of the day
 #   readers         readers of a target's views while a load writes a new day: none waits
+#   months          loads of two days of one month at once, and against a replacement: the
+#                   monthly rollups stay exact
 # Loads run in background workers, which the isolation tester does not watch; the specs steer
 # them with locks held by a session and poll for the state they need (isolation/helpers.sql).
 #

@@ -1049,8 +1049,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
 $$;
 
--- The name of a view of a target's rollups (unqualified), `kind` 'daily' or 'quality':
--- `_hourly` becomes `_daily`, else `_daily` is appended, cut within 63 bytes.
+-- The name of a view of a target's rollups (unqualified), `kind` 'daily', 'quality' or 'monthly':
+-- `_hourly` becomes `_<kind>`, else `_<kind>` is appended, cut within 63 bytes.
 CREATE FUNCTION vs_ingest.rollup_view_name(target regclass, kind text) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT CASE WHEN c.relname ~ '_hourly$' THEN regexp_replace(c.relname, '_hourly$', '_' || kind)

@@ -195,13 +195,10 @@ fn add<'a>(
         }
         Ok(copy_into(days, &payload(day, rows.clone())))
     });
+    let links: Vec<i64> = rows.map(|r| r.link_id).collect();
     match written {
-        Ok(_) => {
-            let links: Vec<i64> = rows.map(|r| r.link_id).collect();
-            add_to_months(days, day, Some(&links), 1)
-        }
+        Ok(_) => add_to_months(days, day, Some(&links), 1),
         Err(IngestError::Postgres { code: PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, .. }) => {
-            let links: Vec<i64> = rows.map(|r| r.link_id).collect();
             rebuild(storage, days, day, Some(&links))
         }
         Err(e) => Err(e),
@@ -218,8 +215,7 @@ pub fn rebuild(storage: pg_sys::Oid, days: pg_sys::Oid, day: i64, links: Option<
     let storage_name = qualified_name(storage)?;
     let days_name = qualified_name(days)?;
     let filter = if links.is_some() { "AND link_id = ANY($1)" } else { "" };
-    let subset = links;
-    let links: Vec<i64> = links.map(<[i64]>::to_vec).unwrap_or_default();
+    let link_ids: Vec<i64> = links.map(<[i64]>::to_vec).unwrap_or_default();
     // The day is a constant of the statement, not a parameter: the planner then opens and locks
     // the day's partition only (a `$1::date` from text is cast at run time, and every partition
     // of the table would be opened, locked and planned for).
@@ -228,7 +224,7 @@ pub fn rebuild(storage: pg_sys::Oid, days: pg_sys::Oid, day: i64, links: Option<
     Spi::connect(|client| {
         let mut cursor = client.try_open_cursor(
             &format!("SELECT link_id, block, speed FROM {storage_name} WHERE {day_is} {filter}"),
-            &[links.clone().into()],
+            &[link_ids.clone().into()],
         )?;
         loop {
             let batch = cursor.fetch(REBUILD_BATCH)?;
@@ -253,12 +249,12 @@ pub fn rebuild(storage: pg_sys::Oid, days: pg_sys::Oid, day: i64, links: Option<
         Ok::<_, pgrx::spi::Error>(())
     })
     .map_err(spi_error)?;
-    add_to_months(days, day, subset, -1)?;
-    Spi::run_with_args(&format!("DELETE FROM {days_name} WHERE {day_is} {filter}"), &[links.clone().into()])
+    add_to_months(days, day, links, -1)?;
+    Spi::run_with_args(&format!("DELETE FROM {days_name} WHERE {day_is} {filter}"), &[link_ids.into()])
         .map_err(spi_error)?;
     let payload = payload(day, rows.values());
     copy_into(days, &payload);
-    add_to_months(days, day, subset, 1)
+    add_to_months(days, day, links, 1)
 }
 
 /// `vs_ingest.rebuild_days(storage, days, day, links)`: the rollups of a day (of some links, or

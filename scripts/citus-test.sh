@@ -13,7 +13,11 @@
 #   5. kill -9 of the coordinator's loading process mid-load, then the same call: equal too;
 #   6. the refusals: a spread load into a local target, a distributed target without its stage;
 #   7. replace => true from the coordinator: the day equals a load of the corrected file alone, the
-#      other day is unchanged byte for byte, the earlier files are superseded; spread, it is refused.
+#      other day is unchanged byte for byte, the earlier files are superseded; spread, it is refused;
+#   8. a local target loaded, then distributed: its rows and rollups move to the shards, and a load
+#      spread over the workers goes on keeping them.
+# After every load, the daily and monthly rollups (distributed, colocated with the storage) equal
+# the local target's, which the other suites check against the 5-minute data.
 # Needs the extension installed (scripts/test.sh installs it first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +56,33 @@ load() { qc "SELECT $summary FROM vs_ingest_dir($1)"; }
 differ() {
     qc "SELECT (SELECT count(*) FROM (SELECT * FROM $1_blocks EXCEPT ALL SELECT * FROM $2_blocks) a)
              + (SELECT count(*) FROM (SELECT * FROM $2_blocks EXCEPT ALL SELECT * FROM $1_blocks) b)"
+}
+# Daily and monthly rollup rows in one target and not in the other, both ways (of the days from $3
+# to $4 and their months; all of them when absent).
+rollups_differ() {
+    local days="day BETWEEN '${3:-1970-01-01}' AND '${4:-9999-12-31}'"
+    local months="month BETWEEN date_trunc('month', '${3:-1970-01-01}'::date) AND '${4:-9999-12-31}'"
+    qc "SELECT (SELECT count(*) FROM ((SELECT * FROM $1_days WHERE $days EXCEPT ALL SELECT * FROM $2_days WHERE $days)
+                                      UNION ALL
+                                      (SELECT * FROM $2_days WHERE $days EXCEPT ALL SELECT * FROM $1_days WHERE $days)) d)
+             + (SELECT count(*) FROM ((SELECT * FROM $1_months WHERE $months EXCEPT ALL SELECT * FROM $2_months WHERE $months)
+                                      UNION ALL
+                                      (SELECT * FROM $2_months WHERE $months EXCEPT ALL SELECT * FROM $1_months WHERE $months)) m)"
+}
+# Monthly rollup rows of a target that are not its daily rollup rows summed, both ways.
+months_differ_from_days() {
+    qc "WITH d AS (SELECT link_id, date_trunc('month', day)::date AS month, extract(isodow FROM day) > 5 AS weekend,
+                          count(*)::smallint AS days, sum(samples)::int AS samples, sum(speed_sum)::bigint AS speed_sum
+                     FROM $1_days GROUP BY 1, 2, 3),
+             h AS (SELECT link_id, date_trunc('month', day)::date AS month, extract(isodow FROM day) > 5 AS weekend, i,
+                          sum(s)::int AS s, sum(v)::int AS v
+                     FROM $1_days, unnest(hour_samples, hour_speed_sum) WITH ORDINALITY u(s, v, i) GROUP BY 1, 2, 3, 4),
+             a AS (SELECT link_id, month, weekend, array_agg(s ORDER BY i) AS s, array_agg(v ORDER BY i) AS v
+                     FROM h GROUP BY 1, 2, 3),
+             want AS (SELECT d.link_id, d.month, d.weekend, d.days, d.samples, d.speed_sum, a.s, a.v
+                        FROM d JOIN a USING (link_id, month, weekend))
+        SELECT count(*) FROM ((SELECT * FROM want EXCEPT ALL SELECT * FROM $1_months)
+                              UNION ALL (SELECT * FROM $1_months EXCEPT ALL SELECT * FROM want)) x"
 }
 coverage_differ() {
     qc "SELECT count(*) FROM ((SELECT hour, links, slot_links FROM vs_ingest.coverage WHERE target_oid = '$1'::regclass
@@ -111,8 +142,17 @@ dist_days=$(load "'$FILES/days', '*.zip', target => 'public.dist_hourly'")
 check "same summary as the local load ($local_days)" "$dist_days" "$local_days"
 check "same rows as the local load" "$(differ public.dist_hourly public.local_hourly)" 0
 check "same coverage" "$(coverage_differ public.dist_hourly public.local_hourly)" 0
+check "the rollups are distributed, colocated with the storage" \
+    "$(qc "SELECT count(DISTINCT colocationid) || '/' || count(*) FROM pg_dist_partition
+            WHERE logicalrelid IN ('public.dist_hourly_blocks'::regclass, 'public.dist_hourly_days'::regclass,
+                                   'public.dist_hourly_months'::regclass)")" "1/3"
+check "same daily and monthly rollups" "$(rollups_differ public.dist_hourly public.local_hourly)" 0
+check "some rollups were written, the monthly ones the daily ones summed" \
+    "$(qc "SELECT count(*) > 0 FROM public.dist_monthly")/$(months_differ_from_days public.dist_hourly)" "t/0"
 check "the coordinator's shell tables hold nothing" \
-    "$(qc "SELECT sum(pg_relation_size(relid)) FROM pg_partition_tree('public.dist_hourly_blocks')")" 0
+    "$(qc "SELECT sum(pg_relation_size(relid)) FROM pg_partition_tree('public.dist_hourly_blocks')
+            UNION ALL SELECT sum(pg_relation_size(relid)) FROM pg_partition_tree('public.dist_hourly_days')
+            UNION ALL SELECT pg_relation_size('public.dist_hourly_months')" | sort -u | tr '\n' ' ')" "0 "
 check "shards on both workers" \
     "$(qc "SELECT count(DISTINCT nodeport) FROM pg_dist_shard_placement p JOIN pg_dist_shard s USING (shardid)
             WHERE s.logicalrelid = 'public.dist_hourly_blocks'::regclass")" 2
@@ -132,6 +172,7 @@ check "same summary as the local late load ($local_late)" "$dist_late" "$local_l
 check "some samples were duplicates" "$(echo "$dist_late" | cut -d/ -f7 | awk '{print ($1 > 0)}')" 1
 check "same rows after the late file" "$(differ public.dist_hourly public.local_hourly)" 0
 check "same coverage after the late file" "$(coverage_differ public.dist_hourly public.local_hourly)" 0
+check "same rollups after the late file" "$(rollups_differ public.dist_hourly public.local_hourly)" 0
 check "the stage is left empty" "$(qc "SELECT count(*) FROM public.dist_hourly_blocks_stage")" 0
 
 echo "== 3. nodes => 'workers'"
@@ -142,6 +183,7 @@ spread_late=$(load "'$FILES/late', '*.gz', target => 'public.spread_hourly', nod
 check "same late-file summary as the local load" "$spread_late" "$local_late"
 check "same rows as the local load" "$(differ public.spread_hourly public.local_hourly)" 0
 check "same coverage" "$(coverage_differ public.spread_hourly public.local_hourly)" 0
+check "same rollups, written on the worker nodes" "$(rollups_differ public.spread_hourly public.local_hourly)" 0
 check "the two days went to both workers" \
     "$(qc "SELECT count(DISTINCT f.node) FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
             WHERE r.target = 'public.spread_hourly' AND f.path LIKE '%/days/%'")" 2
@@ -190,6 +232,8 @@ check "rows read by the files loaded, counted once: same as the clean load" \
 check "every file loaded once" \
     "$(qc "SELECT count(*) FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
             WHERE r.target = 'public.crash_hourly' AND f.status = 'loaded'")" 6
+check "same rollups as the clean load" \
+    "$(rollups_differ public.crash_hourly public.local_hourly 2023-05-01 2023-05-06)" 0
 check "no in-doubt transaction left on any node" "$(in_doubt)" 0
 
 echo "== 5. kill -9 of the coordinator's loading process, then the same call"
@@ -204,6 +248,7 @@ wait_ready "$PORT"
 qc "SELECT * FROM vs_ingest_dir('$FILES/crash', '*.zip', target => 'public.crash2_hourly')" >/dev/null
 recover_2pc
 check "after the same call: same rows as the worker-node load" "$(differ public.crash2_hourly public.crash_hourly)" 0
+check "same rollups" "$(rollups_differ public.crash2_hourly public.crash_hourly)" 0
 check "same coverage" "$(coverage_differ public.crash2_hourly public.crash_hourly)" 0
 check "no in-doubt transaction left on any node" "$(in_doubt)" 0
 
@@ -262,6 +307,13 @@ check "the day is the corrected file's, exactly" \
                                  (SELECT * FROM public.fix_hourly_blocks
                                   EXCEPT ALL SELECT * FROM public.dist_hourly_blocks WHERE day = '2023-07-01')) d")" 0
 check "the other day is unchanged, byte for byte" "$(other_day)" "$other_before"
+check "the day's daily rollups are the corrected file's" \
+    "$(qc "SELECT count(*) FROM ((SELECT * FROM public.dist_hourly_days WHERE day = '2023-07-01'
+                                  EXCEPT ALL SELECT * FROM public.fix_hourly_days)
+                                 UNION ALL
+                                 (SELECT * FROM public.fix_hourly_days
+                                  EXCEPT ALL SELECT * FROM public.dist_hourly_days WHERE day = '2023-07-01')) d")" 0
+check "the monthly rollups are the daily ones summed" "$(months_differ_from_days public.dist_hourly)" 0
 check "the day's coverage is the corrected file's" \
     "$(qc "SELECT count(*) FROM ((SELECT hour, links, slot_links FROM vs_ingest.coverage
                                    WHERE target_oid = 'public.dist_hourly'::regclass AND hour < '2023-07-02 00:00+09'
@@ -284,6 +336,48 @@ check "a replacement spread over the workers is refused (0A000)" \
     "$(qc "SELECT * FROM vs_ingest_dir('$FILES/fix', '*.zip', target => 'public.dist_hourly', nodes => 'workers',
                                        replace => true)" 2>&1 | grep -o "cannot be spread over the worker nodes" | head -1)" \
     "cannot be spread over the worker nodes"
+check "no in-doubt transaction left on any node" "$(in_doubt)" 0
+
+echo "== 8. a local target loaded, then distributed"
+qc "SELECT vs_ingest_create_target('public.moved_hourly')" >/dev/null
+load "'$FILES/days', '*.zip', target => 'public.moved_hourly'" >/dev/null
+qc "SELECT vs_ingest_create_target('public.moved_hourly', distributed => true, shard_count => 6)" >/dev/null
+check "its storage and rollups are distributed, colocated" \
+    "$(qc "SELECT count(DISTINCT colocationid) || '/' || count(*) FROM pg_dist_partition
+            WHERE logicalrelid IN ('public.moved_hourly_blocks'::regclass, 'public.moved_hourly_days'::regclass,
+                                   'public.moved_hourly_months'::regclass)")" "1/3"
+moved_late=$(load "'$FILES/late', '*.gz', target => 'public.moved_hourly', nodes => 'workers'")
+check "a late file spread over the workers: same summary as the local load" "$moved_late" "$local_late"
+check "same rows as the local load" \
+    "$(qc "SELECT count(*) FROM ((SELECT * FROM public.moved_hourly_blocks EXCEPT ALL
+                                  SELECT * FROM public.local_hourly_blocks WHERE day BETWEEN '2023-07-01' AND '2023-07-02')
+                                 UNION ALL
+                                 (SELECT * FROM public.local_hourly_blocks WHERE day BETWEEN '2023-07-01' AND '2023-07-02'
+                                  EXCEPT ALL SELECT * FROM public.moved_hourly_blocks)) d")" 0
+check "same rollups as the local load" "$(rollups_differ public.moved_hourly public.local_hourly 2023-07-01 2023-07-02)" 0
+# Its rollups dropped and made again, as the update from 0.2.0 makes them for rows stored before:
+# a spread load of a day builds the day first, the others are built a day per transaction.
+qc "SELECT vs_ingest.drop_rollups('public.moved_hourly', 'public.moved_hourly_blocks')" >/dev/null
+qc "SELECT vs_ingest_create_target('public.moved_hourly', distributed => true)" >/dev/null
+check "both days are to build" "$(qc "SELECT days FROM vs_ingest.rollups_to_build WHERE storage = 'public.moved_hourly_blocks'::regclass")" 2
+mkdir -p "$FILES/late2"
+"$GEN" --out "$FILES/late2" --links 3500 --days 1 --start 2023-07-01 --level 1 --seed 5 --container gz >/dev/null
+rm -f "$FILES/late2/manifest.json" && chmod -R a+rX "$FILES/late2"
+local_late2=$(load "'$FILES/late2', '*.gz', target => 'public.local_hourly'")
+check "another late file, spread: same summary as the local load" \
+    "$(load "'$FILES/late2', '*.gz', target => 'public.moved_hourly', nodes => 'workers'")" "$local_late2"
+check "its day was built first: the day's rollups equal the local load's, the other day's are still to build" \
+    "$(qc "SELECT count(*) FROM ((SELECT * FROM public.moved_hourly_days EXCEPT ALL
+                                  SELECT * FROM public.local_hourly_days WHERE day = '2023-07-01')
+                                 UNION ALL
+                                 (SELECT * FROM public.local_hourly_days WHERE day = '2023-07-01'
+                                  EXCEPT ALL SELECT * FROM public.moved_hourly_days)) d")/$(
+       qc "SELECT days FROM vs_ingest.rollups_to_build WHERE storage = 'public.moved_hourly_blocks'::regclass")" "0/1"
+as_postgres "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d "$DB" -c "SET client_min_messages = warning" \
+    -c "CALL vs_ingest_build_rollups('public.moved_hourly')"
+check "after a load and a build, none is left to build and the rollups equal the local load's" \
+    "$(qc "SELECT count(*) FROM vs_ingest.rollups_to_build WHERE storage = 'public.moved_hourly_blocks'::regclass")/$(
+       rollups_differ public.moved_hourly public.local_hourly 2023-07-01 2023-07-02)" "0/0"
 check "no in-doubt transaction left on any node" "$(in_doubt)" 0
 
 ./scripts/citus.sh stop

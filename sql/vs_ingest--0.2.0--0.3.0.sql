@@ -327,8 +327,8 @@ $$;
 
 -- Distributes a target's storage with Citus by link_id (`vs_ingest_create_target(...,
 -- distributed => true)`), in `shard_count` shards (NULL: citus.shard_count), and creates its
--- colocated stage. Its day partitions, now and later, are distributed with it. Runs as the caller,
--- who must own the target. Idempotent.
+-- colocated stage, and its rollups. Its day partitions, now and later, are distributed with it.
+-- Runs as the caller, who must own the target. Idempotent.
 CREATE OR REPLACE FUNCTION vs_ingest.distribute_target(hourly regclass, shard_count int) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -347,9 +347,6 @@ BEGIN
     END IF;
     SELECT n.nspname, c.relname INTO nsp, rel
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = storage;
-    -- Loads into distributed storage keep no daily rollups (README, Citus): rollups of a target
-    -- loaded before it was distributed would go stale, so they go now.
-    PERFORM vs_ingest.drop_rollups(hourly, storage);
     IF NOT vs_ingest.is_distributed(storage) THEN
         EXECUTE 'SELECT pg_catalog.create_distributed_table($1, ''link_id'', shard_count => $2)'
           USING storage, coalesce(shard_count, current_setting('citus.shard_count')::int);
@@ -366,6 +363,8 @@ BEGIN
             USING ERRCODE = 'duplicate_table',
                   HINT = 'Drop or rename that table, then call vs_ingest_create_target again.';
     END IF;
+    -- Its rollups, daily and monthly, distributed colocated with the storage (made if missing).
+    PERFORM vs_ingest.ensure_rollups(hourly, storage);
 END
 $$;
 
@@ -1107,17 +1106,34 @@ $$;
 -- The monthly rollup table of a rollup table `days`, found by its identity (the automatic
 -- dependency on `days` that link_rollups records, as the rollup table's on the storage) and
 -- checked: the monthly shape, the owner of `days`, no code of another role on it. NULL when there
--- is none.
+-- is none. On a Citus worker node, which has the coordinator's distributed tables but not its
+-- dependencies, the monthly table of a distributed `days` is the one under the name ensure_rollups
+-- gave it (derived from `days`'s), checked the same and distributed colocated with `days`.
 CREATE FUNCTION vs_ingest.months_of(days regclass) RETURNS regclass
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     months regclass;
+    named regclass;
+    colocated boolean;
 BEGIN
     SELECT d.objid::regclass INTO months
       FROM pg_depend d JOIN pg_class c ON c.oid = d.objid AND c.relkind = 'r'
      WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'a'
        AND d.refobjid = days AND d.objsubid = 0 AND d.refobjsubid = 0 AND vs_ingest.has_months_shape(d.objid)
      ORDER BY d.objid LIMIT 1;
+    IF months IS NULL AND vs_ingest.is_distributed(days) THEN
+        SELECT to_regclass(format('%I.%I', n.nspname,
+                                  vs_ingest.derived_name(left(c.relname, char_length(c.relname) - 5), '_months')))
+          INTO named
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = days AND c.relname ~ '_days$';
+        IF named IS NOT NULL AND vs_ingest.has_months_shape(named) AND vs_ingest.is_distributed(named) THEN
+            EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition a JOIN pg_catalog.pg_dist_partition b
+                                      ON a.colocationid = b.colocationid
+                                   WHERE a.logicalrelid = $1 AND b.logicalrelid = $2)'
+               INTO colocated USING named, days;
+            months := CASE WHEN colocated THEN named END;
+        END IF;
+    END IF;
     IF months IS NOT NULL THEN
         PERFORM vs_ingest.check_part_owner(months, (SELECT c.relowner FROM pg_class c WHERE c.oid = days),
                                            'monthly rollup table', days::text, true);
@@ -1131,13 +1147,44 @@ $$;
 -- Writers of a month take turns from their first change of it to their commit, and take the
 -- month before the day (write/rollup.rs locks the months of a transaction's days first), so two
 -- writers of days of one month never wait for each other in opposite orders. Two-key advisory
--- lock on the rollup table's oid (as the day's turn, write/rollup.rs) and minus the month's
--- number (days since 1970, the day locks' second key, are not negative).
+-- lock on the rollup table's oid (as the day's turn, lock_rollup_day) and minus the month's
+-- number (days since 1970, the day locks' second key, are not negative). Rollups distributed by
+-- Citus are written from several nodes, and an advisory lock is one node's: there the turn is the
+-- monthly table's SHARE UPDATE EXCLUSIVE lock, which Citus takes on every node in one order (it
+-- conflicts with itself only: readers and the rows' own writes pass), for all months at once.
 CREATE FUNCTION vs_ingest.lock_month(days regclass, day date) RETURNS void
-LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    SELECT pg_advisory_xact_lock(
-               (CASE WHEN days::oid::int8 > 2147483647 THEN days::oid::int8 - 4294967296 ELSE days::oid::int8 END)::int4,
-               -(extract(year FROM day)::int * 12 + extract(month FROM day)::int))
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    months regclass;
+BEGIN
+    IF vs_ingest.is_distributed(days) THEN
+        months := vs_ingest.months_of(days);
+        IF months IS NOT NULL THEN
+            EXECUTE format('LOCK TABLE %s IN SHARE UPDATE EXCLUSIVE MODE', months);
+        END IF;
+        RETURN;
+    END IF;
+    PERFORM pg_advisory_xact_lock(
+                (CASE WHEN days::oid::int8 > 2147483647 THEN days::oid::int8 - 4294967296 ELSE days::oid::int8 END)::int4,
+                -(extract(year FROM day)::int * 12 + extract(month FROM day)::int));
+END
+$$;
+
+-- Takes the turn of `day` at the daily rollups `days` until the transaction ends (write/rollup.rs
+-- says what it orders). Two-key advisory lock on the rollup table's oid and the day (days since
+-- 1970); for rollups distributed by Citus, the SHARE UPDATE EXCLUSIVE lock of the day's
+-- partition (of the whole table while the day has none), taken by Citus on every node.
+CREATE FUNCTION vs_ingest.lock_rollup_day(days regclass, day date) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF vs_ingest.is_distributed(days) THEN
+        EXECUTE format('LOCK TABLE %s IN SHARE UPDATE EXCLUSIVE MODE', coalesce(vs_ingest.day_partition(days, day), days));
+        RETURN;
+    END IF;
+    PERFORM pg_advisory_xact_lock(
+                (CASE WHEN days::oid::int8 > 2147483647 THEN days::oid::int8 - 4294967296 ELSE days::oid::int8 END)::int4,
+                (day - '1970-01-01'::date)::int4);
+END
 $$;
 
 -- Adds (`sign` 1) or takes away (-1) the daily rollups of `day` in `days` (of the links `links`,
@@ -1215,11 +1262,26 @@ DECLARE
     part record;
     stored_days bigint;
     citus_ddl text;
+    distributed boolean := vs_ingest.is_distributed(storage);
 BEGIN
     SELECT n.nspname, c.relname INTO nsp, rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.oid = target;
     owner := (SELECT c.relowner FROM pg_class c WHERE c.oid = storage);
     days := vs_ingest.rollup_of(target, storage);
+    -- The rollups of a distributed target are made and distributed (colocated with its storage) on
+    -- the coordinator, where Citus runs DDL; a worker node's load finds them. (Nested: the Citus
+    -- function is named only once Citus is known to be there.)
+    IF distributed THEN
+        IF NOT pg_catalog.citus_is_coordinator() THEN
+            IF days IS NULL OR vs_ingest.months_of(days) IS NULL THEN
+                RAISE EXCEPTION 'the rollups of % are not made yet', target
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          DETAIL = 'The rollups of a distributed target are made on the Citus coordinator.',
+                          HINT = 'Load the target from the coordinator (nodes => ''workers'' makes them first).';
+            END IF;
+            RETURN days;
+        END IF;
+    END IF;
     daily := vs_ingest.rollup_view_name(target, 'daily');
     quality := vs_ingest.rollup_view_name(target, 'quality');
     monthly := vs_ingest.rollup_view_name(target, 'monthly');
@@ -1261,6 +1323,13 @@ BEGIN
         IF owner <> (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user) THEN
             EXECUTE format('ALTER TABLE %s OWNER TO %I', days, pg_get_userbyid(owner));
         END IF;
+    END IF;
+    -- Distributed by link_id, colocated with the storage: a link's rows and rollups share a node,
+    -- and the load's joins of them run shard by shard. (Rows a target stored before it was
+    -- distributed move with them.)
+    IF distributed AND NOT vs_ingest.is_distributed(days) THEN
+        EXECUTE 'SELECT pg_catalog.create_distributed_table($1, ''link_id'', colocate_with => $2)'
+          USING days, storage::text;
     END IF;
     -- The rollups are of one storage table, named by its oid in a constraint: a storage dropped
     -- (DROP TABLE ... CASCADE takes the views, not the rollups) and made again under the same name
@@ -1322,11 +1391,18 @@ BEGIN
         IF owner <> (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user) THEN
             EXECUTE format('ALTER TABLE %s OWNER TO %I', months, pg_get_userbyid(owner));
         END IF;
+        IF distributed THEN
+            EXECUTE 'SELECT pg_catalog.create_distributed_table($1, ''link_id'', colocate_with => $2)'
+              USING months, storage::text;
+        END IF;
         -- Dropping the rollup table drops them.
         PERFORM vs_ingest.link_rollups(months, days);
         FOR part IN SELECT p.lo FROM vs_ingest.day_partitions(days) p ORDER BY p.lo LOOP
             PERFORM vs_ingest.add_to_months(days, part.lo, NULL, 1);
         END LOOP;
+    ELSIF distributed AND NOT vs_ingest.is_distributed(months) THEN
+        EXECUTE 'SELECT pg_catalog.create_distributed_table($1, ''link_id'', colocate_with => $2)'
+          USING months, storage::text;
     END IF;
     -- The views stay local on a Citus node, like the rollups.
     citus_ddl := current_setting('citus.enable_ddl_propagation', true);
@@ -1415,8 +1491,8 @@ BEGIN
 END
 $$;
 
--- Drops a target's rollup table and its daily view (a target being distributed keeps none). Views
--- of users over them are not dropped with them: the DROP fails and names them.
+-- Drops a target's rollup tables and their views. Views of users over them are not dropped with
+-- them: the DROP fails and names them.
 CREATE FUNCTION vs_ingest.drop_rollups(target regclass, storage regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1427,7 +1503,7 @@ BEGIN
     IF days IS NULL THEN
         RETURN;
     END IF;
-    RAISE NOTICE 'dropping the daily rollups of %: a distributed target keeps none', target;
+    RAISE NOTICE 'dropping the rollups of %', target;
     -- Their views, if they are vs_ingest's (a view of another role is not dropped: the DROP
     -- TABLE then fails and names it).
     FOREACH kind IN ARRAY ARRAY['daily', 'quality', 'monthly'] LOOP
@@ -1629,7 +1705,6 @@ GRANT EXECUTE ON FUNCTION vs_ingest.build_rollup_day TO pg_read_server_files;
 GRANT EXECUTE ON PROCEDURE public.vs_ingest_build_rollups TO pg_read_server_files;
 GRANT SELECT ON vs_ingest.rollups_to_build TO PUBLIC;
 
--- Retention detaches or drops a day's rollups with its rows (src/sql/history.sql).
 -- Detaches or drops the daily partitions of `target`'s storage whose local day ended more than
 -- `retain` ago (pg_partman style). Dropping a day also forgets its coverage. Returns the
 -- partitions' names.
@@ -1689,8 +1764,10 @@ GRANT EXECUTE ON FUNCTION vs_ingest.ensure_rollups, vs_ingest.rebuild_days, vs_i
 
 -- Existing targets get their rollup tables now; the days they store are built afterwards, a day
 -- per transaction, by CALL vs_ingest_build_rollups() (or by a load into the day): a year in this
--- one transaction would be hours lost to any interruption. Distributed targets keep none (README,
--- Citus). Their monthly rollups too (made empty with them; building a day adds it). A target whose
+-- one transaction would be hours lost to any interruption. Their monthly rollups too (made empty
+-- with them; building a day adds it). A distributed target gets both at its next load from the
+-- Citus coordinator (or its next vs_ingest_create_target(..., distributed => true)), which
+-- distributes them as Citus runs DDL there: not from this script. A target whose
 -- rollup table or view name is taken by another relation is left without, with a WARNING; its
 -- next load reports the conflict.
 DO $rollups$

@@ -7,8 +7,8 @@
 //!    that node is still active (its ledger then resumes the file from its last committed chunk,
 //!    or skips it if it loaded it), else the node that has other files of its day, else the node
 //!    with the fewest files of this run;
-//! 2. creates the day partitions and calendar days the files need here (Citus runs DDL on
-//!    distributed tables from the coordinator only);
+//! 2. creates the day partitions (of the storage and the rollups) and calendar days the files
+//!    need here (Citus runs DDL on distributed tables from the coordinator only);
 //! 3. starts one load per node there (`vs_ingest.load_files`, through Citus's
 //!    `master_run_on_worker`, as the same role): each node's workers write through Citus into the
 //!    shards, every chunk committed with that node's ledger row under two-phase commit;
@@ -140,7 +140,9 @@ fn follow(run_id: i64, request: &Request) -> Result<()> {
 
 /// Step 1 and 2: nodes for the files, partitions and calendar days for their days.
 fn assign(run_id: i64, request: &Request) -> Result<(Vec<NodeLoad>, Vec<String>)> {
-    let view = target::ensure(&request.target, &request.source_timezone)?;
+    let mut view = target::ensure(&request.target, &request.source_timezone)?;
+    // Its rollup tables are made here too: the nodes' loads write them, and find them.
+    view.open_rollups()?;
     let nodes: Vec<(String, i32)> = Spi::connect(|client| {
         client
             .select(
@@ -213,11 +215,31 @@ fn assign(run_id: i64, request: &Request) -> Result<(Vec<NodeLoad>, Vec<String>)
         days.insert(day);
     }
     for day in &days {
-        Spi::run_with_args(
-            "SELECT vs_ingest.ensure_day_partition($1, $2::date)",
-            &[target::regclass(view.storage), day.clone().into()],
-        )
-        .map_err(spi_error)?;
+        // A day stored before the target kept rollups (vs_ingest.rollup_days_to_build) is built
+        // here from its stored rows, before the nodes add to it.
+        let to_build = match view.days {
+            Some(rollups) => Spi::get_one_with_args::<bool>(
+                "SELECT vs_ingest.day_partition($1, $3::date) IS NOT NULL AND vs_ingest.day_partition($2, $3::date) IS NULL",
+                &[target::regclass(view.storage), target::regclass(rollups), day.clone().into()],
+            )
+            .map_err(spi_error)?
+            .unwrap_or(false),
+            None => false,
+        };
+        for table in std::iter::once(view.storage).chain(view.days) {
+            Spi::run_with_args(
+                "SELECT vs_ingest.ensure_day_partition($1, $2::date)",
+                &[target::regclass(table), day.clone().into()],
+            )
+            .map_err(spi_error)?;
+        }
+        if let (true, Some(rollups)) = (to_build, view.days) {
+            Spi::run_with_args(
+                "SELECT vs_ingest.rebuild_days($1, $2, $3::date, NULL)",
+                &[target::regclass(view.storage), target::regclass(rollups), day.clone().into()],
+            )
+            .map_err(spi_error)?;
+        }
         coverage::fill_calendar(&request.source_timezone, day)?;
     }
     loads.retain(|l| !l.paths.is_empty());

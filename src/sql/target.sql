@@ -310,8 +310,8 @@ $$;
 
 -- Distributes a target's storage with Citus by link_id (`vs_ingest_create_target(...,
 -- distributed => true)`), in `shard_count` shards (NULL: citus.shard_count), and creates its
--- colocated stage. Its day partitions, now and later, are distributed with it. Runs as the caller,
--- who must own the target. Idempotent.
+-- colocated stage, and its rollups. Its day partitions, now and later, are distributed with it.
+-- Runs as the caller, who must own the target. Idempotent.
 CREATE FUNCTION vs_ingest.distribute_target(hourly regclass, shard_count int) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -330,9 +330,6 @@ BEGIN
     END IF;
     SELECT n.nspname, c.relname INTO nsp, rel
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = storage;
-    -- Loads into distributed storage keep no daily rollups (README, Citus): rollups of a target
-    -- loaded before it was distributed would go stale, so they go now.
-    PERFORM vs_ingest.drop_rollups(hourly, storage);
     IF NOT vs_ingest.is_distributed(storage) THEN
         EXECUTE 'SELECT pg_catalog.create_distributed_table($1, ''link_id'', shard_count => $2)'
           USING storage, coalesce(shard_count, current_setting('citus.shard_count')::int);
@@ -349,6 +346,8 @@ BEGIN
             USING ERRCODE = 'duplicate_table',
                   HINT = 'Drop or rename that table, then call vs_ingest_create_target again.';
     END IF;
+    -- Its rollups, daily and monthly, distributed colocated with the storage (made if missing).
+    PERFORM vs_ingest.ensure_rollups(hourly, storage);
 END
 $$;
 

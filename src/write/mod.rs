@@ -132,9 +132,14 @@ impl Writer {
         times: &StageTimes,
     ) -> Result<()> {
         if let Some(days) = self.target.days {
-            let partitions: HashMap<i64, pg_sys::Oid> =
-                self.checked.iter().filter_map(|(&day, parts)| parts.days.map(|p| (day, p))).collect();
-            self.rollups.flush(self.target.storage, days, &partitions)?;
+            // Rollups distributed by Citus are written through Citus, never into a partition here.
+            let distributed = self.target.distributed.is_some();
+            let partitions: HashMap<i64, pg_sys::Oid> = if distributed {
+                HashMap::new()
+            } else {
+                self.checked.iter().filter_map(|(&day, parts)| parts.days.map(|p| (day, p))).collect()
+            };
+            self.rollups.flush(self.target.storage, days, &partitions, distributed)?;
         }
         let mut days: Vec<String> = self.checked.keys().map(|&d| Date::from_days_since_epoch(d).to_string()).collect();
         days.sort();

@@ -22,7 +22,7 @@
 //! adds only rows the rebuild could not see. Rows of one block cannot be written by two loads at
 //! once (the second waits on the primary key).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
@@ -33,7 +33,7 @@ use vs_ingest_engine::rollup::{push_day_rows, DayRow, StoredDayRows};
 
 use crate::error::{spi_error, IngestError, Result};
 use crate::postgres::subxact::in_subtransaction;
-use crate::write::copy::copy_into;
+use crate::write::copy::{copy_into, copy_statement};
 use crate::write::insert::insert_rows;
 use crate::write::target::qualified_name;
 
@@ -93,12 +93,14 @@ impl Rollups {
     }
 
     /// Writes what the transaction owes into the rollup table `days` of `storage`, whose day
-    /// partitions the writer found and checked (`partitions`).
+    /// partitions the writer found and checked (`partitions`; none for rollups `distributed` by
+    /// Citus, which are written through Citus only).
     pub fn flush(
         &mut self,
         storage: pg_sys::Oid,
         days: pg_sys::Oid,
         partitions: &HashMap<i64, pg_sys::Oid>,
+        distributed: bool,
     ) -> Result<()> {
         let mut owed: Vec<(i64, Day)> = self.days.drain().collect();
         owed.sort_by_key(|(day, _)| *day);
@@ -111,7 +113,7 @@ impl Rollups {
         for (day, mut owed) in owed {
             lock_day(days, day)?;
             if owed.whole {
-                rebuild(storage, days, day, None)?;
+                rebuild(storage, days, day, None, distributed)?;
                 continue;
             }
             if !owed.rebuild.is_empty() {
@@ -121,10 +123,10 @@ impl Rollups {
                 for link in &owed.rebuild {
                     owed.added.remove(link);
                 }
-                rebuild(storage, days, day, Some(&owed.rebuild))?;
+                rebuild(storage, days, day, Some(&owed.rebuild), distributed)?;
             }
             if !owed.added.is_empty() {
-                add(storage, days, partitions.get(&day).copied(), day, owed.added.values())?;
+                add(storage, days, partitions.get(&day).copied(), day, owed.added.values(), distributed)?;
             }
         }
         Ok(())
@@ -164,10 +166,20 @@ pub fn add_to_months(days: pg_sys::Oid, day: i64, links: Option<&[i64]>, sign: i
 /// Takes the day's turn at the rollup table until the transaction ends.
 fn lock_day(days: pg_sys::Oid, day: i64) -> Result<()> {
     Spi::run_with_args(
-        "SELECT pg_advisory_xact_lock($1::int4, $2::int4)",
-        &[(u32::from(days) as i32).into(), (day as i32).into()],
+        "SELECT vs_ingest.lock_rollup_day($1, $2::date)",
+        &[days.into(), Date::from_days_since_epoch(day).to_string().into()],
     )
     .map_err(spi_error)
+}
+
+/// Copies rollup rows into `days`: for a table `distributed` by Citus, by a COPY statement Citus
+/// routes to the shards (COPY's machinery underneath it would fill the coordinator's empty shell).
+fn copy_rows(days: pg_sys::Oid, distributed: bool, payload: &[u8]) -> Result<u64> {
+    if distributed {
+        copy_statement(&qualified_name(days)?, payload)
+    } else {
+        Ok(copy_into(days, payload))
+    }
 }
 
 fn payload<'a>(day: i64, rows: impl IntoIterator<Item = &'a DayRow>) -> Vec<u8> {
@@ -187,22 +199,63 @@ fn add<'a>(
     partition: Option<pg_sys::Oid>,
     day: i64,
     rows: impl Iterator<Item = &'a DayRow> + Clone,
+    distributed: bool,
 ) -> Result<()> {
+    if distributed {
+        return add_distributed(storage, days, day, rows);
+    }
     let stored = StoredDayRows::new(day, rows.clone());
     let written = in_subtransaction(|| {
         if let Some(rows) = partition.and_then(|p| insert_rows(days, p, &stored)) {
             return Ok(rows);
         }
-        Ok(copy_into(days, &payload(day, rows.clone())))
+        copy_rows(days, distributed, &payload(day, rows.clone()))
     });
     let links: Vec<i64> = rows.map(|r| r.link_id).collect();
     match written {
         Ok(_) => add_to_months(days, day, Some(&links), 1),
         Err(IngestError::Postgres { code: PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, .. }) => {
-            rebuild(storage, days, day, Some(&links))
+            rebuild(storage, days, day, Some(&links), distributed)
         }
         Err(e) => Err(e),
     }
+}
+
+/// [`add`] for rollups distributed by Citus, whose COPY reports a shard's unique violation
+/// without its SQLSTATE: rather than tried and caught, the links whose day has rollups already
+/// are asked first (under the day's turn, which every writer of the day's rollups takes on every
+/// node) and rebuilt; the others are copied.
+fn add_distributed<'a>(
+    storage: pg_sys::Oid,
+    days: pg_sys::Oid,
+    day: i64,
+    rows: impl Iterator<Item = &'a DayRow> + Clone,
+) -> Result<()> {
+    let links: Vec<i64> = rows.clone().map(|r| r.link_id).collect();
+    let with_rollups: HashSet<i64> = Spi::get_one_with_args::<Vec<i64>>(
+        &format!(
+            "SELECT coalesce(array_agg(link_id), '{{}}') FROM {} WHERE day = '{}'::date AND link_id = ANY($1)",
+            qualified_name(days)?,
+            Date::from_days_since_epoch(day)
+        ),
+        &[links.into()],
+    )
+    .map_err(spi_error)?
+    .unwrap_or_default()
+    .into_iter()
+    .collect();
+    let new: Vec<&DayRow> = rows.filter(|r| !with_rollups.contains(&r.link_id)).collect();
+    if !new.is_empty() {
+        copy_rows(days, true, &payload(day, new.iter().copied()))?;
+        let new_links: Vec<i64> = new.iter().map(|r| r.link_id).collect();
+        add_to_months(days, day, Some(&new_links), 1)?;
+    }
+    if !with_rollups.is_empty() {
+        let mut links: Vec<i64> = with_rollups.into_iter().collect();
+        links.sort_unstable();
+        rebuild(storage, days, day, Some(&links), true)?;
+    }
+    Ok(())
 }
 
 /// Rows fetched at a time by [`rebuild`]: a national day is 1.8 million block rows, read in
@@ -210,7 +263,13 @@ fn add<'a>(
 const REBUILD_BATCH: i64 = 50_000;
 
 /// Replaces the rollups of `day` (of the links `links`, or all) by sums of the stored block rows.
-pub fn rebuild(storage: pg_sys::Oid, days: pg_sys::Oid, day: i64, links: Option<&[i64]>) -> Result<()> {
+pub fn rebuild(
+    storage: pg_sys::Oid,
+    days: pg_sys::Oid,
+    day: i64,
+    links: Option<&[i64]>,
+    distributed: bool,
+) -> Result<()> {
     let date = Date::from_days_since_epoch(day).to_string();
     let storage_name = qualified_name(storage)?;
     let days_name = qualified_name(days)?;
@@ -252,8 +311,7 @@ pub fn rebuild(storage: pg_sys::Oid, days: pg_sys::Oid, day: i64, links: Option<
     add_to_months(days, day, links, -1)?;
     Spi::run_with_args(&format!("DELETE FROM {days_name} WHERE {day_is} {filter}"), &[link_ids.into()])
         .map_err(spi_error)?;
-    let payload = payload(day, rows.values());
-    copy_into(days, &payload);
+    copy_rows(days, distributed, &payload(day, rows.values()))?;
     add_to_months(days, day, links, 1)
 }
 
@@ -263,9 +321,13 @@ pub fn rebuild(storage: pg_sys::Oid, days: pg_sys::Oid, day: i64, links: Option<
 #[pg_extern]
 fn rebuild_days(storage: pg_sys::Oid, days: pg_sys::Oid, day: pgrx::datum::Date, links: Option<Vec<i64>>) {
     let epoch_day = i64::from(day.to_unix_epoch_days());
-    let built = lock_month(days, epoch_day)
-        .and_then(|()| lock_day(days, epoch_day))
-        .and_then(|()| rebuild(storage, days, epoch_day, links.as_deref()));
+    let built = Spi::get_one_with_args::<bool>("SELECT vs_ingest.is_distributed($1)", &[days.into()])
+        .map_err(spi_error)
+        .and_then(|distributed| {
+            lock_month(days, epoch_day)?;
+            lock_day(days, epoch_day)?;
+            rebuild(storage, days, epoch_day, links.as_deref(), distributed.unwrap_or(false))
+        });
     if let Err(e) = built {
         e.raise();
     }

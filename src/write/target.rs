@@ -16,7 +16,7 @@ pub struct Target {
     pub storage_name: String,
     /// For storage distributed by Citus: its colocated stage table.
     pub distributed: Option<Stage>,
-    /// The daily rollup table (`src/sql/rollup.sql`); none for distributed storage.
+    /// The daily rollup table (`src/sql/rollup.sql`).
     pub days: Option<pg_sys::Oid>,
 }
 
@@ -65,8 +65,8 @@ pub fn ensure(target: &str, time_zone: &str) -> Result<Target> {
 }
 
 impl Target {
-    /// Finds (creating if needed) the target's daily rollups (`vs_ingest.ensure_rollups`). A
-    /// target distributed by Citus has none: its loads write no rollups (README, Citus).
+    /// Finds (creating if needed) the target's daily rollups (`vs_ingest.ensure_rollups`); a
+    /// distributed target's are made on the Citus coordinator and found on the worker nodes.
     ///
     /// Until `ALTER EXTENSION vs_ingest UPDATE` has run after a new build was installed, the
     /// extension's SQL is the older version's, without rollups: loads then write none, and the
@@ -76,7 +76,7 @@ impl Target {
             Spi::get_one::<bool>("SELECT to_regprocedure('vs_ingest.ensure_rollups(regclass, regclass)') IS NOT NULL")
                 .map_err(spi_error)?
                 .unwrap_or(false);
-        if self.distributed.is_none() && updated {
+        if updated {
             self.days = Spi::get_one_with_args::<pg_sys::Oid>(
                 "SELECT vs_ingest.ensure_rollups($1, $2)::oid",
                 &[regclass(self.oid), regclass(self.storage)],

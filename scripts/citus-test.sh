@@ -7,7 +7,7 @@
 #      coverage), and the coordinator's shell tables stay empty;
 #   2. a late file merges exactly (first sample wins, same loaded and duplicate counts);
 #   3. nodes => 'workers' spreads the files over both workers and equals the local load, with the
-#      node of each file in the coordinator's ledger;
+#      node of each file in the coordinator's ledger; the rollups' turn holds across nodes;
 #   4. kill -9 of a loading process on a worker node mid-load (the node restarts), then the same
 #      call: equal to the clean load, no in-doubt transaction left;
 #   5. kill -9 of the coordinator's loading process mid-load, then the same call: equal too;
@@ -15,7 +15,10 @@
 #   7. replace => true from the coordinator: the day equals a load of the corrected file alone, the
 #      other day is unchanged byte for byte, the earlier files are superseded; spread, it is refused;
 #   8. a local target loaded, then distributed: its rows and rollups move to the shards, and a load
-#      spread over the workers goes on keeping them.
+#      spread over the workers goes on keeping them; rollups made anew over stored days (as the
+#      update from 0.2.0 makes them) are built by a spread load of the day, then by
+#      vs_ingest_build_rollups;
+#   9. retention drops a day's daily and monthly rollups with its rows.
 # After every load, the daily and monthly rollups (distributed, colocated with the storage) equal
 # the local target's, which the other suites check against the 5-minute data.
 # Needs the extension installed (scripts/test.sh installs it first).
@@ -195,6 +198,37 @@ check "every file row names its node and its run there" \
             WHERE r.target = 'public.spread_hourly' AND (f.node IS NULL OR f.node_run IS NULL)")" 0
 again=$(load "'$FILES/days', '*.zip', target => 'public.spread_hourly', nodes => 'workers'")
 check "loading the same files again skips them" "$(echo "$again" | cut -d/ -f1-3)" "2/0/2"
+# The monthly rollups' turn holds across nodes: a session on the second worker takes it
+# (vs_ingest.lock_month) and holds it 10 s; a spread load of a new day, which goes to the first
+# worker, waits for it (Citus takes the lock on every node in one order: the wait shows on the
+# first node the holder locked, the coordinator), then writes exact rollups.
+mkdir -p "$FILES/more"
+"$GEN" --out "$FILES/more" --links 3000 --days 1 --start 2023-07-03 --level 1 --seed 9 >/dev/null
+rm -f "$FILES/more/manifest.json" && chmod -R a+rX "$FILES/more"
+local_more=$(load "'$FILES/more', '*.zip', target => 'public.local_hourly'")
+q $((PORT + 2)) "BEGIN; SELECT vs_ingest.lock_month('public.spread_hourly_days', '2023-07-03');
+                 SELECT pg_sleep(10); COMMIT;" >/dev/null &
+holder=$!
+sleep 1
+load "'$FILES/more', '*.zip', target => 'public.spread_hourly', nodes => 'workers'" > "$FILES/more.out" &
+loader=$!
+waited=0
+for _ in $(seq 1 80); do
+    for p in "$PORT" $((PORT + 1)) $((PORT + 2)); do
+        n=$(q "$p" "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'public.spread_hourly_months'::regclass")
+        waited=$((waited + n))
+    done
+    [ "$waited" -gt 0 ] && break
+    sleep 0.1
+done
+check "the load waits for the turn held on the second worker" "$waited" 1
+check "the new day went to the first worker" \
+    "$(qc "SELECT f.node FROM vs_ingest.file f WHERE f.path = '$FILES/more/20230703_5Min.zip' ORDER BY f.file_id DESC LIMIT 1")" \
+    "127.0.0.1:$((PORT + 1))"
+wait "$holder"
+wait "$loader"
+check "then it loads as the local load does" "$(cat "$FILES/more.out")" "$local_more"
+check "and the rollups equal the local load's" "$(rollups_differ public.spread_hourly public.local_hourly 2023-07-01 2023-07-03)" 0
 
 # Sections 4 and 5 kill a loader between two commits of a file: a loader commits a local day at a
 # time and each file here is one day, so the nodes' workers commit every block of six hours for
@@ -341,6 +375,7 @@ check "no in-doubt transaction left on any node" "$(in_doubt)" 0
 echo "== 8. a local target loaded, then distributed"
 qc "SELECT vs_ingest_create_target('public.moved_hourly')" >/dev/null
 load "'$FILES/days', '*.zip', target => 'public.moved_hourly'" >/dev/null
+load "'$FILES/more', '*.zip', target => 'public.moved_hourly'" >/dev/null
 qc "SELECT vs_ingest_create_target('public.moved_hourly', distributed => true, shard_count => 6)" >/dev/null
 check "its storage and rollups are distributed, colocated" \
     "$(qc "SELECT count(DISTINCT colocationid) || '/' || count(*) FROM pg_dist_partition
@@ -350,35 +385,43 @@ moved_late=$(load "'$FILES/late', '*.gz', target => 'public.moved_hourly', nodes
 check "a late file spread over the workers: same summary as the local load" "$moved_late" "$local_late"
 check "same rows as the local load" \
     "$(qc "SELECT count(*) FROM ((SELECT * FROM public.moved_hourly_blocks EXCEPT ALL
-                                  SELECT * FROM public.local_hourly_blocks WHERE day BETWEEN '2023-07-01' AND '2023-07-02')
+                                  SELECT * FROM public.local_hourly_blocks WHERE day BETWEEN '2023-07-01' AND '2023-07-03')
                                  UNION ALL
-                                 (SELECT * FROM public.local_hourly_blocks WHERE day BETWEEN '2023-07-01' AND '2023-07-02'
+                                 (SELECT * FROM public.local_hourly_blocks WHERE day BETWEEN '2023-07-01' AND '2023-07-03'
                                   EXCEPT ALL SELECT * FROM public.moved_hourly_blocks)) d")" 0
-check "same rollups as the local load" "$(rollups_differ public.moved_hourly public.local_hourly 2023-07-01 2023-07-02)" 0
+check "same rollups as the local load" "$(rollups_differ public.moved_hourly public.local_hourly 2023-07-01 2023-07-03)" 0
 # Its rollups dropped and made again, as the update from 0.2.0 makes them for rows stored before:
 # a spread load of a day builds the day first, the others are built a day per transaction.
 qc "SELECT vs_ingest.drop_rollups('public.moved_hourly', 'public.moved_hourly_blocks')" >/dev/null
 qc "SELECT vs_ingest_create_target('public.moved_hourly', distributed => true)" >/dev/null
-check "both days are to build" "$(qc "SELECT days FROM vs_ingest.rollups_to_build WHERE storage = 'public.moved_hourly_blocks'::regclass")" 2
+check "its three days are to build" "$(qc "SELECT days FROM vs_ingest.rollups_to_build WHERE storage = 'public.moved_hourly_blocks'::regclass")" 3
 mkdir -p "$FILES/late2"
 "$GEN" --out "$FILES/late2" --links 3500 --days 1 --start 2023-07-01 --level 1 --seed 5 --container gz >/dev/null
 rm -f "$FILES/late2/manifest.json" && chmod -R a+rX "$FILES/late2"
 local_late2=$(load "'$FILES/late2', '*.gz', target => 'public.local_hourly'")
 check "another late file, spread: same summary as the local load" \
     "$(load "'$FILES/late2', '*.gz', target => 'public.moved_hourly', nodes => 'workers'")" "$local_late2"
-check "its day was built first: the day's rollups equal the local load's, the other day's are still to build" \
+check "its day was built first: the day's rollups equal the local load's, the other days' are still to build" \
     "$(qc "SELECT count(*) FROM ((SELECT * FROM public.moved_hourly_days EXCEPT ALL
                                   SELECT * FROM public.local_hourly_days WHERE day = '2023-07-01')
                                  UNION ALL
                                  (SELECT * FROM public.local_hourly_days WHERE day = '2023-07-01'
                                   EXCEPT ALL SELECT * FROM public.moved_hourly_days)) d")/$(
-       qc "SELECT days FROM vs_ingest.rollups_to_build WHERE storage = 'public.moved_hourly_blocks'::regclass")" "0/1"
+       qc "SELECT days FROM vs_ingest.rollups_to_build WHERE storage = 'public.moved_hourly_blocks'::regclass")" "0/2"
 as_postgres "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d "$DB" -c "SET client_min_messages = warning" \
     -c "CALL vs_ingest_build_rollups('public.moved_hourly')"
 check "after a load and a build, none is left to build and the rollups equal the local load's" \
     "$(qc "SELECT count(*) FROM vs_ingest.rollups_to_build WHERE storage = 'public.moved_hourly_blocks'::regclass")/$(
-       rollups_differ public.moved_hourly public.local_hourly 2023-07-01 2023-07-02)" "0/0"
+       rollups_differ public.moved_hourly public.local_hourly 2023-07-01 2023-07-03)" "0/0"
 check "no in-doubt transaction left on any node" "$(in_doubt)" 0
+
+echo "== 9. retention drops a day's rollups, daily and monthly, with its rows"
+check "the six days dropped, and with them every row and rollup of the target" \
+    "$(qc "SELECT count(*) FROM vs_ingest.apply_retention('public.crash2_hourly', '1 day', 'drop')")/$(
+       qc "SELECT (SELECT count(*) FROM public.crash2_hourly_blocks) + (SELECT count(*) FROM public.crash2_hourly_days)
+                  + (SELECT count(*) FROM public.crash2_hourly_months)")" "6/0"
+check "another target's rollups are untouched" \
+    "$(rollups_differ public.crash_hourly public.local_hourly 2023-05-01 2023-05-06)" 0
 
 ./scripts/citus.sh stop
 if [ "$failures" -gt 0 ]; then

@@ -224,20 +224,28 @@ fn add<'a>(
 /// [`add`] for rollups distributed by Citus, whose COPY reports a shard's unique violation
 /// without its SQLSTATE: rather than tried and caught, the links whose day has rollups already
 /// are asked first (under the day's turn, which every writer of the day's rollups takes on every
-/// node) and rebuilt; the others are copied.
+/// node, so the answer holds until commit) and rebuilt; the others are copied.
 fn add_distributed<'a>(
     storage: pg_sys::Oid,
     days: pg_sys::Oid,
     day: i64,
     rows: impl Iterator<Item = &'a DayRow> + Clone,
 ) -> Result<()> {
+    let days_name = qualified_name(days)?;
+    let date = Date::from_days_since_epoch(day);
+    // Usually the day has no rollups yet (its file's first chunk): then every row is new, and the
+    // monthly rollups add the whole day, without shipping the link list to every shard.
+    let day_is_new =
+        Spi::get_one::<bool>(&format!("SELECT NOT EXISTS (SELECT 1 FROM {days_name} WHERE day = '{date}'::date)"))
+            .map_err(spi_error)?
+            .unwrap_or(false);
+    if day_is_new {
+        copy_rows(days, true, &payload(day, rows))?;
+        return add_to_months(days, day, None, 1);
+    }
     let links: Vec<i64> = rows.clone().map(|r| r.link_id).collect();
     let with_rollups: HashSet<i64> = Spi::get_one_with_args::<Vec<i64>>(
-        &format!(
-            "SELECT coalesce(array_agg(link_id), '{{}}') FROM {} WHERE day = '{}'::date AND link_id = ANY($1)",
-            qualified_name(days)?,
-            Date::from_days_since_epoch(day)
-        ),
+        &format!("SELECT coalesce(array_agg(link_id), '{{}}') FROM {days_name} WHERE day = '{date}'::date AND link_id = ANY($1)"),
         &[links.into()],
     )
     .map_err(spi_error)?

@@ -1172,13 +1172,15 @@ $$;
 
 -- Takes the turn of `day` at the daily rollups `days` until the transaction ends (write/rollup.rs
 -- says what it orders). Two-key advisory lock on the rollup table's oid and the day (days since
--- 1970); for rollups distributed by Citus, the SHARE UPDATE EXCLUSIVE lock of the day's
--- partition (of the whole table while the day has none), taken by Citus on every node.
+-- 1970); for rollups distributed by Citus, the rollup table's own SHARE UPDATE EXCLUSIVE lock
+-- (ONLY: not its partitions'), taken by Citus on every node: the table's, not the day
+-- partition's, because a loading role's grants are on the table (LOCK checks the relation it
+-- names), and the monthly rollups' turn, taken first, orders the target's writers anyway.
 CREATE FUNCTION vs_ingest.lock_rollup_day(days regclass, day date) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF vs_ingest.is_distributed(days) THEN
-        EXECUTE format('LOCK TABLE %s IN SHARE UPDATE EXCLUSIVE MODE', coalesce(vs_ingest.day_partition(days, day), days));
+        EXECUTE format('LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE', days);
         RETURN;
     END IF;
     PERFORM pg_advisory_xact_lock(
@@ -1705,6 +1707,7 @@ GRANT EXECUTE ON FUNCTION vs_ingest.build_rollup_day TO pg_read_server_files;
 GRANT EXECUTE ON PROCEDURE public.vs_ingest_build_rollups TO pg_read_server_files;
 GRANT SELECT ON vs_ingest.rollups_to_build TO PUBLIC;
 
+-- Retention detaches or drops a day's rollups with its rows (src/sql/history.sql).
 -- Detaches or drops the daily partitions of `target`'s storage whose local day ended more than
 -- `retain` ago (pg_partman style). Dropping a day also forgets its coverage. Returns the
 -- partitions' names.

@@ -215,24 +215,10 @@ fn assign(run_id: i64, request: &Request) -> Result<(Vec<NodeLoad>, Vec<String>)
         days.insert(day);
     }
     for day in &days {
-        // A day stored before the target kept rollups (vs_ingest.rollup_days_to_build) is built
-        // here from its stored rows, before the nodes add to it.
-        let to_build = match view.days {
-            Some(rollups) => Spi::get_one_with_args::<bool>(
-                "SELECT vs_ingest.day_partition($1, $3::date) IS NOT NULL AND vs_ingest.day_partition($2, $3::date) IS NULL",
-                &[target::regclass(view.storage), target::regclass(rollups), day.clone().into()],
-            )
-            .map_err(spi_error)?
-            .unwrap_or(false),
-            None => false,
-        };
-        for table in std::iter::once(view.storage).chain(view.days) {
-            Spi::run_with_args(
-                "SELECT vs_ingest.ensure_day_partition($1, $2::date)",
-                &[target::regclass(table), day.clone().into()],
-            )
-            .map_err(spi_error)?;
-        }
+        // A day stored before the target kept rollups is built here from its stored rows, before
+        // the nodes add to it.
+        let to_build = view.rollups_to_build(day)?;
+        view.ensure_day_partitions(day)?;
         if let (true, Some(rollups)) = (to_build, view.days) {
             Spi::run_with_args(
                 "SELECT vs_ingest.rebuild_days($1, $2, $3::date, NULL)",

@@ -331,20 +331,10 @@ impl Writer {
             if !new {
                 continue;
             }
-            self.ensure_day_partitions(&date)?;
+            self.target.ensure_day_partitions(&date)?;
             made = true;
         }
         Ok(made)
-    }
-
-    /// Makes (or finds) the partitions of local day `date` of the storage and, if the target
-    /// keeps them, of its rollups.
-    fn ensure_day_partitions(&self, date: &str) -> Result<()> {
-        for table in std::iter::once(self.target.storage).chain(self.target.days) {
-            Spi::run_with_args("SELECT vs_ingest.ensure_day_partition($1, $2::date)", &[regclass(table), date.into()])
-                .map_err(spi_error)?;
-        }
-        Ok(())
     }
 
     /// The Postgres timestamps of a local day's hours 0..=24; on first sight of the day in this
@@ -354,21 +344,12 @@ impl Writer {
             return Ok(stamps.clone());
         }
         let date = Date::from_days_since_epoch(day).to_string();
-        if let Some(days) = self.target.days {
-            // Rows of the day stored before the target kept rollups (the update from 0.2.0 made
-            // its rollup table without partitions): the day's rollups are built whole. (Should
-            // another session build it meanwhile, building it again here is still exact.)
-            let to_build = Spi::get_one_with_args::<bool>(
-                "SELECT vs_ingest.day_partition($1, $3::date) IS NOT NULL AND vs_ingest.day_partition($2, $3::date) IS NULL",
-                &[regclass(self.target.storage), regclass(days), date.clone().into()],
-            )
-            .map_err(spi_error)?
-            .unwrap_or(false);
-            if to_build {
-                self.rollups.build_whole(day);
-            }
+        // (Should another session build a day to build meanwhile, building it again here is
+        // still exact.)
+        if self.target.rollups_to_build(&date)? {
+            self.rollups.build_whole(day);
         }
-        self.ensure_day_partitions(&date)?;
+        self.target.ensure_day_partitions(&date)?;
         self.calendar_grew |= coverage::fill_calendar(&self.time_zone, &date)?;
         let hours = Spi::get_one_with_args::<Vec<i64>>(
             "SELECT vs_ingest.day_hours($1::date, $2)",

@@ -209,13 +209,13 @@ fn add<'a>(
         if let Some(rows) = partition.and_then(|p| insert_rows(days, p, &stored)) {
             return Ok(rows);
         }
-        copy_rows(days, distributed, &payload(day, rows.clone()))
+        Ok(copy_into(days, &payload(day, rows.clone())))
     });
     let links: Vec<i64> = rows.map(|r| r.link_id).collect();
     match written {
         Ok(_) => add_to_months(days, day, Some(&links), 1),
         Err(IngestError::Postgres { code: PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, .. }) => {
-            rebuild(storage, days, day, Some(&links), distributed)
+            rebuild(storage, days, day, Some(&links), false)
         }
         Err(e) => Err(e),
     }

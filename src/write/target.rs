@@ -172,6 +172,29 @@ pub fn regclass(oid: pg_sys::Oid) -> pgrx::datum::DatumWithOid<'static> {
 }
 
 impl Target {
+    /// Makes (or finds) the partitions of local day `date` of the storage and, if the target
+    /// keeps them, of its rollups.
+    pub fn ensure_day_partitions(&self, date: &str) -> Result<()> {
+        for table in std::iter::once(self.storage).chain(self.days) {
+            Spi::run_with_args("SELECT vs_ingest.ensure_day_partition($1, $2::date)", &[regclass(table), date.into()])
+                .map_err(spi_error)?;
+        }
+        Ok(())
+    }
+
+    /// Whether local day `date` has rows stored before the target kept rollups (the update from
+    /// 0.2.0 made its rollup table without partitions): its rollups are to be built whole from
+    /// them. Asked before the day's partitions are made.
+    pub fn rollups_to_build(&self, date: &str) -> Result<bool> {
+        let Some(days) = self.days else { return Ok(false) };
+        Spi::get_one_with_args::<bool>(
+            "SELECT vs_ingest.day_partition($1, $3::date) IS NOT NULL AND vs_ingest.day_partition($2, $3::date) IS NULL",
+            &[regclass(self.storage), regclass(days), date.into()],
+        )
+        .map_err(spi_error)
+        .map(|to_build| to_build.unwrap_or(false))
+    }
+
     /// What COPY FROM checks on the storage table: INSERT on every column written (a table-level
     /// grant covers all), and no row-level security that applies to the role (COPY would bypass
     /// the INSERT policies).

@@ -57,22 +57,19 @@ wait_ready() {
 summary="files_seen || '/' || files_loaded || '/' || files_skipped || '/' || files_failed || '/' || rows_read
          || '/' || rows_loaded || '/' || rows_duplicate || '/' || rows_rejected"
 load() { qc "SELECT $summary FROM vs_ingest_dir($1)"; }
-# Rows in one storage table and not in the other, both ways.
-differ() {
-    qc "SELECT (SELECT count(*) FROM (SELECT * FROM $1_blocks EXCEPT ALL SELECT * FROM $2_blocks) a)
-             + (SELECT count(*) FROM (SELECT * FROM $2_blocks EXCEPT ALL SELECT * FROM $1_blocks) b)"
+# Rows of query $1 and not of query $2, and of $2 and not of $1 (EXCEPT ALL, both ways).
+rows_differ() {
+    qc "SELECT count(*) FROM ((($1) EXCEPT ALL ($2)) UNION ALL (($2) EXCEPT ALL ($1))) d"
 }
+# Rows in one storage table and not in the other, both ways.
+differ() { rows_differ "SELECT * FROM $1_blocks" "SELECT * FROM $2_blocks"; }
 # Daily and monthly rollup rows in one target and not in the other, both ways (of the days from $3
 # to $4 and their months; all of them when absent).
 rollups_differ() {
-    local days="day BETWEEN '${3:-1970-01-01}' AND '${4:-9999-12-31}'"
-    local months="month BETWEEN date_trunc('month', '${3:-1970-01-01}'::date) AND '${4:-9999-12-31}'"
-    qc "SELECT (SELECT count(*) FROM ((SELECT * FROM $1_days WHERE $days EXCEPT ALL SELECT * FROM $2_days WHERE $days)
-                                      UNION ALL
-                                      (SELECT * FROM $2_days WHERE $days EXCEPT ALL SELECT * FROM $1_days WHERE $days)) d)
-             + (SELECT count(*) FROM ((SELECT * FROM $1_months WHERE $months EXCEPT ALL SELECT * FROM $2_months WHERE $months)
-                                      UNION ALL
-                                      (SELECT * FROM $2_months WHERE $months EXCEPT ALL SELECT * FROM $1_months WHERE $months)) m)"
+    local days="WHERE day BETWEEN '${3:-1970-01-01}' AND '${4:-9999-12-31}'"
+    local months="WHERE month BETWEEN date_trunc('month', '${3:-1970-01-01}'::date) AND '${4:-9999-12-31}'"
+    echo $(( $(rows_differ "SELECT * FROM $1_days $days" "SELECT * FROM $2_days $days")
+             + $(rows_differ "SELECT * FROM $1_months $months" "SELECT * FROM $2_months $months") ))
 }
 # Monthly rollup rows of a target that are not its daily rollup rows summed, both ways.
 months_differ_from_days() {
@@ -162,8 +159,7 @@ check "shards on both workers" \
     "$(qc "SELECT count(DISTINCT nodeport) FROM pg_dist_shard_placement p JOIN pg_dist_shard s USING (shardid)
             WHERE s.logicalrelid = 'public.dist_hourly_blocks'::regclass")" 2
 check "the hourly view reads the same rows" \
-    "$(qc "SELECT (SELECT count(*) FROM (SELECT * FROM public.dist_hourly EXCEPT ALL SELECT * FROM public.local_hourly) a)
-                + (SELECT count(*) FROM (SELECT * FROM public.local_hourly EXCEPT ALL SELECT * FROM public.dist_hourly) b)")" 0
+    "$(rows_differ "SELECT * FROM public.dist_hourly" "SELECT * FROM public.local_hourly")" 0
 check "a link's day through the hourly view" \
     "$(qc "SELECT string_agg(hour || ':' || samples, ',' ORDER BY hour) FROM public.dist_hourly WHERE link_id =
              (SELECT min(link_id) FROM public.local_hourly) AND local_day = '2023-07-01'")" \
@@ -257,11 +253,8 @@ qc "SELECT * FROM vs_ingest_dir('$FILES/crash', '*.zip', target => 'public.crash
 recover_2pc
 crash_rows=$(qc "SELECT count(*) FROM public.crash_hourly_blocks")
 check "after the same call: same rows as the clean load ($crash_rows block rows)" \
-    "$(qc "SELECT count(*) FROM ((SELECT * FROM public.crash_hourly_blocks EXCEPT ALL
-                                  SELECT * FROM public.local_hourly_blocks WHERE day BETWEEN '2023-05-01' AND '2023-05-06')
-                                 UNION ALL
-                                 (SELECT * FROM public.local_hourly_blocks WHERE day BETWEEN '2023-05-01' AND '2023-05-06'
-                                  EXCEPT ALL SELECT * FROM public.crash_hourly_blocks)) d")" 0
+    "$(rows_differ "SELECT * FROM public.crash_hourly_blocks" \
+                   "SELECT * FROM public.local_hourly_blocks WHERE day BETWEEN '2023-05-01' AND '2023-05-06'")" 0
 check "rows read by the files loaded, counted once: same as the clean load" \
     "$(qc "SELECT sum(f.rows_read) FROM vs_ingest.file f JOIN vs_ingest.run r USING (run_id)
             WHERE r.target = 'public.crash_hourly' AND f.status = 'loaded'")" "$(echo "$clean" | cut -d/ -f5)"
@@ -337,18 +330,12 @@ fix_alone=$(load "'$FILES/fix', '*.zip', target => 'public.fix_hourly'")
 replaced=$(load "'$FILES/fix', '*.zip', target => 'public.dist_hourly', replace => true")
 check "the replacement reads and loads what a load of the corrected file alone does ($fix_alone)" "$replaced" "$fix_alone"
 check "the day is the corrected file's, exactly" \
-    "$(qc "SELECT count(*) FROM ((SELECT * FROM public.dist_hourly_blocks WHERE day = '2023-07-01'
-                                  EXCEPT ALL SELECT * FROM public.fix_hourly_blocks)
-                                 UNION ALL
-                                 (SELECT * FROM public.fix_hourly_blocks
-                                  EXCEPT ALL SELECT * FROM public.dist_hourly_blocks WHERE day = '2023-07-01')) d")" 0
+    "$(rows_differ "SELECT * FROM public.dist_hourly_blocks WHERE day = '2023-07-01'" \
+                   "SELECT * FROM public.fix_hourly_blocks")" 0
 check "the other day is unchanged, byte for byte" "$(other_day)" "$other_before"
 check "the day's daily rollups are the corrected file's" \
-    "$(qc "SELECT count(*) FROM ((SELECT * FROM public.dist_hourly_days WHERE day = '2023-07-01'
-                                  EXCEPT ALL SELECT * FROM public.fix_hourly_days)
-                                 UNION ALL
-                                 (SELECT * FROM public.fix_hourly_days
-                                  EXCEPT ALL SELECT * FROM public.dist_hourly_days WHERE day = '2023-07-01')) d")" 0
+    "$(rows_differ "SELECT * FROM public.dist_hourly_days WHERE day = '2023-07-01'" \
+                   "SELECT * FROM public.fix_hourly_days")" 0
 check "the monthly rollups are the daily ones summed" "$(months_differ_from_days public.dist_hourly)" 0
 check "the day's coverage is the corrected file's" \
     "$(qc "SELECT count(*) FROM ((SELECT hour, links, slot_links FROM vs_ingest.coverage
@@ -386,11 +373,8 @@ check "its storage and rollups are distributed, colocated" \
 moved_late=$(load "'$FILES/late', '*.gz', target => 'public.moved_hourly', nodes => 'workers'")
 check "a late file spread over the workers: same summary as the local load" "$moved_late" "$local_late"
 check "same rows as the local load" \
-    "$(qc "SELECT count(*) FROM ((SELECT * FROM public.moved_hourly_blocks EXCEPT ALL
-                                  SELECT * FROM public.local_hourly_blocks WHERE day BETWEEN '2023-07-01' AND '2023-07-03')
-                                 UNION ALL
-                                 (SELECT * FROM public.local_hourly_blocks WHERE day BETWEEN '2023-07-01' AND '2023-07-03'
-                                  EXCEPT ALL SELECT * FROM public.moved_hourly_blocks)) d")" 0
+    "$(rows_differ "SELECT * FROM public.moved_hourly_blocks" \
+                   "SELECT * FROM public.local_hourly_blocks WHERE day BETWEEN '2023-07-01' AND '2023-07-03'")" 0
 check "same rollups as the local load" "$(rollups_differ public.moved_hourly public.local_hourly 2023-07-01 2023-07-03)" 0
 # Its rollups dropped and made again, as the update from 0.2.0 makes them for rows stored before:
 # a spread load of a day builds the day first, the others are built a day per transaction.
@@ -404,11 +388,8 @@ local_late2=$(load "'$FILES/late2', '*.gz', target => 'public.local_hourly'")
 check "another late file, spread: same summary as the local load" \
     "$(load "'$FILES/late2', '*.gz', target => 'public.moved_hourly', nodes => 'workers'")" "$local_late2"
 check "its day was built first: the day's rollups equal the local load's, the other days' are still to build" \
-    "$(qc "SELECT count(*) FROM ((SELECT * FROM public.moved_hourly_days EXCEPT ALL
-                                  SELECT * FROM public.local_hourly_days WHERE day = '2023-07-01')
-                                 UNION ALL
-                                 (SELECT * FROM public.local_hourly_days WHERE day = '2023-07-01'
-                                  EXCEPT ALL SELECT * FROM public.moved_hourly_days)) d")/$(
+    "$(rows_differ "SELECT * FROM public.moved_hourly_days" \
+                   "SELECT * FROM public.local_hourly_days WHERE day = '2023-07-01'")/$(
        qc "SELECT days FROM vs_ingest.rollups_to_build WHERE storage = 'public.moved_hourly_blocks'::regclass")" "0/2"
 as_postgres "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d "$DB" -c "SET client_min_messages = warning" \
     -c "CALL vs_ingest_build_rollups('public.moved_hourly')"
